@@ -1,0 +1,55 @@
+// The CLI is thin: each command parses its flags and calls a plain async function.
+// This file holds the one error boundary that maps expected errors to exit codes.
+import { Command, CommanderError } from 'commander';
+import { EXIT, PghaError } from '../errors.js';
+import { registerCommands } from './commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('pgha')
+    .description(
+      'PostgreSQL high availability on your own machines: etcd, Patroni, HAProxy and pgBackRest,\n' +
+        'described by one YAML inventory, deployed and verified over SSH.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerCommands(program);
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version output are not errors; usage mistakes are bad input.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      return EXIT.ok;
+    }
+    return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  }
+  if (err instanceof PghaError) {
+    process.stderr.write(`pgha: ${err.message}\n`);
+    for (const line of err.lines) process.stderr.write(`${line}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write('pgha: internal error (this is a bug, please report it):\n');
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.bug;
+}
+
+// Run directly (tsx src/cli/main.ts ...) as well as through bin/pgha.js.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv);
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh Debian 12 machine (as root):
+# installs what it needs (Debian packages, npm ci), type-checks, then runs every test file
+# with node's test runner. Lab tests boot real Debian 12 machines (systemd-nspawn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash test/setup-host.sh
+npm ci --no-audit --no-fund
+npx tsc --noEmit
+
+# Listed explicitly (node 20 does not expand globs itself). Order matters: files run one at a
+# time, unit tests first, then the lab tests, which share the lab's machines.
+files=(
+  test/unit/cli.test.ts
+)
+
+node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
