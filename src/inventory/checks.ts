@@ -1,0 +1,168 @@
+// Rules that span several fields. They run on whatever sections parsed cleanly, so one
+// `pgha validate` reports schema problems and cross-field problems together.
+import { z } from 'zod';
+import type { PathSeg, Problem } from './locate.js';
+import { HOST_NAME_RE, InventorySchema, MANAGED_PARAMETERS, TIMING_PROFILES, type InventoryConfig } from './schema.js';
+
+type Sections = Partial<InventoryConfig> & { hostNames?: string[] };
+
+/** Parses each top-level section (and each host) on its own, keeping the ones that are valid. */
+export function salvage(raw: unknown): Sections {
+  const out: Record<string, unknown> = {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return out;
+  const data = raw as Record<string, unknown>;
+  const shape = InventorySchema.shape;
+  for (const key of Object.keys(shape) as (keyof typeof shape)[]) {
+    if (key === 'hosts') continue;
+    const r = (shape[key] as z.ZodType).safeParse(data[key]);
+    if (r.success) out[key] = r.data;
+  }
+  const hosts = data.hosts;
+  if (hosts && typeof hosts === 'object' && !Array.isArray(hosts)) {
+    const hostSchema = shape.hosts.valueType;
+    const parsed: Record<string, unknown> = {};
+    for (const [name, h] of Object.entries(hosts)) {
+      const r = hostSchema.safeParse(h);
+      if (r.success) parsed[name] = r.data;
+    }
+    out.hosts = parsed;
+    out.hostNames = Object.keys(hosts);
+  }
+  return out as Sections;
+}
+
+export function effectiveTiming(s: Pick<InventoryConfig, 'timing' | 'patroni'>) {
+  const profile = TIMING_PROFILES[s.timing];
+  return {
+    ttl: s.patroni.ttl ?? profile.ttl,
+    loop_wait: s.patroni.loop_wait ?? profile.loop_wait,
+    retry_timeout: s.patroni.retry_timeout ?? profile.retry_timeout,
+  };
+}
+
+export function crossFieldProblems(s: Sections): Problem[] {
+  const problems: Problem[] = [];
+  const add = (path: PathSeg[], message: string, at?: 'key') => problems.push({ path, message, at });
+  const hostNames = s.hostNames ?? [];
+  const defined = new Set(hostNames);
+
+  // Host names and addresses.
+  for (const name of hostNames) {
+    if (!HOST_NAME_RE.test(name)) {
+      add(['hosts', name], 'invalid host name, expected a DNS label: a-z, 0-9 and - (not at either end), at most 63 characters', 'key');
+    }
+  }
+  if (s.hosts) {
+    const byAddress = new Map<string, string>();
+    for (const [name, h] of Object.entries(s.hosts)) {
+      const addr = h.address.toLowerCase();
+      const other = byAddress.get(addr);
+      if (other) add(['hosts', name, 'address'], `"${h.address}" is also the address of ${other}, expected a unique address per host`);
+      else byAddress.set(addr, name);
+    }
+  }
+
+  // Roles.
+  const roles = s.roles;
+  const repoType = s.pgbackrest?.repository.type;
+  if (roles) {
+    for (const role of ['etcd', 'postgres', 'haproxy'] as const) {
+      const seen = new Set<string>();
+      roles[role].forEach((member, i) => {
+        if (s.hostNames && !defined.has(member)) {
+          add(['roles', role, i], `"${member}" is not defined under hosts, expected one of: ${hostNames.join(', ')}`);
+        } else if (seen.has(member)) {
+          add(['roles', role, i], `"${member}" is listed twice, expected each host once`);
+        }
+        seen.add(member);
+      });
+    }
+    const etcdCount = new Set(roles.etcd).size;
+    const single = etcdCount === 1 && s.etcd?.allow_single_member;
+    if (!single && (etcdCount < 3 || etcdCount % 2 === 0)) {
+      add(
+        ['roles', 'etcd'],
+        `${etcdCount} member${etcdCount === 1 ? '' : 's'}, expected an odd number, at least 3 (1 only with etcd.allow_single_member: true)`,
+      );
+    }
+    const repo = roles.backup_repository;
+    if (repoType === 'host') {
+      if (repo === undefined) {
+        add(['roles', 'backup_repository'], 'required key missing, expected the pgBackRest repository host (pgbackrest.repository.type is host)');
+      } else if (s.hostNames && !defined.has(repo)) {
+        add(['roles', 'backup_repository'], `"${repo}" is not defined under hosts, expected one of: ${hostNames.join(', ')}`);
+      } else if (roles.postgres.includes(repo)) {
+        add(['roles', 'backup_repository'], `"${repo}" is a postgres host, expected a separate host (its backups must outlive any database host)`);
+      }
+    } else if (repoType === 'shared' && repo !== undefined) {
+      add(['roles', 'backup_repository'], 'not used with pgbackrest.repository.type shared, expected it removed');
+    }
+    if (s.patroni?.synchronous_mode && new Set(roles.postgres).size < 2) {
+      add(['patroni', 'synchronous_mode'], 'needs at least 2 postgres hosts, expected false with a single postgres host');
+    }
+    if (s.hosts) {
+      const candidates = roles.postgres.filter((m) => s.hosts![m] && !s.hosts![m].tags.nofailover);
+      if (roles.postgres.every((m) => s.hosts![m]) && candidates.length === 0) {
+        add(['roles', 'postgres'], 'every postgres host is tagged nofailover, expected at least one failover candidate');
+      }
+    }
+  }
+
+  // Port collisions on each host, for the roles it has.
+  if (roles && s.hosts && s.etcd && s.patroni && s.haproxy && s.ssh) {
+    const collided = new Set<string>();
+    for (const [name, h] of Object.entries(s.hosts)) {
+      const ports: { port: number; path: PathSeg[] }[] = [
+        h.ssh?.port !== undefined
+          ? { port: h.ssh.port, path: ['hosts', name, 'ssh', 'port'] }
+          : { port: s.ssh.port, path: ['ssh', 'port'] },
+      ];
+      if (roles.etcd.includes(name)) {
+        ports.push({ port: s.etcd.client_port, path: ['etcd', 'client_port'] }, { port: s.etcd.peer_port, path: ['etcd', 'peer_port'] });
+      }
+      if (roles.postgres.includes(name)) {
+        ports.push(
+          { port: s.patroni.postgres_port, path: ['patroni', 'postgres_port'] },
+          { port: s.patroni.restapi_port, path: ['patroni', 'restapi_port'] },
+        );
+      }
+      if (roles.haproxy.includes(name)) {
+        ports.push(
+          { port: s.haproxy.primary_port, path: ['haproxy', 'primary_port'] },
+          { port: s.haproxy.replicas_port, path: ['haproxy', 'replicas_port'] },
+          { port: s.haproxy.stats_port, path: ['haproxy', 'stats_port'] },
+        );
+      }
+      const byPort = new Map<number, PathSeg[]>();
+      for (const p of ports) {
+        const first = byPort.get(p.port);
+        if (!first) {
+          byPort.set(p.port, p.path);
+          continue;
+        }
+        const key = p.path.join('.');
+        if (collided.has(key)) continue;
+        collided.add(key);
+        add(p.path, `port ${p.port} is also ${first.join('.')} on ${name}, expected a different port per service on a host`);
+      }
+    }
+  }
+
+  // Timing overrides must keep Patroni's rule.
+  if (s.patroni && s.timing) {
+    const t = effectiveTiming({ timing: s.timing, patroni: s.patroni });
+    if (t.loop_wait + 2 * t.retry_timeout > t.ttl) {
+      const field = (['ttl', 'loop_wait', 'retry_timeout'] as const).find((f) => s.patroni![f] !== undefined) ?? 'ttl';
+      add(
+        ['patroni', field],
+        `loop_wait ${t.loop_wait} + 2*retry_timeout ${t.retry_timeout} > ttl ${t.ttl}, expected loop_wait + 2*retry_timeout <= ttl`,
+      );
+    }
+    for (const p of Object.keys(s.patroni.parameters)) {
+      if ((MANAGED_PARAMETERS as readonly string[]).includes(p)) {
+        add(['patroni', 'parameters', p], 'set by pgha itself, expected it removed', 'key');
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,212 @@
+// Public API of the inventory (other modules import only from here):
+//
+//   loadInventory(file: string, opts?: { secrets?: boolean }): Promise<Inventory>
+//     Reads and validates an inventory (and, unless `secrets: false`, its secrets file).
+//     Contacts no host. Throws InputError whose `lines` hold every problem, one per line:
+//     `FILE:LINE:COL: path.to.field: what is wrong, expected ...`.
+//   Inventory            fully resolved (defaults applied), see the interface below
+//   Host, Role, Secrets  its parts
+//   InventorySchema      the zod schema, the single source of defaults
+//   inventoryJsonSchema() the JSON Schema generated from it (`pgha schema`)
+//   TIMING_PROFILES      the safe/fast timing numbers
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { InputError } from '../errors.js';
+import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
+import { parseYaml, problemLine, yamlErrorLines, zodProblems, type Problem } from './locate.js';
+import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
+
+export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema } from './schema.js';
+export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
+
+export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
+export const ROLES: readonly Role[] = ['etcd', 'postgres', 'haproxy', 'backup_repository'];
+
+export interface Host {
+  name: string;
+  address: string;
+  ssh: {
+    user: string;
+    port: number;
+    /** Absolute path. */
+    privateKey: string;
+    sudo: boolean;
+    /** Absolute path. */
+    knownHosts: string;
+    hostKeyPolicy: 'strict' | 'accept-new';
+    /** Seconds. */
+    connectTimeout: number;
+    /** Seconds. */
+    commandTimeout: number;
+  };
+  tags: { nofailover: boolean; noloadbalance: boolean; nosync: boolean };
+  roles: Set<Role>;
+}
+
+export interface Timing {
+  profile: TimingProfile;
+  /** Seconds (the profile's, or the inventory's patroni.* overrides). */
+  patroni: { ttl: number; loop_wait: number; retry_timeout: number };
+  haproxy: { inter_ms: number; fastinter_ms: number; fall: number; rise: number };
+}
+
+/**
+ * A validated inventory. Section objects (cluster, etcd, patroni, haproxy, pgbackrest, packages)
+ * keep the YAML's snake_case keys, with every default applied.
+ */
+export interface Inventory {
+  /** Absolute path of the inventory file. */
+  file: string;
+  /** Its directory: relative paths in the inventory are resolved against it. */
+  dir: string;
+  cluster: InventoryConfig['cluster'];
+  hosts: Host[];
+  roles: InventoryConfig['roles'];
+  timing: Timing;
+  etcd: InventoryConfig['etcd'];
+  patroni: InventoryConfig['patroni'];
+  haproxy: InventoryConfig['haproxy'];
+  pgbackrest: InventoryConfig['pgbackrest'];
+  packages: InventoryConfig['packages'];
+  /** Absolute path of the secrets file. */
+  secretsFile: string;
+  /** Present when loaded with secrets (the default). Never print these. */
+  secrets?: Secrets;
+  /** The repository host (pgbackrest.repository.type host), else undefined. */
+  repositoryHost?: Host;
+  /** Throws on an unknown name. */
+  host(name: string): Host;
+  /** Hosts with a role, in the order the inventory lists them under roles. */
+  hostsWithRole(role: Role): Host[];
+}
+
+export function expandPath(p: string, dir: string): string {
+  if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+/** Reads and validates an inventory file; see the module comment. */
+export async function loadInventory(file: string, opts: { secrets?: boolean } = {}): Promise<Inventory> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const parsed = parseYaml(file, text);
+  const fail = (lines: string[]) => {
+    const n = lines.length;
+    return new InputError(`${file}: ${n} problem${n === 1 ? '' : 's'}`, lines);
+  };
+  if (parsed.doc.errors.length) throw fail(yamlErrorLines(parsed));
+
+  const raw = parsed.doc.toJS() ?? {};
+  const problems: Problem[] = [];
+  const result = InventorySchema.safeParse(raw);
+  if (!result.success) problems.push(...zodProblems(InventorySchema, result.error.issues, raw));
+  problems.push(...crossFieldProblems(salvage(raw)));
+  const lines = dedupe(problems.map((p) => problemLine(parsed, p)));
+
+  const dir = dirname(abs);
+  const config = result.success ? result.data : undefined;
+  const secretsFile = expandPath(config?.secrets ?? 'secrets.yml', dir);
+  let secrets: Secrets | undefined;
+  if (config && opts.secrets !== false) {
+    const where = problemLine(parsed, { path: ['secrets'], message: '' }).replace(/: $/, '');
+    // Named as the operator wrote it, next to the inventory path they gave.
+    const shown = isAbsolute(config.secrets) || config.secrets.startsWith('~') ? secretsFile : join(dirname(file), config.secrets);
+    const s = await loadSecrets(secretsFile, shown, where);
+    if (Array.isArray(s)) lines.push(...s);
+    else secrets = s;
+  }
+  if (lines.length || !config) throw fail(lines);
+  return build(abs, dir, config, secretsFile, secrets);
+}
+
+/** Unique lines, in file order (FILE:LINE:COL). */
+function dedupe(lines: string[]): string[] {
+  const pos = (l: string) => (/:(\d+):(\d+): /.exec(l) ?? ['', '0', '0']).slice(1).map(Number);
+  return [...new Set(lines)].sort((a, b) => {
+    const [la, ca] = pos(a);
+    const [lb, cb] = pos(b);
+    return la - lb || ca - cb;
+  });
+}
+
+/** The secrets, or problem lines. Values never appear in messages. */
+async function loadSecrets(path: string, shown: string, where: string): Promise<Secrets | string[]> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode & 0o777;
+  } catch {
+    return [`${where}: secrets file ${shown} not found, expected a YAML file with the passwords (pgha init writes one)`];
+  }
+  if (mode & 0o077) {
+    const m = mode.toString(8).padStart(4, '0');
+    return [`${where}: secrets file ${shown} has mode ${m}, expected 0600 (no access for group and others); fix: chmod 600 ${shown}`];
+  }
+  const p = parseYaml(shown, await readFile(path, 'utf8'));
+  if (p.doc.errors.length) return yamlErrorLines(p, { quiet: true });
+  const raw = p.doc.toJS() ?? {};
+  const r = SecretsSchema.safeParse(raw);
+  if (!r.success) return zodProblems(SecretsSchema, r.error.issues, raw, false).map((prob) => problemLine(p, prob));
+  return r.data;
+}
+
+function build(file: string, dir: string, c: InventoryConfig, secretsFile: string, secrets?: Secrets): Inventory {
+  const hosts: Host[] = Object.entries(c.hosts).map(([name, h]) => {
+    const roles = new Set<Role>();
+    for (const role of ['etcd', 'postgres', 'haproxy'] as const) if (c.roles[role].includes(name)) roles.add(role);
+    if (c.pgbackrest.repository.type === 'host' && c.roles.backup_repository === name) roles.add('backup_repository');
+    return {
+      name,
+      address: h.address,
+      ssh: {
+        user: h.ssh?.user ?? c.ssh.user,
+        port: h.ssh?.port ?? c.ssh.port,
+        privateKey: expandPath(h.ssh?.private_key ?? c.ssh.private_key, dir),
+        sudo: c.ssh.sudo,
+        knownHosts: expandPath(c.ssh.known_hosts, dir),
+        hostKeyPolicy: c.ssh.host_key_policy,
+        connectTimeout: c.ssh.connect_timeout,
+        commandTimeout: c.ssh.command_timeout,
+      },
+      tags: { ...h.tags },
+      roles,
+    };
+  });
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const host = (name: string): Host => {
+    const h = byName.get(name);
+    if (!h) throw new InputError(`no host named ${name} in ${file}`);
+    return h;
+  };
+  const hostsWithRole = (role: Role): Host[] => {
+    if (role === 'backup_repository') return hosts.filter((h) => h.roles.has(role));
+    return c.roles[role].map(host);
+  };
+  return {
+    file,
+    dir,
+    cluster: c.cluster,
+    hosts,
+    roles: c.roles,
+    timing: {
+      profile: c.timing,
+      patroni: effectiveTiming(c),
+      haproxy: { ...TIMING_PROFILES[c.timing].haproxy },
+    },
+    etcd: c.etcd,
+    patroni: c.patroni,
+    haproxy: c.haproxy,
+    pgbackrest: c.pgbackrest,
+    packages: c.packages,
+    secretsFile,
+    secrets,
+    repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),
+    host,
+    hostsWithRole,
+  };
+}
