@@ -1,0 +1,195 @@
+// The one interface every step talks to a host through. SSH is the real implementation
+// (ssh.ts); LocalConnection (local.ts) and test fakes stand behind the same interface.
+// The shared part, ShellConnection, turns a Command into shell text (sudo, other user),
+// echoes it masked, enforces the exit-code check and implements the file helpers on top
+// of run(), so every connector behaves the same.
+import { constants as osConstants } from 'node:os';
+import { HostError } from '../errors.js';
+import { Masker } from './mask.js';
+import { Command, commandText, shellQuote } from './quote.js';
+import type { HostTarget } from './target.js';
+
+export interface RunOptions {
+  /** Run through `sudo -n` (as root). Default: the target's `sudo` setting. Never used when connected as root. */
+  sudo?: boolean;
+  /** Run as this user (`sudo -n -u USER`), e.g. postgres. */
+  user?: string;
+  /** Sent to the command's standard input (the way to pass secrets and file contents). */
+  stdin?: string;
+  /** Default: the target's commandTimeoutMs. The channel is killed when it runs out. */
+  timeoutMs?: number;
+  /** Default true: a non-zero exit throws a CommandError. false: the caller reads `code`. */
+  check?: boolean;
+}
+
+/** Output exactly as the command wrote it (never trimmed). */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface FileAttributes {
+  /** Owner and group; unset keeps whoever writes the file. */
+  owner?: string;
+  group?: string;
+  /** Numeric mode (0o640) or its octal text ('0640'). Default 0o644. */
+  mode?: number | string;
+}
+
+export interface Connection {
+  readonly target: HostTarget;
+  /** Masks secrets in everything this connection echoes or puts into an error. */
+  readonly masker: Masker;
+  run(cmd: Command, opts?: RunOptions): Promise<RunResult>;
+  /** A file's content, or null when it does not exist. Read with sudo when the target uses it. */
+  readFile(path: string): Promise<string | null>;
+  /** Replaces a file atomically: temp file in the same directory, chown/chmod, rename.
+   * The content travels over stdin, never on a command line. */
+  writeFileAtomic(path: string, content: string, attrs?: FileAttributes): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A command that ran and exited non-zero (check: true). */
+export class CommandError extends HostError {
+  constructor(
+    host: string,
+    readonly command: string, // masked
+    readonly result: RunResult,
+    message: string,
+  ) {
+    super(host, message);
+  }
+}
+
+/** What a connector's transport returns for one command. */
+export interface RawResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Thrown by a connector's exec when a command ran out of time (its channel is then killed). */
+export class CommandTimeout extends Error {}
+
+export function modeText(mode: number | string): string {
+  const text = typeof mode === 'number' ? mode.toString(8) : mode;
+  if (!/^[0-7]{3,4}$/.test(text)) throw new Error(`bad file mode ${JSON.stringify(mode)}`);
+  return text.padStart(4, '0');
+}
+
+// Exit 44 only when the file is really missing, not when a directory on the way is unreadable.
+const READ_FILE = [
+  'if [ -e "$1" ]; then exec cat -- "$1"; fi',
+  'case $(LC_ALL=C ls -d -- "$1" 2>&1) in *"No such file"*) exit 44 ;; esac',
+  'exec cat -- "$1"',
+].join('\n');
+const WRITE_FILE = [
+  'set -eu',
+  'dst=$1',
+  'tmp=$(mktemp "$(dirname -- "$dst")/.$(basename -- "$dst").pgha.XXXXXX")',
+  `trap 'rm -f -- "$tmp"' EXIT`,
+  'cat >"$tmp"',
+  '[ -z "$2" ] || chown -- "$2" "$tmp"',
+  '[ -z "$3" ] || chgrp -- "$3" "$tmp"',
+  'chmod -- "$4" "$tmp"',
+  'sync -- "$tmp"', // the rename must not land before the data after a crash
+  'mv -f -- "$tmp" "$dst"',
+  'trap - EXIT',
+].join('\n');
+
+const STDERR_TAIL_LINES = 20;
+
+export interface ShellConnectionOptions {
+  masker?: Masker;
+  /** Verbose mode: called with each command (already masked) before it runs. */
+  onCommand?: (host: string, command: string) => void;
+}
+
+export abstract class ShellConnection implements Connection {
+  readonly masker: Masker;
+  private readonly onCommand?: (host: string, command: string) => void;
+
+  constructor(
+    readonly target: HostTarget,
+    opts: ShellConnectionOptions = {},
+  ) {
+    this.masker = opts.masker ?? new Masker();
+    this.onCommand = opts.onCommand;
+  }
+
+  /** Runs shell text on the host; throws CommandTimeout when timeoutMs (0: none) runs out. */
+  protected abstract exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult>;
+  abstract close(): Promise<void>;
+
+  async run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
+    const { text, shown, escalated } = this.wrap(cmd, opts);
+    const masked = this.masker.mask(shown);
+    this.onCommand?.(this.target.name, masked);
+    const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
+    let raw: RawResult;
+    try {
+      raw = await this.exec(text, opts.stdin, timeoutMs);
+    } catch (err) {
+      if (err instanceof CommandTimeout) {
+        throw new HostError(this.target.name, `command timed out after ${timeoutMs / 1000}s and was killed: ${masked}`);
+      }
+      if (err instanceof HostError) throw err;
+      throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
+    }
+    const code = raw.code ?? 128 + ((raw.signal && osConstants.signals[raw.signal as NodeJS.Signals]) || 0);
+    const result: RunResult = { code, stdout: raw.stdout, stderr: raw.stderr };
+    if (code !== 0 && escalated) this.checkSudo(result);
+    if (code !== 0 && opts.check !== false) {
+      const why = raw.code === null ? `killed by signal ${raw.signal}` : `exit ${code}`;
+      const tail = this.masker.mask(result.stderr).trimEnd().split('\n').slice(-STDERR_TAIL_LINES);
+      const stderr = tail.join('') === '' ? '' : `\n${tail.map((l) => `    ${l}`).join('\n')}`;
+      throw new CommandError(this.target.name, masked, result, `command failed (${why}): ${masked}${stderr}`);
+    }
+    return result;
+  }
+
+  /** Builds the shell text, with sudo when asked, and the form shown to the operator. */
+  private wrap(cmd: Command, opts: RunOptions): { text: string; shown: string; escalated: boolean } {
+    const root = this.target.user === 'root';
+    const asUser = opts.user !== undefined && opts.user !== this.target.user ? opts.user : undefined;
+    const escalate = asUser !== undefined || (!root && (opts.sudo ?? this.target.sudo));
+    const text = commandText(cmd);
+    if (!escalate) return { text, shown: text, escalated: false };
+    const sudo = ['sudo', '-n', ...(asUser ? ['-u', asUser] : []), '--'];
+    const argv = typeof cmd === 'string' ? ['sh', '-c', cmd] : cmd;
+    // Shown unwrapped, so masking sees secrets as they were written.
+    const shown = `${asUser ? `[as ${asUser}] ` : '[sudo] '}${text}`;
+    return { text: [...sudo, ...argv].map(shellQuote).join(' '), shown, escalated: true };
+  }
+
+  private checkSudo(result: RunResult): void {
+    const user = this.target.user;
+    if (/^sudo: (a password is required|a terminal is required)/m.test(result.stderr)) {
+      throw new HostError(
+        this.target.name,
+        `sudo asks user ${user} for a password; pgha needs passwordless sudo. ` +
+          `On the host, run as root: echo '${user} ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/pgha && chmod 0440 /etc/sudoers.d/pgha ` +
+          `(or connect as root).`,
+      );
+    }
+    if (result.code === 127 && /sudo: (command )?not found/.test(result.stderr)) {
+      throw new HostError(this.target.name, `sudo is not installed, and user ${user} is not root: install sudo (apt-get install sudo) or connect as root.`);
+    }
+  }
+
+  async readFile(path: string): Promise<string | null> {
+    const r = await this.run(['sh', '-c', READ_FILE, 'sh', path], { check: false });
+    if (r.code === 44) return null;
+    if (r.code !== 0) {
+      throw new CommandError(this.target.name, `cat ${path}`, r, `cannot read ${path}: ${this.masker.mask(r.stderr).trim()}`);
+    }
+    return r.stdout;
+  }
+
+  async writeFileAtomic(path: string, content: string, attrs: FileAttributes = {}): Promise<void> {
+    const mode = modeText(attrs.mode ?? 0o644);
+    await this.run(['sh', '-c', WRITE_FILE, 'sh', path, attrs.owner ?? '', attrs.group ?? '', mode], { stdin: content });
+  }
+}

@@ -1,0 +1,221 @@
+// The SSH connector: one node-ssh connection per host, reused for every command.
+// Host keys are checked against known_hosts in ssh2's hostVerifier (without one, ssh2
+// would accept any key), output is collected as bytes and never trimmed, and every
+// command has a time limit after which its channel is killed.
+import { readFileSync } from 'node:fs';
+import { NodeSSH } from 'node-ssh';
+import { HostError, PghaError } from '../errors.js';
+import {
+  appendKnownHost,
+  fingerprint,
+  hostLookupName,
+  keyTypeOf,
+  preferredHostKeyAlgorithms,
+  readKnownHosts,
+  verifyHostKey,
+} from './known-hosts.js';
+import { CommandTimeout, RawResult, ShellConnection, ShellConnectionOptions } from './connection.js';
+import type { HostTarget } from './target.js';
+
+export interface ConnectOptions extends ShellConnectionOptions {
+  /** The --accept-new-host-keys flag: record unknown host keys whatever the target's policy. */
+  acceptNewHostKeys?: boolean;
+}
+
+// Dead peers are noticed within about a minute instead of at the next command's timeout.
+const KEEPALIVE_MS = 15_000;
+const KEEPALIVE_COUNT = 4;
+
+export class SshConnection extends ShellConnection {
+  private lost: string | undefined;
+
+  private constructor(
+    target: HostTarget,
+    private readonly ssh: NodeSSH,
+    opts: ConnectOptions,
+  ) {
+    super(target, opts);
+    // Without a listener, an error on an idle connection (ECONNRESET) crashes the process.
+    ssh.connection?.on('error', (err: Error) => {
+      this.lost = err.message;
+    });
+    ssh.connection?.on('close', () => {
+      this.lost ??= 'connection closed';
+    });
+  }
+
+  /** Connects and authenticates, or throws a HostError that says why in the operator's terms. */
+  static async connect(target: HostTarget, opts: ConnectOptions = {}): Promise<SshConnection> {
+    const where = `${target.address}:${target.port}`;
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(target.privateKeyPath, 'utf8');
+    } catch (err) {
+      throw new HostError(target.name, `cannot read the private key ${target.privateKeyPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+
+    const entries = readKnownHosts(target.knownHostsPath);
+    const acceptNew = opts.acceptNewHostKeys === true || target.hostKeyPolicy === 'accept-new';
+    let refusal: string | undefined;
+    const hostVerifier = (key: Buffer): boolean => {
+      const verdict = verifyHostKey(entries, target.address, target.port, key);
+      const fp = `${keyTypeOf(key)} key ${fingerprint(key)}`;
+      switch (verdict.status) {
+        case 'match':
+          return true;
+        case 'unknown':
+          if (acceptNew) {
+            appendKnownHost(target.knownHostsPath, target.address, target.port, key);
+            return true;
+          }
+          refusal =
+            `the host key of ${where} is not in ${target.knownHostsPath}: it offered the ${fp}. ` +
+            `Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run again with ` +
+            `--accept-new-host-keys (or set host_key_policy: accept-new) to record it.`;
+          return false;
+        case 'changed':
+          refusal = [
+            `WARNING: THE HOST KEY OF ${where} HAS CHANGED. Refusing to connect: this can be a man-in-the-middle attack,`,
+            `or the host was reinstalled. It offered the ${fp}; ${target.knownHostsPath} has:`,
+            ...verdict.entries.map((e) => `  line ${e.line}: ${e.keyType} key ${fingerprint(e.key)}`),
+            `If the change is expected, remove them (ssh-keygen -R '${hostLookupName(target.address, target.port)}' -f ${target.knownHostsPath}) and connect again.`,
+          ].join('\n');
+          return false;
+        case 'revoked':
+          refusal = `the host key of ${where} (${fp}) is marked @revoked in ${target.knownHostsPath} line ${verdict.entry.line}; refusing to connect.`;
+          return false;
+      }
+    };
+
+    const serverHostKey = preferredHostKeyAlgorithms(entries, target.address, target.port);
+    const ssh = new NodeSSH();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ssh.connect({
+          host: target.address,
+          port: target.port,
+          username: target.user,
+          privateKey,
+          hostVerifier,
+          readyTimeout: target.connectTimeoutMs,
+          keepaliveInterval: KEEPALIVE_MS,
+          keepaliveCountMax: KEEPALIVE_COUNT,
+          ...(serverHostKey ? { algorithms: { serverHostKey } } : {}),
+        }),
+        // ssh2's readyTimeout covers TCP and the handshake; this is the backstop that nothing hangs.
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { level: 'client-timeout' })), target.connectTimeoutMs + 2000);
+        }),
+      ]);
+    } catch (err) {
+      ssh.connection?.on('error', () => {}); // late errors of a dead connection
+      ssh.dispose();
+      throw new HostError(target.name, refusal ?? describeConnectError(err, target));
+    } finally {
+      clearTimeout(timer);
+    }
+    return new SshConnection(target, ssh, opts);
+  }
+
+  protected async exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
+    if (!this.ssh.isConnected()) throw new HostError(this.target.name, `the SSH connection was lost (${this.lost ?? 'closed'})`);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let channel: { signal(name: string): void; close(): void } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const done = this.ssh.execCommand(text, {
+      stdin,
+      noTrim: true,
+      onChannel: (c) => (channel = c),
+      // Bytes are decoded once at the end: a UTF-8 character may be split across chunks.
+      onStdout: (b) => out.push(b),
+      onStderr: (b) => err.push(b),
+    });
+    const expired = new Promise<never>((_, reject) => {
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          try {
+            channel?.signal('TERM'); // sudo passes TERM on to the command
+            channel?.close();
+          } catch {
+            // the channel is gone already
+          }
+          reject(new CommandTimeout());
+        }, timeoutMs);
+      }
+    });
+    done.catch(() => {}); // after a timeout nobody awaits it
+    try {
+      const r = await Promise.race([done, expired]);
+      return { code: r.code, signal: r.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+    } catch (e) {
+      if (e instanceof CommandTimeout) throw e;
+      throw new HostError(this.target.name, `the SSH connection failed: ${this.lost ?? (e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.ssh.dispose();
+  }
+}
+
+function describeConnectError(err: unknown, target: HostTarget): string {
+  const e = err as NodeJS.ErrnoException & { level?: string };
+  const where = `${target.address}:${target.port}`;
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `cannot connect to ${where}: connection refused (is sshd running and listening on port ${target.port}?)`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `cannot connect to ${where}: no route to host (${e.code})`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot connect to ${where}: the address does not resolve (${e.code})`;
+    case 'ECONNRESET':
+      return `cannot connect to ${where}: the connection was reset during the handshake (ECONNRESET)`;
+  }
+  if (e.level === 'client-timeout' || e.code === 'ETIMEDOUT') {
+    return `cannot connect to ${where}: timed out after ${target.connectTimeoutMs / 1000}s (host down, firewalled or wrong address?)`;
+  }
+  if (e.level === 'client-authentication') {
+    return (
+      `authentication failed for user ${target.user} with the key ${target.privateKeyPath} ` +
+      `(is its public key in ~${target.user}/.ssh/authorized_keys on the host?)`
+    );
+  }
+  if (/privateKey|private key/i.test(e.message)) {
+    return `cannot use the private key ${target.privateKeyPath}: ${e.message} (pgha needs an unencrypted key, or one loaded for it)`;
+  }
+  return `cannot connect to ${where}: ${e.message}`;
+}
+
+/** Failures of connectAll, one HostError per host, all reported together. */
+export class ConnectAllError extends PghaError {
+  constructor(readonly failures: HostError[], total: number) {
+    super(
+      `could not connect to ${failures.length} of ${total} host(s):`,
+      undefined,
+      failures.map((f) => `  ${f.message.replace(/\n/g, '\n    ')}`),
+    );
+  }
+}
+
+/** Connects to every target in parallel. All or nothing: on any failure the others are
+ * closed and a ConnectAllError lists every failed host. */
+export async function connectAll(targets: HostTarget[], opts: ConnectOptions = {}): Promise<Map<string, SshConnection>> {
+  const results = await Promise.allSettled(targets.map((t) => SshConnection.connect(t, opts)));
+  const conns = new Map<string, SshConnection>();
+  const failures: HostError[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') conns.set(targets[i].name, r.value);
+    else failures.push(r.reason instanceof HostError ? r.reason : new HostError(targets[i].name, String(r.reason)));
+  });
+  if (failures.length > 0) {
+    await Promise.all([...conns.values()].map((c) => c.close()));
+    throw new ConnectAllError(failures, targets.length);
+  }
+  return conns;
+}
