@@ -124,10 +124,10 @@ export abstract class ShellConnection implements Connection {
   abstract close(): Promise<void>;
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
-    const { text, shown, escalated } = this.wrap(cmd, opts);
+    const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
+    const { text, shown, escalated } = this.wrap(cmd, opts, timeoutMs);
     const masked = this.masker.mask(shown);
     this.onCommand?.(this.target.name, masked);
-    const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
     let raw: RawResult;
     try {
       raw = await this.exec(text, opts.stdin, timeoutMs);
@@ -150,18 +150,21 @@ export abstract class ShellConnection implements Connection {
     return result;
   }
 
-  /** Builds the shell text, with sudo when asked, and the form shown to the operator. */
-  private wrap(cmd: Command, opts: RunOptions): { text: string; shown: string; escalated: boolean } {
+  /** Builds the shell text (sudo when asked, a time limit) and the form shown to the operator. */
+  private wrap(cmd: Command, opts: RunOptions, timeoutMs: number): { text: string; shown: string; escalated: boolean } {
     const root = this.target.user === 'root';
     const asUser = opts.user !== undefined && opts.user !== this.target.user ? opts.user : undefined;
     const escalate = asUser !== undefined || (!root && (opts.sudo ?? this.target.sudo));
     const text = commandText(cmd);
-    if (!escalate) return { text, shown: text, escalated: false };
-    const sudo = ['sudo', '-n', ...(asUser ? ['-u', asUser] : []), '--'];
+    // Killing the channel does not stop a command behind sudo: coreutils' timeout does, with its
+    // whole process group. It fires a second after the client's own timer, which reports it.
+    const limit = timeoutMs > 0 ? ['timeout', '-k', '5', `${Math.ceil(timeoutMs / 1000) + 1}s`] : [];
+    const sudo = escalate ? ['sudo', '-n', ...(asUser ? ['-u', asUser] : []), '--'] : [];
     const argv = typeof cmd === 'string' ? ['sh', '-c', cmd] : cmd;
+    const wrapped = sudo.length + limit.length === 0 ? text : [...sudo, ...limit, ...argv].map(shellQuote).join(' ');
     // Shown unwrapped, so masking sees secrets as they were written.
-    const shown = `${asUser ? `[as ${asUser}] ` : '[sudo] '}${text}`;
-    return { text: [...sudo, ...argv].map(shellQuote).join(' '), shown, escalated: true };
+    const shown = escalate ? `${asUser ? `[as ${asUser}] ` : '[sudo] '}${text}` : text;
+    return { text: wrapped, shown, escalated: escalate };
   }
 
   private checkSudo(result: RunResult): void {
