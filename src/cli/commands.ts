@@ -1,8 +1,14 @@
 // Every subcommand is registered here, one line each; the command itself lives in its own module.
 import type { Command } from 'commander';
 import { registerInit } from './commands/init.js';
+import { registerRender } from './commands/render.js';
+import { registerSchema } from './commands/schema.js';
+import { registerValidate } from './commands/validate.js';
 
 export function registerCommands(program: Command): void {
   registerInit(program);
+  registerValidate(program);
+  registerRender(program);
+  registerSchema(program);
   // registered by each command module as it lands
 }

@@ -26,6 +26,10 @@ export const TIMING_PROFILES = {
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name: a-z, 0-9 and _');
+// systemd OnCalendar expression: one line.
+const calendar = z.string().regex(/^[^\n\r]+$/, 'expected a one-line systemd OnCalendar expression');
+
 const hostSsh = z
   .strictObject({
     user: z.string().min(1).optional().describe('SSH user for this host (default: ssh.user)'),
@@ -126,10 +130,10 @@ export const InventorySchema = z
         failsafe_mode: z.boolean().default(true).describe('the primary keeps running while etcd has no quorum, if all members agree'),
         users: z
           .strictObject({
-            superuser: z.string().min(1).default('postgres'),
-            replication: z.string().min(1).default('replicator'),
-            rewind: z.string().min(1).default('rewind_user'),
-            restapi: z.string().min(1).default('patroni').describe("Patroni REST API's basic-auth user"),
+            superuser: roleName.default('postgres'),
+            replication: roleName.default('replicator'),
+            rewind: roleName.default('rewind_user'),
+            restapi: roleName.default('patroni').describe("Patroni REST API's basic-auth user"),
           })
           .prefault({})
           .describe('role names; their passwords are in the secrets file'),
@@ -137,7 +141,7 @@ export const InventorySchema = z
           .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
           .default({})
           .describe("PostgreSQL parameters (pgha manages the replication and archiving ones)"),
-        pg_hba: z.array(z.string().min(1)).default([]).describe("extra pg_hba rules, after pgha's own"),
+        pg_hba: z.array(z.string().regex(/^[^\n\r]+$/, 'expected one pg_hba line')).default([]).describe("extra pg_hba rules, after pgha's own"),
       })
       .prefault({}),
     haproxy: z
@@ -171,8 +175,8 @@ export const InventorySchema = z
         retention_full: z.int().min(1).max(9999).default(2).describe('full backups kept'),
         schedule: z
           .strictObject({
-            full: z.string().min(1).default('Sun *-*-* 01:00:00').describe('systemd OnCalendar of the full backup'),
-            diff: z.string().min(1).default('Mon..Sat *-*-* 01:00:00').describe('systemd OnCalendar of the differential backup'),
+            full: calendar.default('Sun *-*-* 01:00:00').describe('systemd OnCalendar of the full backup'),
+            diff: calendar.default('Mon..Sat *-*-* 01:00:00').describe('systemd OnCalendar of the differential backup'),
           })
           .prefault({}),
       })
