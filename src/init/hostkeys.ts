@@ -1,26 +1,18 @@
-// Interim host key helpers for `pgha init` (same signatures as src/ssh's; replaced by it once it lands).
-import { createHash } from 'node:crypto';
+// What init needs from SSH: a host's key before anyone trusts it, then a login (through pgha's
+// SSH transport) that accepts only the key the user confirmed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
+import { SshConnection } from '../ssh/index.js';
+import { knownHostsLine } from '../ssh/known-hosts.js';
 
-export function keyTypeOf(key: Buffer): string {
-  if (key.length < 4) return '';
-  return key.subarray(4, 4 + key.readUInt32BE(0)).toString('latin1');
-}
+export { fingerprint, keyTypeOf, knownHostsLine } from '../ssh/known-hosts.js';
 
-/** `SHA256:<base64 without padding>`, the format of `ssh-keygen -lf`. */
-export function fingerprint(key: Buffer): string {
-  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
-}
-
-export function knownHostsLine(host: string, port: number, key: Buffer): string {
-  const name = port === 22 ? host : `[${host}]:${port}`;
-  return `${name} ${keyTypeOf(key)} ${key.toString('base64')}`;
-}
-
-/** What init needs from SSH: a host's key before trusting it, then a login that accepts only that key. */
 export interface HostProbe {
   fetchKey(address: string, port: number): Promise<Buffer>;
-  login(o: { address: string; port: number; user: string; privateKeyPath: string; key: Buffer }): Promise<void>;
+  /** Logs in (and runs `sudo -n true` unless the user is root); throws with the reason. */
+  login(o: { name: string; address: string; port: number; user: string; privateKeyPath: string; key: Buffer }): Promise<void>;
 }
 
 export const sshProbe: HostProbe = {
@@ -32,37 +24,47 @@ export const sshProbe: HostProbe = {
       await ssh.connect({
         host: address,
         port,
-        username: 'pgha-init',
+        username: 'pgha',
         readyTimeout: 10_000,
         hostVerifier: (key: Buffer) => {
           seen = key;
           return false;
         },
-      } as Parameters<NodeSSH['connect']>[0]);
+      });
     } catch (err) {
       if (!seen) throw err;
     } finally {
+      ssh.connection?.on('error', () => {});
       ssh.dispose();
     }
     if (!seen) throw new Error('no host key received');
     return seen;
   },
-  async login({ address, port, user, privateKeyPath, key }) {
-    const ssh = new NodeSSH();
+  async login({ name, address, port, user, privateKeyPath, key }) {
+    // A known_hosts holding only the confirmed key, so the transport's strict check applies.
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-init-'));
     try {
-      await ssh.connect({
-        host: address,
+      const knownHostsPath = join(dir, 'known_hosts');
+      writeFileSync(knownHostsPath, `${knownHostsLine(address, port, key)}\n`, { mode: 0o600 });
+      const conn = await SshConnection.connect({
+        name,
+        address,
         port,
-        username: user,
+        user,
         privateKeyPath,
-        readyTimeout: 10_000,
-        hostVerifier: (k: Buffer) => k.equals(key),
-      } as Parameters<NodeSSH['connect']>[0]);
-      ssh.connection?.on('error', () => {});
-      const r = await ssh.execCommand('true');
-      if (r.code !== 0) throw new Error(`a command failed (exit ${r.code})`);
+        sudo: true,
+        knownHostsPath,
+        hostKeyPolicy: 'strict',
+        connectTimeoutMs: 10_000,
+        commandTimeoutMs: 30_000,
+      });
+      try {
+        await conn.run('true');
+      } finally {
+        await conn.close();
+      }
     } finally {
-      ssh.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 };

@@ -233,10 +233,10 @@ export async function askHostKeys(io: WizardIO, a: InitAnswers, probe: HostProbe
     }
     confirmed.push({ host: h.name, address: h.address, port: a.ssh.port, key });
     try {
-      await probe.login({ address: h.address, port: a.ssh.port, user: a.ssh.user, privateKeyPath: io.expandHome(a.ssh.privateKey), key });
-      io.say(`${h.name}: SSH login as ${a.ssh.user} works.`);
+      await probe.login({ name: h.name, address: h.address, port: a.ssh.port, user: a.ssh.user, privateKeyPath: io.expandHome(a.ssh.privateKey), key });
+      io.say(`${h.name}: SSH login as ${a.ssh.user} and sudo work.`);
     } catch (err) {
-      io.say(`${h.name}: SSH login as ${a.ssh.user} failed: ${(err as Error).message}`);
+      io.say(`SSH test failed: ${(err as Error).message}`);
     }
   }
   return confirmed;
