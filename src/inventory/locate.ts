@@ -49,6 +49,9 @@ export function yamlErrorLines(p: ParsedYaml, opts: { quiet?: boolean } = {}): s
     if (err.code === 'MISSING_CHAR' && /quote/.test(err.message)) {
       msg = 'unclosed quote, expected the closing quote on the same scalar';
     }
+    if (/^Flow (sequence|map)/.test(err.message)) {
+      msg = 'unclosed [ or {, expected the closing ] or } (continuation lines indented deeper than the key)';
+    }
     const path = opts.quiet ? [] : pathAtOffset(p.doc, err.pos[0]);
     out.push(`${p.file}:${line}:${col}: ${formatPath(path)}: ${msg}`);
   }
@@ -66,7 +69,8 @@ function pathAtOffset(doc: Document.Parsed, offset: number): PathSeg[] {
         const end = (it.value as Node | null)?.range?.[2] ?? (it.key as Node | null)?.range?.[2] ?? -1;
         return start <= offset && offset <= end;
       });
-      if (!pair || !isScalar(pair.key)) return path;
+      // A key swallowed by the syntax error (spanning lines) is no field name: stop there.
+      if (!pair || !isScalar(pair.key) || /\s/.test(String(pair.key.value))) return path;
       path.push(String(pair.key.value));
       node = pair.value;
     } else if (isSeq(node)) {
@@ -205,7 +209,7 @@ export function zodProblems(schema: z.ZodType, issues: z.core.$ZodIssue[], data:
             path: [...path, k],
             at: 'key',
             message: near
-              ? `unknown key, did you mean "${near}"?`
+              ? `unknown key, did you mean "${near}"? (expected one of: ${known.join(', ')})`
               : `unknown key, expected one of: ${known.join(', ')}`,
           });
         }
