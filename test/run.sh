@@ -13,6 +13,8 @@ npx tsc --noEmit
 # time, unit tests first, then the lab tests, which share the lab's machines.
 files=(
   test/unit/cli.test.ts
+  test/unit/inventory.test.ts
+  test/unit/render.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
