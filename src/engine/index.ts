@@ -1,0 +1,25 @@
+// The convergence engine `pgha apply` is built on. Start here:
+//   const rollout = new Rollout({ check, reporter });
+//   await rollout.stage('name', conns, (conn) => [file(...), service(...)]);  // throws StageFailed
+//   await rollout.waitFor('what', probe, { timeoutMs });                      // health gate
+//   return rollout.finish();                                                  // recap + exit code
+export { Rollout, StageFailed, dedupeHandlers, type OpResult, type HostResult, type StageResult, type RolloutOptions } from './stage.js';
+export {
+  file,
+  directory,
+  packages,
+  service,
+  restartService,
+  reloadService,
+  commandHandler,
+  systemGroup,
+  systemUser,
+  command,
+  type Operation,
+  type Handler,
+  type Change,
+} from './ops.js';
+export { Facts, readFileFacts, readPackageFacts, readServiceFacts, readUserFacts, type FileFact, type FactRequest } from './facts.js';
+export { Reporter, type ReporterOptions, type Counts, type OpStatus } from './reporter.js';
+export { waitFor, type Probe, type WaitOptions } from './wait.js';
+export { unifiedDiff } from './diff.js';

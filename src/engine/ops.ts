@@ -1,0 +1,276 @@
+// Operations are data: each says what it wants, `check` compares that with the host's
+// facts and returns the difference (null: nothing to do), `apply` makes the change.
+// Check mode runs only `check`. Ops never assume state they did not read.
+import { createHash } from 'node:crypto';
+import type { Command, Connection, FileAttributes } from '../ssh/index.js';
+import { commandText } from '../ssh/index.js';
+import { unifiedDiff } from './diff.js';
+import type { FactRequest, Facts } from './facts.js';
+
+/** The difference an op found: what it would change, in a line or a few. */
+export interface Change {
+  /** One line, e.g. "content and mode 0644 -> 0640", "install patroni, etcd-server". */
+  summary: string;
+  /** A unified diff of a file's content (secrets masked), shown in check and verbose mode. */
+  diff?: string;
+}
+
+/** Runs at the end of a stage on a host when an op that notified it changed something. */
+export interface Handler {
+  /** Identity for dedupe: notified twice, run once. */
+  name: string;
+  run(conn: Connection): Promise<void>;
+}
+
+export interface Operation {
+  describe: string;
+  /** Facts this op reads, fetched in bulk before the host's ops run. */
+  needs?: FactRequest;
+  /** Handlers to run (once, at the end of the stage) if this op changed something. */
+  notify?: Handler[];
+  check(conn: Connection, facts: Facts): Promise<Change | null>;
+  /** Makes the change; called only after check returned one, with the same facts. */
+  apply(conn: Connection, facts: Facts): Promise<void>;
+}
+
+/** Common options: which handlers to notify. */
+export interface NotifyOptions {
+  notify?: Handler[];
+}
+
+// ---- files and directories ----
+
+export interface FileOptions extends FileAttributes, NotifyOptions {
+  /** Never show a diff of this file (it is all secret, e.g. a .pgpass). */
+  sensitive?: boolean;
+}
+
+function modeOf(mode: number | string | undefined, dflt: number): number {
+  return mode === undefined ? dflt : typeof mode === 'number' ? mode : parseInt(mode, 8);
+}
+
+const oct = (m: number) => m.toString(8).padStart(4, '0');
+
+/** Differences in owner, group and mode, as text parts ('' when none). */
+function attrChanges(fact: { owner: string; group: string; mode: number }, want: FileAttributes, dfltMode: number): string[] {
+  const parts: string[] = [];
+  if (want.owner !== undefined && fact.owner !== want.owner) parts.push(`owner ${fact.owner} -> ${want.owner}`);
+  if (want.group !== undefined && fact.group !== want.group) parts.push(`group ${fact.group} -> ${want.group}`);
+  const mode = modeOf(want.mode, dfltMode);
+  if ((fact.mode & 0o7777) !== mode) parts.push(`mode ${oct(fact.mode)} -> ${oct(mode)}`);
+  return parts;
+}
+
+/** A whole file: content, owner, group, mode (default 0644). Replaced atomically. */
+export function file(path: string, content: string, opts: FileOptions = {}): Operation {
+  const { notify, sensitive, ...attrs } = opts;
+  const wantSha = createHash('sha256').update(content).digest('hex');
+  return {
+    describe: `file ${path}`,
+    needs: { files: [path] },
+    notify,
+    async check(conn, facts) {
+      const fact = await facts.file(path);
+      if (!fact.exists) {
+        return { summary: 'create', diff: sensitive ? undefined : conn.masker.mask(unifiedDiff('', content, '/dev/null', path)) };
+      }
+      if (fact.kind !== 'file') throw new Error(`${path} exists and is not a regular file (${fact.kind})`);
+      const parts = attrChanges(fact, attrs, 0o644);
+      let diff: string | undefined;
+      if (fact.sha256 !== wantSha) {
+        parts.unshift('content');
+        if (!sensitive) diff = conn.masker.mask(unifiedDiff((await conn.readFile(path)) ?? '', content, path, path));
+      }
+      return parts.length === 0 ? null : { summary: parts.join(', '), diff };
+    },
+    async apply(conn, facts) {
+      await conn.writeFileAtomic(path, content, attrs);
+      facts.invalidate({ files: [path] });
+    },
+  };
+}
+
+/** A directory with owner, group, mode (default 0755); parents are created as needed. */
+export function directory(path: string, opts: FileAttributes & NotifyOptions = {}): Operation {
+  const { notify, ...attrs } = opts;
+  const mode = oct(modeOf(attrs.mode, 0o755));
+  return {
+    describe: `directory ${path}`,
+    needs: { files: [path] },
+    notify,
+    async check(_conn, facts) {
+      const fact = await facts.file(path);
+      if (!fact.exists) return { summary: `create (mode ${mode})` };
+      if (fact.kind !== 'dir') throw new Error(`${path} exists and is not a directory (${fact.kind})`);
+      const parts = attrChanges(fact, attrs, 0o755);
+      return parts.length === 0 ? null : { summary: parts.join(', ') };
+    },
+    async apply(conn, facts) {
+      const own = attrs.owner !== undefined || attrs.group !== undefined ? `${attrs.owner ?? ''}:${attrs.group ?? ''}` : '';
+      await conn.run(['sh', '-c', 'mkdir -p -- "$1" && { [ -z "$2" ] || chown -- "$2" "$1"; } && chmod -- "$3" "$1"', 'sh', path, own, mode]);
+      facts.invalidate({ files: [path] });
+    },
+  };
+}
+
+// ---- packages ----
+
+export interface PackagesOptions extends NotifyOptions {
+  /** Seconds apt waits for another apt/dpkg run to release its lock. */
+  lockTimeoutSec?: number;
+}
+
+/**
+ * Debian packages installed. Give ONE packages op per host with every package the host
+ * needs: the missing ones are installed in a single apt-get call (`apt-get update` first,
+ * only when something is missing).
+ */
+export function packages(names: string[], opts: PackagesOptions = {}): Operation {
+  const lock = `DPkg::Lock::Timeout=${opts.lockTimeoutSec ?? 300}`;
+  const missing = async (facts: Facts) => {
+    const out: string[] = [];
+    for (const n of names) if ((await facts.package(n)) === null) out.push(n);
+    return out;
+  };
+  return {
+    describe: `packages ${names.join(', ')}`,
+    needs: { packages: names },
+    notify: opts.notify,
+    async check(_conn, facts) {
+      const m = await missing(facts);
+      return m.length === 0 ? null : { summary: `install ${m.join(', ')}` };
+    },
+    async apply(conn, facts) {
+      const m = await missing(facts);
+      await conn.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', '-o', lock, 'update'], { timeoutMs: 10 * 60_000 });
+      await conn.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', '-o', lock, 'install', '-y', '--no-install-recommends', ...m], {
+        timeoutMs: 30 * 60_000,
+      });
+      facts.invalidate({ packages: names });
+    },
+  };
+}
+
+// ---- services ----
+
+export interface ServiceOptions extends NotifyOptions {
+  /** Default true: enabled at boot. */
+  enabled?: boolean;
+  /** Default true: running now. */
+  running?: boolean;
+}
+
+/** A systemd service enabled and running (or, with false, disabled / stopped). */
+export function service(name: string, opts: ServiceOptions = {}): Operation {
+  const wantEnabled = opts.enabled ?? true;
+  const wantRunning = opts.running ?? true;
+  const plan = async (facts: Facts) => {
+    const f = await facts.service(name);
+    const steps: string[] = [];
+    const enabled = f.enabled === 'enabled' || f.enabled === 'static' || f.enabled === 'alias';
+    if (wantEnabled && !enabled) steps.push('enable');
+    if (!wantEnabled && f.enabled === 'enabled') steps.push('disable');
+    if (wantRunning && f.active !== 'active') steps.push('start');
+    if (!wantRunning && f.active === 'active') steps.push('stop');
+    return steps;
+  };
+  return {
+    describe: `service ${name}`,
+    needs: { services: [name] },
+    notify: opts.notify,
+    async check(_conn, facts) {
+      const steps = await plan(facts);
+      return steps.length === 0 ? null : { summary: steps.join(', ') };
+    },
+    async apply(conn, facts) {
+      for (const step of await plan(facts)) await conn.run(['systemctl', step, '--', name]);
+      facts.invalidate({ services: [name] });
+    },
+  };
+}
+
+/** Handler: `systemctl restart NAME`. */
+export function restartService(name: string): Handler {
+  return { name: `restart ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'restart', '--', name])) };
+}
+
+/** Handler: `systemctl reload NAME`. */
+export function reloadService(name: string): Handler {
+  return { name: `reload ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'reload', '--', name])) };
+}
+
+/** A handler running any command (e.g. `patronictl reload`). */
+export function commandHandler(name: string, cmd: Command): Handler {
+  return { name, run: async (conn) => void (await conn.run(cmd)) };
+}
+
+// ---- users and groups ----
+
+/** A system group (created if missing; never changed once it exists). */
+export function systemGroup(name: string): Operation {
+  return {
+    describe: `group ${name}`,
+    needs: { groups: [name] },
+    async check(_conn, facts) {
+      return (await facts.group(name)) === null ? { summary: 'create system group' } : null;
+    },
+    async apply(conn, facts) {
+      await conn.run(['groupadd', '--system', '--', name]);
+      facts.invalidate({ groups: [name] });
+    },
+  };
+}
+
+export interface SystemUserOptions {
+  group?: string; // primary group; default a group named like the user
+  home?: string; // default /nonexistent
+  shell?: string; // default /usr/sbin/nologin
+}
+
+/** A system user (created if missing; an existing user is left as it is). */
+export function systemUser(name: string, opts: SystemUserOptions = {}): Operation {
+  return {
+    describe: `user ${name}`,
+    needs: { users: [name] },
+    async check(_conn, facts) {
+      return (await facts.user(name)) === null ? { summary: 'create system user' } : null;
+    },
+    async apply(conn, facts) {
+      const group = opts.group ? ['--gid', opts.group] : ['--user-group'];
+      const home = ['--home-dir', opts.home ?? '/nonexistent', '--no-create-home'];
+      await conn.run(['useradd', '--system', ...group, ...home, '--shell', opts.shell ?? '/usr/sbin/nologin', '--', name]);
+      facts.invalidate({ users: [name] });
+    },
+  };
+}
+
+// ---- the escape hatch ----
+
+export interface CommandOptions extends NotifyOptions {
+  /** Skip when this command exits 0 (the state is already there). Read-only: runs in check mode. */
+  unless?: Command;
+  /** Run only when this command exits 0. Read-only: runs in check mode. */
+  onlyIf?: Command;
+  sudo?: boolean;
+  user?: string;
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/** Any command. Without unless/onlyIf it runs (and reports changed) every time. */
+export function command(describe: string, cmd: Command, opts: CommandOptions = {}): Operation {
+  const runAs = { sudo: opts.sudo, user: opts.user };
+  return {
+    describe,
+    notify: opts.notify,
+    async check(conn) {
+      if (opts.unless && (await conn.run(opts.unless, { ...runAs, check: false })).code === 0) return null;
+      if (opts.onlyIf && (await conn.run(opts.onlyIf, { ...runAs, check: false })).code !== 0) return null;
+      return { summary: `run ${conn.masker.mask(commandText(cmd))}` };
+    },
+    async apply(conn, facts) {
+      await conn.run(cmd, { ...runAs, stdin: opts.stdin, timeoutMs: opts.timeoutMs });
+      facts.clear(); // it may have changed anything
+    },
+  };
+}

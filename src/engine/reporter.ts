@@ -1,0 +1,124 @@
+// Every line the engine prints is written here. Results go to `out`; on a TTY an ora
+// spinner per stage shows progress on stderr, elsewhere (CI, pipes) plain lines only.
+import ora, { type Ora } from 'ora';
+import type { Change } from './ops.js';
+
+export type OpStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface Counts {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface ReporterOptions {
+  /** Show every command (masked) and every op, not only changes and failures. */
+  verbose?: boolean;
+  out?: NodeJS.WritableStream;
+  err?: NodeJS.WriteStream;
+  /** Default: whether `err` is a terminal. */
+  tty?: boolean;
+}
+
+export class Reporter {
+  readonly verbose: boolean;
+  private readonly out: NodeJS.WritableStream;
+  private readonly err: NodeJS.WriteStream;
+  private readonly tty: boolean;
+  private spinner: Ora | undefined;
+
+  constructor(opts: ReporterOptions = {}) {
+    this.verbose = opts.verbose ?? false;
+    this.out = opts.out ?? process.stdout;
+    this.err = opts.err ?? process.stderr;
+    this.tty = opts.tty ?? this.err.isTTY === true;
+  }
+
+  /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode. */
+  readonly command = (host: string, maskedCommand: string): void => {
+    if (this.verbose) this.line(`${host}: $ ${maskedCommand}`);
+  };
+
+  private line(text: string): void {
+    if (this.spinner?.isSpinning) {
+      this.spinner.clear();
+      this.out.write(`${text}\n`);
+      this.spinner.render();
+    } else {
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  stageStart(name: string, hosts: string[], check: boolean): void {
+    const what = `stage ${name}${check ? ' (check mode)' : ''}: ${hosts.length} host(s)`;
+    if (this.tty) this.spinner = ora({ text: what, stream: this.err }).start();
+    else this.line(`== ${what}: ${hosts.join(', ')}`);
+  }
+
+  hostDone(name: string, done: number, total: number): void {
+    if (this.spinner) this.spinner.text = `stage ${name}: ${done}/${total} host(s) done`;
+  }
+
+  opResult(host: string, describe: string, status: OpStatus, check: boolean, change?: Change | null, error?: string): void {
+    if (status === 'failed') {
+      this.line(`${host}: FAILED ${describe}: ${error ?? 'unknown error'}`);
+    } else if (status === 'changed' && change) {
+      this.line(`${host}: ${check ? 'would change' : 'changed'} ${describe}: ${change.summary}`);
+      if (change.diff && (check || this.verbose)) this.line(change.diff.trimEnd().replace(/^/gm, '    '));
+    } else if (this.verbose) {
+      this.line(`${host}: ${status} ${describe}`);
+    }
+  }
+
+  handlerResult(host: string, name: string, status: OpStatus, check: boolean, error?: string): void {
+    if (status === 'failed') this.line(`${host}: FAILED handler ${name}: ${error ?? 'unknown error'}`);
+    else this.line(`${host}: ${check ? 'would run' : 'ran'} handler ${name}`);
+  }
+
+  stageEnd(name: string, failedHosts: string[], changed: number, check: boolean): void {
+    const verb = check ? 'would change' : 'changed';
+    const text = failedHosts.length
+      ? `stage ${name} FAILED on ${failedHosts.join(', ')}`
+      : `stage ${name} ok (${changed} ${verb})`;
+    if (this.spinner) {
+      if (failedHosts.length) this.spinner.fail(text);
+      else this.spinner.succeed(text);
+      this.spinner = undefined;
+    } else {
+      this.line(text);
+    }
+  }
+
+  waitStart(description: string): void {
+    if (this.tty) this.spinner = ora({ text: `waiting for ${description}`, stream: this.err }).start();
+    else this.line(`waiting for ${description}`);
+  }
+
+  waitProgress(description: string, reason: string): void {
+    if (this.spinner) this.spinner.text = `waiting for ${description}: ${reason}`;
+    else if (this.verbose) this.line(`  not yet: ${reason}`);
+  }
+
+  waitEnd(description: string, ok: boolean, detail: string): void {
+    const text = ok ? `${description}: ready (${detail})` : `${description}: not ready: ${detail}`;
+    if (this.spinner) {
+      if (ok) this.spinner.succeed(text);
+      else this.spinner.fail(text);
+      this.spinner = undefined;
+    } else {
+      this.line(text);
+    }
+  }
+
+  recap(totals: Map<string, Counts>, check: boolean): void {
+    this.spinner?.stop();
+    this.spinner = undefined;
+    const width = Math.max(4, ...[...totals.keys()].map((h) => h.length));
+    this.line(check ? 'RECAP (check mode: nothing was changed)' : 'RECAP');
+    for (const [host, c] of totals) {
+      const skipped = c.skipped ? `  skipped=${c.skipped}` : '';
+      this.line(`${host.padEnd(width)}  ok=${c.ok}  changed=${c.changed}  failed=${c.failed}${skipped}`);
+    }
+  }
+}
