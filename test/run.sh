@@ -15,6 +15,8 @@ files=(
   test/unit/cli.test.ts
   test/unit/inventory.test.ts
   test/unit/render.test.ts
+  test/unit/init.test.ts
+  test/init.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"

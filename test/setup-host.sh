@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the lab need on the host (idempotent).
 set -euo pipefail
-need=(haproxy openssh-server openssh-client sudo)
+need=(haproxy openssh-server openssh-client sudo tmux)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

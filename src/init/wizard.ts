@@ -90,17 +90,17 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
 
   const names = hosts.map((h) => h.name);
   const firstThree = names.slice(0, 3).join(',');
-  const askRole = async (role: 'etcd' | 'postgres' | 'haproxy', what: string) =>
+  const askRole = async (role: 'etcd' | 'postgres' | 'haproxy', what: string, hint = '') =>
     splitList(
       await input(
-        { message: `Hosts running ${what} (comma-separated)`, default: firstThree, validate: (v) => checkRole(role, splitList(v), names) ?? true },
+        { message: `Hosts running ${what}, comma-separated${hint}`, default: firstThree, validate: (v) => checkRole(role, splitList(v), names) ?? true },
         ctx,
       ),
     );
   const roles = {
-    etcd: await askRole('etcd', 'etcd (an odd number, at least 3)'),
+    etcd: await askRole('etcd', 'etcd', ' (an odd number, at least 3)'),
     postgres: await askRole('postgres', 'PostgreSQL under Patroni'),
-    haproxy: await askRole('haproxy', 'HAProxy (client entry points)'),
+    haproxy: await askRole('haproxy', 'HAProxy', ' (the client entry points)'),
   };
 
   let repository: Repository;
