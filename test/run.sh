@@ -16,7 +16,11 @@ files=(
   test/unit/inventory.test.ts
   test/unit/render.test.ts
   test/unit/init.test.ts
+  test/unit/ssh.test.ts
+  test/unit/engine.test.ts
   test/init.test.ts
+  test/ssh/ssh.test.ts
+  test/ssh/engine.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"

@@ -85,7 +85,7 @@ export function fingerprint(key: Buffer): string {
 
 export function verifyHostKey(entries: KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyVerdict {
   const forHost = entries.filter((e) => e.marker !== 'cert-authority' && hostFieldMatches(e.hosts, host, port));
-  const revoked = entries.find((e) => e.marker === 'revoked' && e.key.equals(key));
+  const revoked = forHost.find((e) => e.marker === 'revoked' && e.key.equals(key));
   if (revoked) return { status: 'revoked', entry: revoked };
   const known = forHost.filter((e) => e.marker === '');
   const match = known.find((e) => e.key.equals(key));
