@@ -19,6 +19,7 @@ files=(
   test/unit/ssh.test.ts
   test/unit/engine.test.ts
   test/init.test.ts
+  test/init-ssh.test.ts
   test/ssh/ssh.test.ts
   test/ssh/engine.test.ts
 )
