@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,12 @@ function pgha(cwd: string, ...args: string[]) {
   return spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'pgha-init-cli-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'pgha-init-cli-'));
+  dirs.push(d);
+  return d;
+};
 
 // The container lab's hosts: node4 is the backup repository host.
 const LAB = ['--name', 'lab', '--ssh-user', 'admin', '--repo-host', 'node4'].concat(
@@ -96,12 +101,14 @@ test('--scan-host-keys without --yes is refused', () => {
 
 // ---- Through a real terminal: tmux on its own socket, one named session per test. ----
 
-const SOCKET = `pgha-init-test-${process.pid}`;
+// A socket of our own (removed with the temp dirs), never the user's tmux server.
+const SOCKET = join(tmp(), 'tmux.sock');
 const sessions: string[] = [];
-const tmux = (...args: string[]) => spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
+const tmux = (...args: string[]) => spawnSync('tmux', ['-S', SOCKET, ...args], { encoding: 'utf8' });
 
 after(() => {
   for (const s of sessions) tmux('kill-session', '-t', s);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true }); // the socket too, so after the sessions
 });
 
 function startWizard(name: string) {

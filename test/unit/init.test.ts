@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -12,7 +12,13 @@ import { fingerprint, type HostProbe } from '../../src/init/hostkeys.js';
 import { runInit } from '../../src/init/index.js';
 import { generatePassword, generateSecrets, renderInventory, renderSecrets } from '../../src/init/render.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'pgha-init-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'pgha-init-'));
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const lab: InitAnswers = {
   clusterName: 'lab',
