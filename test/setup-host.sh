@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the lab need on the host (idempotent).
+# The lab (test/lab/) needs systemd-container (systemd-nspawn), debootstrap (its base image),
+# apt-cacher-ng (its machines' only way to Debian's packages) and iproute2; ruby checks the
+# Vagrantfile (test/vagrant.test.ts).
 set -euo pipefail
-need=(haproxy openssh-server openssh-client sudo tmux)
+need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # Other jobs may run apt on the same host: wait for its lock instead of failing.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
   # No daemon is started on the host by a package's install (there is no init system to own it).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

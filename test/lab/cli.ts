@@ -1,0 +1,107 @@
+// `npm run lab -- COMMAND`: the container lab's command line (see lab.ts and README.md).
+import { spawnSync } from 'node:child_process';
+import * as lab from './lab.js';
+
+const HELP = `Usage: npm run lab -- COMMAND [ARGS]
+
+The pgha container lab: Debian 12 machines (systemd-nspawn) with systemd, sshd and their own
+addresses on a private bridge. node1..node3 are the database hosts and node4 the backup
+repository host of inventories/lab.yml. Needs root.
+
+Commands:
+  up [N]                 boot node1..nodeN (default 4) and wait until each answers ssh
+  down                   stop everything, remove the machines' disks (base image, key, secrets stay)
+  status                 machines, addresses, links, apt proxy
+  ssh NAME [CMD...]      ssh to a machine as admin (interactive without CMD)
+  partition NAME         cut the machine's link (host side vb-NAME down)
+  heal NAME              restore the link and re-attach it to the bridge
+  poweroff NAME          power loss: SIGKILL the machine's init, no clean shutdown
+  start NAME             boot a stopped machine again (disk intact)
+  key                    print the lab's public ssh key (made once)
+  inventory              print the path of the pgha inventory for this lab
+
+Environment (defaults):
+  PGHA_LAB_DIR=/var/lib/pgha-lab   base image, machine disks, key, known_hosts, secrets, logs
+  PGHA_LAB_BRIDGE=pghabr0          host bridge
+  PGHA_LAB_SUBNET=10.88.213.0/24   host .1 (apt proxy on port 3142), nodeK .(10+K)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  const name = () => {
+    if (!args[0]) throw new Error(`${cmd} needs a machine name (node1, node2, ...)`);
+    return args[0];
+  };
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '-h':
+    case '--help':
+      process.stdout.write(HELP);
+      return cmd === undefined ? 2 : 0;
+    case 'up': {
+      const n = args[0] === undefined ? lab.DEFAULT_MACHINES : Number(args[0]);
+      const t0 = Date.now();
+      await lab.up(n, (s) => process.stderr.write(`${s}\n`));
+      process.stdout.write(`lab up: ${lab.machineNames(n).join(', ')} answer ssh (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+      process.stdout.write(`inventory: ${lab.labInventoryPath()}\n`);
+      return 0;
+    }
+    case 'down':
+      await lab.down();
+      process.stdout.write('lab down\n');
+      return 0;
+    case 'status': {
+      const s = lab.status();
+      process.stdout.write(`dir ${s.config.dir}  bridge ${s.config.bridge} ${s.bridge ? 'up' : 'absent'}  `);
+      process.stdout.write(`apt proxy ${s.proxy ? `${s.config.proxyUrl} (pid ${s.proxy})` : 'stopped'}\n`);
+      for (const m of s.machines) {
+        const link = m.linkUp === null ? 'no link' : m.linkUp ? 'link up' : 'PARTITIONED';
+        process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
+      }
+      if (s.machines.length === 0) process.stdout.write('no machines\n');
+      return 0;
+    }
+    case 'ssh': {
+      const n = name();
+      if (args.length === 1) {
+        const r = spawnSync(lab.sshCommandLine(n)[0], ['-t', ...lab.sshCommandLine(n).slice(1)], { stdio: 'inherit' });
+        return r.status ?? 1;
+      }
+      const r = await lab.ssh(n, args.slice(1).join(' '));
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      return r.code;
+    }
+    case 'partition':
+      lab.partition(name());
+      return 0;
+    case 'heal':
+      lab.heal(name());
+      return 0;
+    case 'poweroff':
+      await lab.poweroff(name());
+      return 0;
+    case 'start':
+      await lab.start(name());
+      return 0;
+    case 'key':
+      process.stdout.write(`${lab.ensureKey()}\n`);
+      process.stderr.write(`(private key: ${lab.labConfig().keyPath})\n`);
+      return 0;
+    case 'inventory':
+      process.stdout.write(`${lab.labInventoryPath()}\n`);
+      return 0;
+    default:
+      process.stderr.write(`unknown command: ${cmd}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`lab: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,748 @@
+// The container lab: Debian 12 machines (systemd-nspawn) with systemd, sshd and their own
+// addresses on a private bridge, for tests that run pgha against real hosts.
+//
+// API for other tests (stable; everything else in this file is internal):
+//   labConfig()             paths, bridge, addresses (from PGHA_LAB_DIR, PGHA_LAB_BRIDGE, PGHA_LAB_SUBNET)
+//   up(n = 4)               boots node1..nodeN (idempotent) and waits until each answers ssh
+//   down()                  stops everything and removes the machines' disks (base, keys, secrets stay)
+//   isUp(n = 4)             true when node1..nodeN are running
+//   ssh(name, cmd)          runs a shell command as admin -> {code, stdout, stderr}
+//   partition(name) / heal(name)    cut / restore the machine's link
+//   poweroff(name) / start(name)    power loss (SIGKILL of its init) / boot again, disk intact
+//   labInventoryPath()      a pgha inventory describing this lab (inventories/lab.yml or an adjusted copy)
+//   machineAddress(name), machineNames(n), status()
+// Everything here needs root on the host.
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The host-preparation script shared with the Vagrant lab; run in every machine. */
+export const PREPARE_HOST_SCRIPT = path.join(REPO_ROOT, 'vagrant/prepare-host.sh');
+/** Where a machine keeps its copy of PREPARE_HOST_SCRIPT (the copy it ran). */
+export const PREPARE_HOST_IN_MACHINE = '/usr/local/sbin/pgha-prepare-host.sh';
+export const LAB_USER = 'admin';
+export const DEFAULT_MACHINES = 4;
+
+const DEFAULTS = { dir: '/var/lib/pgha-lab', bridge: 'pghabr0', subnet: '10.88.213.0/24' };
+const PROXY_PORT = 3142;
+// Bump when the base image's contents change, so a cached older base is rebuilt.
+const BASE_VERSION = '1';
+const BASE_PACKAGES = [
+  'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates',
+  'python3', 'sudo', 'curl', 'iputils-ping',
+];
+const HOST_PACKAGES = ['systemd-container', 'debootstrap', 'apt-cacher-ng', 'iproute2', 'openssh-client'];
+const ACNG_PIDFILE = '/run/apt-cacher-ng/pid';
+
+export interface LabConfig {
+  dir: string;
+  bridge: string;
+  subnet: string;
+  prefixLength: number;
+  hostAddress: string;
+  proxyUrl: string;
+  user: string;
+  keyPath: string;
+  knownHostsPath: string;
+  secretsPath: string;
+  isDefault: boolean;
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface MachineStatus {
+  name: string;
+  address: string;
+  running: boolean;
+  pid: number | null;
+  linkUp: boolean | null;
+}
+
+// ---------------------------------------------------------------- configuration
+
+function ipToInt(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`not an IPv4 address: ${ip}`);
+  }
+  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+}
+function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+export function labConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
+  const dir = path.resolve(env.PGHA_LAB_DIR || DEFAULTS.dir);
+  const bridge = env.PGHA_LAB_BRIDGE || DEFAULTS.bridge;
+  const subnet = env.PGHA_LAB_SUBNET || DEFAULTS.subnet;
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(subnet);
+  if (!m || Number(m[2]) < 8 || Number(m[2]) > 24) {
+    throw new Error(`PGHA_LAB_SUBNET must be an IPv4 network with a prefix of /8 to /24, e.g. ${DEFAULTS.subnet}`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,15}$/.test(bridge)) throw new Error('PGHA_LAB_BRIDGE must be a valid interface name');
+  const prefixLength = Number(m[2]);
+  const network = (ipToInt(m[1]) & (0xffffffff << (32 - prefixLength))) >>> 0;
+  const hostAddress = intToIp(network + 1);
+  return {
+    dir,
+    bridge,
+    subnet: `${intToIp(network)}/${prefixLength}`,
+    prefixLength,
+    hostAddress,
+    proxyUrl: `http://${hostAddress}:${PROXY_PORT}`,
+    user: LAB_USER,
+    keyPath: path.join(dir, 'id_ed25519'),
+    knownHostsPath: path.join(dir, 'known_hosts'),
+    secretsPath: path.join(dir, 'lab.secrets.yml'),
+    isDefault: dir === DEFAULTS.dir && bridge === DEFAULTS.bridge && `${intToIp(network)}/${prefixLength}` === DEFAULTS.subnet,
+  };
+}
+
+export function machineNames(n: number = DEFAULT_MACHINES): string[] {
+  if (!Number.isInteger(n) || n < 1 || n > 99) throw new Error(`machine count must be 1..99, got ${n}`);
+  return Array.from({ length: n }, (_, i) => `node${i + 1}`);
+}
+
+/** nodeK is the subnet's address .(10+K). */
+export function machineAddress(name: string, cfg: LabConfig = labConfig()): string {
+  const m = /^node([1-9]\d?)$/.exec(name);
+  if (!m) throw new Error(`not a lab machine name: ${name} (node1..node99)`);
+  return intToIp(ipToInt(cfg.hostAddress) - 1 + 10 + Number(m[1]));
+}
+
+function paths(cfg: LabConfig, name: string) {
+  const d = path.join(cfg.dir, 'machines', name);
+  return {
+    dir: d,
+    upper: path.join(d, 'upper'),
+    work: path.join(d, 'work'),
+    root: path.join(d, 'root'),
+    pidFile: path.join(d, 'nspawn.pid'),
+    log: path.join(cfg.dir, 'logs', `${name}.log`),
+  };
+}
+const baseDir = (cfg: LabConfig) => path.join(cfg.dir, 'base');
+const acngPidFile = (cfg: LabConfig) => path.join(cfg.dir, 'apt-cacher-ng.pid');
+const linkName = (name: string) => `vb-${name}`;
+
+/** Lab machines that have a directory (created by an earlier up). */
+function existingMachines(cfg: LabConfig): string[] {
+  const d = path.join(cfg.dir, 'machines');
+  if (!fs.existsSync(d)) return [];
+  return fs
+    .readdirSync(d)
+    .filter((n) => /^node\d+$/.test(n))
+    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): Result {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
+  if (r.error) return { code: 127, stdout: '', stderr: String(r.error.message) };
+  return { code: r.status ?? 128, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+function must(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
+  const r = run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+  }
+  return r.stdout;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function assertRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root (it creates bridges, mounts and containers)');
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Alive and not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The recorded nspawn PID of a machine, only if that process is still this machine's nspawn. */
+function nspawnPid(cfg: LabConfig, name: string): number | null {
+  const pid = readPid(paths(cfg, name).pidFile);
+  if (pid === null || !alive(pid) || comm(pid) !== 'systemd-nspawn') return null;
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  return argv.includes(paths(cfg, name).root) ? pid : null;
+}
+
+/** The machine's init (its PID 1) as seen from the host: nspawn's child whose innermost PID is 1. */
+function initPid(nspawn: number): number | null {
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const status = fs.readFileSync(`/proc/${e}/status`, 'utf8');
+      const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
+      const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(status)?.[1].trim().split(/\s+/);
+      if (Number(ppid) === nspawn && nspid && nspid.length > 1 && nspid[nspid.length - 1] === '1') return Number(e);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return null;
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function mountPoints(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[4].replace(/\\040/g, ' '));
+}
+function linkExists(ifname: string): boolean {
+  return run('ip', ['link', 'show', 'dev', ifname]).code === 0;
+}
+
+function writeFileIfChanged(file: string, content: string, mode?: number): void {
+  if (fs.existsSync(file) && fs.readFileSync(file, 'utf8') === content) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, content, mode === undefined ? {} : { mode });
+}
+
+// ---------------------------------------------------------------- host preparation
+
+/** The Debian mirror URI of the host's own apt sources (the lab never names a mirror itself). */
+export function hostMirror(): string {
+  const deb822 = '/etc/apt/sources.list.d/debian.sources';
+  if (fs.existsSync(deb822)) {
+    for (const stanza of fs.readFileSync(deb822, 'utf8').split(/\n\s*\n/)) {
+      const field = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, 'mi').exec(stanza)?.[1].trim().split(/\s+/) ?? [];
+      if (field('Suites').includes('bookworm') && field('Types').includes('deb')) {
+        const uri = field('URIs')[0];
+        if (uri) return uri.replace(/\/+$/, '');
+      }
+    }
+  }
+  if (fs.existsSync('/etc/apt/sources.list')) {
+    const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(fs.readFileSync('/etc/apt/sources.list', 'utf8'));
+    if (m) return m[1].replace(/\/+$/, '');
+  }
+  throw new Error(`no Debian bookworm mirror found in the host's apt sources (${deb822})`);
+}
+
+/** Installs the host packages the lab needs; no daemon is started by their installation. */
+export function ensureHostPackages(): void {
+  const missing = HOST_PACKAGES.filter(
+    (p) => !/install ok installed/.test(run('dpkg-query', ['-W', '-f=${Status}', p]).stdout),
+  );
+  if (missing.length === 0) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+  must('apt-get', [...lock, 'update', '-qq'], { env });
+  const policy = '/usr/sbin/policy-rc.d';
+  const ours = !fs.existsSync(policy);
+  if (ours) fs.writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    must('apt-get', [...lock, 'install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  } finally {
+    if (ours) fs.rmSync(policy, { force: true });
+  }
+}
+
+/** The lab's ssh key pair, made once. Returns the public key line. */
+export function ensureKey(cfg: LabConfig = labConfig()): string {
+  fs.mkdirSync(cfg.dir, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(cfg.keyPath) || !fs.existsSync(`${cfg.keyPath}.pub`)) {
+    fs.rmSync(cfg.keyPath, { force: true });
+    fs.rmSync(`${cfg.keyPath}.pub`, { force: true });
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pgha-lab', '-f', cfg.keyPath]);
+  }
+  return fs.readFileSync(`${cfg.keyPath}.pub`, 'utf8').trim();
+}
+
+/** Random passwords for pgha's secrets file, written once and kept across up/down. */
+function ensureSecrets(cfg: LabConfig): void {
+  if (fs.existsSync(cfg.secretsPath)) return;
+  const pw = () => randomBytes(24).toString('base64url');
+  const text =
+    '# Lab passwords for pgha (made once by `npm run lab -- up`; kept across up/down).\n' +
+    ['superuser_password', 'replication_password', 'rewind_password', 'restapi_password']
+      .map((k) => `${k}: ${pw()}\n`)
+      .join('');
+  fs.writeFileSync(cfg.secretsPath, text, { mode: 0o600 });
+}
+
+/** Host apt settings the machines' apt needs to accept the same mirror (e.g. no Valid-Until check). */
+function aptTrustSettings(): string {
+  const dump = run('apt-config', ['dump']).stdout;
+  return ['Acquire::Check-Valid-Until', 'Acquire::Check-Date']
+    .filter((k) => new RegExp(`^${k} "(false|0)";$`, 'mi').test(dump))
+    .map((k) => `${k} "false";\n`)
+    .join('');
+}
+
+const NETWORK_UNIT = `[Unit]
+Description=pgha lab: static address on host0 (no DHCP, no default route)
+DefaultDependencies=no
+Before=network-pre.target network.target ssh.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+EnvironmentFile=/etc/pgha-lab/network.env
+ExecStart=/bin/ip link set dev host0 up
+ExecStart=/bin/ip address replace \${ADDRESS} dev host0
+
+[Install]
+WantedBy=sysinit.target
+`;
+
+/** Builds the shared base image once (debootstrap), cached in the lab dir. */
+export function ensureBase(cfg: LabConfig = labConfig(), log: (s: string) => void = () => {}): void {
+  const base = baseDir(cfg);
+  const marker = path.join(base, 'etc/pgha-lab-base');
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === BASE_VERSION) return;
+  const build = `${base}.build`;
+  if (mountPoints().some((m) => m.startsWith(`${cfg.dir}/machines/`))) {
+    throw new Error('the base image must be rebuilt but machines still use it: run `npm run lab -- down` first');
+  }
+  fs.rmSync(build, { recursive: true, force: true });
+  const mirror = hostMirror();
+  log(`building the base image (debootstrap bookworm from ${mirror}) ...`);
+  must('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, 'bookworm', build, mirror]);
+  const at = (p: string) => path.join(build, p);
+  // Each machine gets its own host keys and machine id; none may come from the base.
+  for (const f of fs.readdirSync(at('etc/ssh'))) if (f.startsWith('ssh_host_')) fs.rmSync(at(`etc/ssh/${f}`));
+  fs.writeFileSync(at('etc/machine-id'), '');
+  fs.rmSync(at('etc/hostname'), { force: true });
+  // The same sources as the host (its mirror and suites); reached through the host's apt proxy.
+  fs.rmSync(at('etc/apt/sources.list'), { force: true });
+  fs.copyFileSync('/etc/apt/sources.list.d/debian.sources', at('etc/apt/sources.list.d/debian.sources'));
+  const trust = aptTrustSettings();
+  if (trust) fs.writeFileSync(at('etc/apt/apt.conf.d/90pgha-lab-mirror'), trust);
+  fs.writeFileSync(at('etc/ssh/sshd_config.d/pgha-lab.conf'), 'PasswordAuthentication no\nUseDNS no\n');
+  fs.writeFileSync(at('etc/systemd/system/pgha-lab-network.service'), NETWORK_UNIT);
+  fs.mkdirSync(at('etc/systemd/system/sysinit.target.wants'), { recursive: true });
+  fs.symlinkSync('../pgha-lab-network.service', at('etc/systemd/system/sysinit.target.wants/pgha-lab-network.service'));
+  // Nothing in a machine may take the dpkg lock behind pgha's back or wait on a console.
+  for (const unit of ['apt-daily.timer', 'apt-daily-upgrade.timer', 'console-getty.service', 'systemd-firstboot.service']) {
+    fs.rmSync(at(`etc/systemd/system/${unit}`), { force: true });
+    fs.symlinkSync('/dev/null', at(`etc/systemd/system/${unit}`));
+  }
+  must('chroot', [build, 'apt-get', 'clean']);
+  fs.writeFileSync(at('etc/pgha-lab-base'), `${BASE_VERSION}\n`);
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.renameSync(build, base);
+}
+
+function ensureBridge(cfg: LabConfig): void {
+  if (!linkExists(cfg.bridge)) must('ip', ['link', 'add', cfg.bridge, 'type', 'bridge']);
+  must('ip', ['address', 'replace', `${cfg.hostAddress}/${cfg.prefixLength}`, 'dev', cfg.bridge]);
+  must('ip', ['link', 'set', cfg.bridge, 'up']);
+}
+
+/** apt-cacher-ng on the bridge address: the machines' only way to Debian's packages. */
+async function ensureProxy(cfg: LabConfig): Promise<void> {
+  const backends = '/etc/apt-cacher-ng/backends_debian';
+  const want = `${hostMirror()}/\n`;
+  const changed = !fs.existsSync(backends) || fs.readFileSync(backends, 'utf8') !== want;
+  if (changed) fs.writeFileSync(backends, want);
+  const ours = readPid(acngPidFile(cfg));
+  const running = ours !== null && alive(ours) && comm(ours) === 'apt-cacher-ng';
+  if (running && !changed && (await tcpOpen(cfg.hostAddress, PROXY_PORT))) return;
+  if (running) await stopProxy(cfg);
+  else if (await tcpOpen(cfg.hostAddress, PROXY_PORT)) {
+    throw new Error(`something else listens on ${cfg.hostAddress}:${PROXY_PORT}; the lab needs that port for its apt proxy`);
+  }
+  const other = readPid(ACNG_PIDFILE);
+  if (other !== null && alive(other) && comm(other) === 'apt-cacher-ng') {
+    throw new Error(`apt-cacher-ng already runs (pid ${other}) but not on ${cfg.hostAddress}:${PROXY_PORT}; stop it first`);
+  }
+  must('/etc/init.d/apt-cacher-ng', ['start'], {
+    env: { ...process.env, EXTRA_ACNG_OPTS: `BindAddress=${cfg.hostAddress} Port=${PROXY_PORT}` },
+  });
+  // It writes its pid file once it has detached.
+  let pid: number | null = null;
+  await waitFor(`apt-cacher-ng's pid file ${ACNG_PIDFILE}`, 10_000, () => (pid = readPid(ACNG_PIDFILE)) !== null);
+  fs.writeFileSync(acngPidFile(cfg), `${pid}\n`);
+  await waitFor(`the apt proxy on ${cfg.hostAddress}:${PROXY_PORT}`, 10_000, () => tcpOpen(cfg.hostAddress, PROXY_PORT));
+}
+
+async function stopProxy(cfg: LabConfig): Promise<void> {
+  const pid = readPid(acngPidFile(cfg));
+  if (pid !== null && alive(pid) && comm(pid) === 'apt-cacher-ng') {
+    process.kill(pid, 'SIGTERM');
+    await waitFor('apt-cacher-ng to stop', 15_000, () => !alive(pid)).catch(() => {
+      process.kill(pid, 'SIGKILL');
+    });
+  }
+  fs.rmSync(acngPidFile(cfg), { force: true });
+}
+
+// ---------------------------------------------------------------- machines
+
+/** Mounts the machine's disk (overlay over the base) and prepares it: first time, and each up. */
+function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: string): void {
+  const p = paths(cfg, name);
+  for (const d of [p.upper, p.work, p.root, path.dirname(p.log)]) fs.mkdirSync(d, { recursive: true });
+  if (!mountPoints().includes(p.root)) {
+    must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${baseDir(cfg)},upperdir=${p.upper},workdir=${p.work}`, p.root]);
+  }
+  const at = (f: string) => path.join(p.root, f);
+  if (!fs.existsSync(at('etc/pgha-lab-machine'))) {
+    fs.writeFileSync(at('etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
+    must('ssh-keygen', ['-A', '-f', p.root]);
+    fs.writeFileSync(at('etc/pgha-lab-machine'), `${name}\n`);
+  }
+  writeFileIfChanged(at('etc/pgha-lab/network.env'), `ADDRESS=${machineAddress(name, cfg)}/${cfg.prefixLength}\n`);
+  fs.copyFileSync(PREPARE_HOST_SCRIPT, at(PREPARE_HOST_IN_MACHINE.slice(1)));
+  fs.chmodSync(at(PREPARE_HOST_IN_MACHINE.slice(1)), 0o755);
+  must('chroot', [
+    p.root, '/bin/sh', PREPARE_HOST_IN_MACHINE, cfg.user, pubkey, name,
+    ...all.map((n) => `${n}=${machineAddress(n, cfg)}`),
+  ]);
+}
+
+async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
+  const p = paths(cfg, name);
+  fs.mkdirSync(path.dirname(p.log), { recursive: true });
+  if (linkExists(linkName(name))) run('ip', ['link', 'del', linkName(name)]); // left by a killed session
+  const logFd = fs.openSync(p.log, 'a');
+  fs.writeSync(logFd, `\n--- ${new Date().toISOString()} boot ${name}\n`);
+  // Each machine's systemd needs a cgroup of its own: nspawn with --keep-unit stays in the
+  // cgroup it was started in, and machines sharing one break each other's units. It must look
+  // like a unit's (NAME.scope), or nspawn asks for a system bus the host does not have.
+  const cgroups = cgroupRoots().map((r) => path.join(r, cgroupName(cfg, name)));
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'for cg in "$1" "$2"; do [ -z "$cg" ] || { mkdir -p "$cg" && echo $$ >"$cg/cgroup.procs"; } || exit 1; done; ' +
+        'shift 2; exec systemd-nspawn "$@"',
+      'pgha-lab',
+      cgroups[0] ?? '',
+      cgroups[1] ?? '',
+      '--register=no', '--keep-unit', '--quiet', '-D', p.root, '-M', name, '--boot',
+      `--network-bridge=${cfg.bridge}`, '--link-journal=no', '--console=read-only', '--resolv-conf=off',
+      '--timezone=off',
+    ],
+    { detached: true, stdio: ['ignore', logFd, logFd] },
+  );
+  fs.closeSync(logFd);
+  if (!child.pid) throw new Error(`could not start systemd-nspawn for ${name}`);
+  child.unref();
+  const pid = child.pid;
+  fs.writeFileSync(p.pidFile, `${pid}\n`);
+  // The shell becomes nspawn once it has moved itself into the machine's cgroup.
+  await waitFor(`${name}'s systemd-nspawn to start`, 10_000, () => comm(pid) === 'systemd-nspawn' || !alive(pid));
+  if (!alive(pid)) throw new Error(`systemd-nspawn for ${name} exited at once; see ${p.log}`);
+  return pid;
+}
+
+/** The cgroup hierarchies systemd uses (the unified one and, on a hybrid host, name=systemd). */
+function cgroupRoots(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => {
+      const rest = f.slice(f.indexOf('-') + 1);
+      return rest[0] === 'cgroup2' || (rest[0] === 'cgroup' && /(^|,)name=systemd(,|$)/.test(rest[2] ?? ''));
+    })
+    .map((f) => f[4])
+    .slice(0, 2);
+}
+
+const cgroupName = (cfg: LabConfig, name: string) => `pgha-lab-${cfg.bridge}-${name}.scope`;
+
+/** Removes a stopped machine's cgroups (bottom-up; its systemd made sub-cgroups). */
+function removeCgroups(cfg: LabConfig, name: string): void {
+  const rm = (d: string) => {
+    if (!fs.existsSync(d)) return;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(d, e.name));
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // still in use, or not removable: left for the next down
+    }
+  };
+  for (const r of cgroupRoots()) rm(path.join(r, cgroupName(cfg, name)));
+}
+
+function writeKnownHosts(cfg: LabConfig): void {
+  const lines: string[] = [];
+  for (const name of existingMachines(cfg)) {
+    const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
+    if (!fs.existsSync(etcSsh)) continue;
+    for (const f of fs.readdirSync(etcSsh).filter((f) => /^ssh_host_.*_key\.pub$/.test(f)).sort()) {
+      const [type, key] = fs.readFileSync(path.join(etcSsh, f), 'utf8').trim().split(/\s+/);
+      lines.push(`${machineAddress(name, cfg)},${name} ${type} ${key}`);
+    }
+  }
+  fs.writeFileSync(cfg.knownHostsPath, lines.map((l) => `${l}\n`).join(''), { mode: 0o644 });
+}
+
+function sshArgs(cfg: LabConfig, name: string, connectTimeout = 10): string[] {
+  return [
+    '-i', cfg.keyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+    '-o', `UserKnownHostsFile=${cfg.knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-o', 'LogLevel=ERROR',
+    `${cfg.user}@${machineAddress(name, cfg)}`,
+  ];
+}
+
+/** Runs a shell command on a machine as the lab's admin user (host key checked strictly). */
+export function ssh(name: string, cmd: string, opts: { timeoutMs?: number; input?: string } = {}): Promise<Result> {
+  const cfg = labConfig();
+  return new Promise((resolve) => {
+    const child = spawn('ssh', [...sshArgs(cfg, name), '--', cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', (e) => (stderr += String(e)));
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 255), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** ssh's argument list for a machine (for an interactive session). */
+export function sshCommandLine(name: string): string[] {
+  return ['ssh', ...sshArgs(labConfig(), name)];
+}
+
+async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000): Promise<void> {
+  const address = machineAddress(name, cfg);
+  await waitFor(`${name} (${address}) to answer ssh`, timeoutMs, async () => {
+    if (nspawnPid(cfg, name) === null) throw new Error(`${name} stopped while booting; see ${paths(cfg, name).log}`);
+    if (!(await tcpOpen(address, 22))) return false;
+    return (await ssh(name, 'true', { timeoutMs: 10_000 })).code === 0;
+  });
+}
+
+/** Power loss: SIGKILL of the machine's init, so everything in it dies at once. */
+export async function poweroff(name: string): Promise<void> {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  const pid = nspawnPid(cfg, name);
+  if (pid === null) return;
+  let init = initPid(pid);
+  if (init === null) {
+    await waitFor(`${name}'s init`, 5_000, () => (init = initPid(pid)) !== null || !alive(pid)).catch(() => {});
+  }
+  if (init !== null) process.kill(init, 'SIGKILL');
+  else if (alive(pid)) process.kill(pid, 'SIGKILL');
+  await waitFor(`${name}'s systemd-nspawn (pid ${pid}) to exit`, 15_000, () => !alive(pid));
+  fs.rmSync(paths(cfg, name).pidFile, { force: true });
+  removeCgroups(cfg, name);
+  if (linkExists(linkName(name))) run('ip', ['link', 'del', linkName(name)]);
+}
+
+/** Boots a stopped machine again (its disk is kept) and waits until it answers ssh. */
+export async function start(name: string): Promise<void> {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  if (!fs.existsSync(paths(cfg, name).upper)) throw new Error(`${name} is not part of the lab; run up first`);
+  if (nspawnPid(cfg, name) === null) {
+    const all = existingMachines(cfg);
+    ensureBridge(cfg);
+    prepareMachine(cfg, name, all, ensureKey(cfg));
+    await bootMachine(cfg, name);
+  }
+  await waitSsh(cfg, name);
+}
+
+/** Cuts the machine off the bridge (its host-side link goes down): a network partition. */
+export function partition(name: string): void {
+  assertRoot();
+  must('ip', ['link', 'set', 'dev', linkName(name), 'down']);
+}
+
+/** Restores the machine's link and re-attaches it to the bridge. */
+export function heal(name: string): void {
+  assertRoot();
+  const cfg = labConfig();
+  must('ip', ['link', 'set', 'dev', linkName(name), 'up']);
+  must('ip', ['link', 'set', 'dev', linkName(name), 'master', cfg.bridge]);
+}
+
+export function status(): { config: LabConfig; bridge: boolean; proxy: number | null; machines: MachineStatus[] } {
+  const cfg = labConfig();
+  const acng = readPid(acngPidFile(cfg));
+  return {
+    config: cfg,
+    bridge: linkExists(cfg.bridge),
+    proxy: acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng' ? acng : null,
+    machines: existingMachines(cfg).map((name) => {
+      const pid = nspawnPid(cfg, name);
+      const link = run('ip', ['-o', 'link', 'show', 'dev', linkName(name)]);
+      return {
+        name,
+        address: machineAddress(name, cfg),
+        running: pid !== null,
+        pid,
+        linkUp: link.code === 0 ? /[<,]UP[,>]/.test(link.stdout) : null,
+      };
+    }),
+  };
+}
+
+/** True when node1..nodeN run (N defaults to 4). */
+export function isUp(n: number = DEFAULT_MACHINES): boolean {
+  const cfg = labConfig();
+  return linkExists(cfg.bridge) && machineNames(n).every((name) => nspawnPid(cfg, name) !== null);
+}
+
+/**
+ * Boots node1..nodeN (idempotent: running machines are kept) and waits until each answers ssh.
+ * On failure everything is taken down again; if that fails too, the error lists what is left.
+ */
+export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void = () => {}): Promise<void> {
+  assertRoot();
+  const cfg = labConfig();
+  const names = machineNames(n);
+  try {
+    ensureHostPackages();
+    const pubkey = ensureKey(cfg);
+    ensureSecrets(cfg);
+    ensureBase(cfg, log);
+    ensureBridge(cfg);
+    await ensureProxy(cfg);
+    const all = [...new Set([...existingMachines(cfg), ...names])];
+    for (const name of all) prepareMachine(cfg, name, all, pubkey);
+    writeKnownHosts(cfg);
+    for (const name of names) if (nspawnPid(cfg, name) === null) await bootMachine(cfg, name);
+    await Promise.all(names.map((name) => waitSsh(cfg, name)));
+    if (!cfg.isDefault) writeLabInventory(cfg);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (process.env.PGHA_LAB_KEEP_FAILED) throw new Error(`lab up failed (left in place for inspection): ${msg}`);
+    try {
+      await down();
+    } catch (cleanupErr) {
+      throw new Error(`lab up failed: ${msg}\nand cleaning up failed too: ${String(cleanupErr)}\nleft: ${JSON.stringify(leftovers(cfg))}`);
+    }
+    throw new Error(`lab up failed (everything was taken down again): ${msg}`);
+  }
+}
+
+/** What of the lab is still present on the host (empty lists after down). */
+export function leftovers(cfg: LabConfig = labConfig()): { pids: number[]; mounts: string[]; links: string[] } {
+  const pids = existingMachines(cfg)
+    .map((n) => nspawnPid(cfg, n))
+    .filter((p): p is number => p !== null);
+  const acng = readPid(acngPidFile(cfg));
+  if (acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng') pids.push(acng);
+  const mounts = mountPoints().filter((m) => m.startsWith(`${cfg.dir}/`));
+  const links = run('ip', ['-o', 'link', 'show']).stdout
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
+    .filter((l): l is string => !!l && (l === cfg.bridge || /^vb-node\d+$/.test(l)));
+  return { pids, mounts, links };
+}
+
+/** Stops every machine (by recorded PID), the apt proxy the lab started, unmounts and removes the
+ * machines' disks, the bridge and links. The base image, keys and secrets stay. Idempotent. */
+export async function down(): Promise<void> {
+  assertRoot();
+  const cfg = labConfig();
+  await Promise.all(existingMachines(cfg).map((name) => poweroff(name)));
+  for (const name of existingMachines(cfg)) {
+    const p = paths(cfg, name);
+    if (mountPoints().includes(p.root)) must('umount', [p.root]);
+    fs.rmSync(p.dir, { recursive: true, force: true });
+    removeCgroups(cfg, name);
+  }
+  // Mounts under the lab dir left by an earlier, killed session.
+  for (const m of mountPoints().filter((m) => m.startsWith(`${cfg.dir}/machines/`)).reverse()) must('umount', [m]);
+  await stopProxy(cfg);
+  for (const l of leftovers(cfg).links) run('ip', ['link', 'del', l]);
+  fs.rmSync(cfg.knownHostsPath, { force: true });
+  const left = leftovers(cfg);
+  if (left.pids.length || left.mounts.length || left.links.length) {
+    throw new Error(`lab down left: ${JSON.stringify(left)}`);
+  }
+}
+
+// ---------------------------------------------------------------- inventory
+
+const LAB_INVENTORY = path.join(REPO_ROOT, 'inventories/lab.yml');
+
+/** inventories/lab.yml, with addresses and paths rewritten for this lab's configuration. */
+export function labInventoryText(cfg: LabConfig = labConfig()): string {
+  const doc = parseDocument(fs.readFileSync(LAB_INVENTORY, 'utf8'));
+  doc.set('secrets', cfg.secretsPath);
+  doc.setIn(['ssh', 'private_key'], cfg.keyPath);
+  doc.setIn(['ssh', 'known_hosts'], cfg.knownHostsPath);
+  doc.setIn(['packages', 'apt_proxy'], cfg.proxyUrl);
+  const hosts = doc.get('hosts') as { items: { key: { value: string } }[] };
+  for (const item of hosts.items) doc.setIn(['hosts', item.key.value, 'address'], machineAddress(item.key.value, cfg));
+  const hba = doc.getIn(['patroni', 'pg_hba']) as { items: { value: string }[] } | undefined;
+  hba?.items.forEach((rule, i) => {
+    doc.setIn(['patroni', 'pg_hba', i], String(rule.value).replace(DEFAULTS.subnet, cfg.subnet));
+  });
+  return doc.toString();
+}
+
+function writeLabInventory(cfg: LabConfig): string {
+  const file = path.join(cfg.dir, 'lab.yml');
+  writeFileIfChanged(file, labInventoryText(cfg));
+  return file;
+}
+
+/** A pgha inventory for this lab: inventories/lab.yml, or (if the lab is configured away from
+ * the defaults) an adjusted copy written into the lab dir. */
+export function labInventoryPath(cfg: LabConfig = labConfig()): string {
+  return cfg.isDefault ? LAB_INVENTORY : writeLabInventory(cfg);
+}
