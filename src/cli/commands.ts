@@ -1,5 +1,6 @@
 // Every subcommand is registered here, one line each; the command itself lives in its own module.
 import type { Command } from 'commander';
+import { registerApply } from './commands/apply.js';
 import { registerInit } from './commands/init.js';
 import { registerRender } from './commands/render.js';
 import { registerSchema } from './commands/schema.js';
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerValidate(program);
   registerRender(program);
   registerSchema(program);
+  registerApply(program);
   // registered by each command module as it lands
 }

@@ -1,0 +1,116 @@
+// PostgreSQL under Patroni. The config is written on every member first; Patroni then starts on
+// one member (the current leader, or the first candidate on a new cluster) and the rollout waits
+// until it leads, then starts the others and waits until each streams from the leader.
+// Dynamic settings live in etcd after the bootstrap, so changes to them go through PATCH /config.
+import { parse } from 'yaml';
+import type { Operation } from '../../engine/index.js';
+import type { Host } from '../../inventory/index.js';
+import type { ApplyContext } from '../context.js';
+import { renderedFile } from '../context.js';
+import { reloadIfRunning, renderedFileOp, serviceStarted } from '../ops.js';
+import { anyPatroniCluster, httpFrom, leaderOf, restapiUrl, sqlLocal } from '../../cluster/probes.js';
+import { membersStreaming, patroniHasLeader } from '../../cluster/health.js';
+
+const CONFIG = '/etc/patroni/config.yml';
+
+export async function patroniComponent(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const members = session.withRole('postgres');
+  await rollout.stage('patroni config', members, (conn) => [renderedFileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadIfRunning('patroni')])]);
+  if (rollout.check) {
+    await rollout.stage('patroni start', members, () => [serviceStarted('patroni')]);
+    return;
+  }
+
+  const found = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
+  const leader = found && leaderOf(found.cluster);
+  const first = leader ? inv.host(leader.name) : inv.hostsWithRole('postgres').find((h) => !h.tags.nofailover)!;
+  await rollout.stage(`patroni start (${first.name})`, [session.conn(first)], () => [serviceStarted('patroni')]);
+  await rollout.waitFor('Patroni: a leader is running', () => patroniHasLeader(session), { timeoutMs: 180_000, intervalMs: 1000 });
+
+  const others = members.filter((c) => c.target.name !== first.name);
+  if (others.length) await rollout.stage('patroni start (replicas)', others, () => [serviceStarted('patroni')]);
+  await rollout.waitFor('Patroni: every replica streaming from the leader', () => membersStreaming(session), { timeoutMs: 600_000, intervalMs: 2000 });
+
+  const now = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
+  const leaderHost = inv.host(leaderOf(now!.cluster)!.name);
+  await rollout.stage('patroni dynamic config', [session.conn(leaderHost)], () => [dynamicConfigOp(ctx, leaderHost)]);
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** The dynamic settings pgha manages: bootstrap.dcs of the rendered config (one source for both). */
+export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
+  return (parse(renderedFile(ctx, h, CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
+}
+
+const same = (a: Json | undefined, b: Json | undefined) => String(a ?? '') === String(b ?? '') || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The PATCH that takes the live dynamic config to the wanted one: changed top-level settings,
+ * changed postgresql.* settings, and PostgreSQL parameters (null removes one pgha no longer sets).
+ */
+export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<string, Json>): { patch: Record<string, Json>; changes: string[] } {
+  const patch: Record<string, Json> = {};
+  const changes: string[] = [];
+  for (const [k, v] of Object.entries(wanted)) {
+    if (k === 'postgresql') continue;
+    if (!same(live[k], v)) {
+      patch[k] = v;
+      changes.push(`${k} ${JSON.stringify(live[k] ?? null)} -> ${JSON.stringify(v)}`);
+    }
+  }
+  const wpg = (wanted.postgresql ?? {}) as Record<string, Json>;
+  const lpg = (live.postgresql ?? {}) as Record<string, Json>;
+  const pgPatch: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(wpg)) {
+    if (k === 'parameters' || k === 'recovery_conf') {
+      const lv = (lpg[k] ?? {}) as Record<string, Json>;
+      const wv = (v ?? {}) as Record<string, Json>;
+      const sub: Record<string, Json> = {};
+      for (const [pk, pv] of Object.entries(wv)) if (!same(lv[pk], pv)) sub[pk] = pv;
+      for (const pk of Object.keys(lv)) if (!(pk in wv)) sub[pk] = null;
+      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${JSON.stringify(lv[pk] ?? null)} -> ${JSON.stringify(pv)}`);
+      if (Object.keys(sub).length) pgPatch[k] = sub;
+    } else if (!same(lpg[k], v)) {
+      pgPatch[k] = v;
+      changes.push(`postgresql.${k} ${JSON.stringify(lpg[k] ?? null)} -> ${JSON.stringify(v)}`);
+    }
+  }
+  if (Object.keys(pgPatch).length) patch.postgresql = pgPatch;
+  return { patch, changes };
+}
+
+function dynamicConfigOp(ctx: ApplyContext, leader: Host): Operation {
+  const { inv } = ctx.session;
+  const url = restapiUrl(inv, leader, '/config');
+  const diff = async () => {
+    const r = await httpFrom(ctx.session.conn(leader), 'GET', url);
+    if (r.status !== 200) throw new Error(`GET /config answered ${r.status}`);
+    return dynamicConfigPatch(JSON.parse(r.body) as Record<string, Json>, wantedDynamicConfig(ctx, leader));
+  };
+  return {
+    describe: 'dynamic configuration (PATCH /config)',
+    async check() {
+      const { changes } = await diff();
+      return changes.length ? { summary: changes.join(', ') } : null;
+    },
+    async apply(conn) {
+      const { patch } = await diff();
+      const r = await httpFrom(conn, 'PATCH', url, { body: patch, auth: inv, timeoutSec: 30 });
+      if (r.status !== 200) throw new Error(`PATCH /config answered ${r.status}: ${r.body.slice(0, 300)}`);
+      const params = Object.keys(((patch.postgresql ?? {}) as Record<string, Json>).parameters ?? {});
+      if (params.length) {
+        const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
+        const restart = (await sqlLocal(inv, conn, `select name from pg_settings where context = 'postmaster' and name in (${list})`)).stdout.split('\n').filter(Boolean);
+        if (restart.length) {
+          ctx.notes.push(
+            `pending restart: ${restart.join(', ')} take effect only after PostgreSQL restarts. Apply it member by member with: ` +
+              `sudo -u postgres patronictl -c ${CONFIG} restart ${inv.cluster.name} --pending --force`,
+          );
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,136 @@
+// pgBackRest. Default layout: a dedicated repository host that reaches the database hosts over
+// SSH (user pgbackrest there, user postgres on the database hosts). Each side's key pair is made
+// on its own host; only public keys and host keys travel (read over pgha's verified connections).
+// Then: stanza created once, `check` passes (WAL archiving works), a first full backup, and
+// systemd timers for the scheduled backups.
+import { command, directory, systemGroup, systemUser, type Operation } from '../../engine/index.js';
+import type { Host } from '../../inventory/index.js';
+import type { Connection } from '../../ssh/index.js';
+import type { ApplyContext } from '../context.js';
+import { renderedFile } from '../context.js';
+import { daemonReload, renderedFileOp, serviceStarted } from '../ops.js';
+import { file } from '../../engine/index.js';
+import { pgbackrestRunner, stanzaInfo } from '../../cluster/pgbackrest.js';
+
+const CONF = '/etc/pgbackrest.conf';
+const REPO_HOME = '/var/lib/pgbackrest';
+const REPO_USER = 'pgbackrest';
+const PG_HOME = '/var/lib/postgresql';
+
+interface Side {
+  user: string;
+  home: string;
+}
+const repoSide: Side = { user: REPO_USER, home: REPO_HOME };
+const dbSide: Side = { user: 'postgres', home: PG_HOME };
+
+function keyPairOps(side: Side, hostName: string): Operation[] {
+  const ssh = `${side.home}/.ssh`;
+  return [
+    directory(ssh, { owner: side.user, group: side.user, mode: 0o700 }),
+    command(
+      `ssh key pair of ${side.user}`,
+      ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${side.user}@${hostName}`, '-f', `${ssh}/id_ed25519`],
+      { user: side.user, unless: ['test', '-s', `${ssh}/id_ed25519.pub`] },
+    ),
+  ];
+}
+
+export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const repo = inv.repositoryHost;
+  const dbConns = session.withRole('postgres');
+
+  // 1. Users, directories, key pairs and configuration.
+  const hosts = repo ? [...dbConns, session.conn(repo)] : dbConns;
+  await rollout.stage('pgbackrest', hosts, (conn) => {
+    const isRepo = repo !== undefined && conn.target.name === repo.name;
+    const side = isRepo ? repoSide : dbSide;
+    const owned = { owner: side.user, group: side.user, mode: 0o750 };
+    return [
+      ...(isRepo ? [systemGroup(side.user), systemUser(side.user, { group: side.user, home: side.home, shell: '/bin/bash' })] : []),
+      ...(isRepo ? [directory(REPO_HOME, owned)] : []),
+      directory('/var/log/pgbackrest', owned),
+      directory('/var/spool/pgbackrest', owned),
+      renderedFileOp(renderedFile(ctx, conn.target.name, CONF)),
+      ...(repo ? keyPairOps(side, conn.target.name) : []),
+    ];
+  });
+
+  // 2. SSH trust between the repository host and the database hosts (host type only).
+  if (repo) {
+    const repoConn = session.conn(repo);
+    const read = async (conn: Connection, path: string) => (await conn.readFile(path))?.trim() ?? null;
+    const hostKey = async (conn: Connection) => (await read(conn, '/etc/ssh/ssh_host_ed25519_key.pub'))?.split(/\s+/).slice(0, 2).join(' ') ?? null;
+    const repoPub = await read(repoConn, `${REPO_HOME}/.ssh/id_ed25519.pub`);
+    const repoHostKey = await hostKey(repoConn);
+    const db = await Promise.all(
+      dbConns.map(async (c) => ({ host: inv.host(c.target.name), pub: await read(c, `${PG_HOME}/.ssh/id_ed25519.pub`), hostKey: await hostKey(c) })),
+    );
+    if (!repoPub || db.some((d) => !d.pub)) {
+      // Only in check mode: the key pairs are made in step 1.
+      ctx.notes.push('pgBackRest SSH trust: key pairs do not exist yet; authorized_keys and known_hosts will be written once they do');
+    } else {
+      if (!repoHostKey || db.some((d) => !d.hostKey)) throw new Error('a host has no /etc/ssh/ssh_host_ed25519_key.pub: pgBackRest over SSH needs it');
+      const restrict = 'no-agent-forwarding,no-X11-forwarding,no-port-forwarding';
+      const knownLine = (h: Host, key: string) => `${h.address} ${key}\n`;
+      await rollout.stage('pgbackrest ssh trust', hosts, (conn) => {
+        const isRepo = conn.target.name === repo.name;
+        const side = isRepo ? repoSide : dbSide;
+        const authorized = isRepo ? db.map((d) => `${restrict} ${d.pub}\n`).join('') : `${restrict} ${repoPub}\n`;
+        const known = isRepo ? db.map((d) => knownLine(d.host, d.hostKey!)).join('') : knownLine(repo, repoHostKey!);
+        const attrs = { owner: side.user, group: side.user, mode: 0o600 };
+        return [file(`${side.home}/.ssh/authorized_keys`, authorized, attrs), file(`${side.home}/.ssh/known_hosts`, known, attrs)];
+      });
+    }
+  }
+  if (rollout.check) return scheduleStage(ctx);
+
+  // 3. Stanza (once), check, first full backup.
+  const stanza = inv.pgbackrest.stanza;
+  const { conn: runner, user } = await pgbackrestRunner(session);
+  await rollout.stage('pgbackrest stanza', [runner], () => [
+    {
+      describe: `stanza ${stanza}`,
+      async check() {
+        const info = await stanzaInfo(session);
+        return info.code === 0 || info.code === 2 ? null : { summary: `stanza-create (info: ${info.message})` };
+      },
+      async apply(conn) {
+        await conn.run(['pgbackrest', `--stanza=${stanza}`, 'stanza-create'], { user, timeoutMs: 300_000 });
+      },
+    },
+  ]);
+  await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, async () => {
+    const r = await runner.run(['pgbackrest', `--stanza=${stanza}`, 'check'], { user, check: false, timeoutMs: 120_000 });
+    return r.code === 0 ? true : (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' ');
+  }, { timeoutMs: 240_000, intervalMs: 3000 });
+  await rollout.stage('pgbackrest first backup', [runner], () => [
+    {
+      describe: 'a full backup exists',
+      async check() {
+        const info = await stanzaInfo(session);
+        return info.backups.length > 0 ? null : { summary: 'take the first full backup' };
+      },
+      async apply(conn) {
+        await conn.run(['pgbackrest', `--stanza=${stanza}`, '--type=full', 'backup'], { user, timeoutMs: 4 * 3600_000 });
+      },
+    },
+  ]);
+  await scheduleStage(ctx);
+}
+
+/** systemd timers for the scheduled backups, where the rendered units say. */
+async function scheduleStage(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const conns = [...session.conns.values()].filter((c) => ctx.files(c.target.name).some((f) => f.component === 'backup-schedule'));
+  if (!conns.length) return;
+  await rollout.stage('backup schedule', conns, (conn) => {
+    const units = ctx.files(conn.target.name).filter((f) => f.component === 'backup-schedule');
+    return [
+      ...units.map((f) => renderedFileOp(f, [daemonReload])),
+      ...units.filter((f) => f.path.endsWith('.timer')).map((f) => serviceStarted(f.path.split('/').pop()!)),
+    ];
+  });
+}
