@@ -22,6 +22,8 @@ files=(
   test/init-ssh.test.ts
   test/ssh/ssh.test.ts
   test/ssh/engine.test.ts
+  test/vagrant.test.ts
+  test/lab/lab.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
