@@ -12,6 +12,7 @@ user=$1
 pubkey=$2
 name=$3
 shift 3
+[ -n "$pubkey" ] || { echo "$0: empty public key" >&2; exit 2; }
 
 # Without its own name in /etc/hosts every sudo waits on a DNS lookup that cannot succeed.
 {
