@@ -127,6 +127,7 @@ function paths(cfg: LabConfig, name: string) {
     work: path.join(d, 'work'),
     root: path.join(d, 'root'),
     pidFile: path.join(d, 'nspawn.pid'),
+    initPidFile: path.join(d, 'init.pid'),
     log: path.join(cfg.dir, 'logs', `${name}.log`),
   };
 }
@@ -196,6 +197,22 @@ function nspawnPid(cfg: LabConfig, name: string): number | null {
   if (pid === null || !alive(pid) || comm(pid) !== 'systemd-nspawn') return null;
   const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   return argv.includes(paths(cfg, name).root) ? pid : null;
+}
+
+/** The machine's recorded init (its PID 1 as seen from the host), if it still runs in the
+ * machine's cgroup. It outlives a killed nspawn, so it is recorded on its own. */
+function recordedInit(cfg: LabConfig, name: string): number | null {
+  const pid = readPid(paths(cfg, name).initPidFile);
+  if (pid === null || !alive(pid)) return null;
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${cgroupName(cfg, name)}/`) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function running(cfg: LabConfig, name: string): boolean {
+  return nspawnPid(cfg, name) !== null || recordedInit(cfg, name) !== null;
 }
 
 /** The machine's init (its PID 1) as seen from the host: nspawn's child whose innermost PID is 1. */
@@ -480,7 +497,10 @@ async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
   fs.writeFileSync(p.pidFile, `${pid}\n`);
   // The shell becomes nspawn once it has moved itself into the machine's cgroup.
   await waitFor(`${name}'s systemd-nspawn to start`, 10_000, () => comm(pid) === 'systemd-nspawn' || !alive(pid));
-  if (!alive(pid)) throw new Error(`systemd-nspawn for ${name} exited at once; see ${p.log}`);
+  let init: number | null = null;
+  await waitFor(`${name}'s init to start`, 10_000, () => (init = initPid(pid)) !== null || !alive(pid));
+  if (!alive(pid) || init === null) throw new Error(`systemd-nspawn for ${name} exited at once; see ${p.log}`);
+  fs.writeFileSync(p.initPidFile, `${init}\n`);
   return pid;
 }
 
@@ -575,15 +595,12 @@ export async function poweroff(name: string): Promise<void> {
   const cfg = labConfig();
   machineAddress(name, cfg);
   const pid = nspawnPid(cfg, name);
-  if (pid === null) return;
-  let init = initPid(pid);
-  if (init === null) {
-    await waitFor(`${name}'s init`, 5_000, () => (init = initPid(pid)) !== null || !alive(pid)).catch(() => {});
-  }
+  const init = (pid !== null ? initPid(pid) : null) ?? recordedInit(cfg, name);
   if (init !== null) process.kill(init, 'SIGKILL');
-  else if (alive(pid)) process.kill(pid, 'SIGKILL');
-  await waitFor(`${name}'s systemd-nspawn (pid ${pid}) to exit`, 15_000, () => !alive(pid));
+  else if (pid !== null) process.kill(pid, 'SIGKILL');
+  await waitFor(`${name} to stop`, 15_000, () => (pid === null || !alive(pid)) && (init === null || !alive(init)));
   fs.rmSync(paths(cfg, name).pidFile, { force: true });
+  fs.rmSync(paths(cfg, name).initPidFile, { force: true });
   removeCgroups(cfg, name);
   if (linkExists(linkName(name))) run('ip', ['link', 'del', linkName(name)]);
 }
@@ -595,6 +612,7 @@ export async function start(name: string): Promise<void> {
   machineAddress(name, cfg);
   if (!fs.existsSync(paths(cfg, name).upper)) throw new Error(`${name} is not part of the lab; run up first`);
   if (nspawnPid(cfg, name) === null) {
+    await poweroff(name); // an init left running by a killed nspawn
     const all = existingMachines(cfg);
     ensureBridge(cfg);
     prepareMachine(cfg, name, all, ensureKey(cfg));
@@ -625,12 +643,12 @@ export function status(): { config: LabConfig; bridge: boolean; proxy: number | 
     bridge: linkExists(cfg.bridge),
     proxy: acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng' ? acng : null,
     machines: existingMachines(cfg).map((name) => {
-      const pid = nspawnPid(cfg, name);
+      const pid = nspawnPid(cfg, name) ?? recordedInit(cfg, name);
       const link = run('ip', ['-o', 'link', 'show', 'dev', linkName(name)]);
       return {
         name,
         address: machineAddress(name, cfg),
-        running: pid !== null,
+        running: running(cfg, name),
         pid,
         linkUp: link.code === 0 ? /[<,]UP[,>]/.test(link.stdout) : null,
       };
@@ -662,7 +680,11 @@ export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void 
     const all = [...new Set([...existingMachines(cfg), ...names])];
     for (const name of all) prepareMachine(cfg, name, all, pubkey);
     writeKnownHosts(cfg);
-    for (const name of names) if (nspawnPid(cfg, name) === null) await bootMachine(cfg, name);
+    for (const name of names) {
+      if (nspawnPid(cfg, name) !== null) continue;
+      await poweroff(name); // an init left running by a killed nspawn
+      await bootMachine(cfg, name);
+    }
     await Promise.all(names.map((name) => waitSsh(cfg, name)));
     if (!cfg.isDefault) writeLabInventory(cfg);
   } catch (err) {
@@ -680,7 +702,7 @@ export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void 
 /** What of the lab is still present on the host (empty lists after down). */
 export function leftovers(cfg: LabConfig = labConfig()): { pids: number[]; mounts: string[]; links: string[] } {
   const pids = existingMachines(cfg)
-    .map((n) => nspawnPid(cfg, n))
+    .flatMap((n) => [nspawnPid(cfg, n), recordedInit(cfg, n)])
     .filter((p): p is number => p !== null);
   const acng = readPid(acngPidFile(cfg));
   if (acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng') pids.push(acng);
