@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the lab need on the host (idempotent).
 # The lab (test/lab/) needs systemd-container (systemd-nspawn), debootstrap (its base image),
-# apt-cacher-ng (its machines' only way to Debian's packages) and iproute2; ruby checks the
+# apt-cacher-ng (its machines' only way to Debian's packages), iproute2 and openssh-client; ruby checks the
 # Vagrantfile (test/vagrant.test.ts).
 set -euo pipefail
 need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux)

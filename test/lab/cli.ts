@@ -24,6 +24,7 @@ Environment (defaults):
   PGHA_LAB_DIR=/var/lib/pgha-lab   base image, machine disks, key, known_hosts, secrets, logs
   PGHA_LAB_BRIDGE=pghabr0          host bridge
   PGHA_LAB_SUBNET=10.88.213.0/24   host .1 (apt proxy on port 3142), nodeK .(10+K)
+  PGHA_LAB_KEEP_FAILED=1           leave a failed up in place for inspection (else it is taken down)
 `;
 
 async function main(argv: string[]): Promise<number> {
