@@ -47,7 +47,7 @@ done`;
 export async function readFileFacts(conn: Connection, paths: string[]): Promise<Map<string, FileFact>> {
   const facts = new Map<string, FileFact>();
   if (paths.length === 0) return facts;
-  const r = await conn.run(['sh', '-c', FILE_FACTS, 'sh', ...paths]);
+  const r = await conn.run(['sh', '-c', FILE_FACTS, 'sh', ...paths], { display: `file facts: ${paths.join(' ')}` });
   for (const line of r.stdout.split('\n')) {
     const [idx, kind, owner, group, mode, sha] = line.split(' ');
     const path = paths[Number(idx) - 1];
@@ -77,7 +77,7 @@ export async function readPackageFacts(conn: Connection, names: string[]): Promi
 export async function readServiceFacts(conn: Connection, names: string[]): Promise<Map<string, ServiceFact>> {
   const facts = new Map<string, ServiceFact>();
   if (names.length === 0) return facts;
-  const r = await conn.run(['sh', '-c', SERVICE_FACTS, 'sh', ...names]);
+  const r = await conn.run(['sh', '-c', SERVICE_FACTS, 'sh', ...names], { display: `service facts: ${names.join(' ')}` });
   const lines = r.stdout.split('\n');
   names.forEach((n, i) => {
     const [active, enabled] = (lines[i] ?? '').split(' ');

@@ -20,6 +20,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Default true: a non-zero exit throws a CommandError. false: the caller reads `code`. */
   check?: boolean;
+  /** Shown instead of the command text in verbose output and errors (for long internal scripts). */
+  display?: string;
 }
 
 /** Output exactly as the command wrote it (never trimmed). */
@@ -88,6 +90,7 @@ const READ_FILE = [
 const WRITE_FILE = [
   'set -eu',
   'dst=$1',
+  'mkdir -p -- "$(dirname -- "$dst")"',
   'tmp=$(mktemp "$(dirname -- "$dst")/.$(basename -- "$dst").pgha.XXXXXX")',
   `trap 'rm -f -- "$tmp"' EXIT`,
   'cat >"$tmp"',
@@ -126,7 +129,7 @@ export abstract class ShellConnection implements Connection {
   async run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
     const { text, shown, escalated } = this.wrap(cmd, opts, timeoutMs);
-    const masked = this.masker.mask(shown);
+    const masked = this.masker.mask(opts.display ?? shown);
     this.onCommand?.(this.target.name, masked);
     let raw: RawResult;
     try {
@@ -183,7 +186,7 @@ export abstract class ShellConnection implements Connection {
   }
 
   async readFile(path: string): Promise<string | null> {
-    const r = await this.run(['sh', '-c', READ_FILE, 'sh', path], { check: false });
+    const r = await this.run(['sh', '-c', READ_FILE, 'sh', path], { check: false, display: `read ${path}` });
     if (r.code === 44) return null;
     if (r.code !== 0) {
       throw new CommandError(this.target.name, `cat ${path}`, r, `cannot read ${path}: ${this.masker.mask(r.stderr).trim()}`);
@@ -193,6 +196,6 @@ export abstract class ShellConnection implements Connection {
 
   async writeFileAtomic(path: string, content: string, attrs: FileAttributes = {}): Promise<void> {
     const mode = modeText(attrs.mode ?? 0o644);
-    await this.run(['sh', '-c', WRITE_FILE, 'sh', path, attrs.owner ?? '', attrs.group ?? '', mode], { stdin: content });
+    await this.run(['sh', '-c', WRITE_FILE, 'sh', path, attrs.owner ?? '', attrs.group ?? '', mode], { stdin: content, display: `write ${path} (${attrs.owner ?? '-'}:${attrs.group ?? '-'} ${mode})` });
   }
 }

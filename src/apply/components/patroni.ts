@@ -18,13 +18,14 @@ export async function patroniComponent(ctx: ApplyContext): Promise<void> {
   const { inv } = session;
   const members = session.withRole('postgres');
   await rollout.stage('patroni config', members, (conn) => [renderedFileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadIfRunning('patroni')])]);
+  const found = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
+  const leader = found && leaderOf(found.cluster);
   if (rollout.check) {
     await rollout.stage('patroni start', members, () => [serviceStarted('patroni')]);
+    if (leader) await rollout.stage('patroni dynamic config', [session.conn(leader.name)], () => [dynamicConfigOp(ctx, inv.host(leader.name))]);
     return;
   }
 
-  const found = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
-  const leader = found && leaderOf(found.cluster);
   const first = leader ? inv.host(leader.name) : inv.hostsWithRole('postgres').find((h) => !h.tags.nofailover)!;
   await rollout.stage(`patroni start (${first.name})`, [session.conn(first)], () => [serviceStarted('patroni')]);
   await rollout.waitFor('Patroni: a leader is running', () => patroniHasLeader(session), { timeoutMs: 180_000, intervalMs: 1000 });

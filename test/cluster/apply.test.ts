@@ -1,0 +1,189 @@
+// pgha apply against the container lab's real Debian 12 machines: from bare hosts to a verified
+// cluster, idempotence, check mode, a targeted change, host key and SSH key refusals, and an
+// apply killed mid-way. Leaves a verified cluster up for the test files that follow.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import * as lab from '../lab/lab.js';
+import { pgha, recap } from '../helpers.js';
+
+const DB = ['node1', 'node2', 'node3'];
+let inventory: string;
+
+/** A copy of the lab inventory with some keys changed, in a temp dir. */
+function inventoryWith(changes: [string[], unknown][]): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  for (const [path, value] of changes) doc.setIn(path, value);
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-inv-'));
+  const file = join(dir, 'inventory.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+async function sh(host: string, cmd: string): Promise<string> {
+  const r = await lab.ssh(host, cmd, { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** What a restart would change: postmaster start time, HAProxy's and etcd's main PIDs. */
+async function processIdentity(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const h of DB) {
+    out[`${h} postgres`] = await sh(h, "sudo -u postgres psql -XAtc 'select pg_postmaster_start_time()'");
+    out[`${h} haproxy`] = await sh(h, 'systemctl show -p MainPID --value haproxy');
+    out[`${h} etcd`] = await sh(h, 'systemctl show -p MainPID --value etcd');
+    out[`${h} patroni`] = await sh(h, 'systemctl show -p MainPID --value patroni');
+  }
+  return out;
+}
+
+function assertVerified(stdout: string): void {
+  const verify = stdout.slice(stdout.indexOf('VERIFY'));
+  assert.match(verify, /^ok +etcd: 3 members healthy, leader node\d/m);
+  assert.match(verify, /^ok +patroni: leader node\d; 2 replica\(s\) streaming/m);
+  for (const h of DB) assert.match(verify, new RegExp(`^ok +haproxy \\(${h}\\): port 5000: write\\+read on node\\d; port 5001: replica`, 'm'));
+  assert.match(verify, /^ok +pgbackrest \(node4\): stanza main ok, [1-9]\d* backup\(s\)/m);
+  assert.doesNotMatch(verify, /FAILED/);
+}
+
+describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
+  before(async () => {
+    await lab.down();
+    await lab.up(4);
+    inventory = lab.labInventoryPath();
+  });
+
+  test('from bare hosts to a verified cluster', async () => {
+    const r = await pgha(['apply', '-i', inventory]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Patroni 3\.0\.2[^:]*: DCS etcd \(v2 API/);
+    assertVerified(r.stdout);
+    const v = await pgha(['verify', '-i', inventory]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    // Debian's own 15/main cluster was never created.
+    for (const h of DB) assert.equal(await sh(h, 'test -e /etc/postgresql/15/main && echo yes || echo no'), 'no');
+  });
+
+  test('a second apply changes nothing and restarts nothing', async () => {
+    const before = await processIdentity();
+    const r = await pgha(['apply', '-i', inventory]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const counts = recap(r.stdout);
+    assert.deepEqual([...counts.keys()].sort(), ['node1', 'node2', 'node3', 'node4']);
+    for (const [host, c] of counts) assert.equal(c.changed, 0, `${host} changed ${c.changed}:\n${r.stdout}`);
+    assert.doesNotMatch(r.stdout, /ran handler/);
+    assert.deepEqual(await processIdentity(), before);
+  });
+
+  test('--check after an inventory edit lists the diffs and changes nothing', async () => {
+    const edited = inventoryWith([
+      [['haproxy', 'maxconn'], 900],
+      [['patroni', 'parameters', 'work_mem'], '8MB'],
+    ]);
+    const cfgBefore = await sh('node1', 'sha256sum /etc/haproxy/haproxy.cfg');
+    const r = await pgha(['apply', '-i', edited, '--check']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const h of DB) assert.match(r.stdout, new RegExp(`^${h}: would change file /etc/haproxy/haproxy.cfg: content`, 'm'));
+    assert.match(r.stdout, /^ {4}- {4}maxconn 1000$/m);
+    assert.match(r.stdout, /^ {4}\+ {4}maxconn 900$/m);
+    assert.match(r.stdout, /would change dynamic configuration \(PATCH \/config\): postgresql\.parameters\.work_mem null -> "8MB"/);
+    assert.doesNotMatch(r.stdout, /node4: would change/);
+    assert.match(r.stdout, /RECAP \(check mode: nothing was changed\)/);
+    assert.equal(await sh('node1', 'sha256sum /etc/haproxy/haproxy.cfg'), cfgBefore);
+    assert.equal(await sh('node1', "sudo -u postgres psql -XAtc 'show work_mem'"), '4MB');
+  });
+
+  test('the edit applied touches only haproxy.cfg (reloaded where it changed) and the dynamic config', async () => {
+    const edited = inventoryWith([
+      [['haproxy', 'maxconn'], 900],
+      [['patroni', 'parameters', 'work_mem'], '8MB'],
+    ]);
+    const before = await processIdentity();
+    const r = await pgha(['apply', '-i', edited]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const changedLines = r.stdout.split('\n').filter((l) => /^node\d: changed /.test(l));
+    for (const l of changedLines) assert.match(l, /changed (file \/etc\/haproxy\/haproxy\.cfg|dynamic configuration)/, l);
+    for (const h of DB) {
+      assert.match(r.stdout, new RegExp(`^${h}: ran handler reload haproxy$`, 'm'));
+      assert.match(await sh(h, 'cat /etc/haproxy/haproxy.cfg'), /maxconn 900/);
+    }
+    assert.equal(recap(r.stdout).get('node4')?.changed, 0);
+    const after = await processIdentity();
+    for (const h of DB) {
+      // HAProxy reloads in place (same master process); nothing else restarted.
+      for (const what of ['postgres', 'etcd', 'patroni', 'haproxy']) assert.equal(after[`${h} ${what}`], before[`${h} ${what}`], `${h} ${what}`);
+    }
+    // work_mem needs no restart: every member runs with it once Patroni has applied it.
+    for (const h of DB) {
+      let value = '';
+      for (let i = 0; i < 30 && value !== '8MB'; i++) {
+        value = await sh(h, "sudo -u postgres psql -XAtc 'show work_mem'");
+        if (value !== '8MB') await new Promise((res) => setTimeout(res, 1000));
+      }
+      assert.equal(value, '8MB', h);
+    }
+    // Back to the lab inventory for the tests that follow.
+    const back = await pgha(['apply', '-i', inventory]);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+  });
+
+  test('an unknown host key is refused unless --accept-new-host-keys', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-kh-'));
+    const known = join(dir, 'known_hosts');
+    writeFileSync(known, '');
+    const inv = inventoryWith([[['ssh', 'known_hosts'], known]]);
+    const r = await pgha(['verify', '-i', inv]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /node1: the host key of 10\.88\.213\.11:22 is not in .*known_hosts: it offered the ssh-ed25519 key SHA256:[A-Za-z0-9+/]{43}\./);
+    assert.match(r.stderr, /--accept-new-host-keys/);
+    assert.equal(readFileSync(known, 'utf8'), '');
+    const accepted = await pgha(['apply', '-i', inv, '--check', '--accept-new-host-keys']);
+    assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+    const lines = readFileSync(known, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 4);
+    assert.match(lines[0], /^10\.88\.213\.1[1-4] ssh-ed25519 /);
+  });
+
+  test('a changed host key is always refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-kh-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'other')]);
+    const other = readFileSync(join(dir, 'other.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const known = join(dir, 'known_hosts');
+    const real = readFileSync(lab.labConfig().knownHostsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('10.88.213.11 '));
+    writeFileSync(known, [`10.88.213.11 ${other}`, ...real].join('\n') + '\n');
+    const inv = inventoryWith([[['ssh', 'known_hosts'], known]]);
+    const r = await pgha(['apply', '-i', inv, '--check', '--accept-new-host-keys']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /node1: WARNING: THE HOST KEY OF 10\.88\.213\.11:22 HAS CHANGED/);
+    assert.doesNotMatch(r.stdout, /RECAP/);
+  });
+
+  test('a wrong SSH key gives a clear error naming the hosts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-key-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'wrong')]);
+    const inv = inventoryWith([[['ssh', 'private_key'], join(dir, 'wrong')]]);
+    const r = await pgha(['verify', '-i', inv]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /could not connect to 4 of 4 host\(s\)/);
+    for (const h of ['node1', 'node2', 'node3', 'node4']) {
+      assert.match(r.stderr, new RegExp(`${h}: authentication failed for user admin with the key ${dir}/wrong`));
+    }
+  });
+
+  test('apply killed mid-way, then run again, converges to a verified cluster', async () => {
+    await lab.down();
+    await lab.up(4);
+    const killed = await pgha(['apply', '-i', inventory], { killWhen: /stage patroni start \(/ });
+    assert.equal(killed.code, 137, killed.stdout + killed.stderr);
+    const r = await pgha(['apply', '-i', inventory]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assertVerified(r.stdout);
+  });
+});

@@ -1,0 +1,66 @@
+// Shared by the lab tests: run the pgha CLI (from source, as a user would run it) and read its output.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface CliOptions {
+  timeoutMs?: number;
+  /** Kill the run (SIGKILL, like a crash) as soon as its output matches this. */
+  killWhen?: RegExp;
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+}
+
+/** Runs `pgha ARGS` from source with tsx. Never rejects: the exit code is in the result. */
+export function pgha(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    const watch = () => {
+      if (!killed && opts.killWhen && opts.killWhen.test(stdout + stderr)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    };
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      watch();
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      watch();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20 * 60_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 128), stdout, stderr, ms: Date.now() - started });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The RECAP block of an apply run: host -> counts. */
+export function recap(stdout: string): Map<string, { ok: number; changed: number; failed: number }> {
+  const out = new Map<string, { ok: number; changed: number; failed: number }>();
+  const at = stdout.lastIndexOf('RECAP');
+  for (const line of stdout.slice(at).split('\n')) {
+    const m = /^(\S+)\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)/.exec(line);
+    if (m) out.set(m[1], { ok: +m[2], changed: +m[3], failed: +m[4] });
+  }
+  return out;
+}
