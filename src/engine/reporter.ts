@@ -76,11 +76,12 @@ export class Reporter {
     else this.line(`${host}: ${check ? 'would run' : 'ran'} handler ${name}`);
   }
 
-  stageEnd(name: string, failedHosts: string[], changed: number, check: boolean): void {
+  stageEnd(name: string, failedHosts: string[], changed: number, check: boolean, ms?: number): void {
     const verb = check ? 'would change' : 'changed';
+    const took = ms === undefined ? '' : ` in ${(ms / 1000).toFixed(1)}s`;
     const text = failedHosts.length
-      ? `stage ${name} FAILED on ${failedHosts.join(', ')}`
-      : `stage ${name} ok (${changed} ${verb})`;
+      ? `stage ${name} FAILED on ${failedHosts.join(', ')}${took}`
+      : `stage ${name} ok (${changed} ${verb})${took}`;
     if (this.spinner) {
       if (failedHosts.length) this.spinner.fail(text);
       else this.spinner.succeed(text);

@@ -68,6 +68,7 @@ export class Rollout {
   async stage(name: string, hosts: Connection[], perHostOps: (conn: Connection) => Operation[]): Promise<StageResult> {
     const names = hosts.map((c) => c.target.name);
     this.reporter.stageStart(name, names, this.check);
+    const started = Date.now();
     let done = 0;
     const results = await Promise.all(
       hosts.map(async (conn) => {
@@ -82,7 +83,7 @@ export class Rollout {
       failedHosts: results.filter((r) => r.failed).map((r) => r.host),
       changed: results.reduce((n, r) => n + r.ops.filter((o) => o.status === 'changed').length, 0),
     };
-    this.reporter.stageEnd(name, result.failedHosts, result.changed, this.check);
+    this.reporter.stageEnd(name, result.failedHosts, result.changed, this.check, Date.now() - started);
     if (result.failedHosts.length > 0) throw new StageFailed(result);
     return result;
   }

@@ -37,7 +37,6 @@ const BASE_PACKAGES = [
   'python3', 'sudo', 'curl', 'iputils-ping',
 ];
 const HOST_PACKAGES = ['systemd-container', 'debootstrap', 'apt-cacher-ng', 'iproute2', 'openssh-client'];
-const ACNG_PIDFILE = '/run/apt-cacher-ng/pid';
 
 export interface LabConfig {
   dir: string;
@@ -404,6 +403,11 @@ function ensureBridge(cfg: LabConfig): void {
 }
 
 /** apt-cacher-ng on the bridge address: the machines' only way to Debian's packages. */
+/**
+ * The lab's own apt-cacher-ng: one instance per lab dir (own pid file, socket, cache and log
+ * directories, bound to this lab's bridge address), so labs with other bridges can run at once.
+ * The cache survives `down`: later `up`s install from a warm cache.
+ */
 async function ensureProxy(cfg: LabConfig): Promise<void> {
   const backends = '/etc/apt-cacher-ng/backends_debian';
   const want = `${hostMirror()}/\n`;
@@ -416,17 +420,25 @@ async function ensureProxy(cfg: LabConfig): Promise<void> {
   else if (await tcpOpen(cfg.hostAddress, PROXY_PORT)) {
     throw new Error(`something else listens on ${cfg.hostAddress}:${PROXY_PORT}; the lab needs that port for its apt proxy`);
   }
-  const other = readPid(ACNG_PIDFILE);
-  if (other !== null && alive(other) && comm(other) === 'apt-cacher-ng') {
-    throw new Error(`apt-cacher-ng already runs (pid ${other}) but not on ${cfg.hostAddress}:${PROXY_PORT}; stop it first`);
-  }
-  must('/etc/init.d/apt-cacher-ng', ['start'], {
-    env: { ...process.env, EXTRA_ACNG_OPTS: `BindAddress=${cfg.hostAddress} Port=${PROXY_PORT}` },
-  });
-  // It writes its pid file once it has detached.
-  let pid: number | null = null;
-  await waitFor(`apt-cacher-ng's pid file ${ACNG_PIDFILE}`, 10_000, () => (pid = readPid(ACNG_PIDFILE)) !== null);
-  fs.writeFileSync(acngPidFile(cfg), `${pid}\n`);
+  // Not in the lab dir: that is root-only (keys, secrets) and apt-cacher-ng runs as its own user.
+  const dir = `/var/cache/pgha-lab-apt/${cfg.bridge}`;
+  for (const d of ['cache', 'log', 'run']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  must('chown', ['-R', 'apt-cacher-ng:apt-cacher-ng', dir]);
+  const log = fs.openSync(path.join(dir, 'log', 'daemon.log'), 'a');
+  // setpriv execs (no extra parent process): the pid we record is apt-cacher-ng's own.
+  const child = spawn(
+    'setpriv',
+    [
+      '--reuid=apt-cacher-ng', '--regid=apt-cacher-ng', '--init-groups', '/usr/sbin/apt-cacher-ng', '-c', '/etc/apt-cacher-ng',
+      'ForeGround=1', `CacheDir=${dir}/cache`, `LogDir=${dir}/log`, `SocketPath=${dir}/run/socket`, `PidFile=${dir}/run/pid`,
+      `BindAddress=${cfg.hostAddress}`, `Port=${PROXY_PORT}`,
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  fs.closeSync(log);
+  if (!child.pid) throw new Error('could not start apt-cacher-ng');
+  fs.writeFileSync(acngPidFile(cfg), `${child.pid}\n`);
   await waitFor(`the apt proxy on ${cfg.hostAddress}:${PROXY_PORT}`, 10_000, () => tcpOpen(cfg.hostAddress, PROXY_PORT));
 }
 

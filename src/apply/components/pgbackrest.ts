@@ -44,7 +44,8 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
 
   // 1. Users, directories, key pairs and configuration.
   const hosts = repo ? [...dbConns, session.conn(repo)] : dbConns;
-  await rollout.stage('pgbackrest', hosts, (conn) => {
+  let changed = 0;
+  changed += (await rollout.stage('pgbackrest', hosts, (conn) => {
     const isRepo = repo !== undefined && conn.target.name === repo.name;
     const side = isRepo ? repoSide : dbSide;
     const owned = { owner: side.user, group: side.user, mode: 0o750 };
@@ -56,33 +57,39 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
       renderedFileOp(renderedFile(ctx, conn.target.name, CONF)),
       ...(repo ? keyPairOps(side, conn.target.name) : []),
     ];
-  });
+  })).changed;
 
   // 2. SSH trust between the repository host and the database hosts (host type only).
   if (repo) {
     const repoConn = session.conn(repo);
     const read = async (conn: Connection, path: string) => (await conn.readFile(path))?.trim() ?? null;
-    const hostKey = async (conn: Connection) => (await read(conn, '/etc/ssh/ssh_host_ed25519_key.pub'))?.split(/\s+/).slice(0, 2).join(' ') ?? null;
+    // Every key type the host has: with one missing, ssh (UpdateHostKeys) would add it on first
+    // use and the next apply would see a changed file.
+    const hostKeys = async (conn: Connection) => {
+      const r = await conn.run('cat /etc/ssh/ssh_host_*_key.pub', { sudo: false, check: false });
+      const keys = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.split(/\s+/).slice(0, 2).join(' ')).sort();
+      return keys.length ? keys : null;
+    };
     const repoPub = await read(repoConn, `${REPO_HOME}/.ssh/id_ed25519.pub`);
-    const repoHostKey = await hostKey(repoConn);
+    const repoHostKey = await hostKeys(repoConn);
     const db = await Promise.all(
-      dbConns.map(async (c) => ({ host: inv.host(c.target.name), pub: await read(c, `${PG_HOME}/.ssh/id_ed25519.pub`), hostKey: await hostKey(c) })),
+      dbConns.map(async (c) => ({ host: inv.host(c.target.name), pub: await read(c, `${PG_HOME}/.ssh/id_ed25519.pub`), hostKey: await hostKeys(c) })),
     );
     if (!repoPub || db.some((d) => !d.pub)) {
       // Only in check mode: the key pairs are made in step 1.
       ctx.notes.push('pgBackRest SSH trust: key pairs do not exist yet; authorized_keys and known_hosts will be written once they do');
     } else {
-      if (!repoHostKey || db.some((d) => !d.hostKey)) throw new Error('a host has no /etc/ssh/ssh_host_ed25519_key.pub: pgBackRest over SSH needs it');
+      if (!repoHostKey || db.some((d) => !d.hostKey)) throw new Error('a host has no /etc/ssh/ssh_host_*_key.pub: pgBackRest over SSH needs its host keys');
       const restrict = 'no-agent-forwarding,no-X11-forwarding,no-port-forwarding';
-      const knownLine = (h: Host, key: string) => `${h.address} ${key}\n`;
-      await rollout.stage('pgbackrest ssh trust', hosts, (conn) => {
+      const knownLine = (h: Host, keys: string[]) => keys.map((k) => `${h.address} ${k}\n`).join('');
+      changed += (await rollout.stage('pgbackrest ssh trust', hosts, (conn) => {
         const isRepo = conn.target.name === repo.name;
         const side = isRepo ? repoSide : dbSide;
         const authorized = isRepo ? db.map((d) => `${restrict} ${d.pub}\n`).join('') : `${restrict} ${repoPub}\n`;
         const known = isRepo ? db.map((d) => knownLine(d.host, d.hostKey!)).join('') : knownLine(repo, repoHostKey!);
         const attrs = { owner: side.user, group: side.user, mode: 0o600 };
         return [file(`${side.home}/.ssh/authorized_keys`, authorized, attrs), file(`${side.home}/.ssh/known_hosts`, known, attrs)];
-      });
+      })).changed;
     }
   }
   if (rollout.check) return scheduleStage(ctx);
@@ -90,7 +97,7 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
   // 3. Stanza (once), check, first full backup.
   const stanza = inv.pgbackrest.stanza;
   const { conn: runner, user } = await pgbackrestRunner(session);
-  await rollout.stage('pgbackrest stanza', [runner], () => [
+  changed += (await rollout.stage('pgbackrest stanza', [runner], () => [
     {
       describe: `stanza ${stanza}`,
       async check() {
@@ -101,8 +108,9 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
         await conn.run(['pgbackrest', `--stanza=${stanza}`, 'stanza-create'], { user, timeoutMs: 300_000 });
       },
     },
-  ]);
-  await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, async () => {
+  ])).changed;
+  // Nothing changed: verify runs the same check at the end, no need to pay for it twice.
+  if (changed > 0) await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, async () => {
     const r = await runner.run(['pgbackrest', `--stanza=${stanza}`, 'check'], { user, check: false, timeoutMs: 120_000 });
     return r.code === 0 ? true : (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' ');
   }, { timeoutMs: 240_000, intervalMs: 3000 });
