@@ -64,3 +64,25 @@ export function recap(stdout: string): Map<string, { ok: number; changed: number
   }
   return out;
 }
+
+/**
+ * A verified cluster on the lab, whatever state the previous test file left: the lab's
+ * machines are booted if needed, then verified; a cluster that does not verify is applied
+ * again, and if that fails, rebuilt from fresh machines. Returns the lab inventory path.
+ */
+export async function ensureCluster(log: (s: string) => void = () => {}): Promise<string> {
+  const lab = await import('./lab/lab.js');
+  if (!lab.isUp()) await lab.up();
+  const inventory = lab.labInventoryPath();
+  if ((await pgha(['verify', '-i', inventory])).code === 0) return inventory;
+  log('cluster does not verify: applying');
+  let r = await pgha(['apply', '-i', inventory]);
+  if (r.code !== 0) {
+    log('apply failed on the existing machines: rebuilding from fresh machines');
+    await lab.down();
+    await lab.up();
+    r = await pgha(['apply', '-i', inventory]);
+  }
+  if (r.code !== 0) throw new Error(`could not get a verified cluster:\n${r.stdout}\n${r.stderr}`);
+  return inventory;
+}

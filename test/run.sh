@@ -18,12 +18,14 @@ files=(
   test/unit/init.test.ts
   test/unit/ssh.test.ts
   test/unit/engine.test.ts
+  test/unit/apply.test.ts
   test/init.test.ts
   test/init-ssh.test.ts
   test/ssh/ssh.test.ts
   test/ssh/engine.test.ts
   test/vagrant.test.ts
   test/lab/lab.test.ts
+  test/cluster/apply.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
