@@ -13,7 +13,7 @@
 //   machineAddress(name), machineNames(n), status()
 // Everything here needs root on the host.
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -132,7 +132,17 @@ function paths(cfg: LabConfig, name: string) {
 }
 const baseDir = (cfg: LabConfig) => path.join(cfg.dir, 'base');
 const acngPidFile = (cfg: LabConfig) => path.join(cfg.dir, 'apt-cacher-ng.pid');
-const linkName = (name: string) => `vb-${name}`;
+/**
+ * The machine's name for systemd-nspawn. nspawn names the host side of its link `vb-` + this
+ * name, one namespace for the whole host: a lab on another bridge prefixes a short tag of its
+ * own, or two labs' node1 would fight over one `vb-node1`. (Link names have 15 characters.)
+ */
+function nspawnName(cfg: LabConfig, name: string): string {
+  if (cfg.isDefault) return name;
+  const tag = createHash('sha256').update(cfg.bridge).digest('hex').slice(0, 3);
+  return `${tag}-${name}`;
+}
+const linkName = (cfg: LabConfig, name: string) => `vb-${nspawnName(cfg, name)}`.slice(0, 15);
 
 /** Lab machines that have a directory (created by an earlier up). */
 function existingMachines(cfg: LabConfig): string[] {
@@ -480,7 +490,7 @@ function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: str
 async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
   const p = paths(cfg, name);
   fs.mkdirSync(path.dirname(p.log), { recursive: true });
-  if (linkExists(linkName(name))) run('ip', ['link', 'del', linkName(name)]); // left by a killed session
+  if (linkExists(linkName(cfg, name))) run('ip', ['link', 'del', linkName(cfg, name)]); // left by a killed session
   const logFd = fs.openSync(p.log, 'a');
   fs.writeSync(logFd, `\n--- ${new Date().toISOString()} boot ${name}\n`);
   // Each machine's systemd needs a cgroup of its own: nspawn with --keep-unit stays in the
@@ -496,7 +506,7 @@ async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
       'pgha-lab',
       cgroups[0] ?? '',
       cgroups[1] ?? '',
-      '--register=no', '--keep-unit', '--quiet', '-D', p.root, '-M', name, '--boot',
+      '--register=no', '--keep-unit', '--quiet', '-D', p.root, '-M', nspawnName(cfg, name), '--boot',
       `--network-bridge=${cfg.bridge}`, '--link-journal=no', '--console=read-only', '--resolv-conf=off',
       '--timezone=off',
     ],
@@ -614,7 +624,7 @@ export async function poweroff(name: string): Promise<void> {
   fs.rmSync(paths(cfg, name).pidFile, { force: true });
   fs.rmSync(paths(cfg, name).initPidFile, { force: true });
   removeCgroups(cfg, name);
-  if (linkExists(linkName(name))) run('ip', ['link', 'del', linkName(name)]);
+  if (linkExists(linkName(cfg, name))) run('ip', ['link', 'del', linkName(cfg, name)]);
 }
 
 /** Boots a stopped machine again (its disk is kept) and waits until it answers ssh. */
@@ -636,15 +646,16 @@ export async function start(name: string): Promise<void> {
 /** Cuts the machine off the bridge (its host-side link goes down): a network partition. */
 export function partition(name: string): void {
   assertRoot();
-  must('ip', ['link', 'set', 'dev', linkName(name), 'down']);
+  const cfg = labConfig();
+  must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'down']);
 }
 
 /** Restores the machine's link and re-attaches it to the bridge. */
 export function heal(name: string): void {
   assertRoot();
   const cfg = labConfig();
-  must('ip', ['link', 'set', 'dev', linkName(name), 'up']);
-  must('ip', ['link', 'set', 'dev', linkName(name), 'master', cfg.bridge]);
+  must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'up']);
+  must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'master', cfg.bridge]);
 }
 
 export function status(): { config: LabConfig; bridge: boolean; proxy: number | null; machines: MachineStatus[] } {
@@ -656,7 +667,7 @@ export function status(): { config: LabConfig; bridge: boolean; proxy: number | 
     proxy: acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng' ? acng : null,
     machines: existingMachines(cfg).map((name) => {
       const pid = nspawnPid(cfg, name) ?? recordedInit(cfg, name);
-      const link = run('ip', ['-o', 'link', 'show', 'dev', linkName(name)]);
+      const link = run('ip', ['-o', 'link', 'show', 'dev', linkName(cfg, name)]);
       return {
         name,
         address: machineAddress(name, cfg),
@@ -722,7 +733,7 @@ export function leftovers(cfg: LabConfig = labConfig()): { pids: number[]; mount
   const links = run('ip', ['-o', 'link', 'show']).stdout
     .split('\n')
     .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
-    .filter((l): l is string => !!l && (l === cfg.bridge || /^vb-node\d+$/.test(l)));
+    .filter((l): l is string => !!l && (l === cfg.bridge || existingMachines(cfg).some((n) => l === linkName(cfg, n)) || /^vb-node\d+$/.test(l) && cfg.isDefault));
   return { pids, mounts, links };
 }
 
