@@ -144,6 +144,14 @@ function nspawnName(cfg: LabConfig, name: string): string {
 }
 const linkName = (cfg: LabConfig, name: string) => `vb-${nspawnName(cfg, name)}`.slice(0, 15);
 
+/** Deletes the machine's host-side link, only if it hangs on this lab's bridge (or on none). */
+function deleteOwnLink(cfg: LabConfig, name: string): void {
+  const shown = run('ip', ['-o', 'link', 'show', 'dev', linkName(cfg, name)]);
+  if (shown.code !== 0) return;
+  const master = /\smaster (\S+)/.exec(shown.stdout)?.[1];
+  if (master === undefined || master === cfg.bridge) run('ip', ['link', 'del', linkName(cfg, name)]);
+}
+
 /** Lab machines that have a directory (created by an earlier up). */
 function existingMachines(cfg: LabConfig): string[] {
   const d = path.join(cfg.dir, 'machines');
@@ -490,7 +498,7 @@ function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: str
 async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
   const p = paths(cfg, name);
   fs.mkdirSync(path.dirname(p.log), { recursive: true });
-  if (linkExists(linkName(cfg, name))) run('ip', ['link', 'del', linkName(cfg, name)]); // left by a killed session
+  deleteOwnLink(cfg, name); // left by a killed session
   const logFd = fs.openSync(p.log, 'a');
   fs.writeSync(logFd, `\n--- ${new Date().toISOString()} boot ${name}\n`);
   // Each machine's systemd needs a cgroup of its own: nspawn with --keep-unit stays in the
@@ -624,7 +632,7 @@ export async function poweroff(name: string): Promise<void> {
   fs.rmSync(paths(cfg, name).pidFile, { force: true });
   fs.rmSync(paths(cfg, name).initPidFile, { force: true });
   removeCgroups(cfg, name);
-  if (linkExists(linkName(cfg, name))) run('ip', ['link', 'del', linkName(cfg, name)]);
+  deleteOwnLink(cfg, name);
 }
 
 /** Boots a stopped machine again (its disk is kept) and waits until it answers ssh. */
@@ -730,10 +738,13 @@ export function leftovers(cfg: LabConfig = labConfig()): { pids: number[]; mount
   const acng = readPid(acngPidFile(cfg));
   if (acng !== null && alive(acng) && comm(acng) === 'apt-cacher-ng') pids.push(acng);
   const mounts = mountPoints().filter((m) => m.startsWith(`${cfg.dir}/`));
+  // This lab's bridge, and machine links that hang on it (or on nothing): never another lab's.
+  const ours = cfg.isDefault ? /^vb-node\d+$/ : new RegExp(`^${linkName(cfg, 'node').replace(/[-]/g, '\\-')}\\d+$`);
   const links = run('ip', ['-o', 'link', 'show']).stdout
     .split('\n')
-    .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
-    .filter((l): l is string => !!l && (l === cfg.bridge || existingMachines(cfg).some((n) => l === linkName(cfg, n)) || /^vb-node\d+$/.test(l) && cfg.isDefault));
+    .map((l) => ({ name: /^\d+:\s+([^:@]+)/.exec(l)?.[1], master: /\smaster (\S+)/.exec(l)?.[1] }))
+    .filter((l) => !!l.name && (l.name === cfg.bridge || (ours.test(l.name) && (l.master === undefined || l.master === cfg.bridge))))
+    .map((l) => l.name!);
   return { pids, mounts, links };
 }
 
