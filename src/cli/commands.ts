@@ -1,9 +1,11 @@
 // Every subcommand is registered here, one line each; the command itself lives in its own module.
 import type { Command } from 'commander';
 import { registerApply } from './commands/apply.js';
+import { registerBackup } from './commands/backup.js';
 import { registerInit } from './commands/init.js';
 import { registerRender } from './commands/render.js';
 import { registerSchema } from './commands/schema.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 
 export function registerCommands(program: Command): void {
@@ -12,5 +14,7 @@ export function registerCommands(program: Command): void {
   registerRender(program);
   registerSchema(program);
   registerApply(program);
+  registerStatus(program);
+  registerBackup(program);
   // registered by each command module as it lands
 }
