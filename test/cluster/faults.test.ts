@@ -1,0 +1,226 @@
+// Fault tests on the lab's real cluster: no acknowledged write lost, never two writable
+// primaries, and a verified cluster after every fault. Each scenario runs a writer through
+// HAProxy and a probe on every member (test/faults/checker.ts) for its whole length, and prints
+// a results table at the end (also in test-output/faults.md and .json). Leaves a verified cluster
+// with the lab inventory's (safe) timing profile.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import * as lab from '../lab/lab.js';
+import { ensureCluster, pgha } from '../helpers.js';
+import { Checker, connect, directWriteProbe, WRITES_TABLE, problems } from '../faults/checker.js';
+import {
+  applyKilledAt,
+  etcdQuorum,
+  faultContext,
+  killPatroni,
+  killPostmaster,
+  leaderName,
+  partitionLeader,
+  partitionReplica,
+  poweroffLeader,
+  resultsTable,
+  runScenario,
+  sh,
+  switchover,
+  verify,
+  waitAllStreaming,
+  writeResults,
+  type FaultContext,
+  type FaultRun,
+  type KillPoint,
+  type ScenarioResult,
+} from '../faults/suite.js';
+import { TIMING_PROFILES } from '../../src/inventory/index.js';
+
+const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
+const results: ScenarioResult[] = [];
+let inventory: string;
+let ctx: FaultContext;
+
+async function scenario(name: string, c: FaultContext, fault: (r: FaultRun) => Promise<void>): Promise<ScenarioResult> {
+  const { result, verifyOut } = await runScenario(c, name, fault);
+  results.push(result);
+  assert.equal(result.lost, 0, `${name}: acknowledged writes lost: ${result.problems.join('; ')}`);
+  assert.equal(result.duplicated, 0, `${name}: duplicated writes`);
+  assert.equal(result.doublePrimary, 0, `${name}: ${result.problems.join('; ')}`);
+  assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
+  assert.doesNotMatch(result.notes, /scenario error/, result.notes);
+  assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+  return result;
+}
+
+/** A copy of the lab inventory with another timing profile. */
+function inventoryWithTiming(profile: 'safe' | 'fast'): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.set('timing', profile);
+  const file = join(mkdtempSync(join(tmpdir(), 'pgha-faults-')), 'inventory.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+/** The live settings of a profile: Patroni's dynamic config, the leader key's TTL in etcd, haproxy.cfg. */
+async function assertTimingInEffect(c: FaultContext, profile: 'safe' | 'fast'): Promise<void> {
+  const want = TIMING_PROFILES[profile];
+  const h = c.inv.hostsWithRole('postgres')[0];
+  const cfg = (await (await fetch(`http://${h.address}:${c.inv.patroni.restapi_port}/config`)).json()) as Record<string, number>;
+  assert.deepEqual([cfg.ttl, cfg.loop_wait, cfg.retry_timeout], [want.ttl, want.loop_wait, want.retry_timeout], JSON.stringify(cfg));
+  // Patroni writes the leader key with its ttl: the value it really uses.
+  const etcd = c.inv.hostsWithRole('etcd')[0];
+  let keyTtl = 0;
+  for (let i = 0; i < 30 && (keyTtl === 0 || keyTtl > want.ttl); i++) {
+    const key = `${c.inv.patroni.namespace}${c.inv.cluster.name}/leader`;
+    const r = (await (await fetch(`http://${etcd.address}:${c.inv.etcd.client_port}/v2/keys${key}`)).json()) as { node?: { ttl?: number } };
+    keyTtl = r.node?.ttl ?? 0;
+    if (keyTtl === 0 || keyTtl > want.ttl) await new Promise((res) => setTimeout(res, 1000));
+  }
+  assert.ok(keyTtl > 0 && keyTtl <= want.ttl, `leader key TTL ${keyTtl}, profile ttl ${want.ttl}`);
+  for (const hp of c.inv.hostsWithRole('haproxy')) {
+    const text = await sh(hp.name, 'cat /etc/haproxy/haproxy.cfg');
+    assert.match(text, new RegExp(`inter ${want.haproxy.inter_ms}ms fastinter ${want.haproxy.fastinter_ms}ms fall ${want.haproxy.fall} rise ${want.haproxy.rise} `), hp.name);
+  }
+}
+
+describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
+  before(async () => {
+    inventory = await ensureCluster(log);
+    ctx = await faultContext(inventory, log);
+    await waitAllStreaming(ctx, 300_000);
+  });
+
+  after(() => {
+    if (!results.length) return;
+    log(`\n${resultsTable(results)}`);
+    log(`written to ${writeResults('faults', results)}`);
+  });
+
+  test('self-test on the cluster: a planted loss and a planted second primary are reported', async () => {
+    const leader = await leaderName(ctx);
+    const replica = ctx.members.find((m) => m.name !== leader)!.name;
+    const direct = directWriteProbe(ctx.cred);
+    let deleted = 0;
+    const checker = await Checker.start({
+      writeEndpoints: ctx.haproxy,
+      members: ctx.members,
+      cred: ctx.cred,
+      // The real probe, plus a replica that claims to accept writes for a while.
+      probe: async (m) => (await direct.probe(m)) || (m.name === replica && Date.now() % 2000 < 1000),
+      beforeFinalCheck: async (l, run) => {
+        const c = await connect(l, ctx.cred, 5000);
+        try {
+          deleted = (await c.query(`delete from ${WRITES_TABLE} where run = $1 and seq in (3, 5, 8)`, [run])).rowCount ?? 0;
+        } finally {
+          await c.end();
+        }
+      },
+    });
+    assert.ok(await checker.waitForAcks(0, 30, 60_000), 'writes through HAProxy');
+    await new Promise((r) => setTimeout(r, 2500));
+    const report = await checker.finish();
+    await direct.close();
+    assert.equal(deleted, 3);
+    assert.deepEqual(report.lost, [3, 5, 8]);
+    assert.ok(report.doublePrimaryMoments.length > 0, 'the planted second primary is reported');
+    assert.ok(report.doublePrimaryMoments.every((m) => m.writable.includes(leader) && m.writable.includes(replica)));
+    assert.equal(problems(report).length, 2, problems(report).join('\n'));
+    // The same checker on the same cluster, nothing planted: clean.
+    const clean = await Checker.start({ writeEndpoints: ctx.haproxy, members: ctx.members, cred: ctx.cred });
+    assert.ok(await clean.waitForAcks(0, 30, 60_000));
+    const ok = await clean.finish();
+    assert.deepEqual(problems(ok), []);
+    assert.ok(ok.probeRounds > 0);
+  });
+
+  test('1. partition the leader for longer than ttl, then heal', async () => {
+    await scenario('1. partition leader', ctx, partitionLeader(ctx));
+  });
+
+  test('2. power off the leader, start it again: it rejoins as a replica', async () => {
+    const r = await scenario('2. power off leader', ctx, poweroffLeader(ctx));
+    assert.notEqual(r.leaderAfter, r.leaderBefore);
+  });
+
+  test('3. kill -9 of the leader\'s postmaster', async () => {
+    await scenario('3. kill -9 postmaster', ctx, killPostmaster(ctx));
+  });
+
+  test('4. kill -9 of the leader\'s Patroni', async () => {
+    await scenario('4. kill -9 Patroni', ctx, killPatroni(ctx));
+  });
+
+  test('5. one etcd member stopped, then two (quorum lost), then restored', async () => {
+    const r = await scenario('5. etcd 1 then 2 of 3 stopped', ctx, etcdQuorum(ctx));
+    // With failsafe_mode (pgha's default) and every Patroni member reachable, the primary keeps serving.
+    if (ctx.inv.patroni.failsafe_mode) assert.match(r.notes, /kept serving/, r.notes);
+  });
+
+  test('6. planned switchover under write load', async () => {
+    const r = await scenario('6. switchover', ctx, switchover(ctx));
+    assert.notEqual(r.leaderAfter, r.leaderBefore);
+  });
+
+  test('8. partition a replica, heal: it streams again', async () => {
+    const r = await scenario('8. partition replica', ctx, partitionReplica(ctx));
+    assert.equal(r.leaderAfter, r.leaderBefore, 'a replica partition must not move the leader');
+  });
+
+  test('timing profile fast: scenarios 1 and 2, then back to safe', async () => {
+    const fast = inventoryWithTiming('fast');
+    try {
+      const a = await pgha(['apply', '-i', fast]);
+      assert.equal(a.code, 0, a.stdout + a.stderr);
+      const fctx = await faultContext(fast, log);
+      await assertTimingInEffect(fctx, 'fast');
+      await scenario('1. partition leader', fctx, partitionLeader(fctx));
+      await scenario('2. power off leader', fctx, poweroffLeader(fctx));
+    } finally {
+      const back = await pgha(['apply', '-i', inventory]);
+      assert.equal(back.code, 0, back.stdout + back.stderr);
+    }
+    await assertTimingInEffect(ctx, 'safe');
+  });
+
+  test('7. pgha apply killed at several points on fresh machines, then run again: converges and verifies', async () => {
+    await lab.down();
+    await lab.up(4);
+    const points: KillPoint[] = [
+      { name: 'during packages', when: /== stage packages:/, delayMs: 8000 },
+      { name: 'after etcd', when: /stage etcd ok/, delayMs: 0 },
+      { name: 'during patroni start', when: /== stage patroni start \(replicas\)/, delayMs: 2000 },
+      { name: 'during haproxy', when: /== stage haproxy:/, delayMs: 0 },
+      { name: 'during pgbackrest stanza', when: /== stage pgbackrest stanza/, delayMs: 1000 },
+      { name: 'during the first backup', when: /== stage pgbackrest first backup/, delayMs: 1500 },
+    ];
+    const t = Date.now();
+    for (const p of points) {
+      const r = await applyKilledAt(inventory, p);
+      log(`apply killed ${p.name}: ${r.killed ? 'killed' : 'NOT killed (the run ended first)'}`);
+      // Each run gets further than the one before: the kill point must be reached.
+      assert.ok(r.killed || /VERIFY/.test(r.out), `${p.name}: the run neither reached the kill point nor finished:\n${r.out}`);
+    }
+    const final = await pgha(['apply', '-i', inventory]);
+    assert.equal(final.code, 0, final.stdout + final.stderr);
+    const v = await verify(ctx, 3);
+    assert.ok(v.ok, v.out);
+    const c = await faultContext(inventory, log);
+    await waitAllStreaming(c, 120_000);
+    results.push({
+      scenario: `7. apply killed at ${points.length} points, re-run`,
+      profile: 'safe',
+      unavailabilityS: 0,
+      acknowledged: 0,
+      lost: 0,
+      duplicated: 0,
+      doublePrimary: 0,
+      streamAgainS: Math.round((Date.now() - t) / 1000),
+      verified: true,
+      leaderBefore: '-',
+      leaderAfter: await leaderName(c),
+      notes: `no writer (deploy); kill points: ${points.map((p) => p.name).join(', ')}; last column: whole sequence incl. fresh machines`,
+      problems: [],
+    });
+  });
+});
