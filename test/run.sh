@@ -19,6 +19,7 @@ files=(
   test/unit/ssh.test.ts
   test/unit/engine.test.ts
   test/unit/apply.test.ts
+  test/unit/backup.test.ts
   test/init.test.ts
   test/init-ssh.test.ts
   test/ssh/ssh.test.ts
@@ -26,6 +27,7 @@ files=(
   test/vagrant.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
+  test/cluster/backup.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
