@@ -20,6 +20,7 @@ files=(
   test/unit/engine.test.ts
   test/unit/apply.test.ts
   test/unit/backup.test.ts
+  test/unit/checker.test.ts
   test/init.test.ts
   test/init-ssh.test.ts
   test/ssh/ssh.test.ts
@@ -28,6 +29,7 @@ files=(
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
   test/cluster/backup.test.ts
+  test/cluster/faults.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
