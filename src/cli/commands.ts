@@ -6,6 +6,7 @@ import { registerInit } from './commands/init.js';
 import { registerRender } from './commands/render.js';
 import { registerSchema } from './commands/schema.js';
 import { registerStatus } from './commands/status.js';
+import { registerSwitchover } from './commands/switchover.js';
 import { registerValidate } from './commands/validate.js';
 
 export function registerCommands(program: Command): void {
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   registerSchema(program);
   registerApply(program);
   registerStatus(program);
+  registerSwitchover(program);
   registerBackup(program);
   // registered by each command module as it lands
 }
