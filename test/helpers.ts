@@ -17,13 +17,16 @@ export interface CliOptions {
   killWhen?: RegExp;
   env?: NodeJS.ProcessEnv;
   input?: string;
+  /** Run the built entry point (bin/pgha.js over dist/, as installed) instead of the source. */
+  built?: boolean;
 }
 
 /** Runs `pgha ARGS` from source with tsx. Never rejects: the exit code is in the result. */
 export function pgha(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const entry = opts.built ? ['bin/pgha.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+    const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
       env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,203 @@
+// `npm run bench`: how fast pgha gets the container lab to a working cluster and how short an
+// outage it gives, measured on the lab, printed with the goal beside each figure, and written to
+// bench-output/bench.json and bench-output/bench.md. A benchmark never fails for being slow, but
+// it fails (exit 1) when the cluster it measures is broken.
+//
+//   npm run bench                  everything (about 30 minutes)
+//   npm run bench -- --only deploy,noop,check,status,switchover,failover --runs 1
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import * as lab from '../lab/lab.js';
+import { pgha, recap, REPO, type CliResult } from '../helpers.js';
+import { faultContext, partitionLeader, poweroffLeader, runScenario, type FaultContext, type FaultRun } from '../faults/suite.js';
+
+interface Figure {
+  name: string;
+  unit: 's';
+  runs: number[];
+  median: number;
+  goal?: string;
+  met?: boolean;
+  note?: string;
+}
+
+const args = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const only = arg('only')?.split(',');
+const runsOverride = arg('runs') ? Number(arg('runs')) : undefined;
+const wanted = (part: string) => !only || only.includes(part);
+const runs = (n: number) => runsOverride ?? n;
+
+const figures: Figure[] = [];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round = (x: number) => Math.round(x * 100) / 100;
+function record(name: string, values: number[], goalS?: number, note?: string): void {
+  const m = round(median(values));
+  const f: Figure = { name, unit: 's', runs: values.map(round), median: m, note };
+  if (goalS !== undefined) {
+    f.goal = `< ${goalS} s`;
+    f.met = m < goalS;
+  }
+  figures.push(f);
+  console.log(`${name}: median ${m} s over ${values.length} run(s) [${f.runs.join(', ')}]${f.goal ? `  goal ${f.goal}: ${f.met ? 'met' : 'MISSED'}` : ''}${note ? `  (${note})` : ''}`);
+}
+
+function must(r: CliResult, what: string): CliResult {
+  if (r.code !== 0) {
+    console.error(`${what} failed (exit ${r.code}): the cluster is broken, the benchmark stops.\n${r.stdout}\n${r.stderr}`);
+    process.exit(1);
+  }
+  return r;
+}
+
+/** "stage NAME ok (...) in 1.2s" and "NAME: ready (3.4s)" lines of an apply, for where the time goes. */
+function stageTimes(stdout: string): string {
+  const parts: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const st = /^stage (.+?) ok \(.*\) in ([\d.]+)s$/.exec(line);
+    if (st && Number(st[2]) >= 1) parts.push(`${st[1]} ${st[2]}`);
+    const gate = /^(.+?): ready \(([\d.]+)s\)$/.exec(line);
+    if (gate && Number(gate[2]) >= 1) parts.push(`gate "${gate[1]}" ${gate[2]}`);
+  }
+  return parts.join(', ');
+}
+
+function inventoryWith(inventory: string, timing: string): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.set('timing', timing);
+  const file = join(tmpdir(), `pgha-bench-${timing}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+async function main(): Promise<void> {
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO, stdio: 'inherit' });
+  const started = Date.now();
+  let inventory = lab.labInventoryPath();
+
+  if (wanted('deploy')) {
+    const times: number[] = [];
+    let where = '';
+    for (let i = 0; i < runs(3); i++) {
+      await lab.down();
+      await lab.up();
+      inventory = lab.labInventoryPath();
+      const r = must(await pgha(['apply', '-i', inventory], { built: true }), 'deploy');
+      times.push(r.ms / 1000);
+      where = stageTimes(r.stdout);
+    }
+    record('deploy: bare lab to verified (warm apt proxy)', times, 80, `last run: ${where}`);
+  } else if (!lab.isUp()) {
+    await lab.up();
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'apply');
+  }
+
+  if (wanted('noop')) {
+    const times: number[] = [];
+    for (let i = 0; i < runs(5); i++) {
+      const r = must(await pgha(['apply', '-i', inventory], { built: true }), 'no-op apply');
+      const changed = [...recap(r.stdout).values()].reduce((n, c) => n + c.changed, 0);
+      if (changed !== 0) {
+        console.error(`a no-op apply changed ${changed} things:\n${r.stdout}`);
+        process.exit(1);
+      }
+      times.push(r.ms / 1000);
+    }
+    record('no-op apply (converged cluster, incl. verify)', times, 5);
+  }
+
+  if (wanted('check')) {
+    const times: number[] = [];
+    for (let i = 0; i < runs(5); i++) times.push(must(await pgha(['apply', '-i', inventory, '--check'], { built: true }), 'apply --check').ms / 1000);
+    record('apply --check (converged cluster)', times);
+  }
+
+  if (wanted('status')) {
+    const times: number[] = [];
+    for (let i = 0; i < runs(10); i++) times.push(must(await pgha(['status', '-i', inventory, '--json'], { built: true }), 'status').ms / 1000);
+    record('pgha status (whole cluster)', times, 1);
+    const ref: number[] = [];
+    for (let i = 0; i < runs(10); i++) {
+      // Timed on the host itself: patronictl alone, without any SSH cost.
+      const r = await lab.ssh('node1', "TIMEFORMAT=%R; { time sudo -u postgres patronictl -c /etc/patroni/config.yml list -f json >/dev/null; } 2>&1");
+      ref.push(Number(r.stdout.trim().split('\n').pop()));
+    }
+    record('reference: patronictl list on one host (members only)', ref);
+  }
+
+  const ctx: FaultContext = await faultContext(inventory, () => {});
+  if (wanted('switchover')) {
+    const times: number[] = [];
+    for (let i = 0; i < runs(5); i++) {
+      const { result } = await runScenario(ctx, 'switchover', pghaSwitchover(ctx, inventory));
+      if (result.problems.length) {
+        console.error(`switchover run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      times.push(result.unavailabilityS);
+    }
+    record('planned switchover: write unavailability through HAProxy', times, 3, 'alternating leaders');
+  }
+
+  if (wanted('failover')) {
+    for (const profile of ['safe', 'fast'] as const) {
+      const inv = inventoryWith(inventory, profile);
+      must(await pgha(['apply', '-i', inv], { built: true }), `apply with timing ${profile}`);
+      const pctx = await faultContext(inv, () => {});
+      for (const [name, fault] of [
+        ['leader powered off', poweroffLeader(pctx)],
+        ['leader partitioned', partitionLeader(pctx)],
+      ] as const) {
+        const times: number[] = [];
+        for (let i = 0; i < runs(3); i++) {
+          const { result } = await runScenario(pctx, name, fault);
+          if (result.problems.length) {
+            console.error(`${name} (${profile}) run ${i + 1}: ${result.problems.join('; ')}`);
+            process.exit(1);
+          }
+          times.push(result.unavailabilityS);
+        }
+        record(`unplanned failover, ${name}, timing ${profile}: write unavailability`, times, profile === 'safe' ? 20 : 12);
+      }
+    }
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
+  }
+
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Debian 12, the container lab (systemd-nspawn)`;
+  const date = new Date().toISOString().slice(0, 10);
+  const md = [
+    `Measured ${date} on ${machine}; \`npm run bench\` (${Math.round((Date.now() - started) / 60000)} min).`,
+    '',
+    '| measurement | median (s) | runs (s) | goal | |',
+    '| --- | --- | --- | --- | --- |',
+    ...figures.map((f) => `| ${f.name} | ${f.median} | ${f.runs.join(', ')} | ${f.goal ?? ''} | ${f.goal ? (f.met ? 'met' : 'missed') : ''} |`),
+    '',
+    ...figures.filter((f) => f.note).map((f) => `- ${f.name}: ${f.note}`),
+  ].join('\n');
+  const dir = join(REPO, 'bench-output');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ date, machine, figures }, null, 2)}\n`);
+  writeFileSync(join(dir, 'bench.md'), `${md}\n`);
+  console.log(`\n${md}\n\nwritten: bench-output/bench.json, bench-output/bench.md`);
+}
+
+/** A planned switchover with `pgha switchover` (the built CLI) to the first replica. */
+function pghaSwitchover(ctx: FaultContext, inventory: string) {
+  return async (r: FaultRun) => {
+    const candidate = ctx.members.find((m) => m.name !== r.leader)!.name;
+    const res = await pgha(['switchover', '-i', inventory, '--candidate', candidate, '--yes'], { built: true });
+    r.note(`pgha switchover to ${candidate}: exit ${res.code}`);
+    if (res.code !== 0) throw new Error(`pgha switchover failed: ${res.stdout}${res.stderr}`);
+  };
+}
+
+await main();
