@@ -15,7 +15,7 @@ import { formatChecks, verifyCluster } from '../cluster/verify.js';
 import { dynamicConfigPatch } from '../apply/components/patroni.js';
 import { readRepoInfo } from './info.js';
 import { checkTarget, restoreArgs, type CheckedTarget, type RestoreTarget } from './target.js';
-import { dcsRemoveCommand, isKeyNotFound, readPatroniSetup, type PatroniSetup } from './dcs.js';
+import { clusterKey, dcsRemoveCommand, isKeyNotFound, readPatroniSetup, type PatroniSetup } from './dcs.js';
 import { followLog, formatBackupResult, takeBackup } from './backup.js';
 
 export interface RestoreOptions {
@@ -168,7 +168,7 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
     await stopMember(firstConn, setup);
   });
 
-  await step(`remove the cluster's state from the DCS (${setup.dcs === 'etcd' ? 'etcd v2 store' : 'etcd v3'}, ${setup.namespace}${setup.scope})`, async () => {
+  await step(`remove the cluster's state from the DCS (${setup.dcs === 'etcd' ? 'etcd v2 store' : 'etcd v3'}, ${clusterKey(setup.namespace, setup.scope)})`, async () => {
     const etcdConn = session.withRole('etcd')[0];
     const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv)), { sudo: false, check: false, timeoutMs: 30_000 });
     if (r.code !== 0 && !isKeyNotFound(r.stderr)) throw new PghaError(`${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim()}`);
