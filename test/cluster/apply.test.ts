@@ -104,6 +104,7 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     const edited = inventoryWith([
       [['haproxy', 'maxconn'], 900],
       [['patroni', 'parameters', 'work_mem'], '8MB'],
+      [['patroni', 'parameters', 'max_connections'], 250],
     ]);
     const before = await processIdentity();
     const r = await pgha(['apply', '-i', edited]);
@@ -118,6 +119,8 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
       assert.match(await sh(h, 'cat /etc/haproxy/haproxy.cfg'), /maxconn 900/);
     }
     assert.equal(recap(r.stdout).get('node4')?.changed, 0);
+    // max_connections needs a restart: reported as pending, with the command, not done behind the operator's back.
+    assert.match(r.stdout, /^note: pending restart: max_connections take effect only after PostgreSQL restarts\. .*patronictl -c \/etc\/patroni\/config\.yml restart \S+ --pending/m);
     const after = await processIdentity();
     for (const h of DB) {
       // HAProxy reloads in place (same master process); nothing else restarted.
