@@ -78,10 +78,8 @@ export async function runApply(inventoryFile: string, opts: ApplyOptions = {}): 
     out(`${opts.check ? 'check' : 'apply'} finished in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     return code;
   } catch (err) {
-    if (err instanceof StageFailed) {
-      rollout.finish();
-      throw err;
-    }
+    // The recap shows which host failed where; the error boundary prints the reason.
+    if (err instanceof StageFailed) rollout.finish();
     throw err;
   } finally {
     await session.close();
