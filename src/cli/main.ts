@@ -9,8 +9,9 @@ export function buildProgram(): Command {
   program
     .name('pgha')
     .description(
-      'PostgreSQL high availability on your own machines: etcd, Patroni, HAProxy and pgBackRest,\n' +
-        'described by one YAML inventory, deployed and verified over SSH.',
+      'PostgreSQL high availability on your own machines: etcd, Patroni, HAProxy and pgBackRest, ' +
+        'described by one YAML inventory, deployed and verified over SSH.\n\n' +
+        'Start with `pgha init` (writes an inventory), then `pgha apply -i FILE`; `pgha <command> --help` explains each command.',
     )
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
