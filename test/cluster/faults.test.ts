@@ -144,7 +144,7 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
   });
 
   test('3. kill -9 of the leader\'s postmaster', async () => {
-    await scenario('3. kill -9 postmaster', ctx, killPostmaster(ctx));
+    await scenario('3. kill -9 postmaster', ctx, killPostmaster());
   });
 
   test('4. kill -9 of the leader\'s Patroni', async () => {
