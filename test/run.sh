@@ -28,6 +28,9 @@ files=(
   test/vagrant.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
+  test/unit/status.test.ts
+  test/cluster/status.test.ts
+  test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
   test/cluster/faults.test.ts
 )

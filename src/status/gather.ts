@@ -3,10 +3,10 @@
 import type { Inventory } from '../inventory/index.js';
 import type { Connection } from '../ssh/index.js';
 import type { Reporter } from '../engine/index.js';
-import { etcdState, haproxyServers, patroniCluster, sqlLocal } from '../cluster/probes.js';
+import { etcdState, haproxyServers, httpFrom, patroniCluster, restapiUrl, sqlLocal } from '../cluster/probes.js';
 import { parseInfo } from '../cluster/pgbackrest.js';
 import { connectEach, within } from './reach.js';
-import type { LocalPostgres, StatusInputs } from './model.js';
+import type { LocalPostgres, PatroniSelf, StatusInputs } from './model.js';
 
 /** Per question: long enough for a loaded host, short enough that status never seems to hang. */
 const QUESTION_MS = 8_000;
@@ -38,6 +38,15 @@ export async function gatherStatus(inv: Inventory, opts: { reporter?: Reporter }
     };
     const pg = inv.hostsWithRole('postgres');
     const patroni = Promise.all(pg.map((h) => on(h.name, 'GET /cluster', (c) => patroniCluster(inv, c, h))));
+    const self = Promise.all(
+      pg.map((h) =>
+        on(h.name, 'GET /patroni', async (c) => {
+          const r = await httpFrom(c, 'GET', restapiUrl(inv, h, '/patroni'));
+          // 503 still carries the member's state (e.g. stopped PostgreSQL).
+          return JSON.parse(r.body) as PatroniSelf;
+        }),
+      ),
+    );
     const local = Promise.all(
       pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
     );
@@ -62,7 +71,7 @@ export async function gatherStatus(inv: Inventory, opts: { reporter?: Reporter }
       return answers.find((a) => 'ok' in a) ?? answers[0];
     })();
 
-    const [patroniAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer] = await Promise.all([patroni, local, etcd, haproxy, backups]);
+    const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer] = await Promise.all([patroni, self, local, etcd, haproxy, backups]);
     return {
       cluster: inv.cluster.name,
       now: Date.now(),
@@ -78,6 +87,7 @@ export async function gatherStatus(inv: Inventory, opts: { reporter?: Reporter }
       maximumLagOnFailover: inv.patroni.maximum_lag_on_failover,
       stanza: inv.pgbackrest.stanza,
       patroni: Object.fromEntries(pg.map((h, i) => [h.name, patroniAnswers[i]])),
+      patroniSelf: Object.fromEntries(pg.map((h, i) => [h.name, selfAnswers[i]])),
       local: Object.fromEntries(pg.map((h, i) => [h.name, localAnswers[i]])),
       etcd: etcdAnswer,
       haproxy: Object.fromEntries(inv.hostsWithRole('haproxy').map((h, i) => [h.name, haproxyAnswers[i]])),

@@ -20,6 +20,17 @@ export interface LocalPostgres {
 
 type Answer<T> = { ok: T } | { error: string };
 
+/** A member's own GET /patroni: answered from its local state, without the DCS. */
+export interface PatroniSelf {
+  state: string;
+  role: string;
+  timeline?: number;
+  xlog?: { location?: number; received_location?: number; replayed_location?: number };
+  pending_restart?: boolean;
+  tags?: Record<string, unknown>;
+  pause?: boolean;
+}
+
 /** Everything status asked, as answered (or not). */
 export interface StatusInputs {
   cluster: string;
@@ -33,6 +44,8 @@ export interface StatusInputs {
   stanza: string;
   /** GET /cluster, per postgres host that was asked. */
   patroni: Record<string, Answer<PatroniCluster>>;
+  /** GET /patroni, per postgres host: the fallback when no GET /cluster answers (its DCS read hangs on a cut-off etcd member). */
+  patroniSelf: Record<string, Answer<PatroniSelf>>;
   /** pg_stat_archiver / pg_stat_replication, per postgres host. */
   local: Record<string, Answer<LocalPostgres>>;
   etcd: Answer<{ from: string; members: EtcdMemberState[] }>;
@@ -99,13 +112,38 @@ export function normalizeRole(raw: string): MemberRole {
 const isUp = (state: string) => state === 'running' || state === 'streaming';
 const isLeaderRole = (r: MemberRole | null) => r === 'leader' || r === 'standby_leader';
 
-/** The first GET /cluster answer, in inventory order. */
+/** The first GET /cluster answer, in inventory order; else one pieced together from each member's GET /patroni. */
 function clusterView(inp: StatusInputs): { from: string; cluster: PatroniCluster } | null {
   for (const name of inp.postgres) {
     const a = inp.patroni[name];
     if (a && 'ok' in a) return { from: name, cluster: a.ok };
   }
-  return null;
+  const own = inp.postgres.flatMap((name) => {
+    const a = inp.patroniSelf?.[name];
+    return a && 'ok' in a ? [{ name, self: a.ok }] : [];
+  });
+  if (own.length === 0) return null;
+  const leader = own.find((m) => normalizeRole(m.self.role) === 'leader' && isUp(m.self.state));
+  const top = leader?.self.xlog?.location;
+  return {
+    from: 'GET /patroni',
+    cluster: {
+      pause: own.some((m) => m.self.pause === true),
+      members: own.map(({ name, self }) => {
+        const at = self.xlog?.replayed_location ?? self.xlog?.received_location;
+        return {
+          name,
+          role: normalizeRole(self.role) as PatroniCluster['members'][number]['role'],
+          state: self.state,
+          host: inp.hosts.find((h) => h.name === name)?.address,
+          timeline: self.timeline,
+          ...(normalizeRole(self.role) === 'leader' ? {} : { lag: typeof top === 'number' && typeof at === 'number' ? Math.max(0, top - at) : ('unknown' as const) }),
+          pending_restart: self.pending_restart,
+          tags: self.tags,
+        };
+      }),
+    },
+  };
 }
 
 function backupRef(list: StanzaInfo['backups'], type: string, now: number): BackupRef | null {
@@ -132,6 +170,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     });
     reasons.push(`no Patroni REST API answers (${errors.join('; ')})`);
   } else {
+    if (view.from === 'GET /patroni') reasons.push(`Patroni's cluster view (GET /cluster) did not answer in time on any member: members as each reports itself`);
     const raw = view.cluster.members;
     const leader = raw.find((m) => isLeaderRole(normalizeRole(m.role)) && isUp(m.state));
     leaderName = leader?.name ?? null;

@@ -199,7 +199,7 @@ export async function runFailover(file: string, opts: ChangeOptions & { candidat
     if (candidate.state !== 'running' && candidate.state !== 'streaming') throw new PghaError(`${candidate.name} is ${candidate.state}, not running: it cannot take over`);
     if (!session.conns.has(candidate.name)) throw new PghaError(`${candidate.name} is unreachable: ${reach.unreachable.get(candidate.name) ?? ''}`);
     const oldLeader = leader?.name;
-    const what = `fail over cluster ${inv.cluster.name} to ${candidate.name}${leader ? ` (the leader lock is still held by ${leader.name}, whose PostgreSQL does not answer)` : ' (no leader)'}`;
+    const what = `fail over cluster ${inv.cluster.name} to ${candidate.name}${leader ? ` (the leader lock is still held by ${leader.name}, whose Patroni does not answer as primary)` : ' (no leader)'}`;
     if (prompt) await ask(`${what[0].toUpperCase()}${what.slice(1)}?`);
 
     out(`${what}\n`);

@@ -47,6 +47,10 @@ const ETCD_HEALTHY = [
   { name: 'node3', endpoint: 'http://10.88.214.13:2379', healthy: true, leader: false },
 ];
 
+// GET /patroni of the leader and of a replica (3.0.2 calls the leader "master" here).
+const SELF_LEADER = `{"state": "running", "postmaster_start_time": "2026-11-22 05:35:29.505069+00:00", "role": "master", "server_version": 150020, "xlog": {"location": 167772256}, "timeline": 2, "replication": [{"usename": "replicator", "application_name": "node3", "client_addr": "10.88.214.13", "state": "streaming", "sync_state": "async", "sync_priority": 0}, {"usename": "replicator", "application_name": "node1", "client_addr": "10.88.214.11", "state": "streaming", "sync_state": "async", "sync_priority": 0}], "dcs_last_seen": 1795326280, "database_system_identifier": "7710865278548818799", "patroni": {"version": "3.0.2", "scope": "lab"}}`;
+const SELF_REPLICA = `{"state": "running", "postmaster_start_time": "2026-11-22 05:43:54.783583+00:00", "role": "replica", "server_version": 150020, "xlog": {"received_location": 167772256, "replayed_location": 167772256, "replayed_timestamp": "2026-11-22 05:43:36.762078+00:00", "paused": false}, "timeline": 2, "dcs_last_seen": 1795326284, "database_system_identifier": "7710865278548818799", "patroni": {"version": "3.0.2", "scope": "lab"}}`;
+
 const NOW = Date.parse('2026-11-22T05:37:20.026Z');
 
 function inputs(over: Partial<StatusInputs> = {}): StatusInputs {
@@ -62,6 +66,7 @@ function inputs(over: Partial<StatusInputs> = {}): StatusInputs {
     maximumLagOnFailover: 1048576,
     stanza: 'main',
     patroni: { node1: { ok: cluster }, node2: { ok: cluster }, node3: { ok: cluster } },
+    patroniSelf: { node1: { ok: JSON.parse(SELF_LEADER) }, node2: { ok: JSON.parse(SELF_REPLICA) }, node3: { ok: JSON.parse(SELF_REPLICA) } },
     local: { node1: { ok: JSON.parse(LOCAL_LEADER) }, node2: { ok: JSON.parse(LOCAL_REPLICA) }, node3: { ok: JSON.parse(LOCAL_REPLICA) } },
     etcd: { ok: { from: 'node1', members: ETCD_HEALTHY } },
     haproxy: { node1: { ok: servers }, node2: { ok: servers }, node3: { ok: servers } },
@@ -165,13 +170,30 @@ test('status: down without a leader, without any Patroni answer, or without etcd
   assert.match(r.reasons[0], /^no running leader/);
   assert.equal(r.leader, null);
 
-  r = assembleStatus(inputs({ patroni: { node1: { error: 'a' }, node2: { error: 'b' }, node3: { error: 'c' } } }));
+  r = assembleStatus(inputs({ patroni: { node1: { error: 'a' }, node2: { error: 'b' }, node3: { error: 'c' } }, patroniSelf: { node1: { error: 'x' }, node2: { error: 'y' }, node3: { error: 'z' } } }));
   assert.equal(r.verdict, 'down');
   assert.match(r.reasons.join('\n'), /no Patroni REST API answers \(node1: a; node2: b; node3: c\)/);
 
   r = assembleStatus(inputs({ etcd: { ok: { from: 'node1', members: ETCD_HEALTHY.map((m) => ({ ...m, healthy: m.name === 'node1', leader: false })) } } }));
   assert.equal(r.verdict, 'down');
   assert.match(r.reasons[0], /etcd has no quorum: 1 of 3 members healthy \(needs 2\)/);
+});
+
+test('status: no GET /cluster answer (its DCS read hangs) -> members from each GET /patroni', () => {
+  const slow = { error: 'GET http://10.88.214.12:8008/cluster from node2: curl: (28) Operation timed out after 3000 milliseconds with 0 bytes received' };
+  const self = { node1: { ok: JSON.parse(SELF_LEADER) }, node2: { ok: JSON.parse(SELF_REPLICA.replace('"replayed_location": 167772256', '"replayed_location": 167772000')) }, node3: { ok: JSON.parse(SELF_REPLICA) } };
+  const r = assembleStatus(inputs({ patroni: { node1: slow, node2: slow, node3: slow }, patroniSelf: self }));
+  assert.equal(r.verdict, 'degraded');
+  assert.deepEqual(r.reasons, ["Patroni's cluster view (GET /cluster) did not answer in time on any member: members as each reports itself"]);
+  assert.equal(r.leader, 'node1');
+  assert.deepEqual(
+    r.members.map((m) => [m.name, m.role, m.state, m.patroni_state, m.timeline, m.lag_bytes]),
+    [
+      ['node1', 'leader', 'running', 'running', 2, 0],
+      ['node2', 'replica', 'streaming', 'running', 2, 256],
+      ['node3', 'replica', 'streaming', 'running', 2, 0],
+    ],
+  );
 });
 
 test('status: HAProxy routing the primary port elsewhere than the leader -> degraded', () => {

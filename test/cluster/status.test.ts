@@ -1,0 +1,127 @@
+// pgha status against the lab's real cluster: healthy (and in agreement with patronictl), a
+// replica whose Patroni is stopped, a partitioned machine. Leaves a verified cluster behind.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as lab from '../lab/lab.js';
+import { ensureCluster, pgha } from '../helpers.js';
+
+let inventory: string;
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+interface StatusDoc {
+  cluster: string;
+  verdict: string;
+  reasons: string[];
+  leader: string | null;
+  elapsed_ms: number;
+  hosts: { name: string; reachable: boolean; error?: string }[];
+  members: { name: string; host: string; role: string; state: string; patroni_state: string; timeline: number; lag_bytes: number | null }[];
+  etcd: { name: string; healthy: boolean; leader: boolean }[];
+  haproxy: { name: string; primary: string[]; replicas: string[] }[];
+  backups: { last_full: { label: string } | null; archiving: { failing: boolean } | null };
+}
+
+async function status(): Promise<{ code: number; doc: StatusDoc; ms: number; stderr: string }> {
+  const r = await pgha(['status', '-i', inventory, '--json'], { timeoutMs: 60_000 });
+  let doc: StatusDoc;
+  try {
+    doc = JSON.parse(r.stdout) as StatusDoc;
+  } catch {
+    assert.fail(`status --json printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return { code: r.code, doc, ms: r.ms, stderr: r.stderr };
+}
+
+async function until(what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await sleep(2000);
+  }
+  assert.fail(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+}
+
+const verified = async () => (await pgha(['verify', '-i', inventory])).code === 0;
+
+describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
+  before(async () => {
+    inventory = await ensureCluster();
+    await until('a healthy status', 120_000, async () => (await status()).code === 0);
+  });
+
+  test('a healthy cluster: exit 0, and the same members, roles, leader and timeline as patronictl', async (t) => {
+    const { code, doc } = await status();
+    assert.equal(code, 0, JSON.stringify(doc.reasons));
+    t.diagnostic(`status gathered in ${doc.elapsed_ms} ms`);
+    assert.equal(doc.cluster, 'lab');
+    assert.equal(doc.verdict, 'healthy');
+    assert.deepEqual(doc.reasons, []);
+    const r = await lab.ssh('node1', 'sudo -u postgres patronictl -c /etc/patroni/config.yml list -f json', { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const list = JSON.parse(r.stdout) as { Member: string; Host: string; Role: string; State: string; TL?: number }[];
+    const roleOf: Record<string, string> = { Leader: 'leader', Replica: 'replica', 'Sync Standby': 'sync_standby', 'Standby Leader': 'standby_leader' };
+    const mine = doc.members.map((m) => [m.name, m.host, m.role, m.patroni_state, m.timeline]).sort();
+    const theirs = list.map((m) => [m.Member, m.Host, roleOf[m.Role] ?? m.Role, m.State, m.TL]).sort();
+    assert.deepEqual(mine, theirs);
+    assert.equal(doc.leader, list.find((m) => m.Role === 'Leader')?.Member);
+    for (const m of doc.members) {
+      assert.equal(m.host, lab.machineAddress(m.name));
+      assert.equal(m.state, m.name === doc.leader ? 'running' : 'streaming', m.name);
+      assert.equal(typeof m.lag_bytes, 'number');
+    }
+    assert.equal(doc.etcd.length, 3);
+    assert.ok(doc.etcd.every((e) => e.healthy));
+    assert.equal(doc.etcd.filter((e) => e.leader).length, 1);
+    assert.equal(doc.haproxy.length, 3);
+    for (const h of doc.haproxy) {
+      assert.deepEqual(h.primary, [doc.leader], h.name);
+      assert.deepEqual(h.replicas.sort(), doc.members.filter((m) => m.name !== doc.leader).map((m) => m.name).sort(), h.name);
+    }
+    assert.ok(doc.backups.last_full, 'a full backup');
+    assert.equal(doc.backups.archiving?.failing, false);
+
+    const text = await pgha(['status', '-i', inventory], { timeoutMs: 60_000 });
+    assert.equal(text.code, 0, text.stdout + text.stderr);
+    assert.match(text.stdout, new RegExp(`^cluster lab: HEALTHY +\\(leader ${doc.leader};`));
+    assert.doesNotMatch(text.stdout, /\x1b\[/, 'no color codes without a terminal');
+  });
+
+  test('Patroni stopped on a replica: degraded, exit 1, the reason names it', async () => {
+    const { doc } = await status();
+    const replica = doc.members.find((m) => m.name !== doc.leader)!.name;
+    const stop = await lab.ssh(replica, 'sudo systemctl stop patroni', { timeoutMs: 60_000 });
+    assert.equal(stop.code, 0, stop.stderr);
+    try {
+      const r = await status();
+      assert.equal(r.code, 1, JSON.stringify(r.doc.reasons));
+      assert.equal(r.doc.verdict, 'degraded');
+      assert.ok(r.doc.reasons.some((reason) => reason.startsWith(`${replica} `)), JSON.stringify(r.doc.reasons));
+      assert.notEqual(r.doc.members.find((m) => m.name === replica)?.state, 'streaming');
+    } finally {
+      await lab.ssh(replica, 'sudo systemctl start patroni', { timeoutMs: 60_000 });
+    }
+    await until('a healthy status again', 180_000, async () => (await status()).code === 0);
+  });
+
+  test('a partitioned machine: status answers within seconds and names it unreachable', async (t) => {
+    const { doc } = await status();
+    // A replica: cutting off the leader would start a failover, not what this test is about.
+    const cut = doc.members.find((m) => m.name !== doc.leader)!.name;
+    lab.partition(cut);
+    try {
+      const r = await status();
+      t.diagnostic(`status with ${cut} partitioned: ${r.ms} ms (process), ${r.doc.elapsed_ms} ms (gathering)`);
+      assert.ok(r.ms < 15_000, `status took ${r.ms} ms`);
+      assert.equal(r.code, 1, JSON.stringify(r.doc.reasons));
+      assert.equal(r.doc.verdict, 'degraded');
+      const host = r.doc.hosts.find((h) => h.name === cut)!;
+      assert.equal(host.reachable, false);
+      assert.match(host.error ?? '', /cannot connect|timed out/);
+      assert.ok(r.doc.reasons.some((reason) => reason.startsWith(`host ${cut} is unreachable`)), JSON.stringify(r.doc.reasons));
+      assert.equal(r.doc.leader, doc.leader, 'the leader is still known');
+    } finally {
+      lab.heal(cut);
+    }
+    await until('the cluster to verify again', 300_000, verified);
+  });
+});
