@@ -97,7 +97,8 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
   const found = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
   const oldLeader = found ? leaderOf(found.cluster) : undefined;
   const members = inv.hostsWithRole('postgres');
-  const first: Host = (oldLeader && members.find((h) => h.name === oldLeader.name)) || members[0];
+  // A nofailover member would never take the leader lock.
+  const first: Host = (oldLeader && members.find((h) => h.name === oldLeader.name)) || members.find((h) => !h.tags.nofailover) || members[0];
   const firstConn = session.conn(first);
   const others = members.filter((h) => h.name !== first.name);
   const configText = await firstConn.readFile(PATRONI_CONFIG);
@@ -212,8 +213,15 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
     });
     if (dynamicConfig) {
       const url = restapiUrl(inv, first, '/config');
-      const live = await httpFrom(firstConn, 'GET', url);
-      const { patch, changes } = dynamicConfigPatch(JSON.parse(live.body), dynamicConfig as never);
+      // The new cluster's config key appears a moment after the leader lock.
+      let live: Record<string, unknown> = {};
+      await waitUntil('Patroni\'s dynamic configuration', 120_000, async () => {
+        const r = await httpFrom(firstConn, 'GET', url);
+        if (r.status !== 200) return `GET /config answered ${r.status}`;
+        live = JSON.parse(r.body) as Record<string, unknown>;
+        return true;
+      });
+      const { patch, changes } = dynamicConfigPatch(live as never, dynamicConfig as never);
       if (changes.length) {
         const r = await httpFrom(firstConn, 'PATCH', url, { body: patch, auth: inv, timeoutSec: 30 });
         if (r.status !== 200) throw new PghaError(`PATCH /config answered ${r.status}`);
@@ -248,7 +256,15 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
     });
   }
 
-  const checks = await step('verify', () => verifyCluster(session));
+  // HAProxy marks a new replica up only after a few health checks: give it time to settle.
+  const checks = await step('verify', async () => {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const c = await verifyCluster(session);
+      if (c.every((x) => x.ok) || Date.now() > deadline) return c;
+      await sleep(3000);
+    }
+  });
   out(`VERIFY\n${formatChecks(checks)}\n`);
   out(`restore finished in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
   for (const s of steps) out(`  ${(s.ms / 1000).toFixed(1).padStart(7)}s  ${s.name}\n`);
