@@ -21,6 +21,7 @@ files=(
   test/unit/apply.test.ts
   test/unit/backup.test.ts
   test/unit/checker.test.ts
+  test/unit/status.test.ts
   test/init.test.ts
   test/init-ssh.test.ts
   test/ssh/ssh.test.ts
@@ -28,7 +29,6 @@ files=(
   test/vagrant.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
-  test/unit/status.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
