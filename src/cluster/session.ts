@@ -50,19 +50,32 @@ export async function openSession(inv: Inventory, opts: SessionOptions = {}): Pr
     masker,
     onCommand: reporter.command,
   });
+  return sessionOver(inv, conns, { reporter, masker });
+}
+
+/**
+ * A Session over the connections there are. `withRole` lists only connected hosts (a command
+ * that tolerates unreachable hosts works with what answers); `conn` of a missing host throws
+ * `missing(name)`.
+ */
+export function sessionOver(
+  inv: Inventory,
+  conns: Map<string, Connection>,
+  opts: { reporter: Reporter; masker: Masker; missing?: (name: string) => Error },
+): Session {
   const conn = (h: string | Host) => {
     const name = typeof h === 'string' ? h : h.name;
     const c = conns.get(name);
-    if (!c) throw new Error(`no connection to ${name}`);
+    if (!c) throw opts.missing?.(name) ?? new Error(`no connection to ${name}`);
     return c;
   };
   return {
     inv,
-    reporter,
-    masker,
+    reporter: opts.reporter,
+    masker: opts.masker,
     conns,
     conn,
-    withRole: (role) => inv.hostsWithRole(role).map((h) => conn(h)),
+    withRole: (role) => inv.hostsWithRole(role).flatMap((h) => (conns.has(h.name) ? [conns.get(h.name)!] : [])),
     close: async () => {
       await Promise.all([...conns.values()].map((c) => c.close()));
     },

@@ -1,10 +1,10 @@
 // Connections for commands that must work while part of the cluster is down (status, failover):
 // each host is connected on its own with a short connect timeout, and one that does not answer
 // is recorded as unreachable instead of failing the whole command (openSession is all or nothing).
-import type { Host, Inventory } from '../inventory/index.js';
+import type { Inventory } from '../inventory/index.js';
 import { Reporter } from '../engine/index.js';
 import { HostError } from '../errors.js';
-import { hostTarget, secretMasker, type Session } from '../cluster/session.js';
+import { hostTarget, secretMasker, sessionOver, type Session } from '../cluster/session.js';
 import { SshConnection, type Connection } from '../ssh/index.js';
 
 /** At most this long per connect: a partitioned or powered-off host must not stall the command. */
@@ -52,24 +52,7 @@ export function connectEach(inv: Inventory, opts: { reporter?: Reporter; connect
     unreachable,
     session: async () => {
       const conns = await all();
-      const conn = (h: string | Host) => {
-        const name = typeof h === 'string' ? h : h.name;
-        const c = conns.get(name);
-        if (!c) throw new HostError(name, unreachable.get(name) ?? 'not connected');
-        return c;
-      };
-      return {
-        inv,
-        reporter,
-        masker,
-        conns,
-        conn,
-        // Only the reachable ones: callers work with what answers.
-        withRole: (role) => inv.hostsWithRole(role).flatMap((h) => (conns.has(h.name) ? [conns.get(h.name)!] : [])),
-        close: async () => {
-          await Promise.all([...conns.values()].map((c) => c.close()));
-        },
-      };
+      return sessionOver(inv, conns, { reporter, masker, missing: (name) => new HostError(name, unreachable.get(name) ?? 'not connected') });
     },
     close: async () => {
       const conns = await all();
