@@ -27,17 +27,24 @@ export async function membersStreaming(session: Session): Promise<true | string>
   if (!leader) return 'no leader';
   const leaderConn = conns.get(leader.name);
   if (!leaderConn) return `leader ${leader.name} is not an inventory host`;
-  const streaming = (await sqlLocal(inv, leaderConn, "select application_name from pg_stat_replication where state = 'streaming'")).stdout
+  // Lag measured now, on the leader: Patroni's own figure is refreshed only every loop_wait, and
+  // right after a WAL switch (a backup, a check) it shows a whole segment of lag that is not there.
+  const rows = (
+    await sqlLocal(inv, leaderConn, "select application_name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint from pg_stat_replication where state = 'streaming'")
+  ).stdout
     .split('\n')
-    .filter(Boolean);
+    .filter(Boolean)
+    .map((l) => l.split('|'));
+  const lagOf = new Map(rows.map(([name, lag]) => [name, Number(lag)]));
   const problems: string[] = [];
   for (const h of inv.hostsWithRole('postgres')) {
     const m = found.cluster.members.find((x) => x.name === h.name);
     if (!m) problems.push(`${h.name} is not a member yet`);
     else if (!isRunningState(m.state)) problems.push(`${h.name} is ${m.state}`);
     else if (m.name !== leader.name) {
-      if (!streaming.includes(m.name)) problems.push(`${h.name} does not stream from ${leader.name} yet`);
-      else if (typeof m.lag !== 'number' || m.lag > inv.patroni.maximum_lag_on_failover) problems.push(`${h.name} lags ${m.lag} bytes`);
+      const lag = lagOf.get(m.name);
+      if (lag === undefined) problems.push(`${h.name} does not stream from ${leader.name} yet`);
+      else if (lag > inv.patroni.maximum_lag_on_failover) problems.push(`${h.name} lags ${lag} bytes behind ${leader.name}`);
     }
   }
   return problems.length ? problems.join('; ') : true;

@@ -38,7 +38,13 @@ export async function verifyCluster(session: Session): Promise<CheckResult[]> {
   const patroni = guard('patroni', undefined, async () => {
     if (!found) throw new Error('no Patroni REST API answers');
     if (!leader) throw new Error(`expected exactly one leader, found ${leaders.length}`);
-    const streaming = await membersStreaming(session);
+    // A few seconds of grace: the pgBackRest check running alongside switches WAL, and a replica
+    // needs a moment to replay the switch.
+    let streaming = await membersStreaming(session);
+    for (let i = 0; streaming !== true && i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      streaming = await membersStreaming(session);
+    }
     if (streaming !== true) throw new Error(streaming);
     return `leader ${leader.name}; ${found.cluster.members.length - 1} replica(s) streaming within ${inv.patroni.maximum_lag_on_failover} bytes`;
   });
