@@ -3,8 +3,8 @@
 // bench-output/bench.json and bench-output/bench.md. A benchmark never fails for being slow, but
 // it fails (exit 1) when the cluster it measures is broken.
 //
-//   npm run bench                  everything (about 30 minutes)
-//   npm run bench -- --only deploy,noop,check,status,switchover,failover --runs 1
+//   npm run bench                  everything (about 40 minutes)
+//   npm run bench -- --only deploy,noop,check,status,switchover,failover,backup --runs 1
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -172,6 +172,24 @@ async function main(): Promise<void> {
     must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
   }
 
+  if (wanted('backup')) {
+    // About 1 GB of data (pgbench scale 70), then a full backup and a point-in-time restore of it.
+    const leaderName = await currentLeader(inventory);
+    const init = await lab.ssh(leaderName, 'sudo -u postgres /usr/lib/postgresql/15/bin/pgbench -i -q -s 70 postgres', { timeoutMs: 30 * 60_000 });
+    if (init.code !== 0) {
+      console.error(`pgbench -i failed on ${leaderName}: ${init.stderr}`);
+      process.exit(1);
+    }
+    const size = (await lab.ssh(leaderName, "sudo -u postgres psql -XAtc \"select pg_size_pretty(pg_database_size('postgres'))\"")).stdout.trim();
+    const backup = must(await pgha(['backup', '-i', inventory, '--type', 'full'], { built: true, timeoutMs: 60 * 60_000 }), 'backup');
+    record(`full backup of a ${size} database`, [backup.ms / 1000]);
+    const target = (await lab.ssh(leaderName, "sudo -u postgres psql -XAtc \"select to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'\"")).stdout.trim();
+    await new Promise((r) => setTimeout(r, 2000));
+    const restore = must(await pgha(['restore', '-i', inventory, '--to', target, '--yes'], { built: true, timeoutMs: 60 * 60_000 }), 'restore');
+    record(`point-in-time restore of the whole cluster (${size}, 3 members)`, [restore.ms / 1000], undefined, 'includes rebuilding both replicas from the repository and a new full backup');
+    await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
+  }
+
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Debian 12, the container lab (systemd-nspawn)`;
   const date = new Date().toISOString().slice(0, 10);
   const md = [
@@ -188,6 +206,14 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ date, machine, figures }, null, 2)}\n`);
   writeFileSync(join(dir, 'bench.md'), `${md}\n`);
   console.log(`\n${md}\n\nwritten: bench-output/bench.json, bench-output/bench.md`);
+}
+
+async function currentLeader(inventory: string): Promise<string> {
+  // The JSON names the leader whatever the verdict (exit 1 degraded still has one).
+  const r = await pgha(['status', '-i', inventory, '--json'], { built: true });
+  const leader = (JSON.parse(r.stdout) as { members: { name: string; role: string }[] }).members.find((m) => m.role === 'leader');
+  if (!leader) throw new Error('no leader');
+  return leader.name;
 }
 
 /** A planned switchover with `pgha switchover` (the built CLI) to the first replica. */
