@@ -338,11 +338,16 @@ export class Checker {
     return false;
   }
 
-  /** Stops both loops and checks the final leader's rows. */
-  async finish(): Promise<CheckReport> {
+  /** Stops the writer and the probe. */
+  async stop(): Promise<void> {
     await this.writer.stop();
     await this.probe.stop();
     await this.closeProbe();
+  }
+
+  /** Stops both loops and checks the final leader's rows. */
+  async finish(): Promise<CheckReport> {
+    await this.stop();
     const leader = await waitForLeader(this.opts.members, this.opts.cred, 120_000);
     if (this.opts.beforeFinalCheck) await this.opts.beforeFinalCheck(leader, this.writer.run);
     const found = await rowsOf(leader, this.opts.cred, this.writer.run);
