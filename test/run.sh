@@ -9,8 +9,9 @@ bash test/setup-host.sh
 npm ci --no-audit --no-fund
 npx tsc --noEmit
 
-# Listed explicitly (node 20 does not expand globs itself). Order matters: files run one at a
-# time, unit tests first, then the lab tests, which share the lab's machines.
+# Listed explicitly (node 20 does not expand globs itself). Files run one at a time (the lab
+# tests share the lab's machines), in the order of their names: every lab test file sets up the
+# state it needs itself (ensureCluster, or a fresh lab).
 files=(
   test/unit/cli.test.ts
   test/unit/inventory.test.ts
