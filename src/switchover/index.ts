@@ -161,7 +161,9 @@ export async function runSwitchover(file: string, opts: ChangeOptions & { at?: s
       out(`Patroni scheduled the switchover (${r.status}): ${r.body.trim()}\nIt runs at ${at.toISOString()}; pgha status shows it until then.\n`);
       return EXIT.ok;
     }
-    if (r.status !== 200) throw refused('switchover', r.status, r.body);
+    // 503 "status unknown": Patroni stopped waiting for the result (a loaded machine), not a
+    // refusal; whether the leader changed is what the wait below finds out.
+    if (r.status !== 200 && !(r.status === 503 && /unknown/i.test(r.body))) throw refused('switchover', r.status, r.body);
     out(`  Patroni answered ${r.status} after ${secs(Date.now() - started)}: ${r.body.trim()}\n`);
     const now = await waitForChange(session, leader.name, started, opts.waitMs ?? 120_000, out);
     if (opts.candidate && now !== opts.candidate) throw new PghaError(`${now} leads now, not ${opts.candidate}`);
