@@ -365,10 +365,18 @@ export function switchover(ctx: FaultContext) {
         timeoutSec: 60,
       });
       r.note(`POST /switchover to ${candidate}: ${res.status} ${res.body.trim().slice(0, 80)}`);
-      if (res.status !== 200) throw new Error(`switchover answered ${res.status}: ${res.body}`);
+      // 503 "status unknown": Patroni stopped waiting for the outcome, the switchover may still complete.
+      if (res.status !== 200 && !(res.status === 503 && /unknown/i.test(res.body))) throw new Error(`switchover answered ${res.status}: ${res.body}`);
     } finally {
       await session.close();
     }
+    const deadline = Date.now() + 120_000;
+    let now = await leaderName(ctx, 120_000);
+    while (now !== candidate && Date.now() < deadline) {
+      await sleep(500);
+      now = await leaderName(ctx, 120_000);
+    }
+    if (now !== candidate) throw new Error(`after the switchover the leader is ${now}, not ${candidate}`);
     r.note(`switchover request took ${Math.round((Date.now() - r.t0) / 100) / 10} s`);
   };
 }
