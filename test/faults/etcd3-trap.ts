@@ -20,7 +20,7 @@ async function switchDcs(ctx: FaultContext, to: 'etcd' | 'etcd3'): Promise<void>
   const view = await clusterView(ctx);
   const leader = view?.find((m) => m.role === 'leader' && (m.state === 'running' || m.state === 'streaming'))?.name;
   // Without a running leader: the member on the highest timeline holds the newest writes.
-  const byTimeline = [...(view ?? [])].filter((m) => typeof (m as { timeline?: number }).timeline === 'number').sort((a, b) => ((b as { timeline?: number }).timeline ?? 0) - ((a as { timeline?: number }).timeline ?? 0));
+  const byTimeline = (view ?? []).filter((m) => typeof m.timeline === 'number').sort((a, b) => b.timeline! - a.timeline!);
   const first = leader ?? byTimeline[0]?.name ?? names[0];
   const others = names.filter((n) => n !== first);
   for (const n of [...others, first]) await sh(n, 'sudo systemctl stop patroni', 120_000);

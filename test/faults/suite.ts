@@ -38,11 +38,12 @@ export async function faultContext(inventory: string, log: (s: string) => void =
 
 // ---------------------------------------------------------------- cluster state, asked from the test host
 
-interface RestMember {
+export interface RestMember {
   name: string;
   role: string;
   state: string;
   lag?: number | string;
+  timeline?: number;
 }
 
 async function getJson(url: string, timeoutMs = 2000): Promise<unknown> {
