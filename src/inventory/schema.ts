@@ -19,10 +19,12 @@ const address = z
 
 /** Timing profiles: Patroni's loop timings and HAProxy's health-check timings move together. */
 export const TIMING_PROFILES = {
-  // Patroni's own defaults; HAProxy notices a role change in ~3-5 s.
-  safe: { ttl: 30, loop_wait: 10, retry_timeout: 10, haproxy: { inter_ms: 3000, fastinter_ms: 1000, fall: 3, rise: 2 } },
+  // Patroni's own defaults. HAProxy: rise 1, because Patroni answers 200 on /primary only while
+  // it holds the leader lock, so one answer is conclusive; a new leader is routed within
+  // fastinter (also the interval for DOWN servers) of its promotion.
+  safe: { ttl: 30, loop_wait: 10, retry_timeout: 10, haproxy: { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 } },
   // Quicker failover at the price of more false alarms on a slow network or a loaded etcd.
-  fast: { ttl: 15, loop_wait: 5, retry_timeout: 5, haproxy: { inter_ms: 1000, fastinter_ms: 500, fall: 2, rise: 1 } },
+  fast: { ttl: 15, loop_wait: 5, retry_timeout: 5, haproxy: { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 

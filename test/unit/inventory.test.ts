@@ -93,7 +93,7 @@ test('the valid fixture and inventories/example.yml load, with defaults applied'
   assert.deepEqual([...inv.host('backup1').roles], ['backup_repository']);
   assert.equal(inv.repositoryHost?.name, 'backup1');
   assert.deepEqual(inv.timing.patroni, { ttl: 30, loop_wait: 10, retry_timeout: 10 });
-  assert.deepEqual(inv.timing.haproxy, { inter_ms: 3000, fastinter_ms: 1000, fall: 3, rise: 2 });
+  assert.deepEqual(inv.timing.haproxy, { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 });
   assert.equal(inv.patroni.users.replication, 'replicator');
   assert.equal(inv.host('pg1').ssh.knownHosts, join(process.cwd(), 'inventories/known_hosts'));
   assert.ok(inv.host('pg1').ssh.privateKey.startsWith('/') && !inv.host('pg1').ssh.privateKey.includes('~'));
@@ -105,7 +105,7 @@ test('the fast profile sets Patroni and HAProxy timings together; overrides obey
   writeFileSync(join(dir, 'fast.yml'), `${base}timing: fast\n`);
   const fast = await loadInventory(join(dir, 'fast.yml'), { secrets: false });
   assert.deepEqual(fast.timing.patroni, { ttl: 15, loop_wait: 5, retry_timeout: 5 });
-  assert.deepEqual(fast.timing.haproxy, { inter_ms: 1000, fastinter_ms: 500, fall: 2, rise: 1 });
+  assert.deepEqual(fast.timing.haproxy, { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 });
   writeFileSync(join(dir, 'override.yml'), `${base}patroni:\n  ttl: 40\n  retry_timeout: 15\n`);
   const o = await loadInventory(join(dir, 'override.yml'), { secrets: false });
   assert.deepEqual(o.timing.patroni, { ttl: 40, loop_wait: 10, retry_timeout: 15 });
