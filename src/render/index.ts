@@ -18,6 +18,12 @@ import { InputError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
 
 export type Dcs = 'etcd' | 'etcd3';
+/**
+ * archive_command: pgbackrest archive-push, minus an old primary's WAL written after a failover
+ * (see the template). pgBackRest's check wants "pgbackrest" in archive_command, hence the name.
+ */
+export const ARCHIVE_PUSH = '/usr/local/lib/pgha/pgbackrest-archive-push';
+
 export type Component = 'apt' | 'postgres-common' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest' | 'backup-schedule';
 
 export interface RenderedFile {
@@ -95,7 +101,7 @@ function context(inv: Inventory, host: Host, dcs: Dcs) {
     hot_standby: 'on',
     wal_log_hints: 'on',
     archive_mode: 'on',
-    archive_command: `pgbackrest --stanza=${stanza} archive-push %p`,
+    archive_command: `${ARCHIVE_PUSH} %p`,
     max_wal_senders: 10,
     max_replication_slots: 10,
     wal_keep_size: '1GB',
@@ -170,6 +176,7 @@ export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs })
   if (host.roles.has('etcd')) add('etcd', '/etc/default/etcd', 'etcd.default.hbs');
   if (host.roles.has('postgres')) {
     add('postgres-common', '/etc/postgresql-common/createcluster.d/pgha.conf', 'createcluster.conf.hbs');
+    add('patroni', ARCHIVE_PUSH, 'pgbackrest-archive-push.sh.hbs', { mode: 0o755 });
     add('patroni', '/etc/patroni/config.yml', 'patroni.yml.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true });
     add('pgbackrest', '/etc/pgbackrest.conf', 'pgbackrest-db.conf.hbs', { owner: 'postgres', group: 'postgres', mode: 0o640 });
   }

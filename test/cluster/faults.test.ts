@@ -50,6 +50,7 @@ async function scenario(name: string, c: FaultContext, fault: (r: FaultRun) => P
   assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
   assert.doesNotMatch(result.notes, /scenario error/, result.notes);
   assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+  assert.deepEqual(result.problems.filter((p) => /timeline fork/.test(p)), [], `${name}: the archive must only hold WAL of the cluster's history`);
   return result;
 }
 

@@ -136,6 +136,32 @@ export async function sh(name: string, cmd: string, timeoutMs = 60_000): Promise
   return r.stdout.trim();
 }
 
+/**
+ * Whole WAL segments in the backup repository that hold WAL of a timeline written after a newer
+ * timeline forked from it (an old primary's last writes). A replica catching up from the archive
+ * could replay them and never follow the new leader; pgha's archive_command keeps them out.
+ */
+export async function divergedInArchive(ctx: FaultContext): Promise<string[]> {
+  const repo = ctx.inv.repositoryHost ?? ctx.inv.hostsWithRole('postgres')[0];
+  const dir = `${ctx.inv.pgbackrest.repository.path}/archive/${ctx.inv.pgbackrest.stanza}`;
+  const out = await sh(repo.name, `sudo sh -c 'cd ${dir} && find . -type f -name "*-*" -printf "%f\\n"; for h in */*.history; do [ -f "$h" ] && sed "s/^/H /" "$h"; done; true'`);
+  const forks = new Map<number, bigint>();
+  const segments: string[] = [];
+  for (const line of out.split('\n')) {
+    const h = line.match(/^H (\d+)\s+([0-9A-F]+)\/([0-9A-F]+)/);
+    if (h) forks.set(Number(h[1]), (BigInt(`0x${h[2]}`) << 32n) + BigInt(`0x${h[3]}`));
+    const seg = line.match(/^([0-9A-F]{24})-[0-9a-f]{40}/);
+    if (seg) segments.push(seg[1]);
+  }
+  const size = 16n * 1024n * 1024n; // pgha does not change wal_segment_size
+  return segments.filter((name) => {
+    const fork = forks.get(parseInt(name.slice(0, 8), 16));
+    if (fork === undefined) return false;
+    const end = (BigInt(`0x${name.slice(8, 16)}`) << 32n) + (BigInt(`0x${name.slice(16, 24)}`) + 1n) * size;
+    return end > fork;
+  });
+}
+
 // ---------------------------------------------------------------- scenarios
 
 export interface ScenarioResult {
@@ -177,6 +203,7 @@ export interface ScenarioOptions {
 export async function runScenario(ctx: FaultContext, scenario: string, fault: (r: FaultRun) => Promise<void>, opts: ScenarioOptions = {}): Promise<{ result: ScenarioResult; report: CheckReport; verifyOut: string }> {
   await waitAllStreaming(ctx, 300_000);
   const leader = await leaderName(ctx);
+  const divergedBefore = new Set(await divergedInArchive(ctx));
   // A real application lists every HAProxy address; start with one that is not on the leader.
   const haproxy = [...ctx.haproxy.filter((h) => h.name !== leader), ...ctx.haproxy.filter((h) => h.name === leader)];
   const checker = await Checker.start({ writeEndpoints: haproxy, members: ctx.members, cred: ctx.cred, probe: opts.probe });
@@ -198,6 +225,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     notes.push(`scenario error: ${err instanceof Error ? err.message : String(err)}`);
   }
   const report = await checker.finish();
+  const diverged = (await divergedInArchive(ctx)).filter((s) => !divergedBefore.has(s));
   const v = faultError ? { ok: false, out: 'not run: the scenario failed' } : await verify(ctx);
   const result: ScenarioResult = {
     scenario,
@@ -212,7 +240,11 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     leaderBefore: leader,
     leaderAfter: report.finalLeader,
     notes: notes.join('; '),
-    problems: [...problems(report), ...(v.ok ? [] : ['the cluster does not verify afterwards'])],
+    problems: [
+      ...problems(report),
+      ...(v.ok ? [] : ['the cluster does not verify afterwards']),
+      ...(diverged.length ? [`WAL written after a timeline fork reached the archive: ${diverged.join(', ')}`] : []),
+    ],
   };
   ctx.log(`${scenario}: ${JSON.stringify(result)}${report.errors.length ? `\n  writer errors: ${report.errors.join(' | ')}` : ''}`);
   return { result, report, verifyOut: v.out };

@@ -46,6 +46,7 @@ test('renderHost returns only the files of the host roles', async () => {
     '/etc/patroni/config.yml',
     '/etc/pgbackrest.conf',
     '/etc/postgresql-common/createcluster.d/pgha.conf',
+    '/usr/local/lib/pgha/pgbackrest-archive-push',
   ]);
   assert.deepEqual(paths('backup1'), [
     '/etc/pgbackrest.conf',
@@ -54,7 +55,7 @@ test('renderHost returns only the files of the host roles', async () => {
     '/etc/systemd/system/pgha-backup-full.service',
     '/etc/systemd/system/pgha-backup-full.timer',
   ]);
-  const patroni = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'patroni')!;
+  const patroni = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/patroni/config.yml')!;
   assert.deepEqual([patroni.owner, patroni.group, patroni.mode, patroni.secret], ['postgres', 'postgres', 0o600, true]);
   const repo = renderHost(inv, 'backup1', { dcs: 'etcd' }).find((f) => f.path === '/etc/pgbackrest.conf')!;
   assert.equal(repo.owner, 'pgbackrest');
@@ -88,7 +89,7 @@ test('Patroni config: listen format, pg_hba, DCS section by version, replica met
   const dcs = c.bootstrap.dcs;
   assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [30, 10, 10]);
   assert.equal(dcs.postgresql.parameters.archive_mode, 'on');
-  assert.equal(dcs.postgresql.parameters.archive_command, 'pgbackrest --stanza=main archive-push %p');
+  assert.equal(dcs.postgresql.parameters.archive_command, '/usr/local/lib/pgha/pgbackrest-archive-push %p');
   assert.equal(dcs.postgresql.parameters.max_connections, 200);
   assert.equal(dcs.postgresql.recovery_conf.restore_command, 'pgbackrest --stanza=main archive-get %f %p');
   assert.deepEqual(c.postgresql.create_replica_methods, ['pgbackrest', 'basebackup']);

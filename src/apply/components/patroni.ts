@@ -10,6 +10,7 @@ import { renderedFile } from '../context.js';
 import { reloadIfRunning, renderedFileOp, serviceStarted } from '../ops.js';
 import { anyPatroniCluster, httpFrom, leaderOf, restapiUrl, sqlLocal } from '../../cluster/probes.js';
 import { membersStreaming, patroniHasLeader } from '../../cluster/health.js';
+import { ARCHIVE_PUSH } from '../../render/index.js';
 
 const CONFIG = '/etc/patroni/config.yml';
 
@@ -17,7 +18,10 @@ export async function patroniComponent(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;
   const { inv } = session;
   const members = session.withRole('postgres');
-  await rollout.stage('patroni config', members, (conn) => [renderedFileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadIfRunning('patroni')])]);
+  await rollout.stage('patroni config', members, (conn) => [
+    renderedFileOp(renderedFile(ctx, conn.target.name, ARCHIVE_PUSH)),
+    renderedFileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadIfRunning('patroni')]),
+  ]);
   const found = await anyPatroniCluster(inv, (h) => session.conns.get(h.name));
   const leader = found && leaderOf(found.cluster);
   if (rollout.check) {
