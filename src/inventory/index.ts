@@ -8,7 +8,7 @@
 //   Host, Role, Secrets  its parts
 //   InventorySchema      the zod schema, the single source of defaults
 //   inventoryJsonSchema() the JSON Schema generated from it (`pgha schema`)
-//   TIMING_PROFILES      the safe/fast timing numbers
+//   TIMING_PROFILES      the safe/balanced/fast timing numbers
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';

@@ -17,14 +17,21 @@ const address = z
   .string()
   .refine(isValidAddress, { message: 'not a valid address, expected an IPv4 or IPv6 address or a host name' });
 
-/** Timing profiles: Patroni's loop timings and HAProxy's health-check timings move together. */
+/**
+ * Timing profiles: Patroni's loop timings and HAProxy's health-check timings move together.
+ * An unplanned failover (leader cut off or powered off) waits for the leader lock to expire:
+ * ttl - loop_wait..ttl after the fault, then ~2 s (Patroni asks every member, the lost one times
+ * out) and ~1-2 s to promote and route. HAProxy: rise 1, because Patroni answers 200 on /primary
+ * only while it holds the lock, so one answer is conclusive; DOWN servers are checked every
+ * fastinter, so a new leader is routed within fastinter of its promotion.
+ */
 export const TIMING_PROFILES = {
-  // Patroni's own defaults. HAProxy: rise 1, because Patroni answers 200 on /primary only while
-  // it holds the leader lock, so one answer is conclusive; a new leader is routed within
-  // fastinter (also the interval for DOWN servers) of its promotion.
+  // Patroni's own defaults: the most patient with a slow network or a loaded etcd; failover 25-35 s.
   safe: { ttl: 30, loop_wait: 10, retry_timeout: 10, haproxy: { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 } },
-  // Quicker failover at the price of more false alarms on a slow network or a loaded etcd.
-  fast: { ttl: 15, loop_wait: 5, retry_timeout: 5, haproxy: { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 } },
+  // The default: a leader cut off for 10-12 s is replaced; failover in ~13-17 s.
+  balanced: { ttl: 12, loop_wait: 2, retry_timeout: 5, haproxy: { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 } },
+  // Failover in ~9-11 s, at the price of a failover whenever the leader is cut off for 6-7 s.
+  fast: { ttl: 7, loop_wait: 1, retry_timeout: 3, haproxy: { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
@@ -101,8 +108,8 @@ export const InventorySchema = z
       })
       .describe('which host runs what'),
     timing: z
-      .enum(['safe', 'fast'])
-      .default('safe')
+      .enum(['safe', 'balanced', 'fast'])
+      .default('balanced')
       .describe("timing profile for Patroni's loop and HAProxy's health checks"),
     etcd: z
       .strictObject({
@@ -120,7 +127,7 @@ export const InventorySchema = z
           .describe('key prefix in etcd'),
         restapi_port: port.default(8008),
         postgres_port: port.default(5432),
-        ttl: z.int().min(10).max(3600).optional().describe('override of the timing profile: leader lock TTL, seconds'),
+        ttl: z.int().min(7).max(3600).optional().describe('override of the timing profile: leader lock TTL, seconds'),
         loop_wait: z.int().min(1).max(3600).optional().describe("override of the timing profile: Patroni's loop, seconds"),
         retry_timeout: z.int().min(3).max(3600).optional().describe('override of the timing profile: DCS and PostgreSQL retry timeout, seconds'),
         maximum_lag_on_failover: z

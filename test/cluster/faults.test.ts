@@ -2,7 +2,7 @@
 // primaries, and a verified cluster after every fault. Each scenario runs a writer through
 // HAProxy and a probe on every member (test/faults/checker.ts) for its whole length, and prints
 // a results table at the end (also in test-output/faults.md and .json). Leaves a verified cluster
-// with the lab inventory's (safe) timing profile.
+// with the lab inventory's timing profile (balanced, the default).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ import {
   type KillPoint,
   type ScenarioResult,
 } from '../faults/suite.js';
-import { TIMING_PROFILES } from '../../src/inventory/index.js';
+import { TIMING_PROFILES, type TimingProfile } from '../../src/inventory/index.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const results: ScenarioResult[] = [];
@@ -55,7 +55,7 @@ async function scenario(name: string, c: FaultContext, fault: (r: FaultRun) => P
 }
 
 /** A copy of the lab inventory with another timing profile. */
-function inventoryWithTiming(profile: 'safe' | 'fast'): string {
+function inventoryWithTiming(profile: TimingProfile): string {
   const doc = parseDocument(readFileSync(inventory, 'utf8'));
   doc.set('timing', profile);
   const file = join(mkdtempSync(join(tmpdir(), 'pgha-faults-')), 'inventory.yml');
@@ -64,7 +64,7 @@ function inventoryWithTiming(profile: 'safe' | 'fast'): string {
 }
 
 /** The live settings of a profile: Patroni's dynamic config, the leader key's TTL in etcd, haproxy.cfg. */
-async function assertTimingInEffect(c: FaultContext, profile: 'safe' | 'fast'): Promise<void> {
+async function assertTimingInEffect(c: FaultContext, profile: TimingProfile): Promise<void> {
   const want = TIMING_PROFILES[profile];
   const h = c.inv.hostsWithRole('postgres')[0];
   const cfg = (await (await fetch(`http://${h.address}:${c.inv.patroni.restapi_port}/config`)).json()) as Record<string, number>;
@@ -168,21 +168,26 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
     assert.equal(r.leaderAfter, r.leaderBefore, 'a replica partition must not move the leader');
   });
 
-  test('timing profile fast: scenarios 1 and 2, then back to safe', async () => {
-    const fast = inventoryWithTiming('fast');
-    try {
-      const a = await pgha(['apply', '-i', fast]);
-      assert.equal(a.code, 0, a.stdout + a.stderr);
-      const fctx = await faultContext(fast, log);
-      await assertTimingInEffect(fctx, 'fast');
-      await scenario('1. partition leader', fctx, partitionLeader(fctx));
-      await scenario('2. power off leader', fctx, poweroffLeader(fctx));
-    } finally {
-      const back = await pgha(['apply', '-i', inventory]);
-      assert.equal(back.code, 0, back.stdout + back.stderr);
-    }
-    await assertTimingInEffect(ctx, 'safe');
-  });
+  // The lab inventory's profile ran every scenario above; the other two run scenarios 1 and 2.
+  for (const profile of ['fast', 'safe'] as const) {
+    test(`timing profile ${profile}: scenarios 1 and 2, then back to the lab's profile`, async () => {
+      const own = ctx.inv.timing.profile;
+      assert.notEqual(profile, own);
+      const other = inventoryWithTiming(profile);
+      try {
+        const a = await pgha(['apply', '-i', other]);
+        assert.equal(a.code, 0, a.stdout + a.stderr);
+        const pctx = await faultContext(other, log);
+        await assertTimingInEffect(pctx, profile);
+        await scenario('1. partition leader', pctx, partitionLeader(pctx));
+        await scenario('2. power off leader', pctx, poweroffLeader(pctx));
+      } finally {
+        const back = await pgha(['apply', '-i', inventory]);
+        assert.equal(back.code, 0, back.stdout + back.stderr);
+      }
+      await assertTimingInEffect(ctx, own);
+    });
+  }
 
   test('7. pgha apply killed at several points on fresh machines, then run again: converges and verifies', async () => {
     await lab.down();
@@ -210,7 +215,7 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
     await waitAllStreaming(c, 120_000);
     results.push({
       scenario: `7. apply killed at ${points.length} points, re-run`,
-      profile: 'safe',
+      profile: ctx.inv.timing.profile,
       unavailabilityS: 0,
       acknowledged: 0,
       lost: 0,

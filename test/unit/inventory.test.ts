@@ -40,7 +40,7 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['bad-port.yml', ['18:17: haproxy.primary_port'], /got 70000, expected at most 65535/],
   ['bad-port-zero.yml', ['20:17: patroni.restapi_port'], /got 0, expected at least 1/],
   ['wrong-type-bool.yml', ['20:21: patroni.synchronous_mode'], /expected true or false/],
-  ['bad-timing-profile.yml', ['19:9: timing'], /expected one of: safe, fast/],
+  ['bad-timing-profile.yml', ['19:9: timing'], /expected one of: safe, balanced, fast/],
   ['missing-cluster.yml', ['1:1: cluster'], /required key missing, expected a map/],
   ['missing-cluster-name.yml', ['1:1: cluster.name'], /required key missing/],
   ['hosts-as-list.yml', ['4:3: hosts'], /got a list, expected a map/],
@@ -92,23 +92,35 @@ test('the valid fixture and inventories/example.yml load, with defaults applied'
   assert.deepEqual(inv.hostsWithRole('etcd').map((h) => h.name), ['pg1', 'pg2', 'pg3']);
   assert.deepEqual([...inv.host('backup1').roles], ['backup_repository']);
   assert.equal(inv.repositoryHost?.name, 'backup1');
-  assert.deepEqual(inv.timing.patroni, { ttl: 30, loop_wait: 10, retry_timeout: 10 });
+  assert.equal(inv.timing.profile, 'balanced');
+  assert.deepEqual(inv.timing.patroni, { ttl: 12, loop_wait: 2, retry_timeout: 5 });
   assert.deepEqual(inv.timing.haproxy, { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 });
   assert.equal(inv.patroni.users.replication, 'replicator');
   assert.equal(inv.host('pg1').ssh.knownHosts, join(process.cwd(), 'inventories/known_hosts'));
   assert.ok(inv.host('pg1').ssh.privateKey.startsWith('/') && !inv.host('pg1').ssh.privateKey.includes('~'));
 });
 
-test('the fast profile sets Patroni and HAProxy timings together; overrides obey the rule', async () => {
+test('timing profiles set Patroni and HAProxy timings together; balanced is the default; overrides obey the rule', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgha-inv-'));
   const base = readFileSync(join(DIR, 'valid.yml'), 'utf8');
-  writeFileSync(join(dir, 'fast.yml'), `${base}timing: fast\n`);
-  const fast = await loadInventory(join(dir, 'fast.yml'), { secrets: false });
-  assert.deepEqual(fast.timing.patroni, { ttl: 15, loop_wait: 5, retry_timeout: 5 });
+  assert.doesNotMatch(base, /^timing:/m);
+  const load = async (name: string, extra: string) => {
+    writeFileSync(join(dir, name), `${base}${extra}`);
+    return loadInventory(join(dir, name), { secrets: false });
+  };
+  const def = await load('default.yml', '');
+  assert.equal(def.timing.profile, 'balanced');
+  assert.deepEqual(def.timing.patroni, { ttl: 12, loop_wait: 2, retry_timeout: 5 });
+  const safe = await load('safe.yml', 'timing: safe\n');
+  assert.deepEqual(safe.timing.patroni, { ttl: 30, loop_wait: 10, retry_timeout: 10 }, "Patroni's own defaults");
+  assert.deepEqual(safe.timing.haproxy, { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 });
+  const fast = await load('fast.yml', 'timing: fast\n');
+  assert.deepEqual(fast.timing.patroni, { ttl: 7, loop_wait: 1, retry_timeout: 3 });
   assert.deepEqual(fast.timing.haproxy, { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 });
-  writeFileSync(join(dir, 'override.yml'), `${base}patroni:\n  ttl: 40\n  retry_timeout: 15\n`);
-  const o = await loadInventory(join(dir, 'override.yml'), { secrets: false });
-  assert.deepEqual(o.timing.patroni, { ttl: 40, loop_wait: 10, retry_timeout: 15 });
+  // Every profile obeys Patroni's rule.
+  for (const p of [def, safe, fast]) assert.ok(p.timing.patroni.loop_wait + 2 * p.timing.patroni.retry_timeout <= p.timing.patroni.ttl);
+  const o = await load('override.yml', 'patroni:\n  ttl: 40\n  retry_timeout: 15\n');
+  assert.deepEqual(o.timing.patroni, { ttl: 40, loop_wait: 2, retry_timeout: 15 });
 });
 
 test('every problem at once: a file with 3 problems gives 3 lines', async () => {

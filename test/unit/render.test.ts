@@ -87,7 +87,7 @@ test('Patroni config: listen format, pg_hba, DCS section by version, replica met
   }
   assert.equal(hba.at(-1), 'host all all 10.0.10.0/24 scram-sha-256', "the inventory's rules come last");
   const dcs = c.bootstrap.dcs;
-  assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [30, 10, 10]);
+  assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [12, 2, 5]);
   assert.equal(dcs.postgresql.parameters.archive_mode, 'on');
   assert.equal(dcs.postgresql.parameters.archive_command, '/usr/local/lib/pgha/pgbackrest-archive-push %p');
   assert.equal(dcs.postgresql.parameters.max_connections, 200);
@@ -109,7 +109,7 @@ test('etcd: v2 API enabled only for the etcd DCS; data dir is not Debian default
 test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles and noloadbalance", async () => {
   for (const edit of [
     (y: string) => y,
-    (y: string) => y.replace('timing: safe', 'timing: fast').replace('noloadbalance: false', 'noloadbalance: true'),
+    (y: string) => y.replace('timing: balanced', 'timing: fast').replace('noloadbalance: false', 'noloadbalance: true'),
   ]) {
     const inv = await example(edit);
     const cfg = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'haproxy')!.content;
