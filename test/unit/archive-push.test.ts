@@ -33,6 +33,8 @@ function world(history: Record<string, string>) {
   for (const d of [bin, archive, join(data, 'pg_wal')]) mkdirSync(d, { recursive: true });
   for (const [name, text] of Object.entries(history)) writeFileSync(join(archive, name), text);
   const log = join(root, 'calls');
+  // Patroni's /primary on this host: the code in PRIMARY_CODE (503: not the leader).
+  writeFileSync(join(bin, 'curl'), `#!/bin/bash\necho "curl $*" >> ${log}\nprintf '%s' "\${PRIMARY_CODE:-503}"\n`, { mode: 0o755 });
   writeFileSync(
     join(bin, 'pgbackrest'),
     `#!/bin/bash
@@ -48,10 +50,11 @@ esac
   return { root, bin, archive, data, log };
 }
 
-function run(content: string, w: ReturnType<typeof world>, wal: string, opts: { cwd?: string } = {}) {
+function run(content: string, w: ReturnType<typeof world>, wal: string, opts: { cwd?: string; primaryCode?: string } = {}) {
   const file = join(w.root, 'archive-push');
   writeFileSync(file, content, { mode: 0o755 });
-  const r = spawnSync('bash', [file, wal], { cwd: opts.cwd ?? w.root, env: { ...process.env, PATH: `${w.bin}:${process.env.PATH}` }, encoding: 'utf8' });
+  const env = { ...process.env, PATH: `${w.bin}:${process.env.PATH}`, PRIMARY_CODE: opts.primaryCode ?? '503' };
+  const r = spawnSync('bash', [file, wal], { cwd: opts.cwd ?? w.root, env, encoding: 'utf8' });
   return { code: r.status, stderr: r.stderr, calls: existsSync(w.log) ? readFileSync(w.log, 'utf8').trim().split('\n') : [] };
 }
 
@@ -62,6 +65,7 @@ function segment(w: ReturnType<typeof world>, name: string): string {
   return p;
 }
 
+// Not the leader (an old primary shutting down, or Patroni before pg_rewind).
 // Timeline 7 forked to 8 at 0/11004F00 (inside segment ...11); timeline 6 forked to 7 at 0/10004E30.
 const HISTORY = {
   '00000007.history': '1\t0/9018E80\tno recovery target specified\n\n6\t0/10004E30\tno recovery target specified\n',
@@ -103,21 +107,20 @@ test('archive-push: the newest timeline, .partial and .history files are archive
   }
 });
 
-test("archive-push: PostgreSQL's archiver (server running) pushes without any check", async () => {
+test('archive-push: on the leader (Patroni answers 200 on /primary) the segment is pushed without a look at the history', async () => {
   const content = await script();
   const w = world(HISTORY);
   segment(w, '000000070000000000000011');
-  // The server runs: postmaster.pid names a live process (this test's own), %p is relative to the data directory.
-  writeFileSync(join(w.data, 'postmaster.pid'), `${process.pid}\n${w.data}\n`);
-  const r = run(content, w, 'pg_wal/000000070000000000000011', { cwd: w.data });
+  // As PostgreSQL's archiver calls it: %p relative to the data directory.
+  const r = run(content, w, 'pg_wal/000000070000000000000011', { cwd: w.data, primaryCode: '200' });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(r.calls, ['--stanza=main archive-push pg_wal/000000070000000000000011']);
-  // A stale postmaster.pid (a crashed server) does not count as running.
-  const stale = world(HISTORY);
-  const p = segment(stale, '000000070000000000000011');
-  writeFileSync(join(stale.data, 'postmaster.pid'), '2147483646\n');
-  const s = run(content, stale, p);
-  assert.match(s.stderr, /not archiving/);
+  assert.equal(r.calls.length, 2, r.calls.join('\n'));
+  assert.match(r.calls[0], /^curl .*http:\/\/10\.0\.10\.11:8008\/primary$/);
+  assert.equal(r.calls[1], '--stanza=main archive-push pg_wal/000000070000000000000011');
+  // Patroni not answering (000) is not the leader: the history is looked at.
+  const down = world(HISTORY);
+  const s2 = run(content, down, segment(down, '000000070000000000000011'), { primaryCode: '000' });
+  assert.match(s2.stderr, /not archiving/);
 });
 
 test('archive-push: a failing push passes its exit code on', async () => {
