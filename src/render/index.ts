@@ -24,6 +24,9 @@ export type Dcs = 'etcd' | 'etcd3';
  */
 export const ARCHIVE_PUSH = '/usr/local/lib/pgha/pgbackrest-archive-push';
 
+/** SSH client config of user postgres on database hosts: one shared connection to the repository host. */
+export const PGBACKREST_SSH_CONFIG = '/var/lib/postgresql/.ssh/config';
+
 export type Component = 'apt' | 'postgres-common' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest' | 'backup-schedule';
 
 export interface RenderedFile {
@@ -179,6 +182,7 @@ export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs })
     add('patroni', ARCHIVE_PUSH, 'pgbackrest-archive-push.sh.hbs', { mode: 0o755 });
     add('patroni', '/etc/patroni/config.yml', 'patroni.yml.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true });
     add('pgbackrest', '/etc/pgbackrest.conf', 'pgbackrest-db.conf.hbs', { owner: 'postgres', group: 'postgres', mode: 0o640 });
+    if (inv.repositoryHost) add('pgbackrest', PGBACKREST_SSH_CONFIG, 'pgbackrest-ssh.conf.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600 });
   }
   if (host.roles.has('haproxy')) add('haproxy', '/etc/haproxy/haproxy.cfg', 'haproxy.cfg.hbs');
   if (host.roles.has('backup_repository')) {

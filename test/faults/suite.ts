@@ -226,6 +226,13 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
   }
   const report = await checker.finish();
   const diverged = (await divergedInArchive(ctx)).filter((s) => !divergedBefore.has(s));
+  // Evidence for the report: which member pushed it, and what Patroni and the wrapper logged around it.
+  for (const seg of diverged) {
+    for (const m of ctx.members) {
+      const r = await lab.ssh(m.name, `sudo journalctl -u patroni -o short-iso-precise --no-pager --since @${Math.floor(t0 / 1000) - 60} | grep -E '${seg}|pgha archive-push|emot|/primary' | grep -v 'no action' | tail -20`, { timeoutMs: 30_000 });
+      if (r.stdout.trim()) ctx.log(`${scenario}: ${seg} on ${m.name}:\n${r.stdout.trim()}`);
+    }
+  }
   const v = faultError ? { ok: false, out: 'not run: the scenario failed' } : await verify(ctx);
   const result: ScenarioResult = {
     scenario,

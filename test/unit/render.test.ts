@@ -47,6 +47,7 @@ test('renderHost returns only the files of the host roles', async () => {
     '/etc/pgbackrest.conf',
     '/etc/postgresql-common/createcluster.d/pgha.conf',
     '/usr/local/lib/pgha/pgbackrest-archive-push',
+    '/var/lib/postgresql/.ssh/config',
   ]);
   assert.deepEqual(paths('backup1'), [
     '/etc/pgbackrest.conf',

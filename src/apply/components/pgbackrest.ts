@@ -11,6 +11,7 @@ import { renderedFile } from '../context.js';
 import { daemonReload, renderedFileOp, serviceStarted } from '../ops.js';
 import { file } from '../../engine/index.js';
 import { pgbackrestRunner, stanzaInfo } from '../../cluster/pgbackrest.js';
+import { PGBACKREST_SSH_CONFIG } from '../../render/index.js';
 
 const CONF = '/etc/pgbackrest.conf';
 const REPO_HOME = '/var/lib/pgbackrest';
@@ -56,6 +57,7 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
       directory('/var/spool/pgbackrest', owned),
       renderedFileOp(renderedFile(ctx, conn.target.name, CONF)),
       ...(repo ? keyPairOps(side, conn.target.name) : []),
+      ...(repo && !isRepo ? [renderedFileOp(renderedFile(ctx, conn.target.name, PGBACKREST_SSH_CONFIG))] : []),
     ];
   })).changed;
 
