@@ -123,6 +123,18 @@ test('archive-push: on the leader (Patroni answers 200 on /primary) the segment 
   assert.match(s2.stderr, /not archiving/);
 });
 
+test('archive-push: the history out of reach (not "not found") means no push now: the exit code tells PostgreSQL to retry', async () => {
+  const content = await script();
+  const w = world(HISTORY);
+  const p = segment(w, '000000070000000000000011');
+  writeFileSync(join(w.bin, 'pgbackrest'), `#!/bin/bash\necho "$*" >> ${w.log}\n[ "$2" = archive-get ] && exit 103\ncp "$3" ${w.archive}/\n`, { mode: 0o755 });
+  const r = run(content, w, p);
+  assert.equal(r.code, 103);
+  assert.match(r.stderr, /cannot read 00000008\.history from the archive \(pgbackrest exit 103\); not archived yet/);
+  assert.ok(!existsSync(join(w.archive, '000000070000000000000011')));
+  assert.ok(r.calls.every((c) => !c.includes('archive-push')), r.calls.join('\n'));
+});
+
 test('archive-push: a failing push passes its exit code on', async () => {
   const content = await script();
   const w = world({});
