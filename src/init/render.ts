@@ -96,7 +96,7 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
   out.push("# Timing profile: sets Patroni's ttl/loop_wait/retry_timeout and HAProxy's check timings together.");
   out.push("#   safe:     Patroni's defaults (ttl 30, loop_wait 10, retry_timeout 10): failover in 25-35 s");
   out.push('#   balanced: the default (ttl 12, loop_wait 2, retry_timeout 5): failover in ~13-17 s');
-  out.push('#   fast:     ttl 7, loop_wait 1, retry_timeout 3: failover in ~9-11 s, more false alarms');
+  out.push('#   fast:     ttl 7, loop_wait 1, retry_timeout 3: failover in ~9-12 s, more false alarms');
   out.push('timing: balanced');
   out.push('');
   out.push('etcd:');

@@ -30,7 +30,7 @@ export const TIMING_PROFILES = {
   safe: { ttl: 30, loop_wait: 10, retry_timeout: 10, haproxy: { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 } },
   // The default: a leader cut off for 10-12 s is replaced; failover in ~13-17 s.
   balanced: { ttl: 12, loop_wait: 2, retry_timeout: 5, haproxy: { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 } },
-  // Failover in ~9-11 s, at the price of a failover whenever the leader is cut off for 6-7 s.
+  // Failover in ~9-12 s, at the price of a failover whenever the leader is cut off for 6-7 s.
   fast: { ttl: 7, loop_wait: 1, retry_timeout: 3, haproxy: { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
