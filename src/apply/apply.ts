@@ -4,7 +4,7 @@
 import { Reporter, Rollout, StageFailed } from '../engine/index.js';
 import { EXIT } from '../errors.js';
 import { loadInventory, type Inventory } from '../inventory/index.js';
-import { dcsForPatroniVersion, renderHost, type Dcs, type RenderedFile } from '../render/index.js';
+import { dcsForPatroniVersion, patroniTtlNote, renderHost, type Dcs, type RenderedFile } from '../render/index.js';
 import { openSession, type Session } from '../cluster/session.js';
 import { formatChecks, verifyCluster } from '../cluster/verify.js';
 import type { ApplyContext } from './context.js';
@@ -28,7 +28,7 @@ const DEFAULT_PATRONI_VERSION = '3.0.2';
  * The DCS section for Patroni follows the OLDEST Patroni on the database hosts: the installed
  * version, or (check mode, nothing installed yet) the version apt would install.
  */
-export async function detectDcs(session: Session): Promise<{ dcs: Dcs; version: string }> {
+export async function detectDcs(session: Session): Promise<{ dcs: Dcs; version: string; versions: string[] }> {
   const versions = await Promise.all(
     session.withRole('postgres').map(async (conn) => {
       const r = await conn.run(['dpkg-query', '-W', '-f', '${Version}', 'patroni'], { sudo: false, check: false });
@@ -39,7 +39,7 @@ export async function detectDcs(session: Session): Promise<{ dcs: Dcs; version: 
   );
   const parsed = versions.map((v) => ({ v, dcs: dcsForPatroniVersion(v) }));
   const oldest = parsed.find((p) => p.dcs === 'etcd') ?? parsed[0];
-  return { dcs: oldest.dcs, version: oldest.v };
+  return { dcs: oldest.dcs, version: oldest.v, versions };
 }
 
 function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
@@ -58,10 +58,12 @@ export async function runApply(inventoryFile: string, opts: ApplyOptions = {}): 
     const early = renderAll(inv, 'etcd');
     await rollout.stage('packages', [...session.conns.values()], (conn) => baseOps(inv, inv.host(conn.target.name), early.get(conn.target.name)!));
 
-    const { dcs, version } = await detectDcs(session);
+    const { dcs, version, versions } = await detectDcs(session);
     out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
     const files = renderAll(inv, dcs);
     const ctx: ApplyContext = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [] };
+    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
+    if (ttlNote) ctx.notes.push(ttlNote);
 
     await etcdComponent(ctx);
     await patroniComponent(ctx);

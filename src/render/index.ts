@@ -66,6 +66,20 @@ export function dcsForPatroniVersion(version: string): Dcs {
   return n < 3_000_003 ? 'etcd' : 'etcd3';
 }
 
+/**
+ * Patroni 3.2 and later take 20 s as the smallest ttl: a shorter one (the balanced and fast
+ * profiles) becomes 20, and unplanned failovers slow down accordingly. The note for apply, or null.
+ */
+export function patroniTtlNote(versions: string[], ttl: number): string | null {
+  if (ttl >= 20) return null;
+  const raising = versions.filter((v) => {
+    const m = /^(\d+)\.(\d+)/.exec(v.trim());
+    return m !== null && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 2));
+  });
+  if (!raising.length) return null;
+  return `Patroni ${raising[0]} uses a ttl of at least 20 s: the inventory's ttl ${ttl} becomes 20, and an unplanned failover takes about 23 s`;
+}
+
 /** host:port, with brackets around an IPv6 address (URLs, Patroni addresses). */
 function hostPort(addr: string, port: number): string {
   return isIP(addr) === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;

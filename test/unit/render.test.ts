@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
-import { dcsForPatroniVersion, maskSecrets, renderHost, renderToDir } from '../../src/render/index.js';
+import { dcsForPatroniVersion, maskSecrets, patroniTtlNote, renderHost, renderToDir } from '../../src/render/index.js';
 
 const SECRETS = 'test/fixtures/secrets/test-secrets.yaml';
 const GOLDEN = 'test/golden/example';
@@ -35,6 +35,18 @@ test('dcsForPatroniVersion: etcd (v2) below 3.0.3, etcd3 from 3.0.3', () => {
   assert.equal(dcsForPatroniVersion('3.3.0'), 'etcd3');
   assert.equal(dcsForPatroniVersion('4.0.4'), 'etcd3');
   assert.throws(() => dcsForPatroniVersion('latest'));
+});
+
+test('patroniTtlNote: Patroni 3.2 and later raise a ttl below 20 s, and apply says so', () => {
+  assert.equal(patroniTtlNote(['3.0.2-1'], 12), null, "Debian 12's Patroni takes the short ttl");
+  assert.equal(patroniTtlNote(['3.1.2'], 7), null);
+  assert.equal(patroniTtlNote(['3.2.0', '3.2.0'], 30), null, 'safe: nothing to raise');
+  assert.equal(patroniTtlNote(['4.0.4'], 20), null);
+  assert.equal(
+    patroniTtlNote(['3.0.2', '4.0.4-1.pgdg120+1'], 12),
+    "Patroni 4.0.4-1.pgdg120+1 uses a ttl of at least 20 s: the inventory's ttl 12 becomes 20, and an unplanned failover takes about 23 s",
+  );
+  assert.match(patroniTtlNote(['3.2.2'], 7) ?? '', /^Patroni 3\.2\.2 uses a ttl of at least 20 s: the inventory's ttl 7 becomes 20/);
 });
 
 test('renderHost returns only the files of the host roles', async () => {
