@@ -60,10 +60,14 @@ function render(name: string, ctx: object): string {
 
 /** Patroni 3.0.2's `etcd3:` DCS can lose acknowledged writes after a partition (fixed in 3.0.3). */
 export function dcsForPatroniVersion(version: string): Dcs {
+  return patroniVersionNumber(version) < 3_000_003 ? 'etcd' : 'etcd3';
+}
+
+/** 3.0.2 (or a Debian version like 3.0.2-1) as 3_000_002, for comparisons. */
+function patroniVersionNumber(version: string): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(version.trim());
   if (!m) throw new InputError(`not a Patroni version: "${version}", expected e.g. 3.0.2`);
-  const n = Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3] ?? 0);
-  return n < 3_000_003 ? 'etcd' : 'etcd3';
+  return Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3] ?? 0);
 }
 
 /**
@@ -72,12 +76,9 @@ export function dcsForPatroniVersion(version: string): Dcs {
  */
 export function patroniTtlNote(versions: string[], ttl: number): string | null {
   if (ttl >= 20) return null;
-  const raising = versions.filter((v) => {
-    const m = /^(\d+)\.(\d+)/.exec(v.trim());
-    return m !== null && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 2));
-  });
-  if (!raising.length) return null;
-  return `Patroni ${raising[0]} uses a ttl of at least 20 s: the inventory's ttl ${ttl} becomes 20, and an unplanned failover takes about 23 s`;
+  const raising = versions.find((v) => patroniVersionNumber(v) >= 3_002_000);
+  if (!raising) return null;
+  return `Patroni ${raising} uses a ttl of at least 20 s: the inventory's ttl ${ttl} becomes 20, and an unplanned failover takes about 23 s`;
 }
 
 /** host:port, with brackets around an IPv6 address (URLs, Patroni addresses). */
