@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Command, Connection, FileAttributes } from '../ssh/index.js';
 import { commandText } from '../ssh/index.js';
+import { HostError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';
 
@@ -118,7 +119,14 @@ export function directory(path: string, opts: FileAttributes & NotifyOptions = {
 export interface PackagesOptions extends NotifyOptions {
   /** Seconds apt waits for another apt/dpkg run to release its lock. */
   lockTimeoutSec?: number;
+  /** Seconds one `apt-get update` may take before it is killed and tried again (default 150). */
+  updateTimeoutSec?: number;
+  /** How many times `apt-get update` is tried (default 3). */
+  updateAttempts?: number;
 }
+
+// A stalled mirror or proxy connection is given up after 30 s of silence, not apt's 120 s.
+const APT_NETWORK = ['-o', 'Acquire::http::Timeout=30', '-o', 'Acquire::https::Timeout=30', '-o', 'Acquire::Retries=3'];
 
 /**
  * Debian packages installed. Give ONE packages op per host with every package the host
@@ -132,6 +140,7 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
     for (const n of names) if ((await facts.package(n)) === null) out.push(n);
     return out;
   };
+  const apt = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, '-o', lock, ...args];
   return {
     describe: `packages ${names.join(', ')}`,
     needs: { packages: names },
@@ -142,13 +151,31 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
     },
     async apply(conn, facts) {
       const m = await missing(facts);
-      await conn.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', '-o', lock, 'update'], { timeoutMs: 10 * 60_000 });
-      await conn.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', '-o', lock, 'install', '-y', '--no-install-recommends', ...m], {
-        timeoutMs: 30 * 60_000,
+      await aptUpdate(conn, apt(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3);
+      await conn.run(['timeout', '-k', '30', String(30 * 60), ...apt(['install', '-y', '--no-install-recommends', ...m])], {
+        timeoutMs: 31 * 60_000,
       });
       facts.invalidate({ packages: names });
     },
   };
+}
+
+/**
+ * `apt-get update`, killed on the host (coreutils timeout, so no apt is left holding the lists
+ * lock) when one try takes longer than `limit` seconds, and tried again, as is one that failed:
+ * a proxy can answer one of several hosts asking for the same index at once with an error, or
+ * leave its request hanging (seen with apt-cacher-ng).
+ */
+async function aptUpdate(conn: Connection, update: Command, limit: number, attempts: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await conn.run(['timeout', '-k', '10', String(limit), ...update], { check: false, timeoutMs: (limit + 30) * 1000 });
+    if (r.code === 0) return;
+    const what = r.code === 124 || r.code === 137 ? `did not finish within ${limit}s` : `failed (exit ${r.code})`;
+    if (attempt >= attempts) {
+      const tail = conn.masker.mask(r.stderr).trim().split('\n').slice(-5).join('\n');
+      throw new HostError(conn.target.name, `apt-get update ${what}, ${attempts} tries; check the host's apt sources and proxy${tail ? `:\n${tail}` : ''}`);
+    }
+  }
 }
 
 // ---- services ----

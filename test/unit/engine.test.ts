@@ -2,11 +2,11 @@
 // diff, op planning, handlers, stage failure, check mode, waitFor, reporter output.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import {
   Facts,
   Handler,
@@ -115,6 +115,59 @@ describe('op planning', () => {
     await op.apply(conn, new Facts(conn));
     assert.equal(await op.check(conn, new Facts(conn)), null);
     assert.equal(await command('never', ['false'], { onlyIf: ['false'] }).check(conn, new Facts(conn)), null);
+  });
+});
+
+describe('packages: apt-get update that hangs or fails is tried again', () => {
+  // A stand-in apt-get first on PATH: each `update` takes the next behaviour from a script.
+  const bin = join(dir, 'apt-bin');
+  const log = join(dir, 'apt-calls');
+  function fakeApt(behaviours: string[]): void {
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(join(dir, 'apt-plan'), behaviours.join('\n') + '\n');
+    writeFileSync(log, '');
+    writeFileSync(
+      join(bin, 'apt-get'),
+      [
+        '#!/bin/sh',
+        `echo "$*" >>${log}`,
+        'case " $* " in *" update "*) ;; *) exit 0 ;; esac',
+        `n=$(grep -c update ${log})`,
+        `b=$(sed -n "\${n}p" ${join(dir, 'apt-plan')})`,
+        'case $b in',
+        '  hang) exec sleep 30 ;;',
+        '  fail) echo "E: Some index files failed to download." >&2; exit 100 ;;',
+        '  *) exit 0 ;;',
+        'esac',
+      ].join('\n') + '\n',
+    );
+    chmodSync(join(bin, 'apt-get'), 0o755);
+  }
+  const calls = () => readFileSync(log, 'utf8').trim().split('\n');
+  const savedPath = process.env.PATH;
+  before(() => void (process.env.PATH = `${bin}:${savedPath}`));
+  after(() => void (process.env.PATH = savedPath));
+
+  test('a hanging try is killed, a failed one repeated, then the install runs once', async () => {
+    fakeApt(['hang', 'fail', 'ok']);
+    const started = Date.now();
+    await packages(['pgha-no-such-package'], { updateTimeoutSec: 1 }).apply(conn, new Facts(conn));
+    assert.ok(Date.now() - started < 15_000, 'the hanging update was killed at its limit');
+    const c = calls();
+    assert.equal(c.filter((l) => / update$/.test(l)).length, 3);
+    assert.match(c[3], /Acquire::http::Timeout=30 .*install -y --no-install-recommends pgha-no-such-package$/);
+    assert.equal(c.length, 4);
+  });
+
+  test('after the last try: a located error with what apt said, and no install', async () => {
+    fakeApt(['fail', 'hang', 'fail']);
+    await assert.rejects(packages(['pgha-no-such-package'], { updateTimeoutSec: 1 }).apply(conn, new Facts(conn)), (e: Error) => {
+      assert.equal(e.message, "local: apt-get update failed (exit 100), 3 tries; check the host's apt sources and proxy:\nE: Some index files failed to download.");
+      return true;
+    });
+    assert.equal(calls().length, 3);
+    fakeApt(['hang', 'hang']);
+    await assert.rejects(packages(['pgha-no-such-package'], { updateTimeoutSec: 1, updateAttempts: 2 }).apply(conn, new Facts(conn)), /^HostError: local: apt-get update did not finish within 1s, 2 tries; check the host's apt sources and proxy$/);
   });
 });
 
