@@ -2,9 +2,9 @@
 # Installs the Debian packages the test suite and the lab need on the host (idempotent).
 # The lab (test/lab/) needs systemd-container (systemd-nspawn), debootstrap (its base image),
 # apt-cacher-ng (its machines' only way to Debian's packages), iproute2 and openssh-client; ruby checks the
-# Vagrantfile (test/vagrant.test.ts).
+# Vagrantfile (test/vagrant.test.ts); bsdutils' `script` gives the confirmation-prompt tests a terminal.
 set -euo pipefail
-need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux)
+need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux bsdutils)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

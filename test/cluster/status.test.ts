@@ -1,9 +1,10 @@
 // pgha status against the lab's real cluster: healthy (and in agreement with patronictl), a
 // replica whose Patroni is stopped, a partitioned machine. Leaves a verified cluster behind.
+import { spawn } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as lab from '../lab/lab.js';
-import { ensureCluster, pgha } from '../helpers.js';
+import { REPO, ensureCluster, pgha } from '../helpers.js';
 
 let inventory: string;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -100,6 +101,45 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
     } finally {
       await lab.ssh(replica, 'sudo systemctl start patroni', { timeoutMs: 60_000 });
     }
+    await until('a healthy status again', 180_000, async () => (await status()).code === 0);
+  });
+
+  test('--watch refreshes until Ctrl+C and shows a change as it happens', async (t) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '-i', inventory, '--watch', '--json'], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+    // Pretty-printed documents, one after another: each ends with a "}" alone on its line.
+    const docs = () => out.split(/^\}$/m).slice(0, -1).map((d) => JSON.parse(`${d}}`) as StatusDoc);
+    const seen = async (what: string, timeoutMs: number, fn: (d: StatusDoc) => boolean) => {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        const i = docs().findIndex(fn);
+        if (i >= 0) return i;
+        await sleep(200);
+      }
+      assert.fail(`--watch never showed ${what} in ${docs().length} reports; stderr: ${err}`);
+    };
+    let replica = '';
+    try {
+      const first = await seen('a healthy cluster', 30_000, (d) => d.verdict === 'healthy');
+      replica = docs()[first].members.find((m) => m.name !== docs()[first].leader)!.name;
+      const stop = await lab.ssh(replica, 'sudo systemctl stop patroni', { timeoutMs: 60_000 });
+      assert.equal(stop.code, 0, stop.stderr);
+      const later = await seen(`${replica} stopped`, 30_000, (d) => d.verdict === 'degraded' && d.reasons.some((r) => r.startsWith(`${replica} `)));
+      assert.ok(later > first, 'a later report');
+      t.diagnostic(`${docs().length} reports; the stop showed in report ${later + 1}`);
+    } finally {
+      child.kill('SIGINT');
+      if (replica) await lab.ssh(replica, 'sudo systemctl start patroni', { timeoutMs: 60_000 });
+    }
+    const end = await exited;
+    assert.equal(end.signal, 'SIGINT', `ended by Ctrl+C, not by itself: exit ${end.code}; stderr: ${err}`);
     await until('a healthy status again', 180_000, async () => (await status()).code === 0);
   });
 

@@ -1,12 +1,14 @@
 // pgha switchover and failover against the lab's real cluster: a planned switchover (a write
 // through HAProxy lands on the new leader), refusals that change nothing, no terminal without
 // --yes, and a failover after the leader's machine loses power. Leaves a verified cluster behind.
+import { spawn } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
-import { ensureCluster, pgha } from '../helpers.js';
+import { REPO, ensureCluster, pgha } from '../helpers.js';
+import { shellQuote } from '../../src/ssh/quote.js';
 
 let inventory: string;
 const DB = ['node1', 'node2', 'node3'];
@@ -17,6 +19,7 @@ interface StatusDoc {
   reasons: string[];
   leader: string | null;
   members: { name: string; role: string; state: string }[];
+  scheduled_switchover: { at: string; from?: string; to?: string } | null;
 }
 
 async function status(): Promise<StatusDoc> {
@@ -53,6 +56,37 @@ function viaPrimaryPort(from: string, haproxyHost: string, sql: string): Promise
   const password = (parse(readFileSync(lab.labConfig().secretsPath, 'utf8')) as { superuser_password: string }).superuser_password;
   const conninfo = `host=${lab.machineAddress(haproxyHost)} port=5000 user=postgres dbname=postgres connect_timeout=5`;
   return sh(from, `read -r PGPASSWORD; export PGPASSWORD; psql -XAtq -v ON_ERROR_STOP=1 '${conninfo}' -c "${sql}"`, `${password}\n`);
+}
+
+/**
+ * Runs pgha in a terminal (util-linux `script` gives it a pseudo-terminal), answers its prompt
+ * once the prompt appears, and resolves with the exit code and the text the terminal showed.
+ */
+function inTerminal(args: string[], prompt: RegExp, answer: string): Promise<{ code: number | null; out: string }> {
+  // A wide terminal: the prompt would otherwise be wrapped at 80 columns, mid-word.
+  const cmd = `stty cols 250 rows 50; exec ${[process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args].map((a) => shellQuote(a)).join(' ')}`;
+  const child = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let answered = false;
+  // What a reader sees: no escape sequences, line wraps and runs of spaces as one space.
+  const plain = () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\s+/g, ' ');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const onData = (d: Buffer) => {
+    out += d;
+    if (!answered && prompt.test(plain())) {
+      answered = true;
+      child.stdin.write(`${answer}\r`);
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  return new Promise((res) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      res({ code, out: plain() });
+    }),
+  );
 }
 
 describe('pgha switchover and failover on the lab', { timeout: 30 * 60_000 }, () => {
@@ -112,6 +146,41 @@ describe('pgha switchover and failover on the lab', { timeout: 30 * 60_000 }, ()
     assert.equal(f.code, 2, f.stdout + f.stderr);
     assert.match(f.stderr, /no terminal to ask on: add --yes/);
     assert.equal(await leader(), before);
+  });
+
+  test('in a terminal, the prompt asks first; "n" changes nothing (exit 1)', async () => {
+    const before = (await leader())!;
+    const candidate = DB.find((n) => n !== before)!;
+    const r = await inTerminal(['switchover', '-i', inventory, '--candidate', candidate], /disconnected for a few seconds/, 'n');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, new RegExp(`Switch over cluster lab from ${before} to ${candidate} now\\? Clients of the primary`));
+    assert.match(r.out, /pgha: not confirmed: nothing was changed/);
+    assert.equal(await leader(), before);
+  });
+
+  test('--at, confirmed with "y": Patroni schedules it, status shows it, it runs at that time', async (t) => {
+    const old = (await leader())!;
+    const candidate = DB.find((n) => n !== old)!;
+    const at = new Date(Math.ceil((Date.now() + 30_000) / 1000) * 1000);
+    const atText = at.toISOString().replace('.000Z', 'Z');
+    const r = await inTerminal(['switchover', '-i', inventory, '--candidate', candidate, '--at', atText], /disconnected for a few seconds/, 'y');
+    t.diagnostic(r.out.trim());
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`Switch over cluster lab from ${old} to ${candidate} at ${atText.replace('Z', '.000Z')}\\?`));
+    assert.match(r.out, /Patroni scheduled the switchover \(202\)/);
+    const pending = await status();
+    assert.equal(pending.leader, old, 'nothing happens before the time');
+    assert.equal(Date.parse(pending.scheduled_switchover?.at ?? ''), at.getTime(), JSON.stringify(pending.scheduled_switchover));
+    // Not before its time: the leader is unchanged until shortly before it.
+    while (Date.now() < at.getTime() - 4000) {
+      assert.equal(await leader(), old, `the leader changed before ${atText}`);
+      await sleep(2000);
+    }
+    const changed = await until(`${candidate} to lead after ${atText}`, 120_000, async () => (await leader()) === candidate && Date.now());
+    t.diagnostic(`leader changed ${((changed - at.getTime()) / 1000).toFixed(1)} s after the scheduled time (seen by polling status)`);
+    assert.ok(changed >= at.getTime(), 'not before the scheduled time');
+    assert.equal((await status()).scheduled_switchover, null);
+    await until('the cluster to verify again', 300_000, verified);
   });
 
   test('failover with a healthy leader is refused and points to switchover', async () => {
