@@ -3,7 +3,7 @@
 // Check mode runs only `check`. Ops never assume state they did not read.
 import { createHash } from 'node:crypto';
 import type { Command, Connection, FileAttributes } from '../ssh/index.js';
-import { commandText } from '../ssh/index.js';
+import { CommandTimedOut, commandText } from '../ssh/index.js';
 import { HostError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';
@@ -152,27 +152,32 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
     async apply(conn, facts) {
       const m = await missing(facts);
       await aptUpdate(conn, apt(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3);
-      await conn.run(['timeout', '-k', '30', String(30 * 60), ...apt(['install', '-y', '--no-install-recommends', ...m])], {
-        timeoutMs: 31 * 60_000,
-      });
+      await conn.run(apt(['install', '-y', '--no-install-recommends', ...m]), { timeoutMs: 30 * 60_000 });
       facts.invalidate({ packages: names });
     },
   };
 }
 
 /**
- * `apt-get update`, killed on the host (coreutils timeout, so no apt is left holding the lists
- * lock) when one try takes longer than `limit` seconds, and tried again, as is one that failed:
- * a proxy can answer one of several hosts asking for the same index at once with an error, or
+ * `apt-get update`, tried again when it fails or runs longer than `limit` seconds (the
+ * connection's time limit kills it on the host, so no apt is left holding the lists lock): a
+ * proxy can answer one of several hosts asking for the same index at once with an error, or
  * leave its request hanging (seen with apt-cacher-ng).
  */
 async function aptUpdate(conn: Connection, update: Command, limit: number, attempts: number): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const r = await conn.run(['timeout', '-k', '10', String(limit), ...update], { check: false, timeoutMs: (limit + 30) * 1000 });
-    if (r.code === 0) return;
-    const what = r.code === 124 || r.code === 137 ? `did not finish within ${limit}s` : `failed (exit ${r.code})`;
+    let what: string;
+    let tail = '';
+    try {
+      const r = await conn.run(update, { check: false, timeoutMs: limit * 1000 });
+      if (r.code === 0) return;
+      what = `failed (exit ${r.code})`;
+      tail = conn.masker.mask(r.stderr).trim().split('\n').slice(-5).join('\n');
+    } catch (err) {
+      if (!(err instanceof CommandTimedOut)) throw err;
+      what = `did not finish within ${limit}s`;
+    }
     if (attempt >= attempts) {
-      const tail = conn.masker.mask(r.stderr).trim().split('\n').slice(-5).join('\n');
       throw new HostError(conn.target.name, `apt-get update ${what}, ${attempts} tries; check the host's apt sources and proxy${tail ? `:\n${tail}` : ''}`);
     }
   }

@@ -64,6 +64,9 @@ export class CommandError extends HostError {
   }
 }
 
+/** A command that ran out of its time limit and was killed on the host. */
+export class CommandTimedOut extends HostError {}
+
 /** What a connector's transport returns for one command. */
 export interface RawResult {
   code: number | null;
@@ -136,7 +139,7 @@ export abstract class ShellConnection implements Connection {
       raw = await this.exec(text, opts.stdin, timeoutMs);
     } catch (err) {
       if (err instanceof CommandTimeout) {
-        throw new HostError(this.target.name, `command timed out after ${timeoutMs / 1000}s and was killed: ${masked}`);
+        throw new CommandTimedOut(this.target.name, `command timed out after ${timeoutMs / 1000}s and was killed: ${masked}`);
       }
       if (err instanceof HostError) throw err;
       throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
