@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
+/** node's arguments that run the pgha CLI from source (cwd: REPO). */
+export const PGHA_FROM_SOURCE = ['--import', 'tsx', 'src/cli/main.ts'];
 
 export interface CliResult {
   code: number;
@@ -25,7 +27,7 @@ export interface CliOptions {
 export function pgha(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const entry = opts.built ? ['bin/pgha.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+    const entry = opts.built ? ['bin/pgha.js'] : PGHA_FROM_SOURCE;
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
       env: { ...process.env, ...opts.env },

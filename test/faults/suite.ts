@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as lab from '../lab/lab.js';
-import { pgha, REPO } from '../helpers.js';
+import { PGHA_FROM_SOURCE, pgha, REPO } from '../helpers.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { openSession } from '../../src/cluster/session.js';
 import { httpFrom, restapiUrl } from '../../src/cluster/probes.js';
@@ -450,7 +450,7 @@ export interface KillPoint {
 export async function applyKilledAt(inventory: string, point: KillPoint): Promise<{ killed: boolean; out: string }> {
   const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...PGHA_FROM_SOURCE, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let armed = false;
     let killed = false;
