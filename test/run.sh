@@ -9,26 +9,28 @@ bash test/setup-host.sh
 npm ci --no-audit --no-fund
 npx tsc --noEmit
 
-# Listed explicitly (node 20 does not expand globs itself). Files run one at a time (the lab
+# Listed explicitly (node 20 does not expand globs itself). Unit tests mirror the tree they test
+# (src/X/Y.ts -> test/unit/X/Y.test.ts; a test tool's own test sits beside it); lab tests are in
+# test/lab (the lab itself) and test/cluster (real clusters). Files run one at a time (the lab
 # tests share the lab's machines), in the order of their names: every lab test file sets up the
 # state it needs itself (ensureCluster, or a fresh lab).
 files=(
-  test/unit/cli.test.ts
-  test/unit/inventory.test.ts
-  test/unit/render.test.ts
-  test/unit/archive-push.test.ts
-  test/unit/init.test.ts
-  test/unit/ssh.test.ts
-  test/unit/engine.test.ts
-  test/unit/apply.test.ts
-  test/unit/backup.test.ts
-  test/unit/checker.test.ts
-  test/unit/status.test.ts
-  test/init.test.ts
-  test/init-ssh.test.ts
-  test/ssh/ssh.test.ts
-  test/ssh/engine.test.ts
-  test/vagrant.test.ts
+  test/unit/cli/cli.test.ts
+  test/unit/inventory/inventory.test.ts
+  test/unit/components/render.test.ts
+  test/unit/components/components.test.ts
+  test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/flows/init/flags.test.ts
+  test/unit/flows/init/wizard.test.ts
+  test/unit/flows/init/hostkeys.test.ts
+  test/unit/flows/backup.test.ts
+  test/unit/flows/status.test.ts
+  test/unit/ssh/ssh.test.ts
+  test/unit/ssh/connection.test.ts
+  test/unit/engine/engine.test.ts
+  test/unit/engine/engine-ssh.test.ts
+  test/unit/vagrant/vagrant.test.ts
+  test/faults/checker.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
   test/cluster/status.test.ts

@@ -1,5 +1,6 @@
-// The CLI is thin: each command parses its flags and calls a plain async function.
-// This file holds the one error boundary that maps expected errors to exit codes.
+// The CLI is thin: each command parses its flags and calls its flow's plain `command(ctx, opts)`
+// (commands.ts). This file holds the one error boundary that maps expected errors to exit codes:
+// a PghaError carries its own; anything else reaching it is a bug (exit 70, with its stack).
 import { Command, CommanderError } from 'commander';
 import { EXIT, PghaError } from '../errors.js';
 import { registerCommands } from './commands.js';

@@ -11,7 +11,7 @@ export {
   service,
   restartService,
   reloadService,
-  commandHandler,
+  daemonReload,
   systemGroup,
   systemUser,
   command,
@@ -21,5 +21,6 @@ export {
 } from './ops.js';
 export { Facts, readFileFacts, readPackageFacts, readServiceFacts, readUserFacts, type FileFact, type FactRequest } from './facts.js';
 export { Reporter, type ReporterOptions, type Counts, type OpStatus } from './reporter.js';
-export { waitFor, type Probe, type WaitOptions } from './wait.js';
+export { waitFor, GiveUp, type Probe, type WaitOptions } from './wait.js';
+export { Steps, stepFailure, formatSeconds, type StepTiming } from './steps.js';
 export { unifiedDiff } from './diff.js';

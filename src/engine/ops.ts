@@ -188,9 +188,16 @@ async function aptUpdate(conn: Connection, update: Command, limit: number, attem
 export interface ServiceOptions extends NotifyOptions {
   /** Default true: enabled at boot. */
   enabled?: boolean;
-  /** Default true: running now. */
+  /** Default true: running now (a unit that is still activating counts as running). */
   running?: boolean;
+  /**
+   * Start without waiting (`systemctl start --no-block`). etcd's unit is Type=notify: a member's
+   * first start blocks until the cluster has quorum, so members start together and a gate waits.
+   */
+  noBlock?: boolean;
 }
+
+const ENABLED = ['enabled', 'static', 'alias'];
 
 /** A systemd service enabled and running (or, with false, disabled / stopped). */
 export function service(name: string, opts: ServiceOptions = {}): Operation {
@@ -199,11 +206,12 @@ export function service(name: string, opts: ServiceOptions = {}): Operation {
   const plan = async (facts: Facts) => {
     const f = await facts.service(name);
     const steps: string[] = [];
-    const enabled = f.enabled === 'enabled' || f.enabled === 'static' || f.enabled === 'alias';
+    const enabled = ENABLED.includes(f.enabled);
+    const running = f.active === 'active' || f.active === 'activating';
     if (wantEnabled && !enabled) steps.push('enable');
     if (!wantEnabled && f.enabled === 'enabled') steps.push('disable');
-    if (wantRunning && f.active !== 'active') steps.push('start');
-    if (!wantRunning && f.active === 'active') steps.push('stop');
+    if (wantRunning && !running) steps.push('start');
+    if (!wantRunning && running) steps.push('stop');
     return steps;
   };
   return {
@@ -215,26 +223,33 @@ export function service(name: string, opts: ServiceOptions = {}): Operation {
       return steps.length === 0 ? null : { summary: steps.join(', ') };
     },
     async apply(conn, facts) {
-      for (const step of await plan(facts)) await conn.run(['systemctl', step, '--', name]);
+      for (const step of await plan(facts)) await conn.run(['systemctl', step, ...(step === 'start' && opts.noBlock ? ['--no-block'] : []), '--', name]);
       facts.invalidate({ services: [name] });
     },
   };
 }
 
-/** Handler: `systemctl restart NAME`. */
-export function restartService(name: string): Handler {
-  return { name: `restart ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'restart', '--', name])) };
+/** Handler: `systemctl restart NAME` (`--no-block`: see ServiceOptions.noBlock). */
+export function restartService(name: string, opts: { noBlock?: boolean } = {}): Handler {
+  return { name: `restart ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'restart', ...(opts.noBlock ? ['--no-block'] : []), '--', name])) };
 }
 
-/** Handler: `systemctl reload NAME`. */
+/** Handler: reload a service if it runs (a stopped one reads its config when it starts). */
 export function reloadService(name: string): Handler {
-  return { name: `reload ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'reload', '--', name])) };
+  return {
+    name: `reload ${name}`,
+    run: async (conn) => {
+      const active = await conn.run(['systemctl', 'is-active', '--quiet', '--', name], { check: false });
+      if (active.code === 0) await conn.run(['systemctl', 'reload', '--', name]);
+    },
+  };
 }
 
-/** A handler running any command (e.g. `patronictl reload`). */
-export function commandHandler(name: string, cmd: Command): Handler {
-  return { name, run: async (conn) => void (await conn.run(cmd)) };
-}
+/** Handler: systemctl daemon-reload (after unit files changed). */
+export const daemonReload: Handler = {
+  name: 'systemctl daemon-reload',
+  run: async (conn) => void (await conn.run(['systemctl', 'daemon-reload'])),
+};
 
 // ---- users and groups ----
 

@@ -58,6 +58,7 @@ export class Rollout {
   readonly check: boolean;
   readonly reporter: Reporter;
   private readonly totals = new Map<string, Counts>();
+  private readonly results: StageResult[] = [];
 
   constructor(opts: RolloutOptions = {}) {
     this.check = opts.check ?? false;
@@ -83,6 +84,7 @@ export class Rollout {
       failedHosts: results.filter((r) => r.failed).map((r) => r.host),
       changed: results.reduce((n, r) => n + r.ops.filter((o) => o.status === 'changed').length, 0),
     };
+    this.results.push(result);
     this.reporter.stageEnd(name, result.failedHosts, result.changed, this.check, Date.now() - started);
     if (result.failedHosts.length > 0) throw new StageFailed(result);
     return result;
@@ -155,6 +157,11 @@ export class Rollout {
   /** A health gate between stages (see waitFor); progress goes to this rollout's reporter. */
   waitFor(description: string, probe: Probe, opts: Omit<WaitOptions, 'reporter'>): Promise<void> {
     return waitFor(description, probe, { ...opts, reporter: this.reporter });
+  }
+
+  /** How many ops changed something in the stages of these names so far. */
+  changedIn(stageNames: string[]): number {
+    return this.results.filter((r) => stageNames.includes(r.name)).reduce((n, r) => n + r.changed, 0);
   }
 
   /** Per-host ok/changed/failed counts over every stage so far. */

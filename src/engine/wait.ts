@@ -3,8 +3,11 @@
 import { PghaError } from '../errors.js';
 import type { Reporter } from './reporter.js';
 
-/** true when ready; otherwise the reason it is not (shown on timeout). A throw counts as not ready. */
+/** true when ready; otherwise the reason it is not (shown on timeout). A throw counts as not ready, except GiveUp. */
 export type Probe = () => Promise<true | string>;
+
+/** Thrown by a probe when waiting longer cannot help (e.g. the process it waits for has died): ends the wait at once. */
+export class GiveUp extends PghaError {}
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -34,6 +37,10 @@ export async function waitFor(description: string, probe: Probe, opts: WaitOptio
       }
       reason = r;
     } catch (err) {
+      if (err instanceof GiveUp) {
+        reporter?.waitEnd(description, false, err.message);
+        throw err;
+      }
       reason = err instanceof Error ? err.message : String(err);
     } finally {
       clearTimeout(timer);

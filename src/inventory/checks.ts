@@ -40,6 +40,12 @@ export function effectiveTiming(s: Pick<InventoryConfig, 'timing' | 'patroni'>) 
   };
 }
 
+/** Why this many etcd members cannot make a cluster, or null. */
+export function etcdCountProblem(count: number, allowSingle: boolean): string | null {
+  if ((count === 1 && allowSingle) || (count >= 3 && count % 2 === 1)) return null;
+  return `${count} member${count === 1 ? '' : 's'}, expected an odd number, at least 3 (1 only with etcd.allow_single_member: true)`;
+}
+
 export function crossFieldProblems(s: Sections): Problem[] {
   const problems: Problem[] = [];
   const add = (path: PathSeg[], message: string, at?: 'key') => problems.push({ path, message, at });
@@ -77,14 +83,8 @@ export function crossFieldProblems(s: Sections): Problem[] {
         seen.add(member);
       });
     }
-    const etcdCount = new Set(roles.etcd).size;
-    const single = etcdCount === 1 && s.etcd?.allow_single_member;
-    if (!single && (etcdCount < 3 || etcdCount % 2 === 0)) {
-      add(
-        ['roles', 'etcd'],
-        `${etcdCount} member${etcdCount === 1 ? '' : 's'}, expected an odd number, at least 3 (1 only with etcd.allow_single_member: true)`,
-      );
-    }
+    const etcdProblem = etcdCountProblem(new Set(roles.etcd).size, s.etcd?.allow_single_member ?? false);
+    if (etcdProblem) add(['roles', 'etcd'], etcdProblem);
     const repo = roles.backup_repository;
     if (repoType === 'host') {
       if (repo === undefined) {

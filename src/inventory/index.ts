@@ -17,7 +17,8 @@ import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
 import { parseYaml, problemLine, yamlErrorLines, zodProblems, type Problem } from './locate.js';
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
-export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema } from './schema.js';
+export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, CLUSTER_NAME_RE, HOST_NAME_RE, POSTGRES_VERSIONS, aptProxy, isValidAddress } from './schema.js';
+export { etcdCountProblem } from './checks.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';

@@ -11,6 +11,9 @@ export function isValidAddress(s: string): boolean {
   return isIP(s) !== 0 || (DNS_NAME_RE.test(s) && !/^[0-9.]+$/.test(s));
 }
 
+export const CLUSTER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+export const POSTGRES_VERSIONS = { min: 13, max: 17 } as const;
+
 const port = z.int().min(1).max(65535);
 const seconds = (def: number, desc: string) => z.int().min(1).max(86400).default(def).describe(desc);
 const address = z
@@ -34,6 +37,9 @@ export const TIMING_PROFILES = {
   fast: { ttl: 7, loop_wait: 1, retry_timeout: 3, haproxy: { inter_ms: 1000, fastinter_ms: 250, fall: 2, rise: 1 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
+
+/** An apt proxy URL (also what `pgha init --apt-proxy` accepts). */
+export const aptProxy = z.url({ protocol: /^https?$/ });
 
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name: a-z, 0-9 and _');
 // systemd OnCalendar expression: one line.
@@ -69,9 +75,9 @@ export const InventorySchema = z
       .strictObject({
         name: z
           .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'expected letters, digits, - and _ (at most 63)')
+          .regex(CLUSTER_NAME_RE, 'expected letters, digits, - and _ (at most 63)')
           .describe("the Patroni scope (the cluster's name in etcd)"),
-        postgres_version: z.int().min(13).max(17).default(15).describe('PostgreSQL major version'),
+        postgres_version: z.int().min(POSTGRES_VERSIONS.min).max(POSTGRES_VERSIONS.max).default(15).describe('PostgreSQL major version'),
       })
       .describe('the cluster'),
     secrets: z
@@ -192,8 +198,7 @@ export const InventorySchema = z
       .prefault({}),
     packages: z
       .strictObject({
-        apt_proxy: z
-          .url({ protocol: /^https?$/ })
+        apt_proxy: aptProxy
           .nullable()
           .default(null)
           .describe('HTTP proxy for apt on every host, e.g. http://10.0.10.1:3142'),

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import * as lab from '../lab/lab.js';
 import { PGHA_FROM_SOURCE, pgha, REPO } from '../helpers.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
-import { openSession } from '../../src/cluster/session.js';
-import { httpFrom, restapiUrl } from '../../src/cluster/probes.js';
+import { openSession } from '../../src/session/session.js';
+import { httpFrom } from '../../src/session/remote.js';
+import { restapiUrl } from '../../src/components/patroni/paths.js';
 import { Checker, connect, problems, type CheckReport, type Credentials, type Endpoint, type Member, type MemberProbe } from './checker.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

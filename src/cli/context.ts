@@ -1,0 +1,105 @@
+// The command contract: the CLI builds one CommandContext per run and calls the flow's plain
+// `command(ctx, opts)`, which returns the exit code. The context loads the inventory once, opens
+// the connections (all hosts, or tolerant of unreachable ones) and closes them afterwards, and
+// provides output, the terminal and confirmation. Heavy modules load only when asked for, so
+// `pgha --version` and `pgha validate` stay fast.
+import { EXIT, InputError, PghaError } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
+import type { Reach, Session, SessionOptions } from '../session/session.js';
+
+export interface CommandContext {
+  /** The inventory file the operator named (-i). */
+  readonly inventoryFile: string;
+  out(text: string): void;
+  err(text: string): void;
+  /** stdin and stdout are both terminals (prompts, screen refreshes). */
+  readonly tty: boolean;
+  /** Colours in the output (stdout is a terminal). */
+  readonly color: boolean;
+  /** The inventory, loaded and validated once (bad input: InputError, exit 2). */
+  inventory(): Promise<Inventory>;
+  /** Every host connected, all or nothing (closed after the command). */
+  session(opts?: SessionOptions): Promise<Session>;
+  /** Every host connected on its own; unreachable ones are recorded (closed after the command). */
+  reach(opts?: SessionOptions): Promise<Reach>;
+  /**
+   * A yes/no question. With `yes` it is not asked; without a terminal it is refused (exit 2) with
+   * `noTerminal`, which names the flag; "no" ends the command with nothing changed (exit 1), Ctrl+C with 130.
+   */
+  confirm(question: string, opts: Confirmation): Promise<void>;
+  /** Whether confirm() would have to ask (throws its refusal without a terminal): checked before any host is contacted. */
+  needsConfirmation(opts: Confirmation): boolean;
+}
+
+export interface Confirmation {
+  yes?: boolean;
+  /** The refusal without a terminal, e.g. "switchover ...: add --yes to go ahead without asking". */
+  noTerminal: string;
+}
+
+export interface ContextOptions {
+  inventoryFile?: string;
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+  tty?: boolean;
+  color?: boolean;
+}
+
+/** A context and its cleanup (the CLI calls close() after the command, whatever happened). */
+export function createContext(o: ContextOptions = {}): CommandContext & { close(): Promise<void> } {
+  const out = o.out ?? ((t: string) => void process.stdout.write(t));
+  const err = o.err ?? ((t: string) => void process.stderr.write(t));
+  const tty = o.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
+  let inv: Promise<Inventory> | undefined;
+  const closers: (() => Promise<void>)[] = [];
+  const file = () => {
+    if (!o.inventoryFile) throw new InputError('no inventory given: use -i FILE');
+    return o.inventoryFile;
+  };
+  const needsConfirmation = (opts: Confirmation) => {
+    if (opts.yes) return false;
+    if (!tty) throw new InputError(opts.noTerminal);
+    return true;
+  };
+  return {
+    get inventoryFile() {
+      return file();
+    },
+    out,
+    err,
+    tty,
+    color: o.color ?? process.stdout.isTTY === true,
+    inventory() {
+      inv ??= import('../inventory/index.js').then((m) => m.loadInventory(file()));
+      return inv;
+    },
+    async session(opts) {
+      const [{ openSession }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
+      const s = await openSession(i, opts);
+      closers.push(() => s.close());
+      return s;
+    },
+    async reach(opts) {
+      const [{ connectEach }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
+      const r = connectEach(i, opts);
+      closers.push(() => r.close());
+      return r;
+    },
+    needsConfirmation,
+    async confirm(question, opts) {
+      if (!needsConfirmation(opts)) return;
+      const { confirm } = await import('@inquirer/prompts');
+      let ok: boolean;
+      try {
+        ok = await confirm({ message: question, default: false });
+      } catch (e) {
+        if (e instanceof Error && e.name === 'ExitPromptError') throw new PghaError('interrupted: nothing was changed', EXIT.interrupted);
+        throw e;
+      }
+      if (!ok) throw new PghaError('not confirmed: nothing was changed');
+    },
+    async close() {
+      await Promise.all(closers.splice(0).map((c) => c()));
+    },
+  };
+}

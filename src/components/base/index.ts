@@ -1,0 +1,18 @@
+// Base: what every host gets before any package: the apt proxy and, optionally, the PostgreSQL
+// project's apt repository. (The packages themselves are installed by the registry's packages
+// stage, one apt call per host, with what every component asks for.)
+import { renderFile } from '../../render/template.js';
+import type { Component } from '../types.js';
+
+export const base: Component = {
+  name: 'base',
+  // Its key signs the PostgreSQL project's repository.
+  packages: (inv) => (inv.packages.postgresql_apt_repository ? ['postgresql-common'] : []),
+  files({ inv }) {
+    const ctx = { packages: inv.packages };
+    return [
+      ...(inv.packages.apt_proxy ? [renderFile('base', '/etc/apt/apt.conf.d/01pgha-proxy', 'apt-proxy.conf.hbs', ctx, { beforePackages: true })] : []),
+      ...(inv.packages.postgresql_apt_repository ? [renderFile('base', '/etc/apt/sources.list.d/pgdg.sources', 'pgdg.sources.hbs', ctx, { beforePackages: true })] : []),
+    ];
+  },
+};

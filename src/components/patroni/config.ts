@@ -1,0 +1,131 @@
+// Patroni's configuration, both halves: the file on each member (read back where a runbook needs
+// its DCS and paths) and the dynamic configuration in the DCS, which after the bootstrap changes
+// only through PATCH /config.
+import { parse } from 'yaml';
+import { PghaError } from '../../errors.js';
+import type { Host, Inventory } from '../../inventory/index.js';
+import type { Operation } from '../../engine/index.js';
+import type { Connection } from '../../ssh/index.js';
+import { httpFrom, sqlLocal } from '../../session/remote.js';
+import { renderedFile, type ApplyContext, type Dcs } from '../types.js';
+import { PATRONI_CONFIG, restapiUrl } from './paths.js';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+// ---------------------------------------------------------------- the file on a member
+
+/** What a runbook needs from a member's /etc/patroni/config.yml. */
+export interface PatroniSetup {
+  dcs: Dcs;
+  scope: string;
+  namespace: string;
+  dataDir: string;
+  binDir: string;
+}
+
+/** Reads the config file's text (never printed: it holds passwords). */
+export function readPatroniSetup(configText: string): PatroniSetup {
+  const cfg = parse(configText) as {
+    scope?: string;
+    namespace?: string;
+    etcd?: unknown;
+    etcd3?: unknown;
+    postgresql?: { data_dir?: string; bin_dir?: string };
+  };
+  const dcs = cfg.etcd3 !== undefined ? 'etcd3' : cfg.etcd !== undefined ? 'etcd' : undefined;
+  if (!dcs) throw new PghaError(`${PATRONI_CONFIG} has neither an etcd: nor an etcd3: section: run pgha apply`);
+  if (!cfg.scope || !cfg.postgresql?.data_dir || !cfg.postgresql.bin_dir) throw new PghaError(`${PATRONI_CONFIG} lacks scope, postgresql.data_dir or postgresql.bin_dir: run pgha apply`);
+  return { dcs, scope: cfg.scope, namespace: cfg.namespace ?? '/service/', dataDir: cfg.postgresql.data_dir, binDir: cfg.postgresql.bin_dir };
+}
+
+/** The setup a member runs with; its config file must exist (pgha apply wrote it). */
+export async function memberSetup(conn: Connection): Promise<PatroniSetup> {
+  const text = await conn.readFile(PATRONI_CONFIG);
+  if (text === null) throw new PghaError(`${conn.target.name}: ${PATRONI_CONFIG} does not exist: run pgha apply first`);
+  return readPatroniSetup(text);
+}
+
+// ---------------------------------------------------------------- the dynamic configuration
+
+/** The dynamic settings pgha manages: bootstrap.dcs of the rendered config (one source for both). */
+export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
+  return (parse(renderedFile(ctx, h, PATRONI_CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
+}
+
+const same = (a: Json | undefined, b: Json | undefined) => String(a ?? '') === String(b ?? '') || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The PATCH that takes the live dynamic config to the wanted one: changed top-level settings,
+ * changed postgresql.* settings, and PostgreSQL parameters (null removes one pgha no longer sets).
+ */
+export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<string, Json>): { patch: Record<string, Json>; changes: string[] } {
+  const patch: Record<string, Json> = {};
+  const changes: string[] = [];
+  for (const [k, v] of Object.entries(wanted)) {
+    if (k === 'postgresql') continue;
+    if (!same(live[k], v)) {
+      patch[k] = v;
+      changes.push(`${k} ${JSON.stringify(live[k] ?? null)} -> ${JSON.stringify(v)}`);
+    }
+  }
+  const wpg = (wanted.postgresql ?? {}) as Record<string, Json>;
+  const lpg = (live.postgresql ?? {}) as Record<string, Json>;
+  const pgPatch: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(wpg)) {
+    if (k === 'parameters' || k === 'recovery_conf') {
+      const lv = (lpg[k] ?? {}) as Record<string, Json>;
+      const wv = (v ?? {}) as Record<string, Json>;
+      const sub: Record<string, Json> = {};
+      for (const [pk, pv] of Object.entries(wv)) if (!same(lv[pk], pv)) sub[pk] = pv;
+      for (const pk of Object.keys(lv)) if (!(pk in wv)) sub[pk] = null;
+      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${JSON.stringify(lv[pk] ?? null)} -> ${JSON.stringify(pv)}`);
+      if (Object.keys(sub).length) pgPatch[k] = sub;
+    } else if (!same(lpg[k], v)) {
+      pgPatch[k] = v;
+      changes.push(`postgresql.${k} ${JSON.stringify(lpg[k] ?? null)} -> ${JSON.stringify(v)}`);
+    }
+  }
+  if (Object.keys(pgPatch).length) patch.postgresql = pgPatch;
+  return { patch, changes };
+}
+
+/** GET /config of the member on `h`, asked from `conn`. */
+export async function liveDynamicConfig(inv: Inventory, conn: Connection, h: Host): Promise<Record<string, Json>> {
+  const r = await httpFrom(conn, 'GET', restapiUrl(inv, h, '/config'));
+  if (r.status !== 200) throw new PghaError(`${h.name}: Patroni answered ${r.status} to GET /config`);
+  return JSON.parse(r.body) as Record<string, Json>;
+}
+
+/** PATCH /config with the REST API credentials (over stdin). */
+export async function patchDynamicConfig(inv: Inventory, conn: Connection, h: Host, patch: Record<string, Json>): Promise<void> {
+  const r = await httpFrom(conn, 'PATCH', restapiUrl(inv, h, '/config'), { body: patch, auth: inv, timeoutSec: 30 });
+  if (r.status !== 200) throw new PghaError(`${h.name}: Patroni answered ${r.status} to PATCH /config: ${r.body.slice(0, 300)}`);
+}
+
+/** The op that PATCHes the live dynamic config to the wanted one; notes parameters that need a restart. */
+export function dynamicConfigOp(ctx: ApplyContext, leader: Host): Operation {
+  const { inv } = ctx.session;
+  const diff = async () => dynamicConfigPatch(await liveDynamicConfig(inv, ctx.session.conn(leader), leader), wantedDynamicConfig(ctx, leader));
+  return {
+    describe: 'dynamic configuration (PATCH /config)',
+    async check() {
+      const { changes } = await diff();
+      return changes.length ? { summary: changes.join(', ') } : null;
+    },
+    async apply(conn) {
+      const { patch } = await diff();
+      await patchDynamicConfig(inv, conn, leader, patch);
+      const params = Object.keys(((patch.postgresql ?? {}) as Record<string, Json>).parameters ?? {});
+      if (params.length) {
+        const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
+        const restart = (await sqlLocal(inv, conn, `select name from pg_settings where context = 'postmaster' and name in (${list})`)).stdout.split('\n').filter(Boolean);
+        if (restart.length) {
+          ctx.notes.push(
+            `pending restart: ${restart.join(', ')} take effect only after PostgreSQL restarts. Apply it member by member with: ` +
+              `sudo -u postgres patronictl -c ${PATRONI_CONFIG} restart ${inv.cluster.name} --pending --force`,
+          );
+        }
+      }
+    },
+  };
+}

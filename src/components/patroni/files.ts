@@ -1,0 +1,85 @@
+// The files of a database host's PostgreSQL and Patroni: Debian's "no default cluster" setting
+// (written before postgresql-NN is installed) and Patroni's config.yml, rendered whole.
+import { isIP } from 'node:net';
+import type { Host, Inventory } from '../../inventory/index.js';
+import { renderFile, type RenderedFile } from '../../render/template.js';
+import { hostPort } from '../../session/remote.js';
+import { etcdClientHosts } from '../etcd/endpoints.js';
+import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
+import type { RenderInput } from '../types.js';
+import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
+
+export const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
+
+function hbaAddress(addr: string): string {
+  const v = isIP(addr);
+  return v === 4 ? `${addr}/32` : v === 6 ? `${addr}/128` : addr;
+}
+
+/** pgha's own pg_hba rules (replication, rewind and superuser between members, localhost), then the inventory's. */
+export function hbaRules(inv: Inventory): string[] {
+  const u = inv.patroni.users;
+  const members = inv.hostsWithRole('postgres').map((h) => hbaAddress(h.address));
+  const rule = (db: string, user: string, addr: string) => `host ${db} ${user} ${addr} scram-sha-256`;
+  return [
+    // The OS user postgres (Patroni's local tools, pgBackRest) connects over the socket.
+    `local all ${u.superuser} peer map=pgha`,
+    rule('all', u.superuser, '127.0.0.1/32'),
+    // Patroni reads the local timeline over a replication connection to localhost.
+    rule('replication', u.replication, '127.0.0.1/32'),
+    ...members.map((a) => rule('replication', u.replication, a)),
+    ...members.map((a) => rule('all', u.rewind, a)),
+    ...members.map((a) => rule('all', u.superuser, a)),
+    ...inv.patroni.pg_hba,
+  ];
+}
+
+/** PostgreSQL parameters: pgha's replication and archiving settings, then the inventory's. */
+function parameters(inv: Inventory): { key: string; value: string | number | boolean }[] {
+  const all: Record<string, string | number | boolean> = {
+    wal_level: 'replica',
+    hot_standby: 'on',
+    wal_log_hints: 'on',
+    archive_mode: 'on',
+    archive_command: archiveCommand(),
+    max_wal_senders: 10,
+    max_replication_slots: 10,
+    wal_keep_size: '1GB',
+    ...inv.patroni.parameters,
+  };
+  return Object.entries(all).map(([key, value]) => ({ key, value }));
+}
+
+function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
+  const p = inv.patroni;
+  return {
+    cluster: inv.cluster,
+    host: { name: host.name, address: host.address, tags: host.tags },
+    dcs,
+    timing: inv.timing.patroni,
+    users: p.users,
+    secrets: inv.secrets,
+    patroni: { ...p, restapiAddress: hostPort(host.address, p.restapi_port) },
+    etcdClientHosts: etcdClientHosts(inv),
+    parameters: parameters(inv),
+    restoreCommand: restoreCommand(inv),
+    replicaRestoreCommand: replicaRestoreCommand(inv),
+    postgres: {
+      // One port, at the end: PostgreSQL listens on the host's address and on localhost.
+      listen: `${host.address},127.0.0.1:${p.postgres_port}`,
+      connectAddress: hostPort(host.address, p.postgres_port),
+      dataDir: dataDir(inv),
+      binDir: binDir(inv),
+    },
+    pgHba: hbaRules(inv),
+    pgIdent: `pgha postgres ${p.users.superuser}`,
+  };
+}
+
+export function patroniFiles({ inv, host, dcs }: RenderInput): RenderedFile[] {
+  if (!host.roles.has('postgres')) return [];
+  return [
+    renderFile('patroni', CREATECLUSTER_CONF, 'createcluster.conf.hbs', { cluster: inv.cluster }, { beforePackages: true }),
+    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true }),
+  ];
+}

@@ -1,0 +1,159 @@
+// pgBackRest. Default layout: a dedicated repository host that reaches the database hosts over
+// SSH (user pgbackrest there, user postgres on the database hosts). Each side's key pair is made
+// on its own host; only public keys and host keys travel (read over pgha's verified connections).
+// prepare (before PostgreSQL first starts, so archiving works from its first WAL): users,
+// directories, configuration, the archive_command wrapper, key pairs and SSH trust.
+// start: the stanza created once, `check` passes, a first full backup, timers for the schedule.
+import { command, daemonReload, directory, file, service, systemGroup, systemUser, type Operation } from '../../engine/index.js';
+import { PghaError } from '../../errors.js';
+import type { Host } from '../../inventory/index.js';
+import { fileOp } from '../../render/op.js';
+import type { Connection } from '../../ssh/index.js';
+import { POSTGRES_HOME } from '../patroni/paths.js';
+import { check, renderedFile, type ApplyContext, type Component } from '../types.js';
+import { isScheduleUnit, pgbackrestFiles } from './files.js';
+import { ARCHIVE_PUSH, LOG_DIR, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, REPO_HOME, REPO_USER, SPOOL_DIR } from './paths.js';
+import { lastLines, pgbackrest as runPgbackrest, pgbackrestRunner, readRepoInfo, stanzaCheck } from './runner.js';
+
+interface Side {
+  user: string;
+  home: string;
+}
+const repoSide: Side = { user: REPO_USER, home: REPO_HOME };
+const dbSide: Side = { user: 'postgres', home: POSTGRES_HOME };
+
+function keyPairOps(side: Side, hostName: string): Operation[] {
+  const ssh = `${side.home}/.ssh`;
+  return [
+    directory(ssh, { owner: side.user, group: side.user, mode: 0o700 }),
+    command(
+      `ssh key pair of ${side.user}`,
+      ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${side.user}@${hostName}`, '-f', `${ssh}/id_ed25519`],
+      { user: side.user, unless: ['test', '-s', `${ssh}/id_ed25519.pub`] },
+    ),
+  ];
+}
+
+async function prepare(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const repo = inv.repositoryHost;
+  const dbConns = session.withRole('postgres');
+
+  // 1. Users, directories, key pairs and configuration.
+  const hosts = repo ? [...dbConns, session.conn(repo)] : dbConns;
+  await rollout.stage('pgbackrest', hosts, (conn) => {
+    const isRepo = repo !== undefined && conn.target.name === repo.name;
+    const side = isRepo ? repoSide : dbSide;
+    const owned = { owner: side.user, group: side.user, mode: 0o750 };
+    const mine = (path: string) => fileOp(renderedFile(ctx, conn.target.name, path));
+    return [
+      ...(isRepo ? [systemGroup(side.user), systemUser(side.user, { group: side.user, home: side.home, shell: '/bin/bash' })] : []),
+      ...(isRepo ? [directory(REPO_HOME, owned)] : []),
+      directory(LOG_DIR, owned),
+      directory(SPOOL_DIR, owned),
+      mine(PGBACKREST_CONF),
+      ...(isRepo ? [] : [mine(ARCHIVE_PUSH)]),
+      ...(repo ? keyPairOps(side, conn.target.name) : []),
+      ...(repo && !isRepo ? [mine(PGBACKREST_SSH_CONFIG)] : []),
+    ];
+  });
+  if (repo) await trust(ctx, repo);
+}
+
+/** SSH trust between the repository host and the database hosts (host type only). */
+async function trust(ctx: ApplyContext, repo: Host): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const dbConns = session.withRole('postgres');
+  const repoConn = session.conn(repo);
+  const read = async (conn: Connection, path: string) => (await conn.readFile(path))?.trim() ?? null;
+  // Every key type the host has: with one missing, ssh (UpdateHostKeys) would add it on first
+  // use and the next apply would see a changed file.
+  const hostKeys = async (conn: Connection) => {
+    const r = await conn.run('cat /etc/ssh/ssh_host_*_key.pub', { sudo: false, check: false });
+    const keys = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.split(/\s+/).slice(0, 2).join(' ')).sort();
+    return keys.length ? keys : null;
+  };
+  const repoPub = await read(repoConn, `${REPO_HOME}/.ssh/id_ed25519.pub`);
+  const repoHostKey = await hostKeys(repoConn);
+  const db = await Promise.all(dbConns.map(async (c) => ({ host: inv.host(c.target.name), pub: await read(c, `${POSTGRES_HOME}/.ssh/id_ed25519.pub`), hostKey: await hostKeys(c) })));
+  if (!repoPub || db.some((d) => !d.pub)) {
+    // Only in check mode: the key pairs are made in the stage before.
+    ctx.notes.push('pgBackRest SSH trust: key pairs do not exist yet; authorized_keys and known_hosts will be written once they do');
+    return;
+  }
+  const missing = [repoHostKey ? [] : [repo.name], ...db.map((d) => (d.hostKey ? [] : [d.host.name]))].flat();
+  if (missing.length) throw new PghaError(`${missing.join(', ')}: no /etc/ssh/ssh_host_*_key.pub: pgBackRest over SSH needs the host's SSH host keys`);
+  const restrict = 'no-agent-forwarding,no-X11-forwarding,no-port-forwarding';
+  const knownLine = (h: Host, keys: string[]) => keys.map((k) => `${h.address} ${k}\n`).join('');
+  await rollout.stage('pgbackrest ssh trust', [...dbConns, repoConn], (conn) => {
+    const isRepo = conn.target.name === repo.name;
+    const side = isRepo ? repoSide : dbSide;
+    const authorized = isRepo ? db.map((d) => `${restrict} ${d.pub}\n`).join('') : `${restrict} ${repoPub}\n`;
+    const known = isRepo ? db.map((d) => knownLine(d.host, d.hostKey!)).join('') : knownLine(repo, repoHostKey!);
+    const attrs = { owner: side.user, group: side.user, mode: 0o600 };
+    return [file(`${side.home}/.ssh/authorized_keys`, authorized, attrs), file(`${side.home}/.ssh/known_hosts`, known, attrs)];
+  });
+}
+
+async function start(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const stanza = session.inv.pgbackrest.stanza;
+  if (!rollout.check) {
+    const runner = await pgbackrestRunner(session);
+    const created = await rollout.stage('pgbackrest stanza', [runner.conn], () => [
+      {
+        describe: `stanza ${stanza}`,
+        async check() {
+          const info = await readRepoInfo(session, runner);
+          return info.code === 0 || info.code === 2 ? null : { summary: `stanza-create (info: ${info.message})` };
+        },
+        async apply() {
+          await runPgbackrest(session, runner, ['stanza-create'], { timeoutMs: 300_000 });
+        },
+      },
+    ]);
+    // Nothing changed since the last apply: verify runs the same check at the end, no need to pay for it twice.
+    if (created.changed + rollout.changedIn(['pgbackrest', 'pgbackrest ssh trust']) > 0) {
+      await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, () => stanzaCheck(session, runner), { timeoutMs: 240_000, intervalMs: 3000 });
+    }
+    await rollout.stage('pgbackrest first backup', [runner.conn], () => [
+      {
+        describe: 'a full backup exists',
+        async check() {
+          return (await readRepoInfo(session, runner)).backups.length > 0 ? null : { summary: 'take the first full backup' };
+        },
+        async apply() {
+          const r = await runPgbackrest(session, runner, ['--type=full', 'backup'], { check: false, timeoutMs: 4 * 3600_000 });
+          if (r.code !== 0) throw new PghaError(`the first full backup failed (pgBackRest exit ${r.code}): ${lastLines(r, 3)}`);
+        },
+      },
+    ]);
+  }
+  // systemd timers for the scheduled backups, where the rendered units say.
+  const conns = [...session.conns.values()].filter((c) => ctx.files(c.target.name).some(isScheduleUnit));
+  if (!conns.length) return;
+  await rollout.stage('backup schedule', conns, (conn) => {
+    const units = ctx.files(conn.target.name).filter(isScheduleUnit);
+    return [...units.map((f) => fileOp(f, [daemonReload])), ...units.filter((f) => f.path.endsWith('.timer')).map((f) => service(f.path.split('/').pop()!))];
+  });
+}
+
+export const pgbackrest: Component = {
+  name: 'pgbackrest',
+  packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client'] : [])],
+  files: pgbackrestFiles,
+  prepare,
+  start,
+  verify: (session) => [
+    check('pgbackrest', session.inv.repositoryHost?.name, async () => {
+      const runner = await pgbackrestRunner(session);
+      const ok = await stanzaCheck(session, runner);
+      if (ok !== true) throw new PghaError(`check failed: ${ok}`);
+      const info = await readRepoInfo(session, runner);
+      if (info.code !== 0) throw new PghaError(`info status ${info.code}: ${info.message}`);
+      return `stanza ${info.stanza} ok, ${info.backups.length} backup(s), WAL archived up to ${info.archiveMax ?? '?'}`;
+    }),
+  ],
+};

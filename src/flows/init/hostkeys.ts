@@ -1,0 +1,70 @@
+// What init needs from SSH: a host's key before anyone trusts it, then a login (through pgha's
+// SSH transport) that accepts only the key the user confirmed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeSSH } from 'node-ssh';
+import { SshConnection } from '../../ssh/index.js';
+import { knownHostsLine } from '../../ssh/known-hosts.js';
+
+export { fingerprint, keyTypeOf, knownHostsLine } from '../../ssh/known-hosts.js';
+
+export interface HostProbe {
+  fetchKey(address: string, port: number): Promise<Buffer>;
+  /** Logs in (and runs `sudo -n true` unless the user is root); throws with the reason. */
+  login(o: { name: string; address: string; port: number; user: string; privateKeyPath: string; key: Buffer }): Promise<void>;
+}
+
+export const sshProbe: HostProbe = {
+  async fetchKey(address, port) {
+    let seen: Buffer | undefined;
+    const ssh = new NodeSSH();
+    try {
+      // Refusing the key ends the handshake before any authentication is attempted.
+      await ssh.connect({
+        host: address,
+        port,
+        username: 'pgha',
+        readyTimeout: 10_000,
+        hostVerifier: (key: Buffer) => {
+          seen = key;
+          return false;
+        },
+      });
+    } catch (err) {
+      if (!seen) throw err;
+    } finally {
+      ssh.connection?.on('error', () => {});
+      ssh.dispose();
+    }
+    if (!seen) throw new Error('no host key received');
+    return seen;
+  },
+  async login({ name, address, port, user, privateKeyPath, key }) {
+    // A known_hosts holding only the confirmed key, so the transport's strict check applies.
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-init-'));
+    try {
+      const knownHostsPath = join(dir, 'known_hosts');
+      writeFileSync(knownHostsPath, `${knownHostsLine(address, port, key)}\n`, { mode: 0o600 });
+      const conn = await SshConnection.connect({
+        name,
+        address,
+        port,
+        user,
+        privateKeyPath,
+        sudo: true,
+        knownHostsPath,
+        hostKeyPolicy: 'strict',
+        connectTimeoutMs: 10_000,
+        commandTimeoutMs: 30_000,
+      });
+      try {
+        await conn.run('true');
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,172 @@
+// `pgha init`: answers (wizard or flags) -> inventory + secrets (+ known_hosts) -> checked ->
+// written all at once. Nothing is written until every answer is in and the result validates.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXIT, InputError, PghaError } from '../../errors.js';
+import { answerProblems, type InitAnswers } from './answers.js';
+import { answersFromFlags, type InitFlags } from './flags.js';
+import { fingerprint, keyTypeOf, knownHostsLine, sshProbe, type HostProbe } from './hostkeys.js';
+import { generateSecrets, renderInventory, renderSecrets } from './render.js';
+import { loadInventory } from '../../inventory/index.js';
+import { askAnswers, askHostKeys, askOverwrite, type ConfirmedKey, type PromptContext } from './wizard.js';
+import { stage, type OutFile } from './write.js';
+
+export type { InitFlags } from './flags.js';
+
+export interface InitDeps {
+  /** True when both stdin and stdout are terminals. */
+  tty: boolean;
+  /** Prompt streams (tests); the terminal when absent. */
+  context?: PromptContext;
+  /** Normal output (the summary, notes). */
+  out(text: string): void;
+  cwd?: string;
+  home?: string;
+  probe?: HostProbe;
+  /** Checks the staged inventory (default: loadInventory); throws InputError on problems. */
+  validate?: (file: string) => Promise<unknown>;
+}
+
+interface Paths {
+  inventory: string;
+  secrets: string;
+  knownHosts: string;
+}
+
+// The package's JSON Schema, for the yaml-language-server hint (src/flows/init and dist/flows/init alike).
+const SCHEMA_FILE = fileURLToPath(new URL('../../../schema/inventory.schema.json', import.meta.url));
+
+function relRef(fromDir: string, to: string): string {
+  const r = relative(fromDir, to);
+  return r === '' ? '.' : r;
+}
+
+function resolvePaths(f: InitFlags, cwd: string): Paths {
+  const inventory = resolve(cwd, f.output ?? 'inventory.yml');
+  const dir = dirname(inventory);
+  const stem = basename(inventory, extname(inventory));
+  return {
+    inventory,
+    secrets: f.secrets ? resolve(cwd, f.secrets) : join(dir, `${stem}.secrets.yml`),
+    knownHosts: f.knownHosts ? resolve(cwd, f.knownHosts) : join(dir, 'known_hosts'),
+  };
+}
+
+const isExitPrompt = (err: unknown) => err instanceof Error && err.name === 'ExitPromptError';
+
+export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
+  const cwd = deps.cwd ?? process.cwd();
+  const home = deps.home ?? homedir();
+  const expandHome = (p: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : resolve(dirname(paths.inventory), p));
+  const probe = deps.probe ?? sshProbe;
+  const paths = resolvePaths(flags, cwd);
+  const interactive = deps.tty && !flags.nonInteractive && !flags.name && !flags.host?.length;
+  const show = (p: string) => relative(cwd, p) || p;
+  // Existing files init would replace; known_hosts is only ever added to.
+  const existing = [paths.inventory, paths.secrets].filter((p) => existsSync(p));
+
+  let answers: InitAnswers;
+  let keys: ConfirmedKey[] = [];
+  if (interactive) {
+    const io = { context: deps.context, say: (t: string) => deps.out(`${t}\n`), expandHome };
+    try {
+      if (existing.length && !flags.force && !(await askOverwrite(io, existing.map(show)))) {
+        throw new InputError('nothing written: the existing files were kept');
+      }
+      answers = await askAnswers(io);
+      const problems = answerProblems(answers);
+      if (problems.length) throw new InputError('init: the answers do not make a valid cluster:', problems.map((p) => `  ${p}`));
+      keys = await askHostKeys(io, answers, probe);
+    } catch (err) {
+      if (isExitPrompt(err)) throw new PghaError('interrupted: nothing was written', EXIT.interrupted);
+      throw err;
+    }
+  } else {
+    const r = answersFromFlags(flags);
+    if (r.problems.length) {
+      throw new InputError(
+        `init: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} with the flags (see pgha init --help):`,
+        r.problems.map((p) => `  ${p}`),
+      );
+    }
+    answers = r.answers;
+    if (existing.length && !flags.force) {
+      throw new InputError(
+        'init: refusing to overwrite existing files (add --force to replace them):',
+        existing.map((p) => `  ${show(p)}`),
+      );
+    }
+    if (!existsSync(expandHome(answers.ssh.privateKey))) {
+      deps.out(`note: the SSH private key ${answers.ssh.privateKey} does not exist on this machine.\n`);
+    }
+    if (flags.scanHostKeys) {
+      if (!flags.yes) throw new InputError('init: --scan-host-keys trusts keys nobody has checked: add --yes to confirm that');
+      keys = await scanKeys(answers, probe, deps.out);
+    }
+  }
+
+  const dir = dirname(paths.inventory);
+  const inventoryText = renderInventory(answers, {
+    schema: relRef(dir, SCHEMA_FILE),
+    secrets: relRef(dir, paths.secrets),
+    knownHosts: relRef(dir, paths.knownHosts),
+  });
+  const files: OutFile[] = [
+    { path: paths.secrets, content: renderSecrets(answers.clusterName, generateSecrets()), mode: 0o600 },
+    { path: paths.inventory, content: inventoryText, mode: 0o644 },
+  ];
+  if (keys.length) files.push({ path: paths.knownHosts, content: mergeKnownHosts(paths.knownHosts, keys), mode: 0o644 });
+
+  const staged = await stage(files);
+  try {
+    // The staged inventory sits beside its target, so its relative paths resolve the same; the
+    // secrets file is still under its temp name, and init generated it, so it is not re-read.
+    const validate = deps.validate ?? ((f: string) => loadInventory(f, { secrets: false }));
+    await validate(staged.temps.get(paths.inventory)!);
+  } catch (err) {
+    await staged.discard();
+    if (err instanceof PghaError) {
+      throw new PghaError(`init: the generated inventory does not validate (a bug in pgha init): ${err.message}`, EXIT.bug, err.lines);
+    }
+    throw err;
+  }
+  await staged.commit();
+
+  const inv = show(paths.inventory);
+  const lines = ['', 'Written:', `  ${inv}  (inventory)`, `  ${show(paths.secrets)}  (secrets, mode 0600: keep it out of version control)`];
+  if (keys.length) lines.push(`  ${show(paths.knownHosts)}  (${keys.length} confirmed host key${keys.length === 1 ? '' : 's'})`);
+  const unconfirmed = answers.hosts.length - keys.length;
+  lines.push('', 'Next steps:', `  pgha validate -i ${inv}`);
+  if (unconfirmed > 0) {
+    lines.push(`  pgha apply -i ${inv} --accept-new-host-keys   (records the ${unconfirmed} host key${unconfirmed === 1 ? '' : 's'} not in ${show(paths.knownHosts)} yet)`);
+  } else {
+    lines.push(`  pgha apply -i ${inv}`);
+  }
+  deps.out(lines.join('\n') + '\n');
+}
+
+async function scanKeys(a: InitAnswers, probe: HostProbe, out: (t: string) => void): Promise<ConfirmedKey[]> {
+  const keys: ConfirmedKey[] = [];
+  for (const h of a.hosts) {
+    try {
+      const key = await probe.fetchKey(h.address, a.ssh.port);
+      out(`${h.name} (${h.address}:${a.ssh.port}) host key: ${keyTypeOf(key)} ${fingerprint(key)} (recorded, --yes)\n`);
+      keys.push({ host: h.name, address: h.address, port: a.ssh.port, key });
+    } catch (err) {
+      out(`${h.name} (${h.address}): cannot read its host key: ${(err as Error).message}\n`);
+    }
+  }
+  return keys;
+}
+
+function mergeKnownHosts(file: string, keys: ConfirmedKey[]): string {
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (text !== '' && !text.endsWith('\n')) text += '\n';
+  for (const k of keys) {
+    const l = knownHostsLine(k.address, k.port, k.key);
+    if (!text.split('\n').includes(l)) text += `${l}\n`;
+  }
+  return text;
+}

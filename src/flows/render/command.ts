@@ -1,0 +1,46 @@
+// `pgha render`: every file apply would push, written to DIR/HOST/<absolute path> for review,
+// without contacting any host.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import type { Inventory } from '../../inventory/index.js';
+import { renderHost } from '../../components/index.js';
+import { dcsForPatroniVersion } from '../../components/patroni/version.js';
+import type { Dcs } from '../../components/types.js';
+import { maskSecrets } from '../../render/mask.js';
+import type { CommandContext } from '../../cli/context.js';
+
+export interface RenderFlags {
+  output: string;
+  host?: string;
+  patroniVersion: string;
+  showSecrets?: boolean;
+}
+
+/** Writes DIR/HOST/<absolute path> for every rendered file; returns the paths written. */
+export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs; host?: string; showSecrets?: boolean }): Promise<string[]> {
+  const hosts = opts.host ? [inv.host(opts.host)] : inv.hosts;
+  const written: string[] = [];
+  for (const h of hosts) {
+    for (const f of renderHost(inv, h.name, { dcs: opts.dcs })) {
+      const out = join(dir, h.name, f.path);
+      await mkdir(dirname(out), { recursive: true });
+      const content = opts.showSecrets ? f.content : maskSecrets(f.content, inv);
+      await writeFile(out, content, { mode: f.secret && opts.showSecrets ? 0o600 : 0o644 });
+      written.push(out);
+    }
+  }
+  return written;
+}
+
+export async function render(ctx: CommandContext, flags: RenderFlags): Promise<number> {
+  const dcs = dcsForPatroniVersion(flags.patroniVersion);
+  const inv = await ctx.inventory();
+  if (flags.host) inv.host(flags.host); // an unknown name is bad input
+  const written = await renderToDir(inv, flags.output, { dcs, host: flags.host, showSecrets: flags.showSecrets });
+  for (const f of written) {
+    const rel = relative(process.cwd(), f);
+    ctx.out(`${rel && !rel.startsWith('..') ? rel : f}\n`);
+  }
+  ctx.out(`${written.length} files rendered (Patroni ${flags.patroniVersion}: DCS ${dcs}${flags.showSecrets ? '' : ', secrets masked'})\n`);
+  return 0;
+}

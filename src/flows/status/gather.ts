@@ -1,0 +1,95 @@
+// `pgha status`'s questions, asked from the hosts themselves, all at once: each host is connected
+// on its own (an unreachable one is reported, not fatal) and every question has a deadline.
+import type { Inventory } from '../../inventory/index.js';
+import type { Connection } from '../../ssh/index.js';
+import type { Reach } from '../../session/session.js';
+import { sqlLocal, within } from '../../session/remote.js';
+import { etcdState } from '../../components/etcd/state.js';
+import { haproxyServers } from '../../components/haproxy/state.js';
+import { patroniCluster, patroniSelf, REPLICATION_SQL } from '../../components/patroni/cluster.js';
+import { parseRepoInfo } from '../../components/pgbackrest/info.js';
+import { REPO_USER } from '../../components/pgbackrest/paths.js';
+import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
+import type { LocalPostgres, StatusInputs } from './model.js';
+
+/** Per question: long enough for a loaded host, short enough that status never seems to hang. */
+const QUESTION_MS = 8_000;
+
+const LOCAL_SQL = `select json_build_object(
+  'in_recovery', pg_is_in_recovery(),
+  'archiver', (select row_to_json(a) from (select last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time from pg_stat_archiver) a),
+  'replication', ${REPLICATION_SQL})`;
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
+
+async function answer<T>(what: string, fn: () => Promise<T>): Promise<{ ok: T } | { error: string }> {
+  try {
+    return { ok: await within(QUESTION_MS, what, fn()) };
+  } catch (err) {
+    return { error: message(err) };
+  }
+}
+
+/** Every question, asked over `reach`'s connections as they come up. */
+export async function gatherStatus(inv: Inventory, reach: Reach): Promise<StatusInputs> {
+  const conn = (name: string) => reach.pending.get(name)!;
+  // A question for one host: answered once its connection is up; "unreachable" otherwise.
+  const on = async <T>(name: string, what: string, fn: (c: Connection) => Promise<T>) => {
+    const c = await conn(name);
+    if (!c) return { error: `unreachable: ${reach.unreachable.get(name)}` };
+    return answer(`${what} on ${name}`, () => fn(c));
+  };
+  const pg = inv.hostsWithRole('postgres');
+  const patroni = Promise.all(pg.map((h) => on(h.name, 'GET /cluster', (c) => patroniCluster(inv, c, h))));
+  const self = Promise.all(
+    pg.map((h) =>
+      on(h.name, 'GET /patroni', (c) => patroniSelf(inv, c, h)),
+    ),
+  );
+  const local = Promise.all(
+    pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
+  );
+  // etcd's view from the first etcd host that answers SSH.
+  const etcd = (async () => {
+    const hosts = inv.hostsWithRole('etcd');
+    let from: string;
+    try {
+      from = await Promise.any(hosts.map(async (h) => ((await conn(h.name)) ? h.name : Promise.reject(new Error()))));
+    } catch {
+      return { error: 'no etcd host is reachable' };
+    }
+    return answer(`etcdctl on ${from}`, async () => ({ from, members: await etcdState(inv, (await conn(from))!) }));
+  })();
+  const haproxy = Promise.all(inv.hostsWithRole('haproxy').map((h) => on(h.name, 'HAProxy stats', (c) => haproxyServers(inv, c))));
+  const backups = (async () => {
+    const stanza = inv.pgbackrest.stanza;
+    const info = async (c: Connection, user: string) => parseRepoInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
+    if (inv.repositoryHost) return on(inv.repositoryHost.name, 'pgbackrest info', (c) => info(c, REPO_USER));
+    // A shared repository path: pgBackRest runs on the database hosts; the first that answers.
+    const answers = await Promise.all(pg.map((h) => on(h.name, 'pgbackrest info', (c) => info(c, 'postgres'))));
+    return answers.find((a) => 'ok' in a) ?? answers[0];
+  })();
+
+  const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer] = await Promise.all([patroni, self, local, etcd, haproxy, backups]);
+  return {
+    cluster: inv.cluster.name,
+    now: Date.now(),
+    hosts: inv.hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      roles: [...h.roles],
+      ...(reach.unreachable.has(h.name) ? { unreachable: reach.unreachable.get(h.name) } : {}),
+    })),
+    postgres: pg.map((h) => h.name),
+    etcdHosts: inv.hostsWithRole('etcd').map((h) => h.name),
+    haproxyHosts: inv.hostsWithRole('haproxy').map((h) => h.name),
+    maximumLagOnFailover: inv.patroni.maximum_lag_on_failover,
+    stanza: inv.pgbackrest.stanza,
+    patroni: Object.fromEntries(pg.map((h, i) => [h.name, patroniAnswers[i]])),
+    patroniSelf: Object.fromEntries(pg.map((h, i) => [h.name, selfAnswers[i]])),
+    local: Object.fromEntries(pg.map((h, i) => [h.name, localAnswers[i]])),
+    etcd: etcdAnswer,
+    haproxy: Object.fromEntries(inv.hostsWithRole('haproxy').map((h, i) => [h.name, haproxyAnswers[i]])),
+    backups: backupsAnswer,
+  };
+}

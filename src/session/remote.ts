@@ -1,0 +1,86 @@
+// Asking a host: every question is asked FROM a host over SSH (the operator may reach the hosts
+// only by SSH): HTTP with curl (Patroni's REST API, HAProxy's stats), SQL with psql, each with a
+// deadline. Secrets (the REST API and superuser passwords) travel over stdin, never on a command line.
+import type { Inventory } from '../inventory/index.js';
+import { shellQuote, type Connection } from '../ssh/index.js';
+import { PghaError } from '../errors.js';
+
+/** host:port, with brackets around an IPv6 address (URLs, Patroni addresses). */
+export function hostPort(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** curl's config-file syntax, so the REST API password travels over stdin, never on a command line. */
+export function curlAuthConfig(inv: Inventory): string {
+  const q = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  return `user = "${q(inv.patroni.users.restapi)}:${q(inv.secrets?.restapi_password ?? '')}"\n`;
+}
+
+export interface HttpResult {
+  status: number;
+  body: string;
+}
+
+/** A question that could not be asked (curl failed, no answer in time): the caller decides what it means. */
+export class RemoteError extends PghaError {}
+
+/** An HTTP request made by curl on `from`. Never throws for an HTTP status; throws a RemoteError when curl fails. */
+export async function httpFrom(
+  from: Connection,
+  method: string,
+  url: string,
+  opts: { body?: unknown; auth?: Inventory; timeoutSec?: number } = {},
+): Promise<HttpResult> {
+  const args = ['curl', '-sS', '--max-time', String(opts.timeoutSec ?? 3), '-X', method, '-w', '\\n%{http_code}'];
+  let stdin: string | undefined;
+  if (opts.auth) {
+    args.push('-K', '-');
+    stdin = curlAuthConfig(opts.auth);
+  }
+  if (opts.body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(opts.body));
+  args.push(url);
+  const r = await from.run(args, { sudo: false, stdin, check: false, timeoutMs: ((opts.timeoutSec ?? 3) + 10) * 1000 });
+  if (r.code !== 0) throw new RemoteError(`${method} ${url} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`);
+  const cut = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+}
+
+/**
+ * Runs SQL with psql on `from` (a database host) as the superuser, against host:port over TCP
+ * (e.g. an HAProxy port). The password goes over stdin. Returns psql's unaligned output.
+ */
+export async function sqlVia(
+  inv: Inventory,
+  from: Connection,
+  target: { host: string; port: number },
+  sql: string,
+  opts: { timeoutSec?: number; check?: boolean } = {},
+) {
+  const timeout = opts.timeoutSec ?? 10;
+  const conninfo = `host=${target.host} port=${target.port} user=${inv.patroni.users.superuser} dbname=postgres connect_timeout=${Math.min(timeout, 5)}`;
+  const script = `read -r PGPASSWORD; export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
+  return from.run(script, {
+    sudo: false,
+    stdin: `${inv.secrets?.superuser_password ?? ''}\n`,
+    check: opts.check ?? true,
+    timeoutMs: (timeout + 5) * 1000,
+  });
+}
+
+/** SQL on the local PostgreSQL of a database host, as the OS user postgres (peer authentication). */
+export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number } = {}) {
+  return conn.run(['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', 'postgres', '-c', sql], {
+    user: 'postgres',
+    check: opts.check ?? true,
+    timeoutMs: opts.timeoutMs ?? 15_000,
+  });
+}
+
+/** Rejects after `ms` with `what` timed out; the question itself is abandoned (its channel dies with the session). */
+export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RemoteError(`${what}: no answer within ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,130 @@
+// A session: the inventory plus one SSH connection per host, opened in parallel and reused by every
+// step of a command. Two ways to open one, built the same way:
+//   openSession(inv)    all or nothing (apply, verify, backups): any unreachable host fails the command;
+//   connectEach(inv)    tolerant (status, switchover, failover): each host connects on its own with a
+//                       short timeout, and one that does not answer is recorded as unreachable.
+import type { Host, Inventory, Role } from '../inventory/index.js';
+import { Reporter } from '../engine/reporter.js';
+import { HostError } from '../errors.js';
+import { connectAll, Masker, SshConnection, type Connection, type HostTarget } from '../ssh/index.js';
+
+export interface SessionOptions {
+  acceptNewHostKeys?: boolean;
+  reporter?: Reporter;
+  /** Only these hosts (default: every host of the inventory). */
+  hosts?: Host[];
+}
+
+export interface Session {
+  inv: Inventory;
+  reporter: Reporter;
+  masker: Masker;
+  /** The connected hosts. */
+  conns: Map<string, Connection>;
+  /** Why each host that could not be reached was not (empty for an all-or-nothing session). */
+  unreachable: Map<string, string>;
+  /** The connection of a host; throws a HostError for a host that is not connected. */
+  conn(host: string | Host): Connection;
+  /** Connections of the hosts with a role, in inventory order (connected hosts only). */
+  withRole(role: Role): Connection[];
+  close(): Promise<void>;
+}
+
+/** At most this long per connect in a tolerant session: a partitioned or powered-off host must not stall the command. */
+export const REACH_CONNECT_TIMEOUT_SEC = 3;
+
+export function hostTarget(h: Host): HostTarget {
+  return {
+    name: h.name,
+    address: h.address,
+    port: h.ssh.port,
+    user: h.ssh.user,
+    privateKeyPath: h.ssh.privateKey,
+    sudo: h.ssh.sudo,
+    knownHostsPath: h.ssh.knownHosts,
+    hostKeyPolicy: h.ssh.hostKeyPolicy,
+    connectTimeoutMs: h.ssh.connectTimeout * 1000,
+    commandTimeoutMs: h.ssh.commandTimeout * 1000,
+  };
+}
+
+/** The one masker of a command: every secret of the inventory, in every spelling the masker knows. */
+export function secretMasker(inv: Inventory): Masker {
+  return new Masker(Object.values(inv.secrets ?? {}));
+}
+
+/** A Session over the connections there are. */
+export function sessionOver(inv: Inventory, conns: Map<string, Connection>, opts: { reporter: Reporter; masker: Masker; unreachable?: Map<string, string> }): Session {
+  const unreachable = opts.unreachable ?? new Map<string, string>();
+  const conn = (h: string | Host) => {
+    const name = typeof h === 'string' ? h : h.name;
+    const c = conns.get(name);
+    if (!c) throw new HostError(name, unreachable.get(name) ?? 'not connected');
+    return c;
+  };
+  return {
+    inv,
+    reporter: opts.reporter,
+    masker: opts.masker,
+    conns,
+    unreachable,
+    conn,
+    withRole: (role) => inv.hostsWithRole(role).flatMap((h) => (conns.has(h.name) ? [conns.get(h.name)!] : [])),
+    close: async () => {
+      await Promise.all([...conns.values()].map((c) => c.close()));
+    },
+  };
+}
+
+/** Per host: its connection once up, or undefined when the connect failed (never rejects). */
+export interface Reach {
+  pending: Map<string, Promise<Connection | undefined>>;
+  unreachable: Map<string, string>;
+  /** Resolves when every connect has settled: a Session over the reachable hosts. */
+  session(): Promise<Session>;
+  close(): Promise<void>;
+}
+
+/** Tolerant: every host connected on its own (at most REACH_CONNECT_TIMEOUT_SEC each); see Reach. */
+export function connectEach(inv: Inventory, opts: SessionOptions & { connectTimeoutSec?: number } = {}): Reach {
+  const reporter = opts.reporter ?? new Reporter();
+  const masker = secretMasker(inv);
+  const connectTimeoutSec = opts.connectTimeoutSec ?? REACH_CONNECT_TIMEOUT_SEC;
+  const unreachable = new Map<string, string>();
+  const pending = new Map<string, Promise<Connection | undefined>>();
+  for (const h of opts.hosts ?? inv.hosts) {
+    const target = hostTarget(h);
+    target.connectTimeoutMs = Math.min(target.connectTimeoutMs, connectTimeoutSec * 1000);
+    pending.set(
+      h.name,
+      SshConnection.connect(target, { masker, onCommand: reporter.command, acceptNewHostKeys: opts.acceptNewHostKeys }).catch((err: unknown) => {
+        unreachable.set(h.name, err instanceof HostError ? err.message.slice(h.name.length + 2) : String(err));
+        return undefined;
+      }),
+    );
+  }
+  const settled = async () => {
+    const conns = new Map<string, Connection>();
+    for (const [name, p] of pending) {
+      const c = await p;
+      if (c) conns.set(name, c);
+    }
+    return conns;
+  };
+  return {
+    pending,
+    unreachable,
+    session: async () => sessionOver(inv, await settled(), { reporter, masker, unreachable }),
+    close: async () => {
+      await Promise.all([...(await settled()).values()].map((c) => c.close()));
+    },
+  };
+}
+
+/** All or nothing: on any failure the others are closed and a ConnectAllError lists every failed host. */
+export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
+  const reporter = opts.reporter ?? new Reporter();
+  const masker = secretMasker(inv);
+  const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map(hostTarget), { acceptNewHostKeys: opts.acceptNewHostKeys, masker, onCommand: reporter.command });
+  return sessionOver(inv, conns, { reporter, masker });
+}

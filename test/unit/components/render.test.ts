@@ -1,0 +1,209 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { parse } from 'yaml';
+import { loadInventory, type Inventory } from '../../../src/inventory/index.js';
+import { renderHost } from '../../../src/components/index.js';
+import { dcsForPatroniVersion, patroniTtlNote } from '../../../src/components/patroni/version.js';
+import { maskSecrets } from '../../../src/render/mask.js';
+import { renderToDir } from '../../../src/flows/render/command.js';
+
+const SECRETS = 'test/fixtures/secrets/test-secrets.yaml';
+const GOLDEN = 'test/golden/example';
+
+/** inventories/example.yml, with the test fixture's passwords as its secrets file. */
+async function example(edit: (yaml: string) => string = (y) => y): Promise<Inventory> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-render-'));
+  writeFileSync(join(dir, 'example.yml'), edit(readFileSync('inventories/example.yml', 'utf8')));
+  copyFileSync(SECRETS, join(dir, 'example.secrets.yml'));
+  chmodSync(join(dir, 'example.secrets.yml'), 0o600);
+  return loadInventory(join(dir, 'example.yml'));
+}
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .sort();
+}
+
+test('dcsForPatroniVersion: etcd (v2) below 3.0.3, etcd3 from 3.0.3', () => {
+  assert.equal(dcsForPatroniVersion('3.0.2'), 'etcd');
+  assert.equal(dcsForPatroniVersion('3.0.2-1'), 'etcd');
+  assert.equal(dcsForPatroniVersion('2.1.4'), 'etcd');
+  assert.equal(dcsForPatroniVersion('3.0.3'), 'etcd3');
+  assert.equal(dcsForPatroniVersion('3.3.0'), 'etcd3');
+  assert.equal(dcsForPatroniVersion('4.0.4'), 'etcd3');
+  assert.throws(() => dcsForPatroniVersion('latest'));
+});
+
+test('patroniTtlNote: Patroni 3.2 and later raise a ttl below 20 s, and apply says so', () => {
+  assert.equal(patroniTtlNote(['3.0.2-1'], 12), null, "Debian 12's Patroni takes the short ttl");
+  assert.equal(patroniTtlNote(['3.1.2'], 7), null);
+  assert.equal(patroniTtlNote(['3.2.0', '3.2.0'], 30), null, 'safe: nothing to raise');
+  assert.equal(patroniTtlNote(['4.0.4'], 20), null);
+  assert.equal(
+    patroniTtlNote(['3.0.2', '4.0.4-1.pgdg120+1'], 12),
+    "Patroni 4.0.4-1.pgdg120+1 uses a ttl of at least 20 s: the inventory's ttl 12 becomes 20, and an unplanned failover takes about 23 s",
+  );
+  assert.match(patroniTtlNote(['3.2.2'], 7) ?? '', /^Patroni 3\.2\.2 uses a ttl of at least 20 s: the inventory's ttl 7 becomes 20/);
+});
+
+test('renderHost returns only the files of the host roles', async () => {
+  const inv = await example();
+  const paths = (h: string) => renderHost(inv, h, { dcs: 'etcd' }).map((f) => f.path).sort();
+  assert.deepEqual(paths('pg1'), [
+    '/etc/default/etcd',
+    '/etc/haproxy/haproxy.cfg',
+    '/etc/patroni/config.yml',
+    '/etc/pgbackrest.conf',
+    '/etc/postgresql-common/createcluster.d/pgha.conf',
+    '/usr/local/lib/pgha/pgbackrest-archive-push',
+    '/var/lib/postgresql/.ssh/config',
+  ]);
+  assert.deepEqual(paths('backup1'), [
+    '/etc/pgbackrest.conf',
+    '/etc/systemd/system/pgha-backup-diff.service',
+    '/etc/systemd/system/pgha-backup-diff.timer',
+    '/etc/systemd/system/pgha-backup-full.service',
+    '/etc/systemd/system/pgha-backup-full.timer',
+  ]);
+  const patroni = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/patroni/config.yml')!;
+  assert.deepEqual([patroni.owner, patroni.group, patroni.mode, patroni.secret], ['postgres', 'postgres', 0o600, true]);
+  const repo = renderHost(inv, 'backup1', { dcs: 'etcd' }).find((f) => f.path === '/etc/pgbackrest.conf')!;
+  assert.equal(repo.owner, 'pgbackrest');
+});
+
+test('Patroni config: listen format, pg_hba, DCS section by version, replica methods', async () => {
+  const inv = await example();
+  const cfg = (dcs: 'etcd' | 'etcd3') =>
+    parse(renderHost(inv, 'pg2', { dcs }).find((f) => f.path === '/etc/patroni/config.yml')!.content);
+  const c = cfg('etcd');
+  assert.equal(c.name, 'pg2');
+  assert.equal(c.scope, 'main');
+  assert.equal(c.postgresql.listen, '10.0.10.12,127.0.0.1:5432');
+  assert.equal(c.postgresql.connect_address, '10.0.10.12:5432');
+  assert.equal(c.postgresql.data_dir, '/var/lib/postgresql/15/main');
+  assert.equal(c.postgresql.bin_dir, '/usr/lib/postgresql/15/bin');
+  assert.equal(c.restapi.listen, '10.0.10.12:8008');
+  assert.equal(c.restapi.authentication.password, 'test-restapi-pw-4');
+  assert.equal(c.postgresql.authentication.replication.password, 'test-replication-pw-2');
+  assert.ok(c.etcd && !c.etcd3);
+  assert.deepEqual(c.etcd.hosts, ['10.0.10.11:2379', '10.0.10.12:2379', '10.0.10.13:2379']);
+  const c3 = cfg('etcd3');
+  assert.ok(c3.etcd3 && !c3.etcd);
+  const hba: string[] = c.postgresql.pg_hba;
+  assert.ok(hba.includes('host replication replicator 127.0.0.1/32 scram-sha-256'));
+  for (const a of ['10.0.10.11', '10.0.10.12', '10.0.10.13']) {
+    assert.ok(hba.includes(`host replication replicator ${a}/32 scram-sha-256`));
+    assert.ok(hba.includes(`host all rewind_user ${a}/32 scram-sha-256`));
+  }
+  assert.equal(hba.at(-1), 'host all all 10.0.10.0/24 scram-sha-256', "the inventory's rules come last");
+  const dcs = c.bootstrap.dcs;
+  assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [12, 2, 5]);
+  assert.equal(dcs.postgresql.parameters.archive_mode, 'on');
+  assert.equal(dcs.postgresql.parameters.archive_command, '/usr/local/lib/pgha/pgbackrest-archive-push %p');
+  assert.equal(dcs.postgresql.parameters.max_connections, 200);
+  assert.equal(dcs.postgresql.recovery_conf.restore_command, 'pgbackrest --stanza=main archive-get %f %p');
+  assert.deepEqual(c.postgresql.create_replica_methods, ['pgbackrest', 'basebackup']);
+  assert.deepEqual(c.postgresql.pgbackrest, { command: 'pgbackrest --stanza=main --delta restore', keep_data: true, no_params: true });
+  assert.deepEqual(c.bootstrap.initdb, [{ encoding: 'UTF8' }, { locale: 'C.UTF-8' }, 'data-checksums']);
+});
+
+test('etcd: v2 API enabled only for the etcd DCS; data dir is not Debian default', async () => {
+  const inv = await example();
+  const etcd = (dcs: 'etcd' | 'etcd3') => renderHost(inv, 'pg1', { dcs }).find((f) => f.component === 'etcd')!.content;
+  assert.match(etcd('etcd'), /^ETCD_ENABLE_V2="true"$/m);
+  assert.doesNotMatch(etcd('etcd3'), /ETCD_ENABLE_V2/);
+  assert.match(etcd('etcd'), /^ETCD_DATA_DIR="\/var\/lib\/etcd\/main"$/m);
+  assert.match(etcd('etcd'), /^ETCD_LISTEN_CLIENT_URLS="http:\/\/10\.0\.10\.11:2379,http:\/\/127\.0\.0\.1:2379"$/m);
+});
+
+test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles and noloadbalance", async () => {
+  for (const edit of [
+    (y: string) => y,
+    (y: string) => y.replace('timing: balanced', 'timing: fast').replace('noloadbalance: false', 'noloadbalance: true'),
+  ]) {
+    const inv = await example(edit);
+    const cfg = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'haproxy')!.content;
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-haproxy-'));
+    writeFileSync(join(dir, 'haproxy.cfg'), cfg);
+    const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(cfg, /option httpchk OPTIONS \/primary/);
+    assert.match(cfg, /option httpchk OPTIONS \/replica\?lag=1048576/);
+    assert.match(cfg, /stats socket \/run\/haproxy\/admin\.sock/);
+    const { inter_ms, fastinter_ms, fall, rise } = inv.timing.haproxy;
+    assert.match(cfg, new RegExp(`default-server inter ${inter_ms}ms fastinter ${fastinter_ms}ms fall ${fall} rise ${rise} on-marked-down shutdown-sessions`));
+    const replicas = cfg.slice(cfg.indexOf('listen replicas'));
+    assert.equal(replicas.includes('server pg3 '), !inv.host('pg3').tags.noloadbalance);
+  }
+});
+
+test('pgBackRest: shared repository puts repo1-path on database hosts and timers there', async () => {
+  const inv = await example((y) =>
+    y.replace('  backup_repository: backup1 ', '  #').replace('type: host ', 'type: shared'),
+  );
+  const pg1 = renderHost(inv, 'pg1', { dcs: 'etcd' });
+  const conf = pg1.find((f) => f.path === '/etc/pgbackrest.conf')!.content;
+  assert.match(conf, /^repo1-path=\/var\/lib\/pgbackrest$/m);
+  assert.doesNotMatch(conf, /repo1-host/);
+  const svc = pg1.find((f) => f.path === '/etc/systemd/system/pgha-backup-full.service')!.content;
+  assert.match(svc, /^ExecCondition=/m);
+  assert.deepEqual(renderHost(inv, 'backup1', { dcs: 'etcd' }), []);
+});
+
+test('apt files appear only when asked for', async () => {
+  const inv = await example((y) =>
+    y.replace('apt_proxy: null', 'apt_proxy: http://10.0.10.1:3142').replace('postgresql_apt_repository: false', 'postgresql_apt_repository: true'),
+  );
+  const apt = renderHost(inv, 'backup1', { dcs: 'etcd' }).filter((f) => f.component === 'base');
+  assert.deepEqual(apt.map((f) => f.path).sort(), ['/etc/apt/apt.conf.d/01pgha-proxy', '/etc/apt/sources.list.d/pgdg.sources']);
+  assert.match(apt.find((f) => f.path.includes('proxy'))!.content, /Acquire::http::Proxy "http:\/\/10\.0\.10\.1:3142";/);
+});
+
+test('maskSecrets hides every password', async () => {
+  const inv = await example();
+  const all = inv.hosts.flatMap((h) => renderHost(inv, h.name, { dcs: 'etcd' })).map((f) => maskSecrets(f.content, inv)).join('\n');
+  for (const v of Object.values(inv.secrets!)) assert.ok(!all.includes(v));
+  assert.match(all, /password: "\*\*\*\*\*\*\*\*"/);
+});
+
+// Golden files pin the rendered output of inventories/example.yml (secrets masked).
+// Update deliberately with: UPDATE_GOLDEN=1 node --import tsx --test test/unit/render.test.ts
+test('golden: rendering inventories/example.yml matches test/golden/example', async () => {
+  const inv = await example();
+  const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
+  await renderToDir(inv, out, { dcs: dcsForPatroniVersion('3.0.2') });
+  if (process.env.UPDATE_GOLDEN === '1') {
+    for (const f of files(out)) {
+      mkdirSync(dirname(join(GOLDEN, f)), { recursive: true });
+      writeFileSync(join(GOLDEN, f), readFileSync(join(out, f)));
+    }
+  }
+  assert.ok(existsSync(GOLDEN), 'no golden files: run once with UPDATE_GOLDEN=1 and review them');
+  assert.deepEqual(files(out), files(GOLDEN));
+  for (const f of files(out)) {
+    assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(GOLDEN, f), 'utf8'), `${f} differs from the golden file`);
+  }
+});
+
+test('pgha render writes DIR/HOST/<path>, secrets masked', async () => {
+  const inv = await example();
+  const out = mkdtempSync(join(tmpdir(), 'pgha-cli-render-'));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'render', '-i', inv.file, '-o', out, '--host', 'pg1'], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(out), ['pg1']);
+  const cfg = readFileSync(join(out, 'pg1/etc/patroni/config.yml'), 'utf8');
+  assert.ok(!cfg.includes('test-superuser-pw-1'));
+  assert.match(cfg, /^etcd:$/m);
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'render', '-i', inv.file, '-o', out, '--host', 'nope'], {
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 2);
+});

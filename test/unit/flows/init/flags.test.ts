@@ -1,0 +1,187 @@
+// `pgha init` without a terminal: answers from flags (all problems at once), the inventory and
+// secrets it renders (they load as they are), and the real CLI writing them (never prompting).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadInventory } from '../../../../src/inventory/index.js';
+import { answerProblems, DEFAULTS, type InitAnswers } from '../../../../src/flows/init/answers.js';
+import { answersFromFlags } from '../../../../src/flows/init/flags.js';
+import { generatePassword, generateSecrets, renderInventory, renderSecrets } from '../../../../src/flows/init/render.js';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('../../../..', import.meta.url)));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const TSX = import.meta.resolve('tsx');
+
+function pgha(cwd: string, ...args: string[]) {
+  // stdin is not a terminal here: init must never prompt.
+  return spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+}
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'pgha-init-'));
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const lab: InitAnswers = {
+  clusterName: 'lab',
+  postgresVersion: 15,
+  hosts: [1, 2, 3, 4].map((i) => ({ name: `node${i}`, address: `10.88.213.${10 + i}` })),
+  ssh: { user: 'admin', port: 22, privateKey: '~/.ssh/id_ed25519' },
+  roles: { etcd: ['node1', 'node2', 'node3'], postgres: ['node1', 'node2', 'node3'], haproxy: ['node1', 'node2', 'node3'] },
+  repository: { type: 'host', host: 'node4' },
+  synchronousMode: false,
+  ports: { ...DEFAULTS.ports },
+  aptProxy: null,
+};
+
+async function renderAndLoad(a: InitAnswers) {
+  const dir = tmp();
+  writeFileSync(join(dir, 'inventory.yml'), renderInventory(a, { schema: 'schema.json', secrets: 's.yml', knownHosts: 'known_hosts' }));
+  writeFileSync(join(dir, 's.yml'), renderSecrets(a.clusterName, generateSecrets()), { mode: 0o600 });
+  return loadInventory(join(dir, 'inventory.yml'));
+}
+
+test('rendered inventory loads: dedicated repository host', async () => {
+  assert.deepEqual(answerProblems(lab), []);
+  const inv = await renderAndLoad(lab);
+  assert.equal(inv.cluster.name, 'lab');
+  assert.equal(inv.repositoryHost?.name, 'node4');
+  assert.deepEqual(inv.roles.etcd, ['node1', 'node2', 'node3']);
+  assert.equal(inv.hosts.find((h) => h.name === 'node2')?.address, '10.88.213.12');
+  assert.equal(inv.secrets?.superuser_password.length, 32);
+});
+
+test('rendered inventory loads: shared repository, sync, apt proxy, other ports and version', async () => {
+  const a: InitAnswers = {
+    ...lab,
+    postgresVersion: 16,
+    hosts: lab.hosts.slice(0, 3),
+    repository: { type: 'shared', path: '/mnt/backups' },
+    synchronousMode: true,
+    ports: { ...lab.ports, postgres: 6432 },
+    aptProxy: 'http://10.88.213.1:3142',
+  };
+  const inv = await renderAndLoad(a);
+  assert.equal(inv.pgbackrest.repository.type, 'shared');
+  assert.equal(inv.pgbackrest.repository.path, '/mnt/backups');
+  assert.equal(inv.repositoryHost, undefined);
+  assert.equal(inv.patroni.synchronous_mode, true);
+  assert.equal(inv.patroni.postgres_port, 6432);
+  assert.equal(inv.packages.apt_proxy, 'http://10.88.213.1:3142');
+  assert.equal(inv.packages.postgresql_apt_repository, true);
+});
+
+test('generated passwords are long, URL-safe and distinct', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const p = generatePassword();
+    assert.match(p, /^[A-Za-z0-9_-]{32}$/);
+    seen.add(p);
+  }
+  assert.equal(seen.size, 200);
+});
+
+test('flags: every missing required flag is named', () => {
+  const r = answersFromFlags({});
+  assert.equal(r.problems.length, 3);
+  assert.match(r.problems.join('\n'), /--name/);
+  assert.match(r.problems.join('\n'), /--host/);
+  assert.match(r.problems.join('\n'), /--repo-host NAME or --repo-path/);
+});
+
+test('flags: role defaults skip the repository host; bad values are reported', () => {
+  const ok = answersFromFlags({ name: 'x', host: ['r=10.0.0.9', 'a=10.0.0.1', 'b=10.0.0.2', 'c=10.0.0.3'], repoHost: 'r' });
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.answers.roles.postgres, ['a', 'b', 'c']);
+  const bad = answersFromFlags({ name: 'x', host: ['a=10.0.0.1', 'a=10.0.0.2', 'B=1.2.3.999'], repoPath: 'rel', etcd: 'a,B' });
+  const text = bad.problems.join('\n');
+  assert.match(text, /host "a" is already listed/);
+  assert.match(text, /"B" is not a valid host name/);
+  assert.match(text, /"1.2.3.999" is not an IP address/);
+  assert.match(text, /etcd: needs an odd number/);
+  assert.match(text, /must be absolute/);
+});
+
+// The container lab's hosts: node4 is the backup repository host.
+const LAB = ['--name', 'lab', '--ssh-user', 'admin', '--repo-host', 'node4'].concat(
+  ...[1, 2, 3, 4].map((i) => ['--host', `node${i}=10.88.213.${10 + i}`]),
+);
+
+test('non-interactive init for the lab writes an inventory that pgha validate accepts', () => {
+  const dir = tmp();
+  const r = pgha(dir, 'init', ...LAB, '--output', 'lab.yml');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /lab\.yml +\(inventory\)/);
+  assert.match(r.stdout, /pgha validate -i lab\.yml/);
+  assert.match(r.stdout, /pgha apply -i lab\.yml --accept-new-host-keys/);
+  assert.equal(existsSync(join(dir, 'known_hosts')), false, 'no host key may be trusted silently');
+
+  const v = pgha(dir, 'validate', '-i', 'lab.yml');
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+
+  const inv = readFileSync(join(dir, 'lab.yml'), 'utf8');
+  assert.match(inv, /^# yaml-language-server: \$schema=\S+inventory\.schema\.json$/m);
+  assert.match(inv, /^secrets: lab\.secrets\.yml$/m);
+  assert.match(inv, /^ {2}backup_repository: node4 /m);
+  assert.match(inv, /^ {2}user: admin /m);
+
+  const secretsFile = join(dir, 'lab.secrets.yml');
+  assert.equal(statSync(secretsFile).mode & 0o777, 0o600);
+  const secrets = Object.fromEntries(
+    [...readFileSync(secretsFile, 'utf8').matchAll(/^(\w+_password): (\S+)$/gm)].map((m) => [m[1], m[2]]),
+  );
+  assert.deepEqual(Object.keys(secrets).sort(), ['replication_password', 'restapi_password', 'rewind_password', 'superuser_password']);
+  for (const p of Object.values(secrets)) {
+    assert.match(p, /^[A-Za-z0-9_-]{32}$/);
+    assert.ok(/[A-Z]/.test(p) || /[a-z]/.test(p));
+    assert.ok(!r.stdout.includes(p) && !r.stderr.includes(p) && !v.stdout.includes(p) && !v.stderr.includes(p), 'a password was printed');
+  }
+  assert.equal(new Set(Object.values(secrets)).size, 4);
+});
+
+test('without a terminal, missing flags are all named (exit 2) and nothing is written', () => {
+  const dir = tmp();
+  const r = pgha(dir, 'init');
+  assert.equal(r.status, 2);
+  for (const flag of ['--name', '--host', '--repo-host', '--repo-path']) assert.match(r.stderr, new RegExp(flag));
+  assert.deepEqual(readdirSync(dir), []);
+
+  const partial = pgha(dir, 'init', '--host', 'a=10.0.0.1');
+  assert.equal(partial.status, 2);
+  assert.match(partial.stderr, /missing --name/);
+  assert.match(partial.stderr, /missing --repo-host NAME or --repo-path PATH/);
+  assert.doesNotMatch(partial.stderr, /missing --host/);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('an existing inventory is refused without --force and left untouched', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'inventory.yml'), 'my own inventory\n');
+  const r = pgha(dir, 'init', ...LAB);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to overwrite.*--force/);
+  assert.match(r.stderr, /inventory\.yml/);
+  assert.equal(readFileSync(join(dir, 'inventory.yml'), 'utf8'), 'my own inventory\n');
+  assert.deepEqual(readdirSync(dir), ['inventory.yml']);
+
+  const forced = pgha(dir, 'init', ...LAB, '--force');
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.equal(pgha(dir, 'validate', '-i', 'inventory.yml').status, 0);
+});
+
+test('--scan-host-keys without --yes is refused', () => {
+  const dir = tmp();
+  const r = pgha(dir, 'init', ...LAB, '--scan-host-keys');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--yes/);
+  assert.deepEqual(readdirSync(dir), []);
+});
+

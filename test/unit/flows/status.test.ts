@@ -1,0 +1,312 @@
+// pgha status's verdict and JSON assembly, and switchover's pre-checks, from outputs captured on
+// the lab (Patroni 3.0.2 GET /cluster, HAProxy 2.6 stats CSV abridged to its first 19 columns,
+// etcdctl 3.4 as etcdState returns it, pgBackRest 2.45 info --output=json, the status psql query).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assembleStatus, type StatusInputs } from '../../../src/flows/status/model.js';
+import { formatStatus } from '../../../src/flows/status/format.js';
+import { leaderOf as runningLeader, normalizeRole, type PatroniCluster } from '../../../src/components/patroni/cluster.js';
+import { parseHaproxyCsv } from '../../../src/components/haproxy/state.js';
+import { parseRepoInfo as parseInfo } from '../../../src/components/pgbackrest/info.js';
+import { checkSwitchover, parseAt } from '../../../src/components/patroni/checks.js';
+import { EXIT, PghaError } from '../../../src/errors.js';
+import type { Inventory } from '../../../src/inventory/index.js';
+
+const CLUSTER_HEALTHY = `{"members": [{"name": "node1", "role": "leader", "state": "running", "api_url": "http://10.88.214.11:8008/patroni", "host": "10.88.214.11", "port": 5432, "timeline": 1}, {"name": "node2", "role": "replica", "state": "running", "api_url": "http://10.88.214.12:8008/patroni", "host": "10.88.214.12", "port": 5432, "timeline": 1, "lag": 0}, {"name": "node3", "role": "replica", "state": "running", "api_url": "http://10.88.214.13:8008/patroni", "host": "10.88.214.13", "port": 5432, "timeline": 1, "lag": 0}]}`;
+// Patroni stopped on node3 (systemctl stop patroni), a second later.
+const CLUSTER_NODE3_STOPPED = `{"members": [{"name": "node1", "role": "leader", "state": "running", "api_url": "http://10.88.214.11:8008/patroni", "host": "10.88.214.11", "port": 5432, "timeline": 1}, {"name": "node2", "role": "replica", "state": "running", "api_url": "http://10.88.214.12:8008/patroni", "host": "10.88.214.12", "port": 5432, "timeline": 1, "lag": 0}, {"name": "node3", "role": "replica", "state": "stopped", "api_url": "http://10.88.214.13:8008/patroni", "host": "10.88.214.13", "port": 5432, "lag": "unknown"}]}`;
+
+const HAPROXY_CSV = `# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight
+stats,FRONTEND,,,1,1,1000,5,340,16972,0,0,0,,,,,OPEN,
+stats,BACKEND,0,0,0,0,100,0,340,16972,0,0,,0,0,0,0,UP,0
+primary,FRONTEND,,,0,1,1000,1,371,719,0,0,0,,,,,OPEN,
+primary,node1,0,0,0,1,,1,371,719,,0,,0,0,0,0,UP,1
+primary,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1
+primary,node3,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1
+primary,BACKEND,0,0,0,1,100,1,371,719,0,0,,0,0,0,0,UP,1
+replicas,FRONTEND,,,0,1,1000,1,298,700,0,0,0,,,,,OPEN,
+replicas,node1,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1
+replicas,node2,0,0,0,1,,1,298,700,,0,,0,0,0,0,UP,1
+replicas,node3,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1
+replicas,BACKEND,0,0,0,1,100,1,298,700,0,0,,0,0,0,0,UP,2
+`;
+// Seen right after a switchover to node2, before HAProxy's checks caught up.
+const HAPROXY_CSV_AFTER_SWITCHOVER = HAPROXY_CSV.replace('primary,node1,0,0,0,1,,1,371,719,,0,,0,0,0,0,UP', 'primary,node1,0,0,0,1,,1,371,719,,0,,0,0,0,0,DOWN').replace(
+  'primary,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN',
+  'primary,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP',
+);
+
+const PGBACKREST_INFO = `[{"archive":[{"database":{"id":1,"repo-key":1},"id":"15-1","max":"000000010000000000000007","min":"000000010000000000000001"}],"backup":[{"archive":{"start":"000000010000000000000005","stop":"000000010000000000000006"},"backrest":{"format":5,"version":"2.45"},"database":{"id":1,"repo-key":1},"error":false,"info":{"delta":23265041,"repository":{"delta":3084840,"size":3084840},"size":23265041},"label":"20261122-053610F","lsn":{"start":"0/5000028","stop":"0/6000088"},"prior":null,"reference":null,"timestamp":{"start":1795325770,"stop":1795325778},"type":"full"}],"cipher":"none","db":[{"id":1,"repo-key":1,"system-id":7710865278548818799,"version":"15"}],"name":"main","repo":[{"cipher":"none","key":1,"status":{"code":0,"message":"ok"}}],"status":{"code":0,"lock":{"backup":{"held":false}},"message":"ok"}}]`;
+const PGBACKREST_NO_BACKUP = `[{"archive":[],"backup":[],"cipher":"none","db":[{"id":1,"repo-key":1,"system-id":7710865278548818799,"version":"15"}],"name":"main","repo":[{"cipher":"none","key":1,"status":{"code":2,"message":"no valid backups"}}],"status":{"code":2,"lock":{"backup":{"held":false}},"message":"no valid backups"}}]`;
+
+// The leader's answer to status's psql query: six archive failures from before the stanza existed, then success.
+const LOCAL_LEADER = `{"in_recovery" : false, "archiver" : {"last_archived_wal":"000000010000000000000007","last_archived_time":"2026-11-22T05:36:27.957232+00:00","failed_count":6,"last_failed_wal":"000000010000000000000001","last_failed_time":"2026-11-22T05:35:32.994198+00:00"}, "replication" : [{"name" : "node3", "state" : "streaming", "sync_state" : "async"}, {"name" : "node2", "state" : "streaming", "sync_state" : "async"}]}`;
+const LOCAL_REPLICA = `{"in_recovery" : true, "archiver" : {"last_archived_wal":null,"last_archived_time":null,"failed_count":0,"last_failed_wal":null,"last_failed_time":null}, "replication" : []}`;
+
+const ETCD_HEALTHY = [
+  { name: 'node1', endpoint: 'http://10.88.214.11:2379', healthy: true, leader: false },
+  { name: 'node2', endpoint: 'http://10.88.214.12:2379', healthy: true, leader: true },
+  { name: 'node3', endpoint: 'http://10.88.214.13:2379', healthy: true, leader: false },
+];
+
+// GET /patroni of the leader and of a replica (3.0.2 calls the leader "master" here).
+const SELF_LEADER = `{"state": "running", "postmaster_start_time": "2026-11-22 05:35:29.505069+00:00", "role": "master", "server_version": 150020, "xlog": {"location": 167772256}, "timeline": 2, "replication": [{"usename": "replicator", "application_name": "node3", "client_addr": "10.88.214.13", "state": "streaming", "sync_state": "async", "sync_priority": 0}, {"usename": "replicator", "application_name": "node1", "client_addr": "10.88.214.11", "state": "streaming", "sync_state": "async", "sync_priority": 0}], "dcs_last_seen": 1795326280, "database_system_identifier": "7710865278548818799", "patroni": {"version": "3.0.2", "scope": "lab"}}`;
+const SELF_REPLICA = `{"state": "running", "postmaster_start_time": "2026-11-22 05:43:54.783583+00:00", "role": "replica", "server_version": 150020, "xlog": {"received_location": 167772256, "replayed_location": 167772256, "replayed_timestamp": "2026-11-22 05:43:36.762078+00:00", "paused": false}, "timeline": 2, "dcs_last_seen": 1795326284, "database_system_identifier": "7710865278548818799", "patroni": {"version": "3.0.2", "scope": "lab"}}`;
+
+const NOW = Date.parse('2026-11-22T05:37:20.026Z');
+
+function inputs(over: Partial<StatusInputs> = {}): StatusInputs {
+  const cluster = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  const servers = parseHaproxyCsv(HAPROXY_CSV);
+  return {
+    cluster: 'lab',
+    now: NOW,
+    hosts: [1, 2, 3, 4].map((i) => ({ name: `node${i}`, address: `10.88.214.1${i}`, roles: i === 4 ? ['backup_repository'] : ['etcd', 'postgres', 'haproxy'] })),
+    postgres: ['node1', 'node2', 'node3'],
+    etcdHosts: ['node1', 'node2', 'node3'],
+    haproxyHosts: ['node1', 'node2', 'node3'],
+    maximumLagOnFailover: 1048576,
+    stanza: 'main',
+    patroni: { node1: { ok: cluster }, node2: { ok: cluster }, node3: { ok: cluster } },
+    patroniSelf: { node1: { ok: JSON.parse(SELF_LEADER) }, node2: { ok: JSON.parse(SELF_REPLICA) }, node3: { ok: JSON.parse(SELF_REPLICA) } },
+    local: { node1: { ok: JSON.parse(LOCAL_LEADER) }, node2: { ok: JSON.parse(LOCAL_REPLICA) }, node3: { ok: JSON.parse(LOCAL_REPLICA) } },
+    etcd: { ok: { from: 'node1', members: ETCD_HEALTHY } },
+    haproxy: { node1: { ok: servers }, node2: { ok: servers }, node3: { ok: servers } },
+    backups: { ok: parseInfo(PGBACKREST_INFO, 'main') },
+    ...over,
+  };
+}
+
+test('status: a healthy cluster, every section assembled', () => {
+  const r = assembleStatus(inputs());
+  assert.equal(r.verdict, 'healthy');
+  assert.deepEqual(r.reasons, []);
+  assert.equal(r.cluster, 'lab');
+  assert.equal(r.leader, 'node1');
+  assert.deepEqual(
+    r.members.map((m) => [m.name, m.host, m.role, m.state, m.patroni_state, m.timeline, m.lag_bytes]),
+    [
+      ['node1', '10.88.214.11', 'leader', 'running', 'running', 1, 0],
+      ['node2', '10.88.214.12', 'replica', 'streaming', 'running', 1, 0],
+      ['node3', '10.88.214.13', 'replica', 'streaming', 'running', 1, 0],
+    ],
+  );
+  assert.deepEqual(r.etcd, [
+    { name: 'node1', healthy: true, leader: false },
+    { name: 'node2', healthy: true, leader: true },
+    { name: 'node3', healthy: true, leader: false },
+  ]);
+  assert.deepEqual(
+    r.haproxy.map((h) => [h.name, h.reachable, h.primary, h.replicas]),
+    ['node1', 'node2', 'node3'].map((n) => [n, true, ['node1'], ['node2', 'node3']]),
+  );
+  assert.deepEqual(r.backups.last_full, { label: '20261122-053610F', time: '2026-11-22T05:36:18.000Z', age_seconds: 62 });
+  assert.equal(r.backups.last_diff, null);
+  assert.equal(r.backups.archiving?.last_archived_wal, '000000010000000000000007');
+  assert.equal(r.backups.archiving?.failed_count, 6);
+  assert.equal(r.backups.archiving?.failing, false, 'failures older than the last success are history');
+  assert.equal(r.backups.repository_wal_max, '000000010000000000000007');
+});
+
+test('status JSON: the documented fields, and it round-trips', () => {
+  const doc = JSON.parse(JSON.stringify(assembleStatus(inputs())));
+  for (const key of ['cluster', 'verdict', 'reasons', 'members', 'etcd', 'haproxy', 'backups', 'leader', 'hosts', 'checked_at']) assert.ok(key in doc, key);
+  for (const m of doc.members) for (const key of ['name', 'host', 'role', 'state', 'timeline', 'lag_bytes', 'patroni_state', 'pending_restart', 'tags']) assert.ok(key in m, key);
+  for (const e of doc.etcd) for (const key of ['name', 'healthy', 'leader']) assert.ok(key in e, key);
+  for (const key of ['last_full', 'last_diff', 'archiving', 'status']) assert.ok(key in doc.backups, key);
+});
+
+test('status: Patroni stopped on a replica -> degraded, the reason names it', () => {
+  const stopped = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;
+  const local = { ...inputs().local, node1: { ok: { ...JSON.parse(LOCAL_LEADER), replication: [{ name: 'node2', state: 'streaming', sync_state: 'async' }] } }, node3: { error: 'psql: connection refused' } };
+  const r = assembleStatus(inputs({ patroni: { node1: { ok: stopped }, node2: { ok: stopped }, node3: { error: 'curl: (7) Failed to connect' } }, local }));
+  assert.equal(r.verdict, 'degraded');
+  assert.deepEqual(r.reasons, ['node3 is stopped']);
+  const m = r.members.find((x) => x.name === 'node3')!;
+  assert.equal(m.state, 'stopped');
+  assert.equal(m.lag_bytes, null);
+});
+
+test('status: a member gone from the DCS is listed as absent', () => {
+  const c = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  c.members = c.members.filter((m) => m.name !== 'node3');
+  const r = assembleStatus(inputs({ patroni: { node1: { ok: c }, node2: { ok: c }, node3: { error: 'refused' } } }));
+  assert.equal(r.verdict, 'degraded');
+  assert.equal(r.members.find((m) => m.name === 'node3')?.state, 'absent');
+  assert.match(r.reasons.join('\n'), /node3 is not a Patroni member/);
+});
+
+test('status: a running replica the leader does not see streaming is "running", not "streaming"', () => {
+  const local = { ...inputs().local, node1: { ok: { ...JSON.parse(LOCAL_LEADER), replication: [{ name: 'node2', state: 'streaming', sync_state: 'async' }] } } };
+  const r = assembleStatus(inputs({ local }));
+  assert.equal(r.verdict, 'degraded');
+  assert.equal(r.members.find((m) => m.name === 'node3')?.state, 'running');
+  assert.match(r.reasons.join('\n'), /node3 is running but does not stream from the leader node1/);
+});
+
+test('status: an unreachable host is reported and degrades, the rest is still assembled', () => {
+  const base = inputs();
+  const why = 'cannot connect to 10.88.214.13:22: timed out after 3s (host down, firewalled or wrong address?)';
+  const r = assembleStatus(
+    inputs({
+      hosts: base.hosts.map((h) => (h.name === 'node3' ? { ...h, unreachable: why } : h)),
+      haproxy: { ...base.haproxy, node3: { error: `unreachable: ${why}` } },
+      patroni: { ...base.patroni, node3: { error: `unreachable: ${why}` } },
+      etcd: { ok: { from: 'node1', members: ETCD_HEALTHY.map((m) => (m.name === 'node3' ? { ...m, healthy: false, error: 'context deadline exceeded' } : m)) } },
+    }),
+  );
+  assert.equal(r.verdict, 'degraded');
+  assert.equal(r.reasons[0], `host node3 is unreachable: ${why}`);
+  assert.match(r.reasons.join('\n'), /etcd member node3 is not healthy/);
+  assert.deepEqual(r.hosts.find((h) => h.name === 'node3'), { name: 'node3', address: '10.88.214.13', reachable: false, error: why });
+  assert.equal(r.haproxy.find((h) => h.name === 'node3')?.reachable, false);
+  assert.equal(r.members.find((m) => m.name === 'node3')?.reachable, false);
+  assert.equal(r.leader, 'node1');
+});
+
+test('status: down without a leader, without any Patroni answer, or without etcd quorum', () => {
+  const noLeader = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  noLeader.members[0].state = 'stopped';
+  let r = assembleStatus(inputs({ patroni: { node1: { ok: noLeader }, node2: { ok: noLeader }, node3: { ok: noLeader } } }));
+  assert.equal(r.verdict, 'down');
+  assert.match(r.reasons[0], /^no running leader/);
+  assert.equal(r.leader, null);
+
+  r = assembleStatus(inputs({ patroni: { node1: { error: 'a' }, node2: { error: 'b' }, node3: { error: 'c' } }, patroniSelf: { node1: { error: 'x' }, node2: { error: 'y' }, node3: { error: 'z' } } }));
+  assert.equal(r.verdict, 'down');
+  assert.match(r.reasons.join('\n'), /no Patroni REST API answers \(node1: a; node2: b; node3: c\)/);
+
+  r = assembleStatus(inputs({ etcd: { ok: { from: 'node1', members: ETCD_HEALTHY.map((m) => ({ ...m, healthy: m.name === 'node1', leader: false })) } } }));
+  assert.equal(r.verdict, 'down');
+  assert.match(r.reasons[0], /etcd has no quorum: 1 of 3 members healthy \(needs 2\)/);
+});
+
+test('status: no GET /cluster answer (its DCS read hangs) -> members from each GET /patroni', () => {
+  const slow = { error: 'GET http://10.88.214.12:8008/cluster from node2: curl: (28) Operation timed out after 3000 milliseconds with 0 bytes received' };
+  const self = { node1: { ok: JSON.parse(SELF_LEADER) }, node2: { ok: JSON.parse(SELF_REPLICA.replace('"replayed_location": 167772256', '"replayed_location": 167772000')) }, node3: { ok: JSON.parse(SELF_REPLICA) } };
+  const r = assembleStatus(inputs({ patroni: { node1: slow, node2: slow, node3: slow }, patroniSelf: self }));
+  assert.equal(r.verdict, 'degraded');
+  assert.deepEqual(r.reasons, ["Patroni's cluster view (GET /cluster) did not answer in time on any member: members as each reports itself"]);
+  assert.equal(r.leader, 'node1');
+  assert.deepEqual(
+    r.members.map((m) => [m.name, m.role, m.state, m.patroni_state, m.timeline, m.lag_bytes]),
+    [
+      ['node1', 'leader', 'running', 'running', 2, 0],
+      ['node2', 'replica', 'streaming', 'running', 2, 256],
+      ['node3', 'replica', 'streaming', 'running', 2, 0],
+    ],
+  );
+});
+
+test('status: HAProxy routing the primary port elsewhere than the leader -> degraded', () => {
+  const after = parseHaproxyCsv(HAPROXY_CSV_AFTER_SWITCHOVER);
+  const r = assembleStatus(inputs({ haproxy: { ...inputs().haproxy, node2: { ok: after } } }));
+  assert.equal(r.verdict, 'degraded');
+  assert.deepEqual(r.reasons, ['HAProxy on node2 routes the primary port to [node2], the leader is node1']);
+});
+
+test('status: no backup, failing archiving, a lagging replica -> degraded with each reason', () => {
+  const lagging = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  lagging.members[2].lag = 50_000_000;
+  const leader = JSON.parse(LOCAL_LEADER);
+  leader.archiver.failed_count = 7;
+  leader.archiver.last_failed_wal = '000000010000000000000008';
+  leader.archiver.last_failed_time = '2026-11-22T05:37:00.000000+00:00';
+  const r = assembleStatus(
+    inputs({
+      backups: { ok: parseInfo(PGBACKREST_NO_BACKUP, 'main') },
+      local: { ...inputs().local, node1: { ok: leader } },
+      patroni: { node1: { ok: lagging }, node2: { ok: lagging }, node3: { ok: lagging } },
+    }),
+  );
+  assert.equal(r.verdict, 'degraded');
+  assert.deepEqual(r.reasons, [
+    'node3 lags 50000000 bytes (more than maximum_lag_on_failover 1048576)',
+    'no full backup in stanza main',
+    'WAL archiving fails on the leader node1: last failure 000000010000000000000008 at 2026-11-22T05:37:00.000000+00:00 (7 failures)',
+  ]);
+  assert.equal(r.backups.archiving?.failing, true);
+  assert.equal(r.backups.last_full, null);
+});
+
+test('status: roles and states of later Patroni versions are normalized, the raw state kept', () => {
+  assert.equal(normalizeRole('master'), 'leader');
+  assert.equal(normalizeRole('primary'), 'leader');
+  assert.equal(normalizeRole('leader'), 'leader');
+  assert.equal(normalizeRole('sync_standby'), 'sync_standby');
+  assert.equal(normalizeRole('replica'), 'replica');
+  const v4 = JSON.parse(CLUSTER_HEALTHY.replace('"role": "leader"', '"role": "primary"').replace(/"role": "replica", "state": "running"/g, '"role": "replica", "state": "streaming"')) as PatroniCluster;
+  const r = assembleStatus(inputs({ patroni: { node1: { ok: v4 }, node2: { ok: v4 }, node3: { ok: v4 } } }));
+  assert.equal(r.verdict, 'healthy');
+  assert.deepEqual(
+    r.members.map((m) => [m.role, m.state, m.patroni_state]),
+    [
+      ['leader', 'running', 'running'],
+      ['replica', 'streaming', 'streaming'],
+      ['replica', 'streaming', 'streaming'],
+    ],
+  );
+});
+
+test('status text: aligned plain text without a terminal, colors on one', () => {
+  const r = assembleStatus(inputs());
+  const plain = formatStatus(r);
+  assert.doesNotMatch(plain, /\x1b\[/);
+  assert.match(plain, /^cluster lab: HEALTHY/);
+  assert.match(plain, /^node2 +10\.88\.214\.12 +replica +streaming \(running\) +1 +0$/m);
+  assert.match(plain, /^ {2}last full {2}20261122-053610F/m);
+  assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[0m/);
+  const degraded = formatStatus(assembleStatus(inputs({ backups: { ok: parseInfo(PGBACKREST_NO_BACKUP, 'main') } })));
+  assert.match(degraded, /^DEGRADED because:\n {2}- no full backup in stanza main$/m);
+});
+
+// ---------------------------------------------------------------- switchover pre-checks
+
+const inv = { cluster: { name: 'lab' }, patroni: { maximum_lag_on_failover: 1048576 }, hostsWithRole: () => ['node1', 'node2', 'node3'].map((name) => ({ name })) } as unknown as Inventory;
+const streamingAll = new Set(['node2', 'node3']);
+const exitOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof PghaError, String(err));
+    return { code: err.exitCode, message: err.message };
+  }
+  assert.fail('no error');
+};
+
+test('switchover checks: the leader is found, a healthy candidate passes', () => {
+  const c = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  assert.equal(runningLeader(c)?.name, 'node1');
+  assert.equal(checkSwitchover(inv, c, 'node2', streamingAll).name, 'node1');
+  assert.equal(checkSwitchover(inv, c, undefined, streamingAll).name, 'node1');
+});
+
+test('switchover checks: bad candidates are refused with a clear message and exit code', () => {
+  const c = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, c, 'node9', streamingAll)), { code: EXIT.badInput, message: 'node9 is not a member of cluster lab; members: node1, node2, node3' });
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, c, 'node1', streamingAll)), { code: EXIT.badInput, message: 'node1 is the leader already' });
+  const stopped = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, stopped, 'node3', new Set(['node2']))), { code: EXIT.failed, message: 'node3 is stopped, not running: it cannot take over' });
+  const lagging = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  lagging.members[1].lag = 2_000_000;
+  assert.equal(exitOf(() => checkSwitchover(inv, lagging, 'node2', streamingAll)).code, EXIT.failed);
+  assert.match(exitOf(() => checkSwitchover(inv, lagging, 'node2', streamingAll)).message, /node2 lags 2000000 bytes, more than maximum_lag_on_failover \(1048576\)/);
+  const tagged = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  tagged.members[2].tags = { nofailover: true };
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, tagged, 'node3', streamingAll)), { code: EXIT.badInput, message: 'node3 is tagged nofailover: Patroni never promotes it' });
+  assert.match(exitOf(() => checkSwitchover(inv, c, 'node3', new Set(['node2']))).message, /node3 does not stream from the leader/);
+  const paused = { ...c, pause: true };
+  assert.match(exitOf(() => checkSwitchover(inv, paused, 'node2', streamingAll)).message, /paused/);
+  const none = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;
+  none.members[1].state = 'stopped';
+  assert.match(exitOf(() => checkSwitchover(inv, none, undefined, new Set())).message, /^no replica can take over: node2 is stopped/);
+});
+
+test('switchover --at: ISO 8601 with a timezone, in the future', () => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  assert.equal(parseAt('2030-01-31T02:00:00+01:00', now).toISOString(), '2030-01-31T01:00:00.000Z');
+  assert.equal(parseAt('2030-01-31T01:00Z', now).toISOString(), '2030-01-31T01:00:00.000Z');
+  assert.equal(exitOf(() => parseAt('2030-01-31T01:00:00', now)).code, EXIT.badInput);
+  assert.match(exitOf(() => parseAt('tomorrow', now)).message, /expected an ISO 8601 time with a timezone/);
+  assert.match(exitOf(() => parseAt('2029-12-31T23:59:00Z', now)).message, /is in the past/);
+});
