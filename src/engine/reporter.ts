@@ -1,6 +1,6 @@
 // Every line the engine prints is written here. Results go to `out`; on a TTY an ora
 // spinner per stage shows progress on stderr, elsewhere (CI, pipes) plain lines only.
-import ora, { type Ora } from 'ora';
+import type { Ora, Options as OraOptions } from 'ora';
 import type { Change } from './ops.js';
 
 export type OpStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -19,6 +19,14 @@ export interface ReporterOptions {
   err?: NodeJS.WriteStream;
   /** Default: whether `err` is a terminal. */
   tty?: boolean;
+  /** The spinner library, on a terminal (see createReporter: it is loaded only when needed). */
+  ora?: (options: OraOptions) => Ora;
+}
+
+/** A Reporter with spinners on a terminal (ora is imported only then: it costs startup time). */
+export async function createReporter(opts: ReporterOptions = {}): Promise<Reporter> {
+  const tty = opts.tty ?? (opts.err ?? process.stderr).isTTY === true;
+  return new Reporter({ ...opts, tty, ...(tty && !opts.ora ? { ora: (await import('ora')).default } : {}) });
 }
 
 export class Reporter {
@@ -26,13 +34,16 @@ export class Reporter {
   private readonly out: NodeJS.WritableStream;
   private readonly err: NodeJS.WriteStream;
   private readonly tty: boolean;
+  private readonly ora?: (options: OraOptions) => Ora;
   private spinner: Ora | undefined;
 
   constructor(opts: ReporterOptions = {}) {
     this.verbose = opts.verbose ?? false;
     this.out = opts.out ?? process.stdout;
     this.err = opts.err ?? process.stderr;
-    this.tty = opts.tty ?? this.err.isTTY === true;
+    this.ora = opts.ora;
+    // Spinners only when there is a terminal and the library was given.
+    this.tty = (opts.tty ?? this.err.isTTY === true) && this.ora !== undefined;
   }
 
   /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode. */
@@ -52,7 +63,7 @@ export class Reporter {
 
   stageStart(name: string, hosts: string[], check: boolean): void {
     const what = `stage ${name}${check ? ' (check mode)' : ''}: ${hosts.length} host(s)`;
-    if (this.tty) this.spinner = ora({ text: what, stream: this.err }).start();
+    if (this.tty) this.spinner = this.ora!({ text: what, stream: this.err }).start();
     else this.line(`== ${what}: ${hosts.join(', ')}`);
   }
 
@@ -92,7 +103,7 @@ export class Reporter {
   }
 
   waitStart(description: string): void {
-    if (this.tty) this.spinner = ora({ text: `waiting for ${description}`, stream: this.err }).start();
+    if (this.tty) this.spinner = this.ora!({ text: `waiting for ${description}`, stream: this.err }).start();
     else this.line(`waiting for ${description}`);
   }
 

@@ -2,7 +2,7 @@
 // stage, then every component's prepare and start stages in registry order, each behind its
 // health gate, then verify. Every step reads the host's state first and acts only on a
 // difference, so a second run changes nothing.
-import { Reporter, Rollout, StageFailed } from '../../engine/index.js';
+import { createReporter, Rollout, StageFailed } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
 import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
@@ -22,7 +22,7 @@ function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
 
 export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<number> {
   const inv = await ctx.inventory();
-  const reporter = new Reporter({ verbose: opts.verbose });
+  const reporter = await createReporter({ verbose: opts.verbose });
   const started = Date.now();
   const session = await ctx.session({ acceptNewHostKeys: opts.acceptNewHostKeys, reporter });
   const rollout = new Rollout({ check: opts.check, reporter });
