@@ -36,6 +36,7 @@ files=(
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
+  test/cluster/errors.test.ts
   test/cluster/faults.test.ts
 )
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Command, Connection, FileAttributes } from '../ssh/index.js';
 import { CommandTimedOut, commandText } from '../ssh/index.js';
-import { HostError } from '../errors.js';
+import { HostError, PghaError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';
 
@@ -75,7 +75,7 @@ export function file(path: string, content: string, opts: FileOptions = {}): Ope
       if (!fact.exists) {
         return { summary: 'create', diff: sensitive ? undefined : conn.masker.mask(unifiedDiff('', content, '/dev/null', path)) };
       }
-      if (fact.kind !== 'file') throw new Error(`${path} exists and is not a regular file (${fact.kind})`);
+      if (fact.kind !== 'file') throw new PghaError(`${path} exists and is not a regular file (${fact.kind}): move it away, pgha writes a file there`);
       const parts = attrChanges(fact, attrs, 0o644);
       let diff: string | undefined;
       if (fact.sha256 !== wantSha) {
@@ -102,7 +102,7 @@ export function directory(path: string, opts: FileAttributes & NotifyOptions = {
     async check(_conn, facts) {
       const fact = await facts.file(path);
       if (!fact.exists) return { summary: `create (mode ${mode})` };
-      if (fact.kind !== 'dir') throw new Error(`${path} exists and is not a directory (${fact.kind})`);
+      if (fact.kind !== 'dir') throw new PghaError(`${path} exists and is not a directory (${fact.kind}): move it away, pgha makes a directory there`);
       const parts = attrChanges(fact, attrs, 0o755);
       return parts.length === 0 ? null : { summary: parts.join(', ') };
     },

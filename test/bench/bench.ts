@@ -4,9 +4,9 @@
 // it fails (exit 1) when the cluster it measures is broken.
 //
 //   npm run bench                  everything (about 40 minutes)
-//   npm run bench -- --only deploy,noop,check,status,switchover,failover,backup --runs 1
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup --runs 1
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -72,6 +72,18 @@ function stageTimes(stdout: string): string {
   return parts.join(', ');
 }
 
+/** Seconds a whole process takes, `runs` times (no lab needed). */
+function timeProcess(argv: string[], n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(argv[0], argv.slice(1), { cwd: REPO, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
+    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return out;
+}
+
 function inventoryWith(inventory: string, timing: string): string {
   const doc = parseDocument(readFileSync(inventory, 'utf8'));
   doc.set('timing', timing);
@@ -84,6 +96,27 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO, stdio: 'inherit' });
   const started = Date.now();
   let inventory = lab.labInventoryPath();
+
+  if (wanted('startup')) {
+    // What the CLI costs before it does any work, against node itself in the same run.
+    const node = timeProcess([process.execPath, '-e', '0'], runs(15));
+    const version = timeProcess([process.execPath, 'bin/pgha.js', '--version'], runs(15));
+    // The example inventory with a secrets file of its own (mode 0600, as pgha requires).
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-bench-'));
+    const secrets = join(dir, 'example.secrets.yml');
+    writeFileSync(secrets, ['superuser', 'replication', 'rewind', 'restapi'].map((k) => `${k}_password: bench-only-${k}\n`).join(''), { mode: 0o600 });
+    const example = parseDocument(readFileSync(join(REPO, 'inventories/example.yml'), 'utf8'));
+    example.set('secrets', secrets);
+    writeFileSync(join(dir, 'example.yml'), example.toString());
+    const validate = timeProcess([process.execPath, 'bin/pgha.js', 'validate', '-i', join(dir, 'example.yml')], runs(15));
+    record('reference: node -e 0', node);
+    const over = (xs: number[]) => `${round(median(xs) - median(node))} s over node -e 0, ratio ${round(median(xs) / median(node))}`;
+    record('pgha --version', version, undefined, over(version));
+    record('pgha validate -i inventories/example.yml', validate, undefined, over(validate));
+    const overhead = (xs: number[]) => median(xs) - median(node);
+    figures.push({ name: 'startup over node -e 0 (--version, validate)', unit: 's', runs: [round(overhead(version)), round(overhead(validate))], median: round(Math.max(overhead(version), overhead(validate))), goal: '< 0.15 s', met: Math.max(overhead(version), overhead(validate)) < 0.15 });
+    if (only?.length === 1) return finish(started);
+  }
 
   if (wanted('deploy')) {
     const times: number[] = [];
@@ -125,7 +158,7 @@ async function main(): Promise<void> {
   if (wanted('status')) {
     const times: number[] = [];
     for (let i = 0; i < runs(10); i++) times.push(must(await pgha(['status', '-i', inventory, '--json'], { built: true }), 'status').ms / 1000);
-    record('pgha status (whole cluster)', times, 1);
+    record('pgha status (whole cluster)', times, 0.4);
     const ref: number[] = [];
     for (let i = 0; i < runs(10); i++) {
       // Timed on the host itself: patronictl alone, without any SSH cost.
@@ -138,8 +171,10 @@ async function main(): Promise<void> {
   const ctx: FaultContext = await faultContext(inventory, () => {});
   if (wanted('switchover')) {
     const times: number[] = [];
+    const wall: number[] = [];
+    const overhead: number[] = [];
     for (let i = 0; i < runs(5); i++) {
-      const { result } = await runScenario(ctx, 'switchover', pghaSwitchover(ctx, inventory));
+      const { result } = await runScenario(ctx, 'switchover', pghaSwitchover(ctx, inventory, wall, overhead));
       if (result.problems.length) {
         console.error(`switchover run ${i + 1}: ${result.problems.join('; ')}`);
         process.exit(1);
@@ -147,6 +182,18 @@ async function main(): Promise<void> {
       times.push(result.unavailabilityS);
     }
     record('planned switchover: write unavailability through HAProxy', times, 3, 'alternating leaders');
+    record('pgha switchover: the whole command', wall);
+    record('pgha switchover: time outside the switchover itself (command minus the time from POST /switchover to done)', overhead, 1.5);
+    const ref: number[] = [];
+    for (let i = 0; i < runs(3); i++) {
+      const leader = await currentLeader(inventory);
+      const candidate = ctx.members.find((m) => m.name !== leader)!.name;
+      // patronictl on the leader's host: Patroni's own switchover, without SSH or pgha.
+      const r = await lab.ssh(leader, `TIMEFORMAT=%R; { time sudo -u postgres patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${candidate} --force >/dev/null; } 2>&1`);
+      ref.push(Number(r.stdout.trim().split('\n').pop()));
+      must(await pgha(['verify', '-i', inventory], { built: true }), 'verify after patronictl switchover');
+    }
+    record('reference: patronictl switchover on the leader host', ref);
   }
 
   if (wanted('failover')) {
@@ -193,6 +240,10 @@ async function main(): Promise<void> {
     await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
   }
 
+  finish(started);
+}
+
+function finish(started: number): void {
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Debian 12, the container lab (systemd-nspawn)`;
   const date = new Date().toISOString().slice(0, 10);
   const md = [
@@ -219,13 +270,16 @@ async function currentLeader(inventory: string): Promise<string> {
   return leader.name;
 }
 
-/** A planned switchover with `pgha switchover` (the built CLI) to the first replica. */
-function pghaSwitchover(ctx: FaultContext, inventory: string) {
+/** A planned switchover with `pgha switchover` (the built CLI) to the first replica; records its wall time and what it spent outside the switchover. */
+function pghaSwitchover(ctx: FaultContext, inventory: string, wall: number[] = [], overhead: number[] = []) {
   return async (r: FaultRun) => {
     const candidate = ctx.members.find((m) => m.name !== r.leader)!.name;
     const res = await pgha(['switchover', '-i', inventory, '--candidate', candidate, '--yes'], { built: true });
     r.note(`pgha switchover to ${candidate}: exit ${res.code}`);
     if (res.code !== 0) throw new Error(`pgha switchover failed: ${res.stdout}${res.stderr}`);
+    const inner = Number(/switchover done: .* in ([\d.]+)s/.exec(res.stdout)?.[1]);
+    wall.push(res.ms / 1000);
+    overhead.push(res.ms / 1000 - inner);
   };
 }
 

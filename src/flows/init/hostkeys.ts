@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
+import { PghaError } from '../../errors.js';
 import { SshConnection } from '../../ssh/index.js';
 import { knownHostsLine } from '../../ssh/known-hosts.js';
 
@@ -37,7 +38,7 @@ export const sshProbe: HostProbe = {
       ssh.connection?.on('error', () => {});
       ssh.dispose();
     }
-    if (!seen) throw new Error('no host key received');
+    if (!seen) throw new PghaError(`${address}:${port}: the SSH server sent no host key`);
     return seen;
   },
   async login({ name, address, port, user, privateKeyPath, key }) {

@@ -52,12 +52,13 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   // etcd's view from the first etcd host that answers SSH.
   const etcd = (async () => {
     const hosts = inv.hostsWithRole('etcd');
-    let from: string;
-    try {
-      from = await Promise.any(hosts.map(async (h) => ((await conn(h.name)) ? h.name : Promise.reject(new Error()))));
-    } catch {
-      return { error: 'no etcd host is reachable' };
-    }
+    // The first etcd host whose connection comes up.
+    const from = await new Promise<string | undefined>((resolve) => {
+      let left = hosts.length;
+      if (!left) resolve(undefined);
+      for (const h of hosts) void conn(h.name).then((c) => (c ? resolve(h.name) : --left === 0 && resolve(undefined)));
+    });
+    if (!from) return { error: 'no etcd host is reachable' };
     return answer(`etcdctl on ${from}`, async () => ({ from, members: await etcdState(inv, (await conn(from))!) }));
   })();
   const haproxy = Promise.all(inv.hostsWithRole('haproxy').map((h) => on(h.name, 'HAProxy stats', (c) => haproxyServers(inv, c))));

@@ -18,3 +18,33 @@ test('an unknown command is a usage error (exit 2)', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /too many arguments|unknown command/);
 });
+
+test('a bare Error is a bug by construction: every `new Error(` in src is a programming-error site', async () => {
+  // Operator-caused conditions throw a PghaError (or a subclass) with their exit code; what is
+  // left here can only be reached through a mistake in pgha itself, and then exit 70 is right.
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const sites: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) readFileSync(p, 'utf8').split('\n').forEach((l) => l.includes('new Error(') && sites.push(`${p}: ${/new Error\(['`](.{0,20})/.exec(l)![1]}`));
+    }
+  };
+  walk('src');
+  assert.deepEqual(sites.sort(), [
+    'src/components/index.ts: rendering needs the ',
+    'src/components/types.ts: no rendered ${path} ',
+    'src/ssh/connection.ts: bad file mode ${JSON',
+    'src/ssh/quote.ts: empty command\');',
+    "src/ssh/ssh.ts: timeout'), { level: ",
+  ]);
+});
+
+test('an unknown inventory file is bad input (exit 2), not a bug', () => {
+  const r = pgha('validate', '-i', 'no/such/inventory.yml');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^pgha: cannot read inventory no\/such\/inventory\.yml: ENOENT/m);
+  assert.doesNotMatch(r.stderr, /internal error/);
+});
