@@ -222,20 +222,20 @@ describe('the password reaches psql and curl whole, and only as itself', () => {
   });
 
   test('curl -K -: a hostile restapi_password is one credential, not more options', async () => {
-    const evil = join(dir, 'evil-output');
-    const hostile = `p"w\\\n url = "http://127.0.0.1:1/other"\n output = "${evil}"\n\t\r\v" é\\`;
-    const inv = { patroni: { users: { restapi: 'patroni' } }, secrets: { restapi_password: hostile } } as unknown as Inventory;
-    assert.equal(curlAuthConfig(inv).split('\n').length, 2, 'one line');
     const requests: IncomingMessage[] = [];
     const server = createServer((req, res) => {
       requests.push(req);
       res.end('{}');
     });
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const evil = join(dir, 'evil-output');
+    // Unescaped, its line breaks would add a second URL (sent the credentials too) and an output file.
+    const hostile = `p\\w"\nurl = ${base}/other\noutput = ${evil}\n\t\r\v é "x`;
+    const inv = { patroni: { users: { restapi: 'patroni' } }, secrets: { restapi_password: hostile } } as unknown as Inventory;
+    let r;
     try {
-      const port = (server.address() as AddressInfo).port;
-      const r = await httpFrom(new LocalConnection(), 'GET', `http://127.0.0.1:${port}/cluster`, { auth: inv });
-      assert.deepEqual(r, { status: 200, body: '{}' });
+      r = await httpFrom(new LocalConnection(), 'GET', `${base}/cluster`, { auth: inv });
     } finally {
       server.close();
     }
@@ -243,7 +243,9 @@ describe('the password reaches psql and curl whole, and only as itself', () => {
       requests.map((q) => [q.method, q.url, q.headers.authorization]),
       [['GET', '/cluster', `Basic ${Buffer.from(`patroni:${hostile}`).toString('base64')}`]],
     );
+    assert.deepEqual(r, { status: 200, body: '{}' });
     assert.ok(!existsSync(evil), 'curl wrote an output file');
+    assert.equal(curlAuthConfig(inv).split('\n').length, 2, 'one line and its end');
   });
 });
 
