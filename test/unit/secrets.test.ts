@@ -17,6 +17,7 @@ import { curlAuthConfig, curlConfigValue, httpFrom, sqlVia } from '../../src/clu
 import { Facts, file, Reporter, Rollout } from '../../src/engine/index.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { renderHost, renderToDir } from '../../src/render/index.js';
+import { runStatus } from '../../src/status/index.js';
 import { yamlSecretMask } from '../../src/render/secret-mask.js';
 import { LocalConnection, localTarget, Masker, shellQuote } from '../../src/ssh/index.js';
 
@@ -129,6 +130,19 @@ describe('file diffs of secret files (apply --check, -v)', () => {
     writeFileSync(path, 'user: app\npassword: "old \\"pw\\""\n');
     const change = await file(path, 'user: app\npassword: "new \\"pw\\""\n', { mask }).check(conn, new Facts(conn));
     assert.deepEqual(change, { summary: 'content (secret values changed; not shown)', diff: undefined });
+  });
+
+  test('a new file: its diff shows the structure, masked', async () => {
+    const change = await file(join(dir, 'new.yml'), 'user: app\npassword: "new \\"pw\\""\n', { mask }).check(conn, new Facts(conn));
+    assert.equal(change?.summary, 'create');
+    assert.match(change?.diff ?? '', /^\+user: app\n\+password: "\*{8}"$/m);
+  });
+
+  test('a secret file that declares no mask shows no diff at all', async () => {
+    const path = join(dir, 'unmasked.conf');
+    writeFileSync(path, 'secret = old-value\n');
+    const f = { path, content: 'secret = new-value\n', owner: undefined as unknown as string, group: undefined as unknown as string, mode: 0o644, component: 'patroni' as const, secret: true };
+    assert.deepEqual(await renderedFileOp(f).check(conn, new Facts(conn)), { summary: 'content', diff: undefined });
   });
 
   test('an unparsable file on the host: no diff at all, and why', async () => {
@@ -270,6 +284,20 @@ describe('every other output path', () => {
     reporter.opResult('pg1', 'op', 'failed', false, null, `curl said ${JSON.stringify(NEW.restapi_password)}`);
     reporter.waitEnd('gate', false, `no: ${NEW.restapi_password}`);
     assert.equal(text(), 'pg1: FAILED op: curl said "********"\ngate: not ready: no: ********\n');
+  });
+
+  test('status --json masks whatever the hosts answered, in its JSON spelling too', async () => {
+    // A secret that turns up in an error (here, as the private key's name: no host is reached).
+    const secret = 'key "s3cret" \\ name';
+    const inv = await inventory('status', { ...NEW, rewind_password: secret }, (y) =>
+      y.replace(/10\.0\.10\.(\d+)/g, '127.0.0.$1').replace('private_key: ~/.ssh/id_ed25519', `private_key: ${JSON.stringify(secret)}`),
+    );
+    let out = '';
+    const code = await runStatus(inv.file, { json: true, out: (t) => (out += t) });
+    assert.equal(code, 2);
+    const report = JSON.parse(out) as { hosts: { error: string }[] };
+    assert.match(report.hosts[0].error, /^cannot read the private key .*\/\*{8}: ENOENT$/);
+    assertNoSecret(out, { secret });
   });
 
   test('PATCH /config summaries never show a value under a secret key', () => {
