@@ -16,6 +16,7 @@ files=(
   test/unit/cli.test.ts
   test/unit/inventory.test.ts
   test/unit/render.test.ts
+  test/unit/secrets.test.ts
   test/unit/archive-push.test.ts
   test/unit/init.test.ts
   test/unit/ssh.test.ts

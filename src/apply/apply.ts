@@ -5,7 +5,7 @@ import { Reporter, Rollout, StageFailed } from '../engine/index.js';
 import { EXIT } from '../errors.js';
 import { loadInventory, type Inventory } from '../inventory/index.js';
 import { dcsForPatroniVersion, patroniTtlNote, renderHost, type Dcs, type RenderedFile } from '../render/index.js';
-import { openSession, type Session } from '../cluster/session.js';
+import { openSession, secretMasker, type Session } from '../cluster/session.js';
 import { formatChecks, verifyCluster } from '../cluster/verify.js';
 import type { ApplyContext } from './context.js';
 import { baseOps } from './components/base.js';
@@ -49,7 +49,7 @@ function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
 export async function runApply(inventoryFile: string, opts: ApplyOptions = {}): Promise<number> {
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
   const inv = await loadInventory(inventoryFile);
-  const reporter = new Reporter({ verbose: opts.verbose });
+  const reporter = new Reporter({ verbose: opts.verbose, masker: secretMasker(inv) });
   const started = Date.now();
   const session = await openSession(inv, { acceptNewHostKeys: opts.acceptNewHostKeys, reporter });
   const rollout = new Rollout({ check: opts.check, reporter });

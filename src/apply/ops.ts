@@ -2,9 +2,12 @@
 import { file, type Handler, type Operation } from '../engine/index.js';
 import type { RenderedFile } from '../render/index.js';
 
-/** A rendered file as a file op (owner, mode; secret files show no diff). */
+/**
+ * A rendered file as a file op (owner, mode). A secret file's diff is masked by its own mask on
+ * both sides; a secret file without a mask shows no diff at all.
+ */
 export function renderedFileOp(f: RenderedFile, notify: Handler[] = []): Operation {
-  return file(f.path, f.content, { owner: f.owner, group: f.group, mode: f.mode, notify, sensitive: false });
+  return file(f.path, f.content, { owner: f.owner, group: f.group, mode: f.mode, notify, sensitive: f.secret && !f.mask, mask: f.mask });
 }
 
 /**

@@ -32,10 +32,20 @@ export function restapiUrl(inv: Inventory, h: Host, path: string): string {
   return `http://${addr}:${inv.patroni.restapi_port}${path}`;
 }
 
+/**
+ * One parameter of a curl config file, double-quoted with the escapes curl documents for it
+ * (`-K, --config`): a quote, backslash or line break in a value can then neither end it nor
+ * start another option (an extra `url` or `output` line).
+ */
+export function curlConfigValue(value: string): string {
+  if (value.includes('\0')) throw new Error('a NUL character cannot be passed to curl');
+  const esc: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\v': '\\v' };
+  return `"${value.replace(/[\\"\t\n\r\v]/g, (c) => esc[c])}"`;
+}
+
 /** curl's config-file syntax, so the REST API password travels over stdin, never on a command line. */
 export function curlAuthConfig(inv: Inventory): string {
-  const q = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  return `user = "${q(inv.patroni.users.restapi)}:${q(inv.secrets?.restapi_password ?? '')}"\n`;
+  return `user = ${curlConfigValue(`${inv.patroni.users.restapi}:${inv.secrets?.restapi_password ?? ''}`)}\n`;
 }
 
 export interface HttpResult {
@@ -199,10 +209,11 @@ export async function sqlVia(
 ) {
   const timeout = opts.timeoutSec ?? 10;
   const conninfo = `host=${target.host} port=${target.port} user=${inv.patroni.users.superuser} dbname=postgres connect_timeout=${Math.min(timeout, 5)}`;
-  const script = `read -r PGPASSWORD; export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
+  // The whole of stdin is the password (`read` would strip its outer spaces and stop at a line break).
+  const script = `PGPASSWORD=$(cat); export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
   return from.run(script, {
     sudo: false,
-    stdin: `${inv.secrets?.superuser_password ?? ''}\n`,
+    stdin: inv.secrets?.superuser_password ?? '',
     check: opts.check ?? true,
     timeoutMs: (timeout + 5) * 1000,
   });

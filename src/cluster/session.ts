@@ -42,8 +42,8 @@ export function secretMasker(inv: Inventory): Masker {
 }
 
 export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
-  const reporter = opts.reporter ?? new Reporter();
   const masker = secretMasker(inv);
+  const reporter = opts.reporter ?? new Reporter({ masker });
   const hosts = opts.hosts ?? inv.hosts;
   const conns: Map<string, Connection> = await connectAll(hosts.map(hostTarget), {
     acceptNewHostKeys: opts.acceptNewHostKeys,

@@ -1,6 +1,7 @@
 // Every line the engine prints is written here. Results go to `out`; on a TTY an ora
 // spinner per stage shows progress on stderr, elsewhere (CI, pipes) plain lines only.
 import ora, { type Ora } from 'ora';
+import type { Masker } from '../ssh/index.js';
 import type { Change } from './ops.js';
 
 export type OpStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -19,6 +20,8 @@ export interface ReporterOptions {
   err?: NodeJS.WriteStream;
   /** Default: whether `err` is a terminal. */
   tty?: boolean;
+  /** Masks every line printed (a last line of defence: what reaches here should be masked already). */
+  masker?: Masker;
 }
 
 export class Reporter {
@@ -26,6 +29,7 @@ export class Reporter {
   private readonly out: NodeJS.WritableStream;
   private readonly err: NodeJS.WriteStream;
   private readonly tty: boolean;
+  private readonly masker?: Masker;
   private spinner: Ora | undefined;
 
   constructor(opts: ReporterOptions = {}) {
@@ -33,6 +37,7 @@ export class Reporter {
     this.out = opts.out ?? process.stdout;
     this.err = opts.err ?? process.stderr;
     this.tty = opts.tty ?? this.err.isTTY === true;
+    this.masker = opts.masker;
   }
 
   /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode. */
@@ -40,7 +45,12 @@ export class Reporter {
     if (this.verbose) this.line(`${host}: $ ${maskedCommand}`);
   };
 
-  private line(text: string): void {
+  private m(text: string): string {
+    return this.masker ? this.masker.mask(text) : text;
+  }
+
+  private line(raw: string): void {
+    const text = this.m(raw);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
       this.out.write(`${text}\n`);
@@ -97,12 +107,12 @@ export class Reporter {
   }
 
   waitProgress(description: string, reason: string): void {
-    if (this.spinner) this.spinner.text = `waiting for ${description}: ${reason}`;
+    if (this.spinner) this.spinner.text = this.m(`waiting for ${description}: ${reason}`);
     else if (this.verbose) this.line(`  not yet: ${reason}`);
   }
 
   waitEnd(description: string, ok: boolean, detail: string): void {
-    const text = ok ? `${description}: ready (${detail})` : `${description}: not ready: ${detail}`;
+    const text = this.m(ok ? `${description}: ready (${detail})` : `${description}: not ready: ${detail}`);
     if (this.spinner) {
       if (ok) this.spinner.succeed(text);
       else this.spinner.fail(text);

@@ -5,17 +5,22 @@
 //   dcsForPatroniVersion(version: string): Dcs
 //     'etcd' (v2 API) below Patroni 3.0.3, 'etcd3' from 3.0.3 on.
 //   maskSecrets(text: string, inv: Inventory): string
-//     Replaces every secret value with ********.
+//     Replaces every secret value with ******** (the text masker, src/ssh/mask.ts).
+//   maskedContent(f: RenderedFile, inv: Inventory): string
+//     A rendered file with its secrets masked: by its own structure (f.mask), then as text.
 //   renderToDir(inv, dir, opts: { dcs, host?, showSecrets? }): Promise<string[]>
 //     Writes DIR/HOST/<absolute path> (what `pgha render` does); returns the paths written.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { InputError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/index.js';
+import { Masker } from '../ssh/mask.js';
+import { yamlSecretMask, type SecretMask } from './secret-mask.js';
 
 export type Dcs = 'etcd' | 'etcd3';
 /**
@@ -40,7 +45,19 @@ export interface RenderedFile {
   component: Component;
   /** True when the content holds a password. */
   secret: boolean;
+  /**
+   * How to mask this file's secrets by structure (diffs on the host, masked renders). A secret
+   * file without one never shows a diff.
+   */
+  mask?: SecretMask;
 }
+
+/**
+ * Keys of Patroni's config whose values are or may hold passwords: every *password (restapi,
+ * postgresql.authentication.*, ssl and key file ones) and connection strings (primary_conninfo).
+ */
+export const isPatroniSecretKey = (key: string): boolean => /(password|conninfo)$/i.test(key);
+const PATRONI_MASK = yamlSecretMask(isPatroniSecretKey);
 
 const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 const HEADER = 'Written by pgha from the inventory. Local changes are overwritten by the next apply.';
@@ -195,7 +212,7 @@ export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs })
   if (host.roles.has('postgres')) {
     add('postgres-common', '/etc/postgresql-common/createcluster.d/pgha.conf', 'createcluster.conf.hbs');
     add('patroni', ARCHIVE_PUSH, 'pgbackrest-archive-push.sh.hbs', { mode: 0o755 });
-    add('patroni', '/etc/patroni/config.yml', 'patroni.yml.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true });
+    add('patroni', '/etc/patroni/config.yml', 'patroni.yml.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK });
     add('pgbackrest', '/etc/pgbackrest.conf', 'pgbackrest-db.conf.hbs', { owner: 'postgres', group: 'postgres', mode: 0o640 });
     if (inv.repositoryHost) add('pgbackrest', PGBACKREST_SSH_CONFIG, 'pgbackrest-ssh.conf.hbs', { owner: 'postgres', group: 'postgres', mode: 0o600 });
   }
@@ -219,20 +236,20 @@ export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs })
 
 /** Replaces every secret value in `text` with ********. */
 export function maskSecrets(text: string, inv: Inventory): string {
-  if (!inv.secrets) return text;
-  // Longest first, so a password containing another is masked whole.
-  const values = Object.values(inv.secrets).sort((a, b) => b.length - a.length);
-  let out = text;
-  for (const v of values) {
-    out = out.split(v).join('********');
-    // Passwords are written JSON-quoted in YAML files: mask that spelling too.
-    const quoted = JSON.stringify(v).slice(1, -1);
-    if (quoted !== v) out = out.split(quoted).join('********');
-  }
-  return out;
+  return new Masker(Object.values(inv.secrets ?? {})).mask(text);
 }
 
-/** Writes DIR/HOST/<absolute path> for every rendered file; returns the paths written. */
+/** A rendered file's content with its secrets masked: by structure first, then as text. */
+export function maskedContent(f: RenderedFile, inv: Inventory): string {
+  const m = f.mask?.(f.content);
+  return maskSecrets(m && 'text' in m ? m.text : f.content, inv);
+}
+
+/**
+ * Writes DIR/HOST/<absolute path> for every rendered file; returns the paths written. Each file
+ * ends with its mode whether or not it existed (0600 for secret files with --show-secrets, else
+ * 0644): it is written to a private temp file, given its mode, then renamed over the old one.
+ */
 export async function renderToDir(
   inv: Inventory,
   dir: string,
@@ -244,8 +261,17 @@ export async function renderToDir(
     for (const f of renderHost(inv, h.name, { dcs: opts.dcs })) {
       const out = join(dir, h.name, f.path);
       await mkdir(dirname(out), { recursive: true });
-      const content = opts.showSecrets ? f.content : maskSecrets(f.content, inv);
-      await writeFile(out, content, { mode: f.secret && opts.showSecrets ? 0o600 : 0o644 });
+      const content = opts.showSecrets ? f.content : maskedContent(f, inv);
+      const tmp = join(dirname(out), `.${basename(out)}.pgha-${randomBytes(6).toString('hex')}`);
+      try {
+        await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+        // chmod: the umask may have narrowed the mode given at creation.
+        await chmod(tmp, f.secret && opts.showSecrets ? 0o600 : 0o644);
+        await rename(tmp, out);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
       written.push(out);
     }
   }

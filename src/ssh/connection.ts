@@ -145,7 +145,8 @@ export abstract class ShellConnection implements Connection {
       throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
     }
     const code = raw.code ?? 128 + ((raw.signal && osConstants.signals[raw.signal as NodeJS.Signals]) || 0);
-    const result: RunResult = { code, stdout: raw.stdout, stderr: raw.stderr };
+    // stderr is only ever shown (errors, warnings): masked here, once, for every caller.
+    const result: RunResult = { code, stdout: raw.stdout, stderr: this.masker.mask(raw.stderr) };
     if (code !== 0 && escalated) this.checkSudo(result);
     if (code !== 0 && opts.check !== false) {
       const why = raw.code === null ? `killed by signal ${raw.signal}` : `exit ${code}`;

@@ -2,6 +2,7 @@
 // Exit code: 0 healthy, 1 degraded, 2 down.
 import { loadInventory } from '../inventory/index.js';
 import { Reporter } from '../engine/index.js';
+import { secretMasker } from '../cluster/session.js';
 import { gatherStatus } from './gather.js';
 import { assembleStatus, type StatusReport, type Verdict } from './model.js';
 import { formatStatus } from './format.js';
@@ -31,12 +32,15 @@ export async function clusterStatus(file: string, opts: { verbose?: boolean } = 
 }
 
 export async function runStatus(file: string, opts: StatusOptions = {}): Promise<number> {
-  const out = opts.out ?? ((t: string) => process.stdout.write(t));
+  const write = opts.out ?? ((t: string) => process.stdout.write(t));
   const tty = opts.tty ?? process.stdout.isTTY === true;
   const inv = await loadInventory(file); // bad input fails before anything is printed
+  // Hosts' answers and errors are shown as they came: mask them once, here (JSON spellings too).
+  const masker = secretMasker(inv);
+  const out = (t: string) => write(masker.mask(t));
   const once = async () => {
     const started = Date.now();
-    const report = assembleStatus(await gatherStatus(inv, { reporter: new Reporter({ verbose: opts.verbose, out: process.stderr }) }));
+    const report = assembleStatus(await gatherStatus(inv, { reporter: new Reporter({ verbose: opts.verbose, out: process.stderr, masker }) }));
     const ms = Date.now() - started;
     if (opts.json) out(`${JSON.stringify({ ...report, elapsed_ms: ms }, null, 2)}\n`);
     else out(formatStatus(report, { color: tty, elapsedMs: ms }));

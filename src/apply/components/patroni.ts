@@ -10,7 +10,8 @@ import { renderedFile } from '../context.js';
 import { reloadIfRunning, renderedFileOp, serviceStarted } from '../ops.js';
 import { anyPatroniCluster, httpFrom, leaderOf, restapiUrl, sqlLocal } from '../../cluster/probes.js';
 import { membersStreaming, patroniHasLeader } from '../../cluster/health.js';
-import { ARCHIVE_PUSH } from '../../render/index.js';
+import { ARCHIVE_PUSH, isPatroniSecretKey } from '../../render/index.js';
+import { MASK } from '../../ssh/index.js';
 
 const CONFIG = '/etc/patroni/config.yml';
 
@@ -50,7 +51,25 @@ export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, 
   return (parse(renderedFile(ctx, h, CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
 }
 
-const same = (a: Json | undefined, b: Json | undefined) => String(a ?? '') === String(b ?? '') || JSON.stringify(a) === JSON.stringify(b);
+/**
+ * A value as the change summary shows it: what sits under a key Patroni's config declares secret
+ * (isPatroniSecretKey, the same rule that masks its config file) is never shown, at any depth.
+ */
+function shown(key: string, v: Json | undefined): string {
+  const hide = (k: string, x: Json): Json => {
+    if (x === null) return null; // absent (or removed): nothing to hide, and the summary says so
+    if (isPatroniSecretKey(k)) return MASK;
+    if (Array.isArray(x)) return x.map((e) => hide('', e));
+    if (typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([ck, cv]) => [ck, hide(ck, cv)]));
+    return x;
+  };
+  return JSON.stringify(hide(key, v ?? null));
+}
+
+// Numbers and strings alike (etcd may hand back "200" for 200); maps and lists by content (as
+// text every object is "[object Object]", so a changed one was taken for unchanged).
+const scalar = (x: Json | undefined) => x === null || x === undefined || typeof x !== 'object';
+const same = (a: Json | undefined, b: Json | undefined) => (scalar(a) && scalar(b) && String(a ?? '') === String(b ?? '')) || JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * The PATCH that takes the live dynamic config to the wanted one: changed top-level settings,
@@ -63,7 +82,7 @@ export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<st
     if (k === 'postgresql') continue;
     if (!same(live[k], v)) {
       patch[k] = v;
-      changes.push(`${k} ${JSON.stringify(live[k] ?? null)} -> ${JSON.stringify(v)}`);
+      changes.push(`${k} ${shown(k, live[k])} -> ${shown(k, v)}`);
     }
   }
   const wpg = (wanted.postgresql ?? {}) as Record<string, Json>;
@@ -76,11 +95,11 @@ export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<st
       const sub: Record<string, Json> = {};
       for (const [pk, pv] of Object.entries(wv)) if (!same(lv[pk], pv)) sub[pk] = pv;
       for (const pk of Object.keys(lv)) if (!(pk in wv)) sub[pk] = null;
-      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${JSON.stringify(lv[pk] ?? null)} -> ${JSON.stringify(pv)}`);
+      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${shown(pk, lv[pk])} -> ${shown(pk, pv)}`);
       if (Object.keys(sub).length) pgPatch[k] = sub;
     } else if (!same(lpg[k], v)) {
       pgPatch[k] = v;
-      changes.push(`postgresql.${k} ${JSON.stringify(lpg[k] ?? null)} -> ${JSON.stringify(v)}`);
+      changes.push(`postgresql.${k} ${shown(k, lpg[k])} -> ${shown(k, v)}`);
     }
   }
   if (Object.keys(pgPatch).length) patch.postgresql = pgPatch;
@@ -104,7 +123,7 @@ function dynamicConfigOp(ctx: ApplyContext, leader: Host): Operation {
     async apply(conn) {
       const { patch } = await diff();
       const r = await httpFrom(conn, 'PATCH', url, { body: patch, auth: inv, timeoutSec: 30 });
-      if (r.status !== 200) throw new Error(`PATCH /config answered ${r.status}: ${r.body.slice(0, 300)}`);
+      if (r.status !== 200) throw new Error(`PATCH /config answered ${r.status}: ${conn.masker.mask(r.body).slice(0, 300)}`);
       const params = Object.keys(((patch.postgresql ?? {}) as Record<string, Json>).parameters ?? {});
       if (params.length) {
         const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
