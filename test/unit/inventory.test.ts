@@ -63,7 +63,7 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['bad-timing-override.yml', ['21:8: patroni.ttl'], /loop_wait \+ 2\*retry_timeout <= ttl/],
   ['managed-parameter.yml', ['21:5: patroni.parameters.archive_command'], /set by pgha itself/],
   ['all-nofailover.yml', ['17:13: roles.postgres'], /every postgres host is tagged nofailover/],
-  ['bad-apt-proxy.yml', ['20:14: packages.apt_proxy'], /expected a valid url/],
+  ['bad-apt-proxy.yml', ['20:14: packages.apt_proxy'], /got "ftp:\/\/10.1.0.254:3142", expected a plain URL http\(s\):\/\/HOST/],
   ['maxconn-too-big.yml', ['19:12: haproxy.maxconn'], /at most 8000/],
 ];
 
