@@ -21,7 +21,12 @@ export interface ParsedYaml {
 
 export function formatPath(path: PathSeg[]): string {
   let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    // A key that is not a plain name (a space, a dot, a line break in it) is shown quoted.
+    else if (!/^[A-Za-z0-9_-]+$/.test(seg)) s += `[${JSON.stringify(seg)}]`;
+    else s += s ? `.${seg}` : seg;
+  }
   return s || '(document)';
 }
 
