@@ -1,6 +1,6 @@
 // The answers `pgha init` needs, whether they come from the wizard or from flags, and the checks
 // both paths share (the wizard re-asks on a failed check; flags mode reports every failure).
-import { addressProblem, aptProxyProblem, canonicalAddress, HOST_NAME_RE, isAddressSyntax, REPOSITORY_PATH_RE, SSH_USER_RE } from '../inventory/schema.js';
+import { addressProblem, aptProxyProblem, canonicalAddress, HOST_NAME_RE, isAddressSyntax, REPOSITORY_PATH_RE, SSH_USER_RE } from '../inventory/index.js';
 
 export interface HostEntry {
   name: string;

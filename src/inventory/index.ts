@@ -9,6 +9,8 @@
 //   InventorySchema      the zod schema, the single source of defaults
 //   inventoryJsonSchema() the JSON Schema generated from it (`pgha schema`)
 //   TIMING_PROFILES      the safe/balanced/fast timing numbers
+//   MANAGED_PARAMETERS   PostgreSQL parameters pgha sets itself
+//   addressProblem() aptProxyProblem() ... the single-value rules, for init's prompts and flags
 import { open, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -17,7 +19,8 @@ import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
 import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type ParsedYaml, type Problem } from './locate.js';
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
-export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema } from './schema.js';
+export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS } from './schema.js';
+export { addressProblem, aptProxyProblem, canonicalAddress, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';

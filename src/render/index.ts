@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { InputError } from '../errors.js';
-import type { Host, Inventory } from '../inventory/index.js';
+import { MANAGED_PARAMETERS, type Host, type Inventory } from '../inventory/index.js';
 
 export type Dcs = 'etcd' | 'etcd3';
 /**
@@ -141,7 +141,10 @@ function context(inv: Inventory, host: Host, dcs: Dcs) {
     wal_keep_size: '1GB',
   };
   // Names are case-insensitive in PostgreSQL: the inventory's spelling of a default replaces it.
-  for (const [name, value] of Object.entries(p.parameters)) parameters[name.toLowerCase()] = value;
+  // The ones pgha manages are never taken from the inventory (validate refuses them too).
+  for (const [name, value] of Object.entries(p.parameters)) {
+    if (!(MANAGED_PARAMETERS as readonly string[]).includes(name.toLowerCase())) parameters[name.toLowerCase()] = value;
+  }
   const postgresServers = inv.hostsWithRole('postgres').map((h, i) => ({
     name: h.name,
     index: i + 1,

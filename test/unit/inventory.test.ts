@@ -65,6 +65,10 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['all-nofailover.yml', ['17:13: roles.postgres'], /every postgres host is tagged nofailover/],
   ['bad-apt-proxy.yml', ['20:14: packages.apt_proxy'], /got "ftp:\/\/10.1.0.254:3142", expected a plain URL http\(s\):\/\/HOST/],
   ['maxconn-too-big.yml', ['19:12: haproxy.maxconn'], /at most 8000/],
+  ['bad-parameter-name.yml', ['22:5: patroni.parameters["max connections"]'], /got "max connections", not a PostgreSQL parameter name/],
+  ['bad-ssh-user.yml', ['20:9: ssh.user'], /got "Admin", expected a user name/],
+  ['bad-calendar.yml', ['21:11: pgbackrest.schedule.full'], /got "Sun 25:00", not a calendar expression systemd accepts/],
+  ['duplicate-address-ipv6.yml', ['9:14: hosts.pg3.address'], /"fd00:0:0::01" is also the address of pg1/],
 ];
 
 for (const [file, where, gist] of corpus) {
@@ -121,6 +125,24 @@ test('timing profiles set Patroni and HAProxy timings together; balanced is the 
   for (const p of [def, safe, fast]) assert.ok(p.timing.patroni.loop_wait + 2 * p.timing.patroni.retry_timeout <= p.timing.patroni.ttl);
   const o = await load('override.yml', 'patroni:\n  ttl: 40\n  retry_timeout: 15\n');
   assert.deepEqual(o.timing.patroni, { ttl: 40, loop_wait: 2, retry_timeout: 15 });
+});
+
+test('legitimate values pass the hardened checks: IPv6, names, extension parameters, proxy with a user, zones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-inv-'));
+  const base = readFileSync(join(DIR, 'valid.yml'), 'utf8').replace('address: 10.1.0.1', 'address: fd00::1').replace('address: 10.1.0.2', 'address: db2.example.com');
+  writeFileSync(
+    join(dir, 'inv.yml'),
+    `${base}ssh:\n  user: deploy_1\n  known_hosts: known_hosts\n` +
+      'patroni:\n  parameters:\n    Shared_Buffers: 1GB\n    pg_stat_statements.max: 10000\n    log_line_prefix: "%m [%p] "\n' +
+      'packages:\n  apt_proxy: "http://user:pa%40ss@[fd00::9]:3128/apt/"\n' +
+      'pgbackrest:\n  schedule:\n    full: Mon..Fri 02:30 Europe/Berlin\n    diff: "*-*-1/2 03:00 UTC"\n',
+  );
+  writeFileSync(join(dir, 'known_hosts'), '');
+  const inv = await loadInventory(join(dir, 'inv.yml'), { secrets: false });
+  assert.equal(inv.host('pg1').address, 'fd00::1');
+  assert.equal(inv.host('pg1').ssh.user, 'deploy_1');
+  assert.deepEqual(inv.patroni.parameters, { Shared_Buffers: '1GB', 'pg_stat_statements.max': 10000, log_line_prefix: '%m [%p] ' });
+  assert.equal(inv.pgbackrest.schedule.full, 'Mon..Fri 02:30 Europe/Berlin');
 });
 
 test('every problem at once: a file with 3 problems gives 3 lines', async () => {
