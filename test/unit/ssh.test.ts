@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { appendKnownHost, fingerprint, hostFieldMatches, keyTypeOf, parseKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from '../../src/ssh/known-hosts.js';
-import { LocalConnection, Masker, commandText, shellQuote } from '../../src/ssh/index.js';
-import { ShellConnection, type RawResult } from '../../src/ssh/connection.js';
-import { localTarget } from '../../src/ssh/local.js';
+import { LocalConnection, Masker, ShellConnection, SshConnection, commandText, localTarget, shellQuote } from '../../src/ssh/index.js';
+import type { RawResult } from '../../src/ssh/connection.js';
+import { HostError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgha-unit-ssh-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -145,5 +145,17 @@ describe('sudo hint', () => {
     // An ordinary name reads as before.
     const plain = await new PasswordSudo(localTarget({ name: 'db1', user: 'admin', sudo: true })).run(['true']).catch((e: Error) => e.message);
     assert.match(String(plain), /run as root: echo 'admin ALL=\(ALL:ALL\) NOPASSWD: ALL' > \/etc\/sudoers\.d\/pgha && chmod 0440/);
+  });
+});
+
+describe('known_hosts path', () => {
+  test('a directory is a clear host error at connect time, before any connection', async () => {
+    const knownHosts = mkdtempSync(join(dir, 'kh-dir-'));
+    const target = localTarget({ name: 'db1', address: '192.0.2.1', port: 22, privateKeyPath: join(dir, 'a'), knownHostsPath: knownHosts });
+    await assert.rejects(SshConnection.connect(target), (err: Error) => {
+      assert.ok(err instanceof HostError, String(err));
+      assert.equal(err.message, `db1: cannot read the known_hosts file ${knownHosts}: EISDIR`);
+      return true;
+    });
   });
 });
