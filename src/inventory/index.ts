@@ -16,7 +16,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
-import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type ParsedYaml, type Problem } from './locate.js';
+import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type Problem } from './locate.js';
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS } from './schema.js';
@@ -178,7 +178,7 @@ async function loadSecrets(path: string, shown: string, where: string): Promise<
     const m = mode.toString(8).padStart(4, '0');
     return [`${where}: secrets file ${shown} has mode ${m}, expected 0600 (no access for group and others); fix: chmod 600 ${shown}`];
   }
-  const p: ParsedYaml = parseYaml(shown, await readFile(path, 'utf8'));
+  const p = parseYaml(shown, await readFile(path, 'utf8'));
   if (p.doc.errors.length) return yamlErrorLines(p, { quiet: true });
   const data = yamlValue(p);
   if ('lines' in data) return data.lines;

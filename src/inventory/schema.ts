@@ -36,6 +36,7 @@ export function addressProblem(s: string): string | null {
   }
   if (bytes.slice(0, 15).every((b) => b === 0) && bytes[15] === 1) return why('the loopback address ::1 is every host itself');
   if (bytes[0] === 0xff) return why('a multicast address (ff00::/8) is not one host');
+  if (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) return why('a link-local address (fe80::/10) is only reachable with a zone id, which HAProxy cannot parse');
   return null;
 }
 
