@@ -91,6 +91,27 @@ test('an existing inventory is refused without --force and left untouched', () =
   assert.equal(pgha(dir, 'validate', '-i', 'inventory.yml').status, 0);
 });
 
+test('hostile flag values are refused (exit 2, nothing written), escaped when echoed', () => {
+  const dir = tmp();
+  const hosts = [1, 2, 3].flatMap((i) => ['--host', `node${i}=10.88.213.${10 + i}`]);
+  const cases: [string[], RegExp][] = [
+    [['--repo-path', '/mnt/backup\nx'], /the shared repository path must be absolute, without spaces or control characters/],
+    [['--repo-path', '/mnt/backup', '--ssh-user', "admin'; touch /tmp/x; echo '"], /"admin'; touch \/tmp\/x; echo '" is not a user name/],
+    [['--repo-path', '/mnt/backup', '--apt-proxy', 'http://10.0.0.1:3142/";APT::X "1";//'], /expected a plain URL http\(s\):\/\/HOST/],
+    [['--repo-path', '/mnt/backup', '--host', 'node4=127.0.0.2'], /"127\.0\.0\.2": a loopback address/],
+    [['--repo-path', '/mnt/backup', '--name', 'c\x1b]0;x\x07'], /a cluster name is letters, digits/],
+    [['--repo-path', '/mnt/backup', '--host', 'no\x1b[2Jde5=10.88.213.15'], /"no\\x1b\[2Jde5" is not a valid host name/],
+  ];
+  for (const [flags, why] of cases) {
+    const r = pgha(dir, 'init', '--name', 'lab', ...hosts, ...flags);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, why);
+    assert.doesNotMatch(r.stderr, /internal error|\.pgha-init-|\n {4}at /);
+    assert.doesNotMatch(r.stderr, /[\x00-\x09\x0b-\x1f\x7f]/, 'no raw control character');
+    assert.deepEqual(readdirSync(dir), []);
+  }
+});
+
 test('--scan-host-keys without --yes is refused', () => {
   const dir = tmp();
   const r = pgha(dir, 'init', ...LAB, '--scan-host-keys');

@@ -15,6 +15,8 @@ npx tsc --noEmit
 files=(
   test/unit/cli.test.ts
   test/unit/inventory.test.ts
+  test/unit/hostile.test.ts
+  test/unit/calendar.test.ts
   test/unit/render.test.ts
   test/unit/secrets.test.ts
   test/unit/archive-push.test.ts

@@ -18,7 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { InputError } from '../errors.js';
-import type { Host, Inventory } from '../inventory/index.js';
+import { MANAGED_PARAMETERS, type Host, type Inventory } from '../inventory/index.js';
 import { Masker } from '../ssh/mask.js';
 import { yamlSecretMask, type SecretMask } from './secret-mask.js';
 
@@ -64,6 +64,7 @@ const HEADER = 'Written by pgha from the inventory. Local changes are overwritte
 
 const hbs = Handlebars.create();
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
+hbs.registerHelper('aptString', (v: string) => aptString(v));
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
 
 function render(name: string, ctx: object): string {
@@ -98,9 +99,24 @@ export function patroniTtlNote(versions: string[], ttl: number): string | null {
   return `Patroni ${raising} uses a ttl of at least 20 s: the inventory's ttl ${ttl} becomes 20, and an unplanned failover takes about 23 s`;
 }
 
-/** host:port, with brackets around an IPv6 address (URLs, Patroni addresses). */
+/**
+ * A double-quoted apt.conf string. apt has no escape inside quotes, so whatever could end the
+ * string or the line (", a line break, any control or non-ASCII character, and \ too) is written
+ * %XX-encoded: the value is a URL, and apt reads URL escapes back.
+ */
+export function aptString(v: string): string {
+  const enc = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  return `"${[...v].map((c) => (/^[\x21\x23-\x5b\x5d-\x7e]$/.test(c) ? c : enc(c))).join('')}"`;
+}
+
+/** An address where a host:port or URL needs it: IPv6 in brackets. */
+function bracketed(addr: string): string {
+  return isIP(addr) === 6 ? `[${addr}]` : addr;
+}
+
+/** host:port, with brackets around an IPv6 address (URLs, Patroni and HAProxy addresses). */
 function hostPort(addr: string, port: number): string {
-  return isIP(addr) === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+  return `${bracketed(addr)}:${port}`;
 }
 
 function hbaAddress(addr: string): string {
@@ -140,13 +156,18 @@ function context(inv: Inventory, host: Host, dcs: Dcs) {
     max_wal_senders: 10,
     max_replication_slots: 10,
     wal_keep_size: '1GB',
-    ...p.parameters,
   };
+  // Names are case-insensitive in PostgreSQL: the inventory's spelling of a default replaces it.
+  // The ones pgha manages are never taken from the inventory (validate refuses them too).
+  for (const [name, value] of Object.entries(p.parameters)) {
+    if (!(MANAGED_PARAMETERS as readonly string[]).includes(name.toLowerCase())) parameters[name.toLowerCase()] = value;
+  }
   const postgresServers = inv.hostsWithRole('postgres').map((h, i) => ({
     name: h.name,
     index: i + 1,
+    // pgBackRest runs `ssh USER@HOST` with it: bare, an IPv6 address too (ssh takes no brackets).
     hostAddress: h.address,
-    address: `${h.address}:${p.postgres_port}`,
+    address: hostPort(h.address, p.postgres_port),
     noloadbalance: h.tags.noloadbalance,
   }));
   return {
@@ -175,7 +196,8 @@ function context(inv: Inventory, host: Host, dcs: Dcs) {
     restoreCommand: `pgbackrest --stanza=${stanza} archive-get %f %p`,
     replicaRestoreCommand: `pgbackrest --stanza=${stanza} --delta restore`,
     postgres: {
-      listen: `${host.address},127.0.0.1:${p.postgres_port}`,
+      // Patroni strips the brackets before it sets listen_addresses.
+      listen: `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
       connectAddress: hostPort(host.address, p.postgres_port),
       dataDir: `/var/lib/postgresql/${pgVersion}/main`,
       binDir: `/usr/lib/postgresql/${pgVersion}/bin`,

@@ -177,10 +177,12 @@ export abstract class ShellConnection implements Connection {
   private checkSudo(result: RunResult): void {
     const user = this.target.user;
     if (/^sudo: (a password is required|a terminal is required)/m.test(result.stderr)) {
+      // A command the operator runs as root: the user name is quoted like any other word.
+      const line = shellQuote(`${user} ALL=(ALL:ALL) NOPASSWD: ALL`);
       throw new HostError(
         this.target.name,
         `sudo asks user ${user} for a password; pgha needs passwordless sudo. ` +
-          `On the host, run as root: echo '${user} ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/pgha && chmod 0440 /etc/sudoers.d/pgha ` +
+          `On the host, run as root: echo ${line} > /etc/sudoers.d/pgha && chmod 0440 /etc/sudoers.d/pgha ` +
           `(or connect as root).`,
       );
     }

@@ -280,3 +280,24 @@ test('wizard: an existing inventory is kept when the user declines to overwrite 
   assert.equal(readFileSync(join(dir, 'inventory.yml'), 'utf8'), 'mine\n');
   assert.deepEqual(readdirSync(dir).sort(), ['home', 'inventory.yml']);
 });
+
+test('a failed validation of the staged files names the target files, never their (removed) temp names', async () => {
+  const dir = tmp();
+  const flags = { name: 'lab', host: lab.hosts.map((h) => `${h.name}=${h.address}`), repoHost: 'node4', output: 'inv.yml' };
+  const err = await runInit(flags, {
+    tty: false,
+    out: () => {},
+    cwd: dir,
+    home: dir,
+    // As loadInventory reports: the file it was given, located.
+    validate: async (file: string) => {
+      throw new PghaError(`${file}: 1 problem`, EXIT.badInput, [`${file}:3:9: cluster.name: got "x", expected letters`]);
+    },
+  }).then(
+    () => assert.fail('no error'),
+    (e: PghaError) => e,
+  );
+  assert.equal(err.message, 'init: the generated inventory does not validate (a bug in pgha init): inv.yml: 1 problem');
+  assert.deepEqual(err.lines, ['inv.yml:3:9: cluster.name: got "x", expected letters']);
+  assert.deepEqual(readdirSync(dir), [], 'nothing written, no temp file left');
+});

@@ -131,6 +131,29 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
   await scheduleStage(ctx);
 }
 
+/**
+ * The schedule as the host's systemd reads it, before any timer is written: validate checks the
+ * syntax, but only the host knows its time zones (and its systemd version). Read-only, so it runs
+ * in check mode too; a refused expression fails the host with systemd's own message.
+ */
+export function calendarCheck(schedule: { full: string; diff: string }): Operation {
+  return {
+    describe: 'backup schedule (systemd-analyze calendar)',
+    async check(conn) {
+      for (const type of ['full', 'diff'] as const) {
+        const r = await conn.run(['systemd-analyze', 'calendar', '--', schedule[type]], { sudo: false, check: false });
+        const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' ');
+        if (r.code !== 0) throw new Error(`pgbackrest.schedule.${type} ${JSON.stringify(schedule[type])}: systemd refuses it: ${said}`);
+        if (/Next elapse: never/.test(r.stdout)) {
+          throw new Error(`pgbackrest.schedule.${type} ${JSON.stringify(schedule[type])}: systemd accepts it, but it never elapses again (a date in the past?)`);
+        }
+      }
+      return null;
+    },
+    async apply() {},
+  };
+}
+
 /** systemd timers for the scheduled backups, where the rendered units say. */
 async function scheduleStage(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;
@@ -139,6 +162,7 @@ async function scheduleStage(ctx: ApplyContext): Promise<void> {
   await rollout.stage('backup schedule', conns, (conn) => {
     const units = ctx.files(conn.target.name).filter((f) => f.component === 'backup-schedule');
     return [
+      calendarCheck(session.inv.pgbackrest.schedule),
       ...units.map((f) => renderedFileOp(f, [daemonReload])),
       ...units.filter((f) => f.path.endsWith('.timer')).map((f) => serviceStarted(f.path.split('/').pop()!)),
     ];
