@@ -17,7 +17,10 @@ npx tsc --noEmit
 files=(
   test/unit/cli/cli.test.ts
   test/unit/inventory/inventory.test.ts
+  test/unit/inventory/hostile.test.ts
+  test/unit/inventory/calendar.test.ts
   test/unit/components/render.test.ts
+  test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
   test/unit/flows/init/flags.test.ts

@@ -5,11 +5,13 @@
 // `pgha --version` and `pgha validate` stay fast.
 import { EXIT, InputError, PghaError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
+import { Masker } from '../ssh/mask.js';
 import type { Reach, Session, SessionOptions } from '../session/session.js';
 
 export interface CommandContext {
   /** The inventory file the operator named (-i). */
   readonly inventoryFile: string;
+  /** Standard output; once the inventory is loaded, every secret in it is masked (hosts' answers and errors are shown as they came). */
   out(text: string): void;
   err(text: string): void;
   /** stdin and stdout are both terminals (prompts, screen refreshes). */
@@ -47,8 +49,12 @@ export interface ContextOptions {
 
 /** A context and its cleanup (the CLI calls close() after the command, whatever happened). */
 export function createContext(o: ContextOptions = {}): CommandContext & { close(): Promise<void> } {
-  const out = o.out ?? ((t: string) => void process.stdout.write(t));
-  const err = o.err ?? ((t: string) => void process.stderr.write(t));
+  const write = o.out ?? ((t: string) => void process.stdout.write(t));
+  const writeErr = o.err ?? ((t: string) => void process.stderr.write(t));
+  // The one secrets masker of the command's output, set once the secrets are known.
+  let masker: Masker | undefined;
+  const out = (t: string) => write(masker ? masker.mask(t) : t);
+  const err = (t: string) => writeErr(masker ? masker.mask(t) : t);
   const tty = o.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
   let inv: Promise<Inventory> | undefined;
   const closers: (() => Promise<void>)[] = [];
@@ -70,7 +76,11 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     tty,
     color: o.color ?? process.stdout.isTTY === true,
     inventory() {
-      inv ??= import('../inventory/index.js').then((m) => m.loadInventory(file()));
+      inv ??= import('../inventory/index.js').then(async (m) => {
+        const loaded = await m.loadInventory(file());
+        masker = new Masker(Object.values(loaded.secrets ?? {}));
+        return loaded;
+      });
       return inv;
     },
     async session(opts) {

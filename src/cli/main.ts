@@ -3,6 +3,7 @@
 // a PghaError carries its own; anything else reaching it is a bug (exit 70, with its stack).
 import { Command, CommanderError } from 'commander';
 import { EXIT, PghaError } from '../errors.js';
+import { escapeControls } from '../terminal.js';
 import { registerCommands } from './commands.js';
 
 export function buildProgram(): Command {
@@ -17,7 +18,8 @@ export function buildProgram(): Command {
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Usage errors quote the arguments given: escaped like every other error text.
+    .configureOutput({ writeErr: (s) => process.stderr.write(escapeControls(s, { keepNewlines: true })) });
   registerCommands(program);
   return program;
 }
@@ -33,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The last line of defence: every error message may carry text from input (see terminal.ts). */
+const say = (text: string) => process.stderr.write(`${escapeControls(text, { keepNewlines: true })}\n`);
+
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Help and version output are not errors; usage mistakes are bad input.
@@ -42,12 +47,12 @@ export function reportError(err: unknown): number {
     return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   }
   if (err instanceof PghaError) {
-    process.stderr.write(`pgha: ${err.message}\n`);
-    for (const line of err.lines) process.stderr.write(`${line}\n`);
+    say(`pgha: ${err.message}`);
+    for (const line of err.lines) say(line);
     return err.exitCode;
   }
-  process.stderr.write('pgha: internal error (this is a bug, please report it):\n');
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  say('pgha: internal error (this is a bug, please report it):');
+  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
   return EXIT.bug;
 }
 

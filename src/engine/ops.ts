@@ -3,7 +3,7 @@
 // Check mode runs only `check`. Ops never assume state they did not read.
 import { createHash } from 'node:crypto';
 import type { Command, Connection, FileAttributes } from '../ssh/index.js';
-import { CommandTimedOut, commandText } from '../ssh/index.js';
+import { CommandTimedOut, commandText, Masker } from '../ssh/index.js';
 import { HostError, PghaError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';
@@ -41,9 +41,24 @@ export interface NotifyOptions {
 
 // ---- files and directories ----
 
+/** A file's text with every secret value replaced, and those values (in file order). */
+export interface MaskedContent {
+  text: string;
+  /** The values that were masked: to see whether they changed, and for the text masker. */
+  secrets: string[];
+}
+
+/** Masks one file format's secret values; `error` (never quoting the file) when it cannot parse it. */
+export type SecretMask = (content: string) => MaskedContent | { error: string };
+
 export interface FileOptions extends FileAttributes, NotifyOptions {
   /** Never show a diff of this file (it is all secret, e.g. a .pgpass). */
   sensitive?: boolean;
+  /**
+   * The file holds secrets at known places: diffs compare both sides masked by it, so neither
+   * the host's old values nor the new ones are shown (a change to them is only named).
+   */
+  mask?: SecretMask;
 }
 
 function modeOf(mode: number | string | undefined, dflt: number): number {
@@ -64,7 +79,7 @@ function attrChanges(fact: { owner: string; group: string; mode: number }, want:
 
 /** A whole file: content, owner, group, mode (default 0644). Replaced atomically. */
 export function file(path: string, content: string, opts: FileOptions = {}): Operation {
-  const { notify, sensitive, ...attrs } = opts;
+  const { notify, sensitive, mask, ...attrs } = opts;
   const wantSha = createHash('sha256').update(content).digest('hex');
   return {
     describe: `file ${path}`,
@@ -73,14 +88,16 @@ export function file(path: string, content: string, opts: FileOptions = {}): Ope
     async check(conn, facts) {
       const fact = await facts.file(path);
       if (!fact.exists) {
-        return { summary: 'create', diff: sensitive ? undefined : conn.masker.mask(unifiedDiff('', content, '/dev/null', path)) };
+        const shown = sensitive ? {} : contentDiff(conn, null, content, mask, '/dev/null', path);
+        return { summary: `create${shown.note ? ` (${shown.note})` : ''}`, diff: shown.diff };
       }
       if (fact.kind !== 'file') throw new PghaError(`${path} exists and is not a regular file (${fact.kind}): move it away, pgha writes a file there`);
       const parts = attrChanges(fact, attrs, 0o644);
       let diff: string | undefined;
       if (fact.sha256 !== wantSha) {
-        parts.unshift('content');
-        if (!sensitive) diff = conn.masker.mask(unifiedDiff((await conn.readFile(path)) ?? '', content, path, path));
+        const shown = sensitive ? {} : contentDiff(conn, (await conn.readFile(path)) ?? '', content, mask, path, path);
+        parts.unshift(shown.note ? `content (${shown.note})` : 'content');
+        diff = shown.diff;
       }
       return parts.length === 0 ? null : { summary: parts.join(', '), diff };
     },
@@ -89,6 +106,23 @@ export function file(path: string, content: string, opts: FileOptions = {}): Ope
       facts.invalidate({ files: [path] });
     },
   };
+}
+
+/**
+ * The diff shown for a file's content (old null: a new file). With a mask both sides are masked
+ * by structure, then (second line of defence) as text, knowing the values the mask found on
+ * both sides as well as the connection's secrets. The note says what the diff cannot show.
+ */
+function contentDiff(conn: Connection, old: string | null, content: string, mask: SecretMask | undefined, oldName: string, newName: string): { diff?: string; note?: string } {
+  if (!mask) return { diff: conn.masker.mask(unifiedDiff(old ?? '', content, oldName, newName)) || undefined };
+  const before = old === null ? { text: '', secrets: [] } : mask(old);
+  const after = mask(content);
+  if ('error' in before) return { note: `no diff: the file on the host is ${before.error}` };
+  if ('error' in after) return { note: `no diff: the new content is ${after.error}` };
+  const found = new Masker([...before.secrets, ...after.secrets]);
+  const diff = conn.masker.mask(found.mask(unifiedDiff(before.text, after.text, oldName, newName))) || undefined;
+  const changed = old !== null && JSON.stringify(before.secrets) !== JSON.stringify(after.secrets);
+  return { diff, note: changed ? 'secret values changed; not shown' : undefined };
 }
 
 /** A directory with owner, group, mode (default 0755); parents are created as needed. */

@@ -1,6 +1,7 @@
 // Every line the engine prints is written here. Results go to `out`; on a TTY an ora
 // spinner per stage shows progress on stderr, elsewhere (CI, pipes) plain lines only.
 import type { Ora, Options as OraOptions } from 'ora';
+import type { Masker } from '../ssh/index.js';
 import type { Change } from './ops.js';
 
 export type OpStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -19,6 +20,8 @@ export interface ReporterOptions {
   err?: NodeJS.WriteStream;
   /** Default: whether `err` is a terminal. */
   tty?: boolean;
+  /** Masks every line printed (a last line of defence: what reaches here should be masked already). */
+  masker?: Masker;
   /** The spinner library, on a terminal (see createReporter: it is loaded only when needed). */
   ora?: (options: OraOptions) => Ora;
 }
@@ -35,6 +38,7 @@ export class Reporter {
   private readonly err: NodeJS.WriteStream;
   private readonly tty: boolean;
   private readonly ora?: (options: OraOptions) => Ora;
+  private readonly masker?: Masker;
   private spinner: Ora | undefined;
 
   constructor(opts: ReporterOptions = {}) {
@@ -44,6 +48,7 @@ export class Reporter {
     this.ora = opts.ora;
     // Spinners only when there is a terminal and the library was given.
     this.tty = (opts.tty ?? this.err.isTTY === true) && this.ora !== undefined;
+    this.masker = opts.masker;
   }
 
   /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode. */
@@ -51,7 +56,12 @@ export class Reporter {
     if (this.verbose) this.line(`${host}: $ ${maskedCommand}`);
   };
 
-  private line(text: string): void {
+  private m(text: string): string {
+    return this.masker ? this.masker.mask(text) : text;
+  }
+
+  private line(raw: string): void {
+    const text = this.m(raw);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
       this.out.write(`${text}\n`);
@@ -108,12 +118,12 @@ export class Reporter {
   }
 
   waitProgress(description: string, reason: string): void {
-    if (this.spinner) this.spinner.text = `waiting for ${description}: ${reason}`;
+    if (this.spinner) this.spinner.text = this.m(`waiting for ${description}: ${reason}`);
     else if (this.verbose) this.line(`  not yet: ${reason}`);
   }
 
   waitEnd(description: string, ok: boolean, detail: string): void {
-    const text = ok ? `${description}: ready (${detail})` : `${description}: not ready: ${detail}`;
+    const text = this.m(ok ? `${description}: ready (${detail})` : `${description}: not ready: ${detail}`);
     if (this.spinner) {
       if (ok) this.spinner.succeed(text);
       else this.spinner.fail(text);

@@ -2,9 +2,11 @@
 // `pgha validate` reports schema problems and cross-field problems together.
 import { z } from 'zod';
 import type { PathSeg, Problem } from './locate.js';
-import { HOST_NAME_RE, InventorySchema, MANAGED_PARAMETERS, TIMING_PROFILES, type InventoryConfig } from './schema.js';
+import { canonicalAddress, InventorySchema, MANAGED_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
 
-type Sections = Partial<InventoryConfig> & { hostNames?: string[] };
+// Hosts by name in a Map: names come from the file, and a name like "constructor" or "__proto__"
+// must never find something on a plain object's prototype.
+type Sections = Partial<Omit<InventoryConfig, 'hosts'>> & { hosts?: Map<string, HostConfig>; hostNames?: string[] };
 
 /** Parses each top-level section (and each host) on its own, keeping the ones that are valid. */
 export function salvage(raw: unknown): Sections {
@@ -18,17 +20,17 @@ export function salvage(raw: unknown): Sections {
     if (r.success) out[key] = r.data;
   }
   const hosts = data.hosts;
+  const sections = out as Sections;
   if (hosts && typeof hosts === 'object' && !Array.isArray(hosts)) {
     const hostSchema = shape.hosts.valueType;
-    const parsed: Record<string, unknown> = {};
+    sections.hosts = new Map();
     for (const [name, h] of Object.entries(hosts)) {
       const r = hostSchema.safeParse(h);
-      if (r.success) parsed[name] = r.data;
+      if (r.success) sections.hosts.set(name, r.data);
     }
-    out.hosts = parsed;
-    out.hostNames = Object.keys(hosts);
+    sections.hostNames = Object.keys(hosts);
   }
-  return out as Sections;
+  return sections;
 }
 
 export function effectiveTiming(s: Pick<InventoryConfig, 'timing' | 'patroni'>) {
@@ -52,16 +54,11 @@ export function crossFieldProblems(s: Sections): Problem[] {
   const hostNames = s.hostNames ?? [];
   const defined = new Set(hostNames);
 
-  // Host names and addresses.
-  for (const name of hostNames) {
-    if (!HOST_NAME_RE.test(name)) {
-      add(['hosts', name], 'invalid host name, expected a DNS label: a-z, 0-9 and - (not at either end), at most 63 characters', 'key');
-    }
-  }
+  // Addresses (host names are checked by the schema).
   if (s.hosts) {
     const byAddress = new Map<string, string>();
-    for (const [name, h] of Object.entries(s.hosts)) {
-      const addr = h.address.toLowerCase();
+    for (const [name, h] of s.hosts) {
+      const addr = canonicalAddress(h.address);
       const other = byAddress.get(addr);
       if (other) add(['hosts', name, 'address'], `"${h.address}" is also the address of ${other}, expected a unique address per host`);
       else byAddress.set(addr, name);
@@ -101,8 +98,9 @@ export function crossFieldProblems(s: Sections): Problem[] {
       add(['patroni', 'synchronous_mode'], 'needs at least 2 postgres hosts, expected false with a single postgres host');
     }
     if (s.hosts) {
-      const candidates = roles.postgres.filter((m) => s.hosts![m] && !s.hosts![m].tags.nofailover);
-      if (roles.postgres.every((m) => s.hosts![m]) && candidates.length === 0) {
+      const hosts = s.hosts;
+      const candidates = roles.postgres.filter((m) => hosts.has(m) && !hosts.get(m)!.tags.nofailover);
+      if (roles.postgres.every((m) => hosts.has(m)) && candidates.length === 0) {
         add(['roles', 'postgres'], 'every postgres host is tagged nofailover, expected at least one failover candidate');
       }
     }
@@ -111,7 +109,7 @@ export function crossFieldProblems(s: Sections): Problem[] {
   // Port collisions on each host, for the roles it has.
   if (roles && s.hosts && s.etcd && s.patroni && s.haproxy && s.ssh) {
     const collided = new Set<string>();
-    for (const [name, h] of Object.entries(s.hosts)) {
+    for (const [name, h] of s.hosts) {
       const ports: { port: number; path: PathSeg[] }[] = [
         h.ssh?.port !== undefined
           ? { port: h.ssh.port, path: ['hosts', name, 'ssh', 'port'] }
@@ -158,9 +156,16 @@ export function crossFieldProblems(s: Sections): Problem[] {
         `loop_wait ${t.loop_wait} + 2*retry_timeout ${t.retry_timeout} > ttl ${t.ttl}, expected loop_wait + 2*retry_timeout <= ttl`,
       );
     }
+    // PostgreSQL reads parameter names case-insensitively (so does Patroni): compare them so.
+    const seen = new Map<string, string>();
     for (const p of Object.keys(s.patroni.parameters)) {
-      if ((MANAGED_PARAMETERS as readonly string[]).includes(p)) {
-        add(['patroni', 'parameters', p], 'set by pgha itself, expected it removed', 'key');
+      const name = p.toLowerCase();
+      if ((MANAGED_PARAMETERS as readonly string[]).includes(name)) {
+        add(['patroni', 'parameters', p], `${name} is set by pgha itself, expected it removed`, 'key');
+      } else if (seen.has(name)) {
+        add(['patroni', 'parameters', p], `the same parameter as "${seen.get(name)}" (names are case-insensitive), expected each parameter once`, 'key');
+      } else {
+        seen.set(name, p);
       }
     }
   }

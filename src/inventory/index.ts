@@ -9,15 +9,18 @@
 //   InventorySchema      the zod schema, the single source of defaults
 //   inventoryJsonSchema() the JSON Schema generated from it (`pgha schema`)
 //   TIMING_PROFILES      the safe/balanced/fast timing numbers
-import { readFile, stat } from 'node:fs/promises';
+//   MANAGED_PARAMETERS   PostgreSQL parameters pgha sets itself
+//   addressProblem() aptProxyProblem() ... the single-value rules, for init's prompts and flags
+import { open, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
-import { parseYaml, problemLine, yamlErrorLines, zodProblems, type Problem } from './locate.js';
+import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type Problem } from './locate.js';
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
-export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, CLUSTER_NAME_RE, HOST_NAME_RE, POSTGRES_VERSIONS, aptProxy, isValidAddress } from './schema.js';
+export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
+export { addressProblem, aptProxyProblem, canonicalAddress, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
 
@@ -102,8 +105,10 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
     return new InputError(`${file}: ${n} problem${n === 1 ? '' : 's'}`, lines);
   };
   if (parsed.doc.errors.length) throw fail(yamlErrorLines(parsed));
+  const data = yamlValue(parsed);
+  if ('lines' in data) throw fail(data.lines);
 
-  const raw = parsed.doc.toJS() ?? {};
+  const raw = data.value;
   const problems: Problem[] = [];
   const result = InventorySchema.safeParse(raw);
   if (!result.success) problems.push(...zodProblems(InventorySchema, result.error.issues, raw));
@@ -113,14 +118,20 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
   const dir = dirname(abs);
   const config = result.success ? result.data : undefined;
   const secretsFile = expandPath(config?.secrets ?? 'secrets.yml', dir);
+  // Named as the operator wrote them, next to the inventory path they gave.
+  const shown = (p: string, abs: string) => (isAbsolute(p) || p.startsWith('~') ? abs : join(dirname(file), p));
+  const where = (path: string[]) => problemLine(parsed, { path, message: '' }).replace(/: $/, '');
   let secrets: Secrets | undefined;
   if (config && opts.secrets !== false) {
-    const where = problemLine(parsed, { path: ['secrets'], message: '' }).replace(/: $/, '');
-    // Named as the operator wrote it, next to the inventory path they gave.
-    const shown = isAbsolute(config.secrets) || config.secrets.startsWith('~') ? secretsFile : join(dirname(file), config.secrets);
-    const s = await loadSecrets(secretsFile, shown, where);
+    const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
     if (Array.isArray(s)) lines.push(...s);
     else secrets = s;
+  }
+  if (config) {
+    // Read at connect time; a missing file is fine (accept-new creates it), anything but a file is not.
+    const knownHosts = expandPath(config.ssh.known_hosts, dir);
+    const problem = await notAFile(knownHosts, shown(config.ssh.known_hosts, knownHosts), 'known_hosts file');
+    if (problem) lines.push(`${where(['ssh', 'known_hosts'])}: ${problem}, expected an OpenSSH known_hosts file (or none yet)`);
   }
   if (lines.length || !config) throw fail(lines);
   return build(abs, dir, config, secretsFile, secrets);
@@ -136,6 +147,24 @@ function dedupe(lines: string[]): string[] {
   });
 }
 
+/** Why an existing path cannot be read as a file (a directory, no permission), or null. */
+async function notAFile(path: string, shown: string, what: string): Promise<string | null> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    return null; // missing: the caller decides
+  }
+  if (st.isDirectory()) return `${what} ${shown} is a directory`;
+  if (!st.isFile()) return `${what} ${shown} is not a regular file`;
+  try {
+    await (await open(path, 'r')).close();
+  } catch (err) {
+    return `${what} ${shown} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+  }
+  return null;
+}
+
 /** The secrets, or problem lines. Values never appear in messages. */
 async function loadSecrets(path: string, shown: string, where: string): Promise<Secrets | string[]> {
   let mode: number;
@@ -144,13 +173,17 @@ async function loadSecrets(path: string, shown: string, where: string): Promise<
   } catch {
     return [`${where}: secrets file ${shown} not found, expected a YAML file with the passwords (pgha init writes one)`];
   }
+  const unreadable = await notAFile(path, shown, 'secrets file');
+  if (unreadable) return [`${where}: ${unreadable}, expected a YAML file with the passwords (pgha init writes one)`];
   if (mode & 0o077) {
     const m = mode.toString(8).padStart(4, '0');
     return [`${where}: secrets file ${shown} has mode ${m}, expected 0600 (no access for group and others); fix: chmod 600 ${shown}`];
   }
   const p = parseYaml(shown, await readFile(path, 'utf8'));
   if (p.doc.errors.length) return yamlErrorLines(p, { quiet: true });
-  const raw = p.doc.toJS() ?? {};
+  const data = yamlValue(p);
+  if ('lines' in data) return data.lines;
+  const raw = data.value;
   const r = SecretsSchema.safeParse(raw);
   if (!r.success) return zodProblems(SecretsSchema, r.error.issues, raw, false).map((prob) => problemLine(p, prob));
   return r.data;

@@ -1,7 +1,8 @@
 // Maps problems (YAML syntax errors, schema issues, cross-field rules) to FILE:LINE:COL lines,
 // so an operator can jump straight to the key or value that is wrong.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLError } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
+import { escapeControls } from '../terminal.js';
 
 export type PathSeg = string | number;
 
@@ -20,7 +21,12 @@ export interface ParsedYaml {
 
 export function formatPath(path: PathSeg[]): string {
   let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    // A key that is not a plain name (a space, a dot, a line break in it) is shown quoted.
+    else if (!/^[A-Za-z0-9_-]+$/.test(seg)) s += `[${JSON.stringify(seg)}]`;
+    else s += s ? `.${seg}` : seg;
+  }
   return s || '(document)';
 }
 
@@ -53,9 +59,49 @@ export function yamlErrorLines(p: ParsedYaml, opts: { quiet?: boolean } = {}): s
       msg = 'unclosed [ or {, expected the closing ] or } (continuation lines indented deeper than the key)';
     }
     const path = opts.quiet ? [] : pathAtOffset(p.doc, err.pos[0]);
-    out.push(`${p.file}:${line}:${col}: ${formatPath(path)}: ${msg}`);
+    out.push(escapeControls(`${p.file}:${line}:${col}: ${formatPath(path)}: ${msg}`));
   }
   return out;
+}
+
+/**
+ * Alias expansions allowed when a document becomes plain data (the yaml library's own default,
+ * made explicit): nested anchors ("billion laughs") would otherwise expand exponentially.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+/** The document as plain data, or a located problem line when its aliases expand too far. */
+export function yamlValue(p: ParsedYaml): { value: unknown } | { lines: string[] } {
+  try {
+    return { value: p.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {} };
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    // The library does not say which alias: point at the first one that repeats a collection
+    // holding aliases itself (the amplifying kind), else at the first alias.
+    let first: Node | undefined;
+    let nested: Node | undefined;
+    visit(p.doc, {
+      Alias(_, alias) {
+        first ??= alias;
+        const target = alias.resolve(p.doc);
+        let inner = false;
+        if (target && !isScalar(target)) visit(target, { Alias: () => ((inner = true), visit.BREAK) });
+        if (inner && !nested) nested = alias;
+      },
+    });
+    const at = nested ?? first;
+    const { line, col } = p.lc.linePos(at?.range?.[0] ?? 0);
+    const path = at ? pathAtOffset(p.doc, at.range![0]) : [];
+    const what = at && isAlias(at) ? `alias *${at.source}` : 'an alias';
+    return {
+      lines: [
+        escapeControls(
+          `${p.file}:${line}:${col}: ${formatPath(path)}: ${what} expands too many times (nested anchors), ` +
+            `expected plain values or a few aliases (at most ${MAX_ALIAS_COUNT} alias expansions)`,
+        ),
+      ],
+    };
+  }
 }
 
 /** The path of the deepest key whose key or value spans `offset` (best effort, for syntax errors). */
@@ -123,9 +169,10 @@ export function locate(p: ParsedYaml, path: PathSeg[], at: 'key' | 'value' = 'va
   return p.lc.linePos(offset);
 }
 
+/** `FILE:LINE:COL: path: message`, one line: control characters from the input are escaped. */
 export function problemLine(p: ParsedYaml, prob: Problem): string {
   const { line, col } = locate(p, prob.path, prob.at);
-  return `${p.file}:${line}:${col}: ${formatPath(prob.path)}: ${prob.message}`;
+  return escapeControls(`${p.file}:${line}:${col}: ${formatPath(prob.path)}: ${prob.message}`);
 }
 
 // ---- zod issues -> problems ----
@@ -196,7 +243,9 @@ function distance(a: string, b: string): number {
  */
 export function zodProblems(schema: z.ZodType, issues: z.core.$ZodIssue[], data: unknown, showValues = true): Problem[] {
   const out: Problem[] = [];
-  const show = (v: unknown) => (showValues || typeof v !== 'string' ? describeValue(v) : 'a string');
+  // Without values (secrets), only the kind of value: a number or true/false can be a password too.
+  const kinds: Record<string, string> = { string: 'a string', number: 'a number', boolean: 'true or false' };
+  const show = (v: unknown) => (showValues || v === null || typeof v === 'object' || v === undefined ? describeValue(v) : (kinds[typeof v] ?? 'a value'));
   for (const issue of issues) {
     const path = issue.path as PathSeg[];
     const value = getIn(data, path);
@@ -239,6 +288,14 @@ export function zodProblems(schema: z.ZodType, issues: z.core.$ZodIssue[], data:
           message: `got ${show(value)}, expected one of: ${issue.values.map((v) => String(v)).join(', ')}`,
         });
         break;
+      case 'invalid_key': {
+        // A map key (a host name, a PostgreSQL parameter name) the key schema refused: the
+        // problem is the key itself, so point there.
+        const key = path[path.length - 1];
+        const inner = issue.issues[0]?.message ?? 'invalid key';
+        out.push({ path, at: 'key', message: `got ${describeValue(String(key))}, ${inner}` });
+        break;
+      }
       case 'invalid_union':
         out.push({ path, message: `got ${show(value)}, expected a string, number or true/false` });
         break;

@@ -2,13 +2,72 @@
 // schema/inventory.schema.json) and the README's reference are derived from this file.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { controlCharacter } from '../terminal.js';
+import { calendarProblem } from './calendar.js';
 
 // Host names become Patroni member names and etcd member names: keep them DNS-label-like.
 export const HOST_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DNS_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-export function isValidAddress(s: string): boolean {
-  return isIP(s) !== 0 || (DNS_NAME_RE.test(s) && !/^[0-9.]+$/.test(s));
+/**
+ * What is wrong with a host's address, or null. The other hosts connect to it and it goes into
+ * URLs and host:port pairs, so it must be a unicast address of that host itself, or a DNS name.
+ */
+export function addressProblem(s: string): string | null {
+  const why = (what: string) => `${what}, expected the address the other hosts reach this host at (an IPv4 or IPv6 address or a host name)`;
+  if (s.includes('%')) return why('an IPv6 zone id (%...) is only meaningful on one host and HAProxy cannot parse it');
+  if (!isAddressSyntax(s)) return 'not a valid address, expected an IPv4 or IPv6 address or a host name';
+  const v = isIP(s);
+  if (v === 0) {
+    const name = s.toLowerCase().replace(/\.$/, '');
+    if (name === 'localhost' || name.endsWith('.localhost')) return why('localhost is every host itself');
+    return null;
+  }
+  const bytes = ipBytes(s);
+  if (bytes.every((b) => b === 0)) return why('the unspecified address (any address) is no address to connect to');
+  // IPv4, or IPv4 mapped into IPv6 (::ffff:a.b.c.d).
+  const v4 = v === 4 ? bytes : bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff ? bytes.slice(12) : null;
+  if (v4) {
+    if (v4[0] === 127) return why('a loopback address (127.0.0.0/8) is every host itself');
+    if (v4[0] === 0) return why('0.0.0.0/8 is "this network", not a host');
+    if (v4[0] >= 224 && v4[0] <= 239) return why('a multicast address is not one host');
+    if (v4.every((b) => b === 255)) return why('the broadcast address is not one host');
+    return null;
+  }
+  if (bytes.slice(0, 15).every((b) => b === 0) && bytes[15] === 1) return why('the loopback address ::1 is every host itself');
+  if (bytes[0] === 0xff) return why('a multicast address (ff00::/8) is not one host');
+  if (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) return why('a link-local address (fe80::/10) is only reachable with a zone id, which HAProxy cannot parse');
+  return null;
+}
+
+/** An IP address (no zone id) or a DNS name; a dotted all-numeric name (10.0.0.300) is a typo, not a name. */
+export function isAddressSyntax(s: string): boolean {
+  return (isIP(s) !== 0 && !s.includes('%')) || (DNS_NAME_RE.test(s) && !/^[0-9.]+$/.test(s));
+}
+
+/** An IP address as 4 or 16 bytes (the address must be valid: isIP() !== 0, no zone id). */
+function ipBytes(s: string): number[] {
+  if (isIP(s) === 4) return s.split('.').map(Number);
+  let text = s;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1].split('.').map(Number);
+    text = `${text.slice(0, -v4[1].length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return all.flatMap((g) => {
+    const n = parseInt(g, 16);
+    return [n >> 8, n & 0xff];
+  });
+}
+
+/** The same address in one spelling (IPv6 compressed and lowercase), to find duplicates. */
+export function canonicalAddress(s: string): string {
+  return isIP(s) === 6 ? new URL(`http://[${s}]/`).hostname.slice(1, -1) : s.toLowerCase();
 }
 
 export const CLUSTER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -16,9 +75,61 @@ export const POSTGRES_VERSIONS = { min: 13, max: 17 } as const;
 
 const port = z.int().min(1).max(65535);
 const seconds = (def: number, desc: string) => z.int().min(1).max(86400).default(def).describe(desc);
-const address = z
+/** A zod check from a function returning what is wrong (or null). */
+const problemCheck = (problem: (v: string) => string | null) => (v: string, ctx: z.RefinementCtx) => {
+  const message = problem(v);
+  if (message) ctx.addIssue({ code: 'custom', message });
+};
+const address = z.string().superRefine(problemCheck(addressProblem));
+
+/**
+ * A login name as Debian's tools create them (POSIX portable, lowercase): it is used on command
+ * lines and in the sudoers line pgha suggests, so nothing else is accepted.
+ */
+export const SSH_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const sshUser = z
   .string()
-  .refine(isValidAddress, { message: 'not a valid address, expected an IPv4 or IPv6 address or a host name' });
+  .regex(SSH_USER_RE, 'expected a user name: a-z, 0-9, _ and -, starting with a letter or _, at most 32 characters');
+
+/**
+ * The apt proxy, written between quotes into an apt.conf file. Only a plain URL is accepted:
+ * http(s)://HOST[:PORT][/PATH], an optional USER[:PASSWORD]@ of URL-safe characters (%XX for
+ * others), HOST a DNS name, an IPv4 address or a bracketed IPv6 address.
+ */
+const URL_SAFE = '(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})';
+const APT_PROXY_RE = new RegExp(
+  `^https?://(?:${URL_SAFE}+(?::${URL_SAFE}*)?@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(?:/${URL_SAFE}*)*$`,
+);
+export function aptProxyProblem(v: string): string | null {
+  const bad = 'expected a plain URL http(s)://HOST[:PORT][/PATH] (no quotes, spaces, ;, braces, backslashes or control characters)';
+  const m = APT_PROXY_RE.exec(v);
+  if (!m) return bad;
+  const [, host, portText] = m;
+  const hostOk = host.startsWith('[') ? isIP(host.slice(1, -1)) === 6 : isIP(host) === 4 || (DNS_NAME_RE.test(host) && !/^[0-9.]+$/.test(host));
+  if (!hostOk) return `not a valid host in the URL, ${bad}`;
+  if (portText !== undefined && (Number(portText) < 1 || Number(portText) > 65535)) return `port ${portText} is not 1-65535, ${bad}`;
+  return null;
+}
+
+/**
+ * A PostgreSQL parameter name as postgresql.conf spells it (guc-file.l: an identifier, or two
+ * joined by a dot for an extension's parameter like pg_stat_statements.max). Patroni writes it
+ * there unquoted, so nothing else may get through.
+ */
+export const PARAMETER_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+const parameterName = z
+  .string()
+  .regex(PARAMETER_NAME_RE, "not a PostgreSQL parameter name, expected letters, digits and _ (and one . for an extension's parameter, e.g. pg_stat_statements.max)");
+// Patroni writes a value between quotes on one postgresql.conf line: a line break there is a
+// syntax error that stops PostgreSQL from starting.
+const parameterValue = z.union([
+  z.string().superRefine(problemCheck((v) => {
+    const c = controlCharacter(v);
+    return c ? `contains ${c}, expected a one-line value (postgresql.conf holds one setting per line)` : null;
+  })),
+  z.number(),
+  z.boolean(),
+]);
 
 /**
  * Timing profiles: Patroni's loop timings and HAProxy's health-check timings move together.
@@ -38,16 +149,20 @@ export const TIMING_PROFILES = {
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
-/** An apt proxy URL (also what `pgha init --apt-proxy` accepts). */
-export const aptProxy = z.url({ protocol: /^https?$/ });
+/** pgBackRest's repository path: written as a pgbackrest.conf value and used on command lines. */
+export const REPOSITORY_PATH_RE = /^\/[^\s\x00-\x1f\x7f-\x9f]*$/;
 
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name: a-z, 0-9 and _');
-// systemd OnCalendar expression: one line.
-const calendar = z.string().regex(/^[^\n\r]+$/, 'expected a one-line systemd OnCalendar expression');
+// systemd OnCalendar expression, written into a timer unit.
+// (The pattern is only a hint for editors, from the JSON Schema: calendarProblem is the check.)
+const calendar = z
+  .string()
+  .superRefine(problemCheck(calendarProblem))
+  .meta({ pattern: '^[A-Za-z0-9@*:.,/~_+-]+( +[A-Za-z0-9@*:.,/~_+-]+)*$' });
 
 const hostSsh = z
   .strictObject({
-    user: z.string().min(1).optional().describe('SSH user for this host (default: ssh.user)'),
+    user: sshUser.optional().describe('SSH user for this host (default: ssh.user)'),
     port: port.optional().describe('SSH port for this host (default: ssh.port)'),
     private_key: z.string().min(1).optional().describe('private key for this host (default: ssh.private_key)'),
   })
@@ -87,7 +202,7 @@ export const InventorySchema = z
       .describe('the secrets file (passwords), relative to the inventory; must be mode 0600'),
     ssh: z
       .strictObject({
-        user: z.string().min(1).default('root').describe('SSH user: root, or a user with passwordless sudo'),
+        user: sshUser.default('root').describe('SSH user: root, or a user with passwordless sudo'),
         port: port.default(22).describe('SSH port'),
         private_key: z.string().min(1).default('~/.ssh/id_ed25519').describe('private key file, relative to the inventory; ~ is $HOME'),
         sudo: z.boolean().default(true).describe('run privileged steps through `sudo -n` (ignored for root)'),
@@ -101,7 +216,12 @@ export const InventorySchema = z
       })
       .prefault({})
       .describe('how pgha reaches the hosts'),
-    hosts: z.record(z.string(), host).describe('the machines, by name (a DNS label: a-z, 0-9, -)'),
+    hosts: z
+      .record(
+        z.string().regex(HOST_NAME_RE, 'invalid host name, expected a DNS label: a-z, 0-9 and - (not at either end), at most 63 characters'),
+        host,
+      )
+      .describe('the machines, by name (a DNS label: a-z, 0-9, -)'),
     roles: z
       .strictObject({
         etcd: hostList.describe('etcd members: an odd number, at least 3'),
@@ -153,9 +273,9 @@ export const InventorySchema = z
           .prefault({})
           .describe('role names; their passwords are in the secrets file'),
         parameters: z
-          .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+          .record(parameterName, parameterValue)
           .default({})
-          .describe("PostgreSQL parameters (pgha manages the replication and archiving ones)"),
+          .describe('PostgreSQL parameters (pgha manages the replication and archiving ones); names are case-insensitive'),
         pg_hba: z.array(z.string().regex(/^[^\n\r]+$/, 'expected one pg_hba line')).default([]).describe("extra pg_hba rules, after pgha's own"),
       })
       .prefault({}),
@@ -184,7 +304,7 @@ export const InventorySchema = z
               .enum(['host', 'shared'])
               .default('host')
               .describe('host: the backup_repository host, over SSH; shared: a path mounted on every database host'),
-            path: z.string().regex(/^\/\S*$/, 'expected an absolute path').default('/var/lib/pgbackrest'),
+            path: z.string().regex(REPOSITORY_PATH_RE, 'expected an absolute path (no spaces or control characters)').default('/var/lib/pgbackrest'),
           })
           .prefault({}),
         retention_full: z.int().min(1).max(9999).default(2).describe('full backups kept'),
@@ -198,7 +318,10 @@ export const InventorySchema = z
       .prefault({}),
     packages: z
       .strictObject({
-        apt_proxy: aptProxy
+        apt_proxy: z
+          .string()
+          .superRefine(problemCheck(aptProxyProblem))
+          .meta({ format: 'uri', pattern: APT_PROXY_RE.source })
           .nullable()
           .default(null)
           .describe('HTTP proxy for apt on every host, e.g. http://10.0.10.1:3142'),
@@ -226,11 +349,21 @@ export const MANAGED_PARAMETERS = [
   'wal_log_hints',
 ] as const;
 
+// Passwords go into YAML, .pgpass, curl and pgBackRest files: one line of printable characters.
+// The message names the character, never the value.
+const password = z
+  .string()
+  .min(8)
+  .superRefine(problemCheck((v) => {
+    const c = controlCharacter(v);
+    return c ? `contains ${c}, expected printable characters only (a password is one line)` : null;
+  }));
+
 export const SecretsSchema = z.strictObject({
-  superuser_password: z.string().min(8),
-  replication_password: z.string().min(8),
-  rewind_password: z.string().min(8),
-  restapi_password: z.string().min(8),
+  superuser_password: password,
+  replication_password: password,
+  rewind_password: password,
+  restapi_password: password,
 });
 export type Secrets = z.output<typeof SecretsSchema>;
 

@@ -1,17 +1,15 @@
 // Secrets out of rendered text: what `pgha render` writes without --show-secrets.
 import type { Inventory } from '../inventory/index.js';
+import { Masker } from '../ssh/mask.js';
+import type { RenderedFile } from './template.js';
 
-/** Replaces every secret value in `text` with ********. */
+/** Replaces every secret value in `text` with ******** (the text masker, src/ssh/mask.ts). */
 export function maskSecrets(text: string, inv: Inventory): string {
-  if (!inv.secrets) return text;
-  // Longest first, so a password containing another is masked whole.
-  const values = Object.values(inv.secrets).sort((a, b) => b.length - a.length);
-  let out = text;
-  for (const v of values) {
-    out = out.split(v).join('********');
-    // Passwords are written JSON-quoted in YAML files: mask that spelling too.
-    const quoted = JSON.stringify(v).slice(1, -1);
-    if (quoted !== v) out = out.split(quoted).join('********');
-  }
-  return out;
+  return new Masker(Object.values(inv.secrets ?? {})).mask(text);
+}
+
+/** A rendered file's content with its secrets masked: by structure first (its own mask), then as text. */
+export function maskedContent(f: RenderedFile, inv: Inventory): string {
+  const m = f.mask?.(f.content);
+  return maskSecrets(m && 'text' in m ? m.text : f.content, inv);
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
+import type { SecretMask } from '../engine/ops.js';
 
 /** The component a file belongs to (its folder under src/components and templates/). */
 export type ComponentName = 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest';
@@ -22,6 +23,21 @@ export interface RenderedFile {
   secret: boolean;
   /** Written before any package is installed (apt settings; Debian's createcluster setting). */
   beforePackages?: boolean;
+  /**
+   * How to mask this file's secrets by structure (diffs on the host, masked renders). A secret
+   * file without one never shows a diff.
+   */
+  mask?: SecretMask;
+}
+
+/**
+ * A double-quoted apt.conf string. apt has no escape inside quotes, so whatever could end the
+ * string or the line (", a line break, any control or non-ASCII character, and \ too) is written
+ * %XX-encoded: the value is a URL, and apt reads URL escapes back.
+ */
+export function aptString(v: string): string {
+  const enc = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  return `"${[...v].map((c) => (/^[\x21\x23-\x5b\x5d-\x7e]$/.test(c) ? c : enc(c))).join('')}"`;
 }
 
 // templates/ beside src/ and dist/ alike (the published package ships it).
@@ -39,6 +55,7 @@ export function renderTemplate(component: ComponentName, name: string, ctx: obje
     if (!hbs) {
       hbs = Handlebars.create();
       hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
+      hbs.registerHelper('aptString', (v: string) => aptString(v));
     }
     t = hbs.compile(readFileSync(join(TEMPLATE_DIR, component, name), 'utf8'), { noEscape: true, strict: true });
     compiled.set(key, t);
@@ -52,7 +69,7 @@ export function renderFile(
   path: string,
   template: string,
   ctx: object,
-  attrs: Partial<Pick<RenderedFile, 'owner' | 'group' | 'mode' | 'secret' | 'beforePackages'>> = {},
+  attrs: Partial<Pick<RenderedFile, 'owner' | 'group' | 'mode' | 'secret' | 'beforePackages' | 'mask'>> = {},
 ): RenderedFile {
   return { path, content: renderTemplate(component, template, ctx), owner: 'root', group: 'root', mode: 0o644, secret: false, component, ...attrs };
 }

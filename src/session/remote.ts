@@ -1,19 +1,35 @@
 // Asking a host: every question is asked FROM a host over SSH (the operator may reach the hosts
 // only by SSH): HTTP with curl (Patroni's REST API, HAProxy's stats), SQL with psql, each with a
 // deadline. Secrets (the REST API and superuser passwords) travel over stdin, never on a command line.
+import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/index.js';
 import { shellQuote, type Connection } from '../ssh/index.js';
 import { PghaError } from '../errors.js';
 
-/** host:port, with brackets around an IPv6 address (URLs, Patroni addresses). */
+/** An address where a host:port or URL needs it: IPv6 in brackets. */
+export function bracketed(addr: string): string {
+  return isIP(addr) === 6 ? `[${addr}]` : addr;
+}
+
+/** host:port, with brackets around an IPv6 address (URLs, Patroni and HAProxy addresses). */
 export function hostPort(addr: string, port: number): string {
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+  return `${bracketed(addr)}:${port}`;
+}
+
+/**
+ * One parameter of a curl config file, double-quoted with the escapes curl documents for it
+ * (`-K, --config`): a quote, backslash or line break in a value can then neither end it nor
+ * start another option (an extra `url` or `output` line).
+ */
+export function curlConfigValue(value: string): string {
+  if (value.includes('\0')) throw new PghaError('a NUL character cannot be passed to curl');
+  const esc: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\v': '\\v' };
+  return `"${value.replace(/[\\"\t\n\r\v]/g, (c) => esc[c])}"`;
 }
 
 /** curl's config-file syntax, so the REST API password travels over stdin, never on a command line. */
 export function curlAuthConfig(inv: Inventory): string {
-  const q = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  return `user = "${q(inv.patroni.users.restapi)}:${q(inv.secrets?.restapi_password ?? '')}"\n`;
+  return `user = ${curlConfigValue(`${inv.patroni.users.restapi}:${inv.secrets?.restapi_password ?? ''}`)}\n`;
 }
 
 export interface HttpResult {
@@ -58,10 +74,11 @@ export async function sqlVia(
 ) {
   const timeout = opts.timeoutSec ?? 10;
   const conninfo = `host=${target.host} port=${target.port} user=${inv.patroni.users.superuser} dbname=postgres connect_timeout=${Math.min(timeout, 5)}`;
-  const script = `read -r PGPASSWORD; export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
+  // The whole of stdin is the password (`read` would strip its outer spaces and stop at a line break).
+  const script = `PGPASSWORD=$(cat); export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
   return from.run(script, {
     sudo: false,
-    stdin: `${inv.secrets?.superuser_password ?? ''}\n`,
+    stdin: inv.secrets?.superuser_password ?? '',
     check: opts.check ?? true,
     timeoutMs: (timeout + 5) * 1000,
   });

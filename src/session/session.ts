@@ -87,8 +87,8 @@ export interface Reach {
 
 /** Tolerant: every host connected on its own (at most REACH_CONNECT_TIMEOUT_SEC each); see Reach. */
 export function connectEach(inv: Inventory, opts: SessionOptions & { connectTimeoutSec?: number } = {}): Reach {
-  const reporter = opts.reporter ?? new Reporter();
   const masker = secretMasker(inv);
+  const reporter = opts.reporter ?? new Reporter({ masker });
   const connectTimeoutSec = opts.connectTimeoutSec ?? REACH_CONNECT_TIMEOUT_SEC;
   const unreachable = new Map<string, string>();
   const pending = new Map<string, Promise<Connection | undefined>>();
@@ -123,8 +123,8 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
 
 /** All or nothing: on any failure the others are closed and a ConnectAllError lists every failed host. */
 export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
-  const reporter = opts.reporter ?? new Reporter();
   const masker = secretMasker(inv);
+  const reporter = opts.reporter ?? new Reporter({ masker });
   const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map(hostTarget), { acceptNewHostKeys: opts.acceptNewHostKeys, masker, onCommand: reporter.command });
   return sessionOver(inv, conns, { reporter, masker });
 }

@@ -145,7 +145,8 @@ export abstract class ShellConnection implements Connection {
       throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
     }
     const code = raw.code ?? 128 + ((raw.signal && osConstants.signals[raw.signal as NodeJS.Signals]) || 0);
-    const result: RunResult = { code, stdout: raw.stdout, stderr: raw.stderr };
+    // stderr is only ever shown (errors, warnings): masked here, once, for every caller.
+    const result: RunResult = { code, stdout: raw.stdout, stderr: this.masker.mask(raw.stderr) };
     if (code !== 0 && escalated) this.checkSudo(result);
     if (code !== 0 && opts.check !== false) {
       const why = raw.code === null ? `killed by signal ${raw.signal}` : `exit ${code}`;
@@ -176,10 +177,12 @@ export abstract class ShellConnection implements Connection {
   private checkSudo(result: RunResult): void {
     const user = this.target.user;
     if (/^sudo: (a password is required|a terminal is required)/m.test(result.stderr)) {
+      // A command the operator runs as root: the user name is quoted like any other word.
+      const line = shellQuote(`${user} ALL=(ALL:ALL) NOPASSWD: ALL`);
       throw new HostError(
         this.target.name,
         `sudo asks user ${user} for a password; pgha needs passwordless sudo. ` +
-          `On the host, run as root: echo '${user} ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/pgha && chmod 0440 /etc/sudoers.d/pgha ` +
+          `On the host, run as root: echo ${line} > /etc/sudoers.d/pgha && chmod 0440 /etc/sudoers.d/pgha ` +
           `(or connect as root).`,
       );
     }

@@ -54,7 +54,13 @@ export class SshConnection extends ShellConnection {
       throw new HostError(target.name, `cannot read the private key ${target.privateKeyPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
 
-    const entries = readKnownHosts(target.knownHostsPath);
+    let entries;
+    try {
+      entries = readKnownHosts(target.knownHostsPath);
+    } catch (err) {
+      // e.g. a directory (EISDIR): validate reports that at the inventory's ssh.known_hosts too.
+      throw new HostError(target.name, `cannot read the known_hosts file ${target.knownHostsPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
     const acceptNew = opts.acceptNewHostKeys === true || target.hostKeyPolicy === 'accept-new';
     let refusal: string | undefined;
     const hostVerifier = (key: Buffer): boolean => {

@@ -6,7 +6,7 @@ import { reloadService, service } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
 import { renderFile } from '../../render/template.js';
 import { fileOp } from '../../render/op.js';
-import { sqlVia } from '../../session/remote.js';
+import { hostPort, sqlVia } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { check, renderedFile, type Component } from '../types.js';
@@ -31,7 +31,7 @@ export const haproxy: Component = {
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
     const p = inv.patroni;
-    const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: `${h.address}:${p.postgres_port}`, noloadbalance: h.tags.noloadbalance }));
+    const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance }));
     const ctx = {
       cluster: inv.cluster,
       timing: { haproxy: inv.timing.haproxy },

@@ -9,6 +9,8 @@ import type { Connection } from '../../ssh/index.js';
 import { httpFrom, sqlLocal } from '../../session/remote.js';
 import { renderedFile, type ApplyContext, type Dcs } from '../types.js';
 import { PATRONI_CONFIG, restapiUrl } from './paths.js';
+import { isPatroniSecretKey } from './files.js';
+import { MASK } from '../../ssh/index.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -52,7 +54,25 @@ export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, 
   return (parse(renderedFile(ctx, h, PATRONI_CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
 }
 
-const same = (a: Json | undefined, b: Json | undefined) => String(a ?? '') === String(b ?? '') || JSON.stringify(a) === JSON.stringify(b);
+/**
+ * A value as the change summary shows it: what sits under a key Patroni's config declares secret
+ * (isPatroniSecretKey, the same rule that masks its config file) is never shown, at any depth.
+ */
+function shown(key: string, v: Json | undefined): string {
+  const hide = (k: string, x: Json): Json => {
+    if (x === null) return null; // absent (or removed): nothing to hide, and the summary says so
+    if (isPatroniSecretKey(k)) return MASK;
+    if (Array.isArray(x)) return x.map((e) => hide('', e));
+    if (typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([ck, cv]) => [ck, hide(ck, cv)]));
+    return x;
+  };
+  return JSON.stringify(hide(key, v ?? null));
+}
+
+// Numbers and strings alike (etcd may hand back "200" for 200); maps and lists by content (as
+// text every object is "[object Object]", so a changed one was taken for unchanged).
+const scalar = (x: Json | undefined) => x === null || x === undefined || typeof x !== 'object';
+const same = (a: Json | undefined, b: Json | undefined) => (scalar(a) && scalar(b) && String(a ?? '') === String(b ?? '')) || JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * The PATCH that takes the live dynamic config to the wanted one: changed top-level settings,
@@ -65,7 +85,7 @@ export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<st
     if (k === 'postgresql') continue;
     if (!same(live[k], v)) {
       patch[k] = v;
-      changes.push(`${k} ${JSON.stringify(live[k] ?? null)} -> ${JSON.stringify(v)}`);
+      changes.push(`${k} ${shown(k, live[k])} -> ${shown(k, v)}`);
     }
   }
   const wpg = (wanted.postgresql ?? {}) as Record<string, Json>;
@@ -78,11 +98,11 @@ export function dynamicConfigPatch(live: Record<string, Json>, wanted: Record<st
       const sub: Record<string, Json> = {};
       for (const [pk, pv] of Object.entries(wv)) if (!same(lv[pk], pv)) sub[pk] = pv;
       for (const pk of Object.keys(lv)) if (!(pk in wv)) sub[pk] = null;
-      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${JSON.stringify(lv[pk] ?? null)} -> ${JSON.stringify(pv)}`);
+      for (const [pk, pv] of Object.entries(sub)) changes.push(`postgresql.${k}.${pk} ${shown(pk, lv[pk])} -> ${shown(pk, pv)}`);
       if (Object.keys(sub).length) pgPatch[k] = sub;
     } else if (!same(lpg[k], v)) {
       pgPatch[k] = v;
-      changes.push(`postgresql.${k} ${JSON.stringify(lpg[k] ?? null)} -> ${JSON.stringify(v)}`);
+      changes.push(`postgresql.${k} ${shown(k, lpg[k])} -> ${shown(k, v)}`);
     }
   }
   if (Object.keys(pgPatch).length) patch.postgresql = pgPatch;
@@ -99,7 +119,7 @@ export async function liveDynamicConfig(inv: Inventory, conn: Connection, h: Hos
 /** PATCH /config with the REST API credentials (over stdin). */
 export async function patchDynamicConfig(inv: Inventory, conn: Connection, h: Host, patch: Record<string, Json>): Promise<void> {
   const r = await httpFrom(conn, 'PATCH', restapiUrl(inv, h, '/config'), { body: patch, auth: inv, timeoutSec: 30 });
-  if (r.status !== 200) throw new PghaError(`${h.name}: Patroni answered ${r.status} to PATCH /config: ${r.body.slice(0, 300)}`);
+  if (r.status !== 200) throw new PghaError(`${h.name}: Patroni answered ${r.status} to PATCH /config: ${conn.masker.mask(r.body).slice(0, 300)}`);
 }
 
 /** The op that PATCHes the live dynamic config to the wanted one; notes parameters that need a restart. */

@@ -1,15 +1,23 @@
 // The files of a database host's PostgreSQL and Patroni: Debian's "no default cluster" setting
 // (written before postgresql-NN is installed) and Patroni's config.yml, rendered whole.
 import { isIP } from 'node:net';
-import type { Host, Inventory } from '../../inventory/index.js';
+import { MANAGED_PARAMETERS, type Host, type Inventory } from '../../inventory/index.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
-import { hostPort } from '../../session/remote.js';
+import { bracketed, hostPort } from '../../session/remote.js';
+import { yamlSecretMask } from '../../render/secret-mask.js';
 import { etcdClientHosts } from '../etcd/endpoints.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
 import type { RenderInput } from '../types.js';
 import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
 
 export const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
+
+/**
+ * Keys of Patroni's config whose values are or may hold passwords: every *password (restapi,
+ * postgresql.authentication.*, ssl and key file ones) and connection strings (primary_conninfo).
+ */
+export const isPatroniSecretKey = (key: string): boolean => /(password|conninfo)$/i.test(key);
+const PATRONI_MASK = yamlSecretMask(isPatroniSecretKey);
 
 function hbaAddress(addr: string): string {
   const v = isIP(addr);
@@ -45,8 +53,12 @@ function parameters(inv: Inventory): { key: string; value: string | number | boo
     max_wal_senders: 10,
     max_replication_slots: 10,
     wal_keep_size: '1GB',
-    ...inv.patroni.parameters,
   };
+  // Names are case-insensitive in PostgreSQL: the inventory's spelling of a default replaces it.
+  // The ones pgha manages are never taken from the inventory (validate refuses them too).
+  for (const [name, value] of Object.entries(inv.patroni.parameters)) {
+    if (!(MANAGED_PARAMETERS as readonly string[]).includes(name.toLowerCase())) all[name.toLowerCase()] = value;
+  }
   return Object.entries(all).map(([key, value]) => ({ key, value }));
 }
 
@@ -66,7 +78,8 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
     replicaRestoreCommand: replicaRestoreCommand(inv),
     postgres: {
       // One port, at the end: PostgreSQL listens on the host's address and on localhost.
-      listen: `${host.address},127.0.0.1:${p.postgres_port}`,
+      // Patroni strips the brackets before it sets listen_addresses.
+      listen: `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
       connectAddress: hostPort(host.address, p.postgres_port),
       dataDir: dataDir(inv),
       binDir: binDir(inv),
@@ -80,6 +93,6 @@ export function patroniFiles({ inv, host, dcs }: RenderInput): RenderedFile[] {
   if (!host.roles.has('postgres')) return [];
   return [
     renderFile('patroni', CREATECLUSTER_CONF, 'createcluster.conf.hbs', { cluster: inv.cluster }, { beforePackages: true }),
-    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true }),
+    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK }),
   ];
 }

@@ -136,8 +136,35 @@ async function start(ctx: ApplyContext): Promise<void> {
   if (!conns.length) return;
   await rollout.stage('backup schedule', conns, (conn) => {
     const units = ctx.files(conn.target.name).filter(isScheduleUnit);
-    return [...units.map((f) => fileOp(f, [daemonReload])), ...units.filter((f) => f.path.endsWith('.timer')).map((f) => service(f.path.split('/').pop()!))];
+    return [
+      calendarCheck(session.inv.pgbackrest.schedule),
+      ...units.map((f) => fileOp(f, [daemonReload])),
+      ...units.filter((f) => f.path.endsWith('.timer')).map((f) => service(f.path.split('/').pop()!)),
+    ];
   });
+}
+
+/**
+ * The schedule as the host's systemd reads it, before any timer is written: validate checks the
+ * syntax, but only the host knows its time zones (and its systemd version). Read-only, so it runs
+ * in check mode too; a refused expression fails the host with systemd's own message.
+ */
+export function calendarCheck(schedule: { full: string; diff: string }): Operation {
+  return {
+    describe: 'backup schedule (systemd-analyze calendar)',
+    async check(conn) {
+      for (const type of ['full', 'diff'] as const) {
+        const r = await conn.run(['systemd-analyze', 'calendar', '--', schedule[type]], { sudo: false, check: false });
+        const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' ');
+        if (r.code !== 0) throw new PghaError(`pgbackrest.schedule.${type} ${JSON.stringify(schedule[type])}: systemd refuses it: ${said}`);
+        if (/Next elapse: never/.test(r.stdout)) {
+          throw new PghaError(`pgbackrest.schedule.${type} ${JSON.stringify(schedule[type])}: systemd accepts it, but it never elapses again (a date in the past?)`);
+        }
+      }
+      return null;
+    },
+    async apply() {},
+  };
 }
 
 export const pgbackrest: Component = {

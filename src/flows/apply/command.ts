@@ -9,6 +9,7 @@ import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyClust
 import { detectDcs, patroniTtlNote } from '../../components/patroni/version.js';
 import type { ApplyContext, Dcs, RenderedFile } from '../../components/types.js';
 import type { CommandContext } from '../../cli/context.js';
+import { secretMasker } from '../../session/session.js';
 
 export interface ApplyOptions {
   check?: boolean;
@@ -22,7 +23,7 @@ function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
 
 export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<number> {
   const inv = await ctx.inventory();
-  const reporter = await createReporter({ verbose: opts.verbose });
+  const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv) });
   const started = Date.now();
   const session = await ctx.session({ acceptNewHostKeys: opts.acceptNewHostKeys, reporter });
   const rollout = new Rollout({ check: opts.check, reporter });

@@ -1,6 +1,6 @@
 // The answers `pgha init` needs, whether they come from the wizard or from flags, and the checks
 // both paths share (the wizard re-asks on a failed check; flags mode reports every failure).
-import { aptProxy, CLUSTER_NAME_RE, etcdCountProblem, HOST_NAME_RE, isValidAddress, POSTGRES_VERSIONS } from '../../inventory/index.js';
+import { addressProblem, aptProxyProblem, canonicalAddress, CLUSTER_NAME_RE, etcdCountProblem, HOST_NAME_RE, isAddressSyntax, POSTGRES_VERSIONS, REPOSITORY_PATH_RE, SSH_USER_RE } from '../../inventory/index.js';
 
 export interface HostEntry {
   name: string;
@@ -67,6 +67,8 @@ export function checkClusterName(v: string): string | null {
     : 'a cluster name is letters, digits, - and _ (starting with a letter or digit, at most 63)';
 }
 
+// The same rules as the inventory's schema (so what init writes validates), with messages for a prompt.
+
 export function checkHostName(v: string, taken: string[] = []): string | null {
   if (!HOST_NAME_RE.test(v)) {
     return `"${v}" is not a valid host name: lowercase letters, digits and -, not starting or ending with -`;
@@ -76,9 +78,15 @@ export function checkHostName(v: string, taken: string[] = []): string | null {
 }
 
 export function checkAddress(v: string, taken: string[] = []): string | null {
-  if (!isValidAddress(v)) return `"${v}" is not an IP address or host name`;
-  if (taken.includes(v)) return `address ${v} is already used by another host`;
+  if (!isAddressSyntax(v)) return `"${v}" is not an IP address or host name`;
+  const problem = addressProblem(v);
+  if (problem) return `"${v}": ${problem}`;
+  if (taken.some((t) => canonicalAddress(t) === canonicalAddress(v))) return `address ${v} is already used by another host`;
   return null;
+}
+
+export function checkSshUser(v: string): string | null {
+  return SSH_USER_RE.test(v) ? null : `"${v}" is not a user name: a-z, 0-9, _ and -, starting with a letter or _, at most 32 characters`;
 }
 
 export function checkPort(v: number): string | null {
@@ -91,11 +99,12 @@ export function checkPostgresVersion(v: number): string | null {
 }
 
 export function checkAptProxy(v: string): string | null {
-  return aptProxy.safeParse(v).success ? null : `"${v}" is not an http:// or https:// URL`;
+  const problem = aptProxyProblem(v);
+  return problem ? `"${v}": ${problem}` : null;
 }
 
 export function checkSharedPath(v: string): string | null {
-  return v.startsWith('/') ? null : 'the shared repository path must be absolute';
+  return REPOSITORY_PATH_RE.test(v) ? null : 'the shared repository path must be absolute, without spaces or control characters';
 }
 
 export function splitList(v: string): string[] {
@@ -131,7 +140,7 @@ export function answerProblems(a: InitAnswers): string[] {
   });
   const names = a.hosts.map((h) => h.name);
   push(checkPort(a.ssh.port));
-  if (!a.ssh.user) problems.push('ssh user is empty');
+  push(checkSshUser(a.ssh.user));
   for (const role of ['etcd', 'postgres', 'haproxy'] as const) push(checkRole(role, a.roles[role], names));
   if (a.repository.type === 'host') {
     const repo = a.repository.host;

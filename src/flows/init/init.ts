@@ -1,6 +1,6 @@
 // `pgha init`: answers (wizard or flags) -> inventory + secrets (+ known_hosts) -> checked ->
 // written all at once. Nothing is written until every answer is in and the result validates.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,10 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   const show = (p: string) => relative(cwd, p) || p;
   // Existing files init would replace; known_hosts is only ever added to.
   const existing = [paths.inventory, paths.secrets].filter((p) => existsSync(p));
+  const notAFile = [paths.inventory, paths.secrets, paths.knownHosts].filter((p) => existsSync(p) && !statSync(p).isFile());
+  if (notAFile.length) {
+    throw new InputError('init: these paths exist and are not files, expected a file (or nothing) there:', notAFile.map((p) => `  ${show(p)}`));
+  }
 
   let answers: InitAnswers;
   let keys: ConfirmedKey[] = [];
@@ -120,6 +124,9 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   if (keys.length) files.push({ path: paths.knownHosts, content: mergeKnownHosts(paths.knownHosts, keys), mode: 0o644 });
 
   const staged = await stage(files);
+  // Messages name the files init writes, never their temp names (gone once discarded).
+  const targets = [...staged.temps].map(([target, temp]) => [temp, show(target)] as const);
+  const realNames = (text: string) => targets.reduce((t, [temp, target]) => t.split(temp).join(target), text);
   try {
     // The staged inventory sits beside its target, so its relative paths resolve the same; the
     // secrets file is still under its temp name, and init generated it, so it is not re-read.
@@ -128,7 +135,11 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   } catch (err) {
     await staged.discard();
     if (err instanceof PghaError) {
-      throw new PghaError(`init: the generated inventory does not validate (a bug in pgha init): ${err.message}`, EXIT.bug, err.lines);
+      throw new PghaError(
+        `init: the generated inventory does not validate (a bug in pgha init): ${realNames(err.message)}`,
+        EXIT.bug,
+        err.lines.map(realNames),
+      );
     }
     throw err;
   }

@@ -13,6 +13,7 @@ import {
   checkPostgresVersion,
   checkRole,
   checkSharedPath,
+  checkSshUser,
   splitList,
   type HostEntry,
   type InitAnswers,
@@ -75,7 +76,7 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
     hosts.push({ name, address: await askAddress(ctx, name, hosts) });
   }
 
-  const user = (await input({ message: 'SSH user', default: DEFAULTS.sshUser, validate: (v) => (v.trim() ? true : 'enter a user') }, ctx)).trim();
+  const user = (await input({ message: 'SSH user', default: DEFAULTS.sshUser, validate: (v) => checkSshUser(v.trim()) ?? true }, ctx)).trim();
   const port = toInt(await input({ message: 'SSH port', default: String(DEFAULTS.sshPort), validate: (v) => checkPort(toInt(v)) ?? true }, ctx));
   const privateKey = (
     await input(

@@ -1,12 +1,13 @@
 // `pgha render`: every file apply would push, written to DIR/HOST/<absolute path> for review,
 // without contacting any host.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Inventory } from '../../inventory/index.js';
 import { renderHost } from '../../components/index.js';
 import { dcsForPatroniVersion } from '../../components/patroni/version.js';
 import type { Dcs } from '../../components/types.js';
-import { maskSecrets } from '../../render/mask.js';
+import { maskedContent } from '../../render/mask.js';
 import type { CommandContext } from '../../cli/context.js';
 
 export interface RenderFlags {
@@ -16,7 +17,11 @@ export interface RenderFlags {
   showSecrets?: boolean;
 }
 
-/** Writes DIR/HOST/<absolute path> for every rendered file; returns the paths written. */
+/**
+ * Writes DIR/HOST/<absolute path> for every rendered file; returns the paths written. Each file
+ * ends with its mode whether or not it existed (0600 for secret files with --show-secrets, else
+ * 0644): it is written to a private temp file, given its mode, then renamed over the old one.
+ */
 export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs; host?: string; showSecrets?: boolean }): Promise<string[]> {
   const hosts = opts.host ? [inv.host(opts.host)] : inv.hosts;
   const written: string[] = [];
@@ -24,8 +29,17 @@ export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs;
     for (const f of renderHost(inv, h.name, { dcs: opts.dcs })) {
       const out = join(dir, h.name, f.path);
       await mkdir(dirname(out), { recursive: true });
-      const content = opts.showSecrets ? f.content : maskSecrets(f.content, inv);
-      await writeFile(out, content, { mode: f.secret && opts.showSecrets ? 0o600 : 0o644 });
+      const content = opts.showSecrets ? f.content : maskedContent(f, inv);
+      const tmp = join(dirname(out), `.${basename(out)}.pgha-${randomBytes(6).toString('hex')}`);
+      try {
+        await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+        // chmod: the umask may have narrowed the mode given at creation.
+        await chmod(tmp, f.secret && opts.showSecrets ? 0o600 : 0o644);
+        await rename(tmp, out);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
       written.push(out);
     }
   }

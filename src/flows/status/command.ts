@@ -1,7 +1,7 @@
 // `pgha status`: one view of the whole cluster, gathered from the hosts, with a verdict.
 // Exit code: 0 healthy, 1 degraded, 2 down.
 import { Reporter } from '../../engine/index.js';
-import { connectEach } from '../../session/session.js';
+import { connectEach, secretMasker } from '../../session/session.js';
 import type { CommandContext } from '../../cli/context.js';
 import { gatherStatus } from './gather.js';
 import { assembleStatus, type Verdict } from './model.js';
@@ -19,7 +19,7 @@ export interface StatusOptions {
 
 export async function status(ctx: CommandContext, opts: StatusOptions): Promise<number> {
   const inv = await ctx.inventory(); // bad input fails before anything is printed
-  const reporter = new Reporter({ verbose: opts.verbose, out: process.stderr });
+  const reporter = new Reporter({ verbose: opts.verbose, out: process.stderr, masker: secretMasker(inv) });
   const once = async () => {
     const started = Date.now();
     // Connected afresh each time: a host that was unreachable may be back.

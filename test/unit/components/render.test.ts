@@ -7,6 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { loadInventory, type Inventory } from '../../../src/inventory/index.js';
 import { renderHost } from '../../../src/components/index.js';
+import { PGBACKREST_SSH_CONFIG } from '../../../src/components/pgbackrest/paths.js';
 import { dcsForPatroniVersion, patroniTtlNote } from '../../../src/components/patroni/version.js';
 import { maskSecrets } from '../../../src/render/mask.js';
 import { renderToDir } from '../../../src/flows/render/command.js';
@@ -206,4 +207,96 @@ test('pgha render writes DIR/HOST/<path>, secrets masked', async () => {
     encoding: 'utf8',
   });
   assert.equal(bad.status, 2);
+});
+
+/** `pgha render`'s config for HAProxy, checked by Debian's haproxy -c; throws with its output. */
+function haproxyCheck(cfg: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-haproxy-'));
+  writeFileSync(join(dir, 'haproxy.cfg'), cfg);
+  const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+}
+
+test('IPv6 addresses: bracketed in every URL and host:port, bare where ssh takes them', async () => {
+  const v6 = (y: string) => y.replace(/address: 10\.0\.10\.(\d+)/g, 'address: fd00:10::$1');
+  const inv = await example(v6);
+  const pg1 = renderHost(inv, 'pg1', { dcs: 'etcd' });
+  const file = (files: typeof pg1, path: string) => files.find((f) => f.path === path)!.content;
+
+  const haproxy = file(pg1, '/etc/haproxy/haproxy.cfg');
+  haproxyCheck(haproxy);
+  for (const n of [11, 12, 13]) assert.match(haproxy, new RegExp(`^    server pg${n - 10} \\[fd00:10::${n}\\]:5432 check port 8008$`, 'm'));
+
+  const etcd = file(pg1, '/etc/default/etcd');
+  assert.match(etcd, /^ETCD_LISTEN_PEER_URLS="http:\/\/\[fd00:10::11\]:2380"$/m);
+  assert.match(etcd, /^ETCD_LISTEN_CLIENT_URLS="http:\/\/\[fd00:10::11\]:2379,http:\/\/127\.0\.0\.1:2379"$/m);
+  assert.match(etcd, /^ETCD_ADVERTISE_CLIENT_URLS="http:\/\/\[fd00:10::11\]:2379"$/m);
+  assert.match(etcd, /^ETCD_INITIAL_CLUSTER="pg1=http:\/\/\[fd00:10::11\]:2380,pg2=http:\/\/\[fd00:10::12\]:2380,pg3=http:\/\/\[fd00:10::13\]:2380"$/m);
+
+  const c = parse(file(pg1, '/etc/patroni/config.yml'));
+  assert.equal(c.restapi.listen, '[fd00:10::11]:8008');
+  assert.equal(c.restapi.connect_address, '[fd00:10::11]:8008');
+  // Patroni strips the brackets of each address before it sets listen_addresses.
+  assert.equal(c.postgresql.listen, '[fd00:10::11],127.0.0.1:5432');
+  assert.equal(c.postgresql.connect_address, '[fd00:10::11]:5432');
+  assert.deepEqual(c.etcd.hosts, ['[fd00:10::11]:2379', '[fd00:10::12]:2379', '[fd00:10::13]:2379']);
+  assert.ok(c.postgresql.pg_hba.includes('host replication replicator fd00:10::12/128 scram-sha-256'));
+
+  assert.match(file(pg1, '/usr/local/lib/pgha/pgbackrest-archive-push'), /--max-time 2 'http:\/\/\[fd00:10::11\]:8008\/primary'\)$/m);
+  // pgBackRest runs `ssh USER@HOST`, and ssh takes no brackets: bare, and so in ssh's own config.
+  assert.match(file(pg1, '/etc/pgbackrest.conf'), /^repo1-host=fd00:10::20$/m);
+  assert.match(file(pg1, PGBACKREST_SSH_CONFIG), /^Host fd00:10::20$/m);
+  const repo = file(renderHost(inv, 'backup1', { dcs: 'etcd' }), '/etc/pgbackrest.conf');
+  assert.match(repo, /^pg1-host=fd00:10::11$/m);
+  assert.match(repo, /^pg3-host=fd00:10::13$/m);
+});
+
+test('apt proxy: whatever the value, the apt.conf string cannot end early (apt-config reads one option)', async () => {
+  const inv = await example();
+  // Straight into the renderer, past validate (which refuses it): the escaping alone must hold.
+  inv.packages.apt_proxy = 'http://10.0.0.1:3142/";APT::Update::Pre-Invoke {"touch /tmp/p";};//\nAPT::X "1";\\ ü';
+  const conf = renderHost(inv, 'backup1', { dcs: 'etcd' }).find((f) => f.path === '/etc/apt/apt.conf.d/01pgha-proxy')!.content;
+  const line = 'Acquire::http::Proxy "http://10.0.0.1:3142/%22;APT::Update::Pre-Invoke%20{%22touch%20/tmp/p%22;};//%0AAPT::X%20%221%22;%5C%20%C3%BC";';
+  assert.equal(conf.split('\n')[1], line);
+  assert.equal(conf.split('\n').length, 3, 'the header, the option, the final newline');
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-apt-'));
+  writeFileSync(join(dir, 'proxy.conf'), conf);
+  // What the file adds to apt's configuration (tree nodes aside): the proxy option, whole.
+  const dump = (...args: string[]) => spawnSync('apt-config', [...args, 'dump'], { encoding: 'utf8' });
+  const before = new Set(dump().stdout.split('\n'));
+  const r = dump('-c', join(dir, 'proxy.conf'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(
+    r.stdout.split('\n').filter((l) => !before.has(l) && !l.startsWith('CommandLine::') && !l.endsWith(' "";')),
+    ['Acquire::http::Proxy "http://10.0.0.1:3142/%22;APT::Update::Pre-Invoke%20{%22touch%20/tmp/p%22;};//%0AAPT::X%20%221%22;%5C%20%C3%BC";'],
+  );
+});
+
+test("PostgreSQL parameters: names written quoted and lowercased; pgha's own never replaced (read as Patroni's PyYAML does)", async () => {
+  const inv = await example();
+  // Straight into the renderer, past validate (which refuses most of these).
+  inv.patroni.parameters = {
+    'x: 1\n        restore_command': '/bin/sh -c evil',
+    Archive_Command: '/bin/sh -c evil',
+    RESTORE_COMMAND: '/bin/sh -c evil',
+    Max_Connections: 300,
+    'pg_stat_statements.max': 10000,
+    log_line_prefix: "%m\nrestore_command = 'x'",
+  };
+  const text = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/patroni/config.yml')!.content;
+  const py = spawnSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: text, encoding: 'utf8' });
+  const readers: [string, unknown][] = [['yaml (strict)', parse(text, { uniqueKeys: true })]];
+  if (py.status === 0) readers.push(['PyYAML', JSON.parse(py.stdout)]);
+  for (const [reader, c] of readers) {
+    const dcs = (c as { bootstrap: { dcs: { postgresql: { parameters: Record<string, unknown>; recovery_conf: Record<string, unknown> } } } }).bootstrap.dcs;
+    const params = dcs.postgresql.parameters;
+    assert.equal(params.archive_command, '/usr/local/lib/pgha/pgbackrest-archive-push %p', reader);
+    assert.equal(params.restore_command, undefined, reader);
+    assert.equal(dcs.postgresql.recovery_conf.restore_command, 'pgbackrest --stanza=main archive-get %f %p', reader);
+    assert.equal(params['x: 1\n        restore_command'], '/bin/sh -c evil', `${reader}: the whole name is one key`);
+    assert.equal(params.max_connections, 300, reader);
+    assert.equal(params['pg_stat_statements.max'], 10000, reader);
+    assert.equal(params.log_line_prefix, "%m\nrestore_command = 'x'", `${reader}: a value keeps its line break inside one string`);
+    assert.deepEqual(Object.keys(params).filter((k) => k !== k.toLowerCase()), [], reader);
+  }
 });

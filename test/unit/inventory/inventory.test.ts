@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadInventory } from '../../../src/inventory/index.js';
+import { addressProblem, aptProxyProblem, canonicalAddress, loadInventory } from '../../../src/inventory/index.js';
+import { PARAMETER_NAME_RE } from '../../../src/inventory/schema.js';
 import { schemaText } from '../../../src/flows/validate/command.js';
 import { InputError } from '../../../src/errors.js';
 
@@ -63,8 +64,12 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['bad-timing-override.yml', ['21:8: patroni.ttl'], /loop_wait \+ 2\*retry_timeout <= ttl/],
   ['managed-parameter.yml', ['21:5: patroni.parameters.archive_command'], /set by pgha itself/],
   ['all-nofailover.yml', ['17:13: roles.postgres'], /every postgres host is tagged nofailover/],
-  ['bad-apt-proxy.yml', ['20:14: packages.apt_proxy'], /expected a valid url/],
+  ['bad-apt-proxy.yml', ['20:14: packages.apt_proxy'], /got "ftp:\/\/10.1.0.254:3142", expected a plain URL http\(s\):\/\/HOST/],
   ['maxconn-too-big.yml', ['19:12: haproxy.maxconn'], /at most 8000/],
+  ['bad-parameter-name.yml', ['22:5: patroni.parameters["max connections"]'], /got "max connections", not a PostgreSQL parameter name/],
+  ['bad-ssh-user.yml', ['20:9: ssh.user'], /got "Admin", expected a user name/],
+  ['bad-calendar.yml', ['21:11: pgbackrest.schedule.full'], /got "Sun 25:00", not a calendar expression systemd accepts/],
+  ['duplicate-address-ipv6.yml', ['9:14: hosts.pg3.address'], /"fd00:0:0::01" is also the address of pg1/],
 ];
 
 for (const [file, where, gist] of corpus) {
@@ -121,6 +126,24 @@ test('timing profiles set Patroni and HAProxy timings together; balanced is the 
   for (const p of [def, safe, fast]) assert.ok(p.timing.patroni.loop_wait + 2 * p.timing.patroni.retry_timeout <= p.timing.patroni.ttl);
   const o = await load('override.yml', 'patroni:\n  ttl: 40\n  retry_timeout: 15\n');
   assert.deepEqual(o.timing.patroni, { ttl: 40, loop_wait: 2, retry_timeout: 15 });
+});
+
+test('legitimate values pass the hardened checks: IPv6, names, extension parameters, proxy with a user, zones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-inv-'));
+  const base = readFileSync(join(DIR, 'valid.yml'), 'utf8').replace('address: 10.1.0.1', 'address: fd00::1').replace('address: 10.1.0.2', 'address: db2.example.com');
+  writeFileSync(
+    join(dir, 'inv.yml'),
+    `${base}ssh:\n  user: deploy_1\n  known_hosts: known_hosts\n` +
+      'patroni:\n  parameters:\n    Shared_Buffers: 1GB\n    pg_stat_statements.max: 10000\n    log_line_prefix: "%m [%p] "\n' +
+      'packages:\n  apt_proxy: "http://user:pa%40ss@[fd00::9]:3128/apt/"\n' +
+      'pgbackrest:\n  schedule:\n    full: Mon..Fri 02:30 Europe/Berlin\n    diff: "*-*-1/2 03:00 UTC"\n',
+  );
+  writeFileSync(join(dir, 'known_hosts'), '');
+  const inv = await loadInventory(join(dir, 'inv.yml'), { secrets: false });
+  assert.equal(inv.host('pg1').address, 'fd00::1');
+  assert.equal(inv.host('pg1').ssh.user, 'deploy_1');
+  assert.deepEqual(inv.patroni.parameters, { Shared_Buffers: '1GB', 'pg_stat_statements.max': 10000, log_line_prefix: '%m [%p] ' });
+  assert.equal(inv.pgbackrest.schedule.full, 'Mon..Fri 02:30 Europe/Berlin');
 });
 
 test('every problem at once: a file with 3 problems gives 3 lines', async () => {
@@ -200,4 +223,68 @@ test('pgha schema prints the committed JSON Schema', () => {
   const r = cli('schema');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, readFileSync('schema/inventory.schema.json', 'utf8'));
+});
+
+test('addresses: what the other hosts can reach passes; anything meaning "this host" or "no host" says why', () => {
+  for (const a of ['10.0.0.1', '192.168.1.20', 'fd00::1', '2001:db8::1', '::ffff:10.0.0.1', 'db1.example.com', 'db1']) {
+    assert.equal(addressProblem(a), null, a);
+  }
+  const refused: [string, RegExp][] = [
+    ['0.0.0.0', /the unspecified address/],
+    ['::', /the unspecified address/],
+    ['0.1.2.3', /0\.0\.0\.0\/8 is "this network"/],
+    ['127.0.0.1', /a loopback address \(127\.0\.0\.0\/8\)/],
+    ['127.255.0.5', /a loopback address/],
+    ['::ffff:127.0.0.1', /a loopback address/],
+    ['::1', /the loopback address ::1/],
+    ['0:0:0:0:0:0:0:1', /the loopback address ::1/],
+    ['localhost', /localhost is every host itself/],
+    ['LocalHost', /localhost is every host itself/],
+    ['db.localhost', /localhost is every host itself/],
+    ['224.0.0.1', /a multicast address/],
+    ['ff02::1', /a multicast address \(ff00::\/8\)/],
+    ['255.255.255.255', /the broadcast address/],
+    ['fe80::1', /a link-local address \(fe80::\/10\) is only reachable with a zone id/],
+    ['fe80::13%eth0', /an IPv6 zone id .* HAProxy cannot parse it/],
+    ['10.0.0.300', /^not a valid address/],
+    ['db_1.example', /^not a valid address/],
+  ];
+  for (const [a, why] of refused) {
+    assert.match(addressProblem(a) ?? 'accepted', why, a);
+    assert.match(addressProblem(a)!, /expected .*(IPv4 or IPv6 address or a host name)/, a);
+  }
+  assert.equal(canonicalAddress('FD00:0:0::01'), canonicalAddress('fd00::1'));
+  assert.notEqual(canonicalAddress('fd00::1'), canonicalAddress('fd00::2'));
+});
+
+test('apt proxy: a plain http(s) URL passes; anything apt.conf or a shell could read as syntax is refused', () => {
+  for (const u of ['http://10.0.10.1:3142', 'https://proxy.example.com/', 'http://[fd00::9]:3128/apt/', 'http://user:pa%40ss@proxy:8080', 'http://proxy']) {
+    assert.equal(aptProxyProblem(u), null, u);
+  }
+  for (const u of [
+    'http://10.0.0.1:3142/";APT::Update::Pre-Invoke {"touch /tmp/p";};//',
+    'http://10.0.0.1:3142/ x',
+    "http://10.0.0.1:3142/'",
+    'http://10.0.0.1:3142/a;b',
+    'http://10.0.0.1:3142/\\',
+    'http://10.0.0.1:3142/{x}',
+    'http://10.0.0.1:3142/\n',
+    'http://us"er@10.0.0.1/',
+    'http://10.0.0.1:3142/?q=1',
+    'ftp://10.0.0.1/',
+    'http://[fe80::1%eth0]:3142/',
+    'http://10.0.0.1:99999/',
+    'http://1.2.3.999/',
+  ]) {
+    assert.match(aptProxyProblem(u) ?? 'accepted', /expected a plain URL http\(s\):\/\/HOST\[:PORT\]\[\/PATH\]/, JSON.stringify(u));
+  }
+});
+
+test("parameter names: PostgreSQL's syntax (an identifier, or two joined by a dot)", () => {
+  for (const n of ['max_connections', 'shared_buffers', 'pg_stat_statements.max', 'auto_explain.log_min_duration', '_x', 'Work_Mem']) {
+    assert.ok(PARAMETER_NAME_RE.test(n), n);
+  }
+  for (const n of ['archive_command ', ' x', 'x: 1\n  restore_command', 'a.b.c', '1abc', 'a-b', 'a..b', '.a', 'a.', "a'b", 'ümlaut', '']) {
+    assert.ok(!PARAMETER_NAME_RE.test(n), JSON.stringify(n));
+  }
 });

@@ -2,12 +2,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { appendKnownHost, fingerprint, hostFieldMatches, keyTypeOf, parseKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from '../../../src/ssh/known-hosts.js';
-import { LocalConnection, Masker, commandText, shellQuote } from '../../../src/ssh/index.js';
+import { LocalConnection, Masker, ShellConnection, SshConnection, commandText, localTarget, shellQuote } from '../../../src/ssh/index.js';
+import type { RawResult } from '../../../src/ssh/connection.js';
+import { HostError } from '../../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgha-unit-ssh-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,5 +114,48 @@ describe('masking', () => {
     assert.equal(m.mask(commandText(['psql', "pa'ss"])), 'psql ********');
     assert.equal(m.mask(`sh -c 'echo pa'\\''ss'`), `sh -c 'echo ********'`);
     assert.equal(m.mask('ab cd'), 'ab cd');
+  });
+});
+
+describe('sudo hint', () => {
+  // A host whose sudo wants a password: every escalated command fails the way sudo -n does.
+  class PasswordSudo extends ShellConnection {
+    protected async exec(): Promise<RawResult> {
+      return { code: 1, signal: null, stdout: '', stderr: 'sudo: a password is required\n' };
+    }
+    async close(): Promise<void> {}
+  }
+
+  test('the command the operator is told to run as root writes exactly one sudoers line, whatever the user name', async () => {
+    const work = mkdtempSync(join(dir, 'sudoers-'));
+    const marker = join(work, 'ran');
+    // validate allows no such name; the hint must hold even so.
+    const user = `x' ALL=(ALL) ALL; touch ${marker}; echo '`;
+    const conn = new PasswordSudo(localTarget({ name: 'db1', user, sudo: true }));
+    const err = await conn.run(['true']).then(
+      () => assert.fail('no error'),
+      (e: Error) => e,
+    );
+    const m = /run as root: (.*) \(or connect as root\)\.$/.exec(err.message);
+    assert.ok(m, err.message);
+    const sudoers = join(work, 'pgha');
+    execFileSync('sh', ['-c', m[1].replace('/etc/sudoers.d/pgha', sudoers).replace(/ && chmod 0440 .*$/, '')]);
+    assert.equal(readFileSync(sudoers, 'utf8'), `${user} ALL=(ALL:ALL) NOPASSWD: ALL\n`);
+    assert.equal(existsSync(marker), false, 'nothing else ran');
+    // An ordinary name reads as before.
+    const plain = await new PasswordSudo(localTarget({ name: 'db1', user: 'admin', sudo: true })).run(['true']).catch((e: Error) => e.message);
+    assert.match(String(plain), /run as root: echo 'admin ALL=\(ALL:ALL\) NOPASSWD: ALL' > \/etc\/sudoers\.d\/pgha && chmod 0440/);
+  });
+});
+
+describe('known_hosts path', () => {
+  test('a directory is a clear host error at connect time, before any connection', async () => {
+    const knownHosts = mkdtempSync(join(dir, 'kh-dir-'));
+    const target = localTarget({ name: 'db1', address: '192.0.2.1', port: 22, privateKeyPath: join(dir, 'a'), knownHostsPath: knownHosts });
+    await assert.rejects(SshConnection.connect(target), (err: Error) => {
+      assert.ok(err instanceof HostError, String(err));
+      assert.equal(err.message, `db1: cannot read the known_hosts file ${knownHosts}: EISDIR`);
+      return true;
+    });
   });
 });

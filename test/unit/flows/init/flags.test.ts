@@ -6,6 +6,8 @@ import { existsSync, rmSync, mkdtempSync, readdirSync, readFileSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInventory } from '../../../../src/inventory/index.js';
+import { EXIT, PghaError } from '../../../../src/errors.js';
+import { runInit } from '../../../../src/flows/init/init.js';
 import { answerProblems, DEFAULTS, type InitAnswers } from '../../../../src/flows/init/answers.js';
 import { answersFromFlags } from '../../../../src/flows/init/flags.js';
 import { generatePassword, generateSecrets, renderInventory, renderSecrets } from '../../../../src/flows/init/render.js';
@@ -177,6 +179,27 @@ test('an existing inventory is refused without --force and left untouched', () =
   assert.equal(pgha(dir, 'validate', '-i', 'inventory.yml').status, 0);
 });
 
+test('hostile flag values are refused (exit 2, nothing written), escaped when echoed', () => {
+  const dir = tmp();
+  const hosts = [1, 2, 3].flatMap((i) => ['--host', `node${i}=10.88.213.${10 + i}`]);
+  const cases: [string[], RegExp][] = [
+    [['--repo-path', '/mnt/backup\nx'], /the shared repository path must be absolute, without spaces or control characters/],
+    [['--repo-path', '/mnt/backup', '--ssh-user', "admin'; touch /tmp/x; echo '"], /"admin'; touch \/tmp\/x; echo '" is not a user name/],
+    [['--repo-path', '/mnt/backup', '--apt-proxy', 'http://10.0.0.1:3142/";APT::X "1";//'], /expected a plain URL http\(s\):\/\/HOST/],
+    [['--repo-path', '/mnt/backup', '--host', 'node4=127.0.0.2'], /"127\.0\.0\.2": a loopback address/],
+    [['--repo-path', '/mnt/backup', '--name', 'c\x1b]0;x\x07'], /a cluster name is letters, digits/],
+    [['--repo-path', '/mnt/backup', '--host', 'no\x1b[2Jde5=10.88.213.15'], /"no\\x1b\[2Jde5" is not a valid host name/],
+  ];
+  for (const [flags, why] of cases) {
+    const r = pgha(dir, 'init', '--name', 'lab', ...hosts, ...flags);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, why);
+    assert.doesNotMatch(r.stderr, /internal error|\.pgha-init-|\n {4}at /);
+    assert.doesNotMatch(r.stderr, /[\x00-\x09\x0b-\x1f\x7f]/, 'no raw control character');
+    assert.deepEqual(readdirSync(dir), []);
+  }
+});
+
 test('--scan-host-keys without --yes is refused', () => {
   const dir = tmp();
   const r = pgha(dir, 'init', ...LAB, '--scan-host-keys');
@@ -185,3 +208,23 @@ test('--scan-host-keys without --yes is refused', () => {
   assert.deepEqual(readdirSync(dir), []);
 });
 
+test('a failed validation of the staged files names the target files, never their (removed) temp names', async () => {
+  const dir = tmp();
+  const flags = { name: 'lab', host: lab.hosts.map((h) => `${h.name}=${h.address}`), repoHost: 'node4', output: 'inv.yml' };
+  const err = await runInit(flags, {
+    tty: false,
+    out: () => {},
+    cwd: dir,
+    home: dir,
+    // As loadInventory reports: the file it was given, located.
+    validate: async (file: string) => {
+      throw new PghaError(`${file}: 1 problem`, EXIT.badInput, [`${file}:3:9: cluster.name: got "x", expected letters`]);
+    },
+  }).then(
+    () => assert.fail('no error'),
+    (e: PghaError) => e,
+  );
+  assert.equal(err.message, 'init: the generated inventory does not validate (a bug in pgha init): inv.yml: 1 problem');
+  assert.deepEqual(err.lines, ['inv.yml:3:9: cluster.name: got "x", expected letters']);
+  assert.deepEqual(readdirSync(dir), [], 'nothing written, no temp file left');
+});
