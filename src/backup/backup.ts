@@ -3,16 +3,17 @@
 // from `info` afterwards.
 import { InputError, PghaError } from '../errors.js';
 import type { Session } from '../cluster/session.js';
-import { pgbackrestRunner } from '../cluster/pgbackrest.js';
+import { pgbackrestRunner, stanzaInfo } from '../cluster/pgbackrest.js';
 import type { Connection } from '../ssh/index.js';
-import { formatBytes, formatDuration, readRepoInfo, type BackupEntry } from './info.js';
+import { formatBytes, formatDuration, storedTotal, type BackupEntry } from './info.js';
 
 export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 export interface BackupResult {
   backup: BackupEntry;
-  repoTotal: number;
+  /** What all backups in the repository stored (after retention expired any). */
+  storedTotal: number;
   ms: number;
 }
 
@@ -54,7 +55,7 @@ export async function followLog<T>(conn: Connection, user: string, path: string,
 export async function takeBackup(session: Session, type: BackupType, out: (line: string) => void): Promise<BackupResult> {
   const { inv } = session;
   const stanza = inv.pgbackrest.stanza;
-  const before = await readRepoInfo(session);
+  const before = await stanzaInfo(session);
   if (before.code !== 0 && before.code !== 2) throw new PghaError(`stanza ${stanza} is not usable: status ${before.code} (${before.message}); run pgha apply`);
   if (type !== 'full' && !before.backups.some((b) => b.type === 'full' && !b.error)) {
     throw new InputError(`a ${type} backup needs a prior full backup, and the repository has none: run pgha backup --type=full first`);
@@ -69,20 +70,24 @@ export async function takeBackup(session: Session, type: BackupType, out: (line:
     const why = (r.stderr.trim() || r.stdout.trim()).split('\n').filter((l) => /ERROR|WARN/.test(l)).slice(-3).join('\n') || `exit ${r.code}`;
     throw new PghaError(`backup failed on ${conn.target.name} (pgBackRest exit ${r.code}):\n${session.masker.mask(why)}`);
   }
-  const after = await readRepoInfo(session);
+  const after = await stanzaInfo(session);
   const known = new Set(before.backups.map((b) => b.label));
   const fresh = after.backups.filter((b) => !known.has(b.label));
   const backup = fresh[fresh.length - 1];
   if (!backup) throw new PghaError('pgBackRest reported success, but info lists no new backup');
   // Retention may have expired older backups: the repository total is what is left.
-  return { backup, repoTotal: after.backups.reduce((n, b) => n + b.repoSize, 0), ms };
+  return { backup, storedTotal: storedTotal(after), ms };
 }
 
 export function formatBackupResult(r: BackupResult): string {
   const b = r.backup;
+  const copied = b.type === 'full' ? 'everything' : `the files changed since ${b.prior ?? 'the prior backup'}`;
+  // A diff or incr restores with the backups it builds on: that whole set is what a restore reads.
+  const set = b.storedSetSize !== b.storedSize ? `; restoring it reads ${formatBytes(b.storedSetSize)} with the backups it builds on` : '';
   return [
     `backup ${b.label} (${b.type}${b.prior ? `, based on ${b.prior}` : ''}) done`,
-    `  size ${formatBytes(b.size)}, in the repository ${formatBytes(b.repoSize)} (all backups: ${formatBytes(r.repoTotal)})`,
+    `  database size ${formatBytes(b.databaseSize)}; backup size ${formatBytes(b.backupSize)} (${copied})`,
+    `  stored in the repository: ${formatBytes(b.storedSize)} compressed${set} (all backups: ${formatBytes(r.storedTotal)})`,
     `  duration ${formatDuration(r.ms / 1000)} (pgBackRest: ${formatDuration(b.stop - b.start)}); WAL ${b.walStart ?? '?'} .. ${b.walStop ?? '?'}`,
   ].join('\n');
 }

@@ -90,13 +90,18 @@ test('pgBackRest info: status codes and backups read from the JSON, not the exit
       name: 'main',
       status: { code: 0, message: 'ok' },
       archive: [{ id: '15-1', max: '000000010000000000000005', min: '000000010000000000000001' }],
-      backup: [{ label: '20261122-051500F', type: 'full', timestamp: { start: 100, stop: 130 }, info: { size: 30000000, repository: { size: 4000000 } } }],
+      backup: [{ label: '20261122-051500F', type: 'full', timestamp: { start: 100, stop: 130 }, info: { size: 30000000, delta: 30000000, repository: { size: 4000000, delta: 4000000 } } }],
     },
   ]);
   const info = parseInfo(json, 'main');
   assert.equal(info.code, 0);
   assert.equal(info.archiveMax, '000000010000000000000005');
-  assert.deepEqual(info.backups, [{ label: '20261122-051500F', type: 'full', start: 100, stop: 130, size: 30000000, repoSize: 4000000 }]);
+  assert.deepEqual(info.backups, [
+    {
+      label: '20261122-051500F', type: 'full', prior: null, start: 100, stop: 130, databaseSize: 30000000, backupSize: 30000000,
+      storedSize: 4000000, storedSetSize: 4000000, walStart: undefined, walStop: undefined, error: false,
+    },
+  ]);
   const missing = parseInfo(JSON.stringify([{ name: 'main', status: { code: 1, message: 'missing stanza path' } }]), 'main');
   assert.equal(missing.code, 1);
   assert.equal(parseInfo('[]', 'main').code, 1);
