@@ -51,8 +51,31 @@ export async function followLog<T>(conn: Connection, user: string, path: string,
   }
 }
 
+/** Members whose PostgreSQL is down on purpose while a backup runs, and why (said on pgBackRest's warning). */
+export interface ExpectedDown {
+  hosts: string[];
+  why: string;
+}
+
+/**
+ * pgBackRest's "WARN: unable to check pgN: [DbConnectError] ..." in plain words: pgBackRest asks
+ * every database host it knows whether it is the primary, and one did not answer. The backup is
+ * taken from the primary all the same. `pgHosts`: the repository config's pg1, pg2, ... in order
+ * (empty when unknown). Other lines pass unchanged.
+ */
+export function explainLogLine(line: string, pgHosts: string[], expected?: ExpectedDown): string {
+  const m = /^WARN: unable to check pg(\d+): (.*)$/.exec(line);
+  if (!m) return line;
+  const host = pgHosts[Number(m[1]) - 1];
+  const who = host ? `pg${m[1]} (${host})` : `pg${m[1]}`;
+  if (host && expected?.hosts.includes(host)) {
+    return `WARN: unable to check ${who}: expected, ${expected.why}; the backup is taken from the leader`;
+  }
+  return `WARN: unable to check ${who}: ${m[2]} -- pgBackRest could not reach PostgreSQL there (a replica that is down?); the backup is taken from the primary without it`;
+}
+
 /** Runs one backup and returns the new backup as `info` reports it. */
-export async function takeBackup(session: Session, type: BackupType, out: (line: string) => void): Promise<BackupResult> {
+export async function takeBackup(session: Session, type: BackupType, out: (line: string) => void, expected?: ExpectedDown): Promise<BackupResult> {
   const { inv } = session;
   const stanza = inv.pgbackrest.stanza;
   const before = await stanzaInfo(session);
@@ -62,7 +85,10 @@ export async function takeBackup(session: Session, type: BackupType, out: (line:
   }
   const { conn, user } = await pgbackrestRunner(session);
   const started = Date.now();
-  const r = await followLog(conn, user, `/var/log/pgbackrest/${stanza}-backup.log`, (l) => out(`  ${session.masker.mask(l)}`), () =>
+  // The repository host's config lists every database host as pg1, pg2, ... in inventory order.
+  const pgHosts = inv.repositoryHost ? inv.hostsWithRole('postgres').map((h) => h.name) : [];
+  const show = (l: string) => out(`  ${session.masker.mask(explainLogLine(l, pgHosts, expected))}`);
+  const r = await followLog(conn, user, `/var/log/pgbackrest/${stanza}-backup.log`, show, () =>
     conn.run(['pgbackrest', `--stanza=${stanza}`, `--type=${type}`, '--log-level-console=info', 'backup'], { user, check: false, timeoutMs: 24 * 3600_000 }),
   );
   const ms = Date.now() - started;

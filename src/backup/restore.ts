@@ -237,7 +237,11 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
   // A new timeline starts here; a full backup on it is the simple base for later restores
   // and what the other members are rebuilt from.
   await step('full backup of the restored cluster', async () => {
-    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`));
+    // The other members are stopped (pgBackRest warns it cannot check them): they are rebuilt from this backup next.
+    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`), {
+      hosts: others.map((h) => h.name),
+      why: 'its PostgreSQL stays stopped until it is rebuilt from this backup (the next step)',
+    });
     out(`${formatBackupResult(r).replace(/^/gm, '    ')}\n`);
   });
 

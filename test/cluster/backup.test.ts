@@ -160,6 +160,13 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     assert.match(r.stdout, /^==> stop Patroni and PostgreSQL on every member/m);
     assert.match(r.stdout, /^==> remove the cluster's state from the DCS \(etcd v2 store, \/service\/lab\)/m);
     assert.match(r.stdout, /promoted on timeline \d+/);
+    // The full backup while the other members are stopped: pgBackRest warns it cannot check them,
+    // and each such line says that is expected (no bare "unable to check pgN" line).
+    const checks = r.stdout.split('\n').filter((l) => /unable to check pg\d/.test(l));
+    assert.ok(checks.length >= 1, r.stdout);
+    for (const l of checks) {
+      assert.match(l, /^ {4}WARN: unable to check pg\d \(node\d\): expected, its PostgreSQL stays stopped until it is rebuilt from this backup \(the next step\); the backup is taken from the leader$/, l);
+    }
     assert.match(r.stdout, /^ok +patroni: leader node\d; 2 replica\(s\) streaming/m);
     assert.doesNotMatch(r.stdout, /FAILED/);
     for (const line of r.stdout.split('\n').filter((l) => /^ +\d+\.\ds {2}/.test(l))) timings.push(`  restore step ${line.trim()}`);

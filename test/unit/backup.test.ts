@@ -6,7 +6,7 @@ import { InputError } from '../../src/errors.js';
 import { readFileSync } from 'node:fs';
 import { formatBytes, formatDuration, formatRepoInfo, repoInfoJson, storedTotal, type StanzaInfo } from '../../src/backup/info.js';
 import { parseInfo } from '../../src/cluster/pgbackrest.js';
-import { formatBackupResult } from '../../src/backup/backup.js';
+import { explainLogLine, formatBackupResult } from '../../src/backup/backup.js';
 import { checkTarget, formatMicros, parseTargetTime, restoreArgs, type RestoreTarget } from '../../src/backup/target.js';
 import { clusterKey, dcsRemoveCommand, isKeyNotFound, readPatroniSetup } from '../../src/backup/dcs.js';
 
@@ -182,6 +182,26 @@ test('pgha backups: table with the three sizes explained, and JSON in bytes', ()
   assert.equal(formatDuration(4.25), '4.3s');
   assert.equal(formatDuration(125), '2m 05s');
   assert.equal(formatDuration(3725), '1h 02m 05s');
+});
+
+test("pgBackRest's 'unable to check pgN' warning in plain words: expected during a restore, explained otherwise", () => {
+  // As pgBackRest 2.45 logs it during the restore's full backup, while node2 and node3 are stopped.
+  const raw =
+    "WARN: unable to check pg2: [DbConnectError] raised from remote-0 ssh protocol on '10.88.223.12': unable to connect to " +
+    "'dbname='postgres' port=5432 user='postgres' host='/var/run/postgresql'': connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory";
+  const pg = ['node1', 'node2', 'node3'];
+  const expected = { hosts: ['node2', 'node3'], why: 'its PostgreSQL stays stopped until it is rebuilt from this backup (the next step)' };
+  assert.equal(
+    explainLogLine(raw, pg, expected),
+    'WARN: unable to check pg2 (node2): expected, its PostgreSQL stays stopped until it is rebuilt from this backup (the next step); the backup is taken from the leader',
+  );
+  // Not expected (pgha backup with a replica down): pgBackRest's reason stays, with what it means.
+  assert.equal(
+    explainLogLine(raw, pg),
+    `WARN: unable to check pg2 (node2): ${raw.slice('WARN: unable to check pg2: '.length)} -- pgBackRest could not reach PostgreSQL there (a replica that is down?); the backup is taken from the primary without it`,
+  );
+  assert.match(explainLogLine(raw.replace('pg2', 'pg7'), pg, expected), /^WARN: unable to check pg7: \[DbConnectError\] .* -- pgBackRest could not reach/);
+  assert.equal(explainLogLine('new backup label = 20261201-025755F', pg, expected), 'new backup label = 20261201-025755F');
 });
 
 test('DCS: the rendered Patroni config names the DCS kind, scope, namespace and directories', () => {
