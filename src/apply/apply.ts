@@ -1,5 +1,6 @@
 // `pgha apply`: bare Debian hosts -> a verified HA cluster, in order, behind health gates:
-// packages -> etcd -> Patroni -> HAProxy -> pgBackRest -> verify. Every step reads the host's
+// packages -> etcd -> pgBackRest's files -> Patroni (stanza once the leader runs) -> HAProxy ->
+// pgBackRest check and first backup -> verify. Every step reads the host's
 // state first and acts only on a difference, so a second run changes nothing.
 import { Reporter, Rollout, StageFailed } from '../engine/index.js';
 import { EXIT } from '../errors.js';
@@ -12,7 +13,7 @@ import { baseOps } from './components/base.js';
 import { etcdComponent } from './components/etcd.js';
 import { patroniComponent } from './components/patroni.js';
 import { haproxyComponent } from './components/haproxy.js';
-import { pgbackrestComponent } from './components/pgbackrest.js';
+import { pgbackrestComponent, pgbackrestSetup, stanzaStage } from './components/pgbackrest.js';
 
 export interface ApplyOptions {
   check?: boolean;
@@ -61,14 +62,17 @@ export async function runApply(inventoryFile: string, opts: ApplyOptions = {}): 
     const { dcs, version, versions } = await detectDcs(session);
     out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
     const files = renderAll(inv, dcs);
-    const ctx: ApplyContext = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [] };
+    const ctx: ApplyContext = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile };
     const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
     if (ttlNote) ctx.notes.push(ttlNote);
 
     await etcdComponent(ctx);
-    await patroniComponent(ctx);
+    // pgBackRest before PostgreSQL first starts, the stanza before the replicas' base backups
+    // complete a WAL segment: archive-push works from the first segment on.
+    let backrestChanged = await pgbackrestSetup(ctx);
+    await patroniComponent(ctx, async () => void (backrestChanged += await stanzaStage(ctx)));
     await haproxyComponent(ctx);
-    await pgbackrestComponent(ctx);
+    await pgbackrestComponent(ctx, backrestChanged);
 
     for (const note of ctx.notes) out(`note: ${note}\n`);
     let code = rollout.finish();

@@ -13,6 +13,8 @@ export interface ApplyContext {
   files(host: Host | string): RenderedFile[];
   /** Notes for the end of the run (pending restarts and the like). */
   notes: string[];
+  /** The inventory file as the operator named it (for commands a note suggests). */
+  inventoryFile?: string;
 }
 
 /** The rendered file at `path` on `host`; a missing one is a bug in the component. */

@@ -3,16 +3,17 @@
 // from `info` afterwards.
 import { InputError, PghaError } from '../errors.js';
 import type { Session } from '../cluster/session.js';
-import { pgbackrestRunner } from '../cluster/pgbackrest.js';
+import { pgbackrestRunner, stanzaInfo } from '../cluster/pgbackrest.js';
 import type { Connection } from '../ssh/index.js';
-import { formatBytes, formatDuration, readRepoInfo, type BackupEntry } from './info.js';
+import { formatBytes, formatDuration, storedTotal, type BackupEntry } from './info.js';
 
 export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 export interface BackupResult {
   backup: BackupEntry;
-  repoTotal: number;
+  /** What all backups in the repository stored (after retention expired any). */
+  storedTotal: number;
   ms: number;
 }
 
@@ -50,18 +51,44 @@ export async function followLog<T>(conn: Connection, user: string, path: string,
   }
 }
 
+/** Members whose PostgreSQL is down on purpose while a backup runs, and why (said on pgBackRest's warning). */
+export interface ExpectedDown {
+  hosts: string[];
+  why: string;
+}
+
+/**
+ * pgBackRest's "WARN: unable to check pgN: [DbConnectError] ..." in plain words: pgBackRest asks
+ * every database host it knows whether it is the primary, and one did not answer. The backup is
+ * taken from the primary all the same. `pgHosts`: the repository config's pg1, pg2, ... in order
+ * (empty when unknown). Other lines pass unchanged.
+ */
+export function explainLogLine(line: string, pgHosts: string[], expected?: ExpectedDown): string {
+  const m = /^WARN: unable to check pg(\d+): (.*)$/.exec(line);
+  if (!m) return line;
+  const host = pgHosts[Number(m[1]) - 1];
+  const who = host ? `pg${m[1]} (${host})` : `pg${m[1]}`;
+  if (host && expected?.hosts.includes(host)) {
+    return `WARN: unable to check ${who}: expected, ${expected.why}; the backup is taken from the leader`;
+  }
+  return `WARN: unable to check ${who}: ${m[2]} -- pgBackRest could not reach PostgreSQL there (a replica that is down?); the backup is taken from the primary without it`;
+}
+
 /** Runs one backup and returns the new backup as `info` reports it. */
-export async function takeBackup(session: Session, type: BackupType, out: (line: string) => void): Promise<BackupResult> {
+export async function takeBackup(session: Session, type: BackupType, out: (line: string) => void, expected?: ExpectedDown): Promise<BackupResult> {
   const { inv } = session;
   const stanza = inv.pgbackrest.stanza;
-  const before = await readRepoInfo(session);
+  const before = await stanzaInfo(session);
   if (before.code !== 0 && before.code !== 2) throw new PghaError(`stanza ${stanza} is not usable: status ${before.code} (${before.message}); run pgha apply`);
   if (type !== 'full' && !before.backups.some((b) => b.type === 'full' && !b.error)) {
     throw new InputError(`a ${type} backup needs a prior full backup, and the repository has none: run pgha backup --type=full first`);
   }
   const { conn, user } = await pgbackrestRunner(session);
   const started = Date.now();
-  const r = await followLog(conn, user, `/var/log/pgbackrest/${stanza}-backup.log`, (l) => out(`  ${session.masker.mask(l)}`), () =>
+  // The repository host's config lists every database host as pg1, pg2, ... in inventory order.
+  const pgHosts = inv.repositoryHost ? inv.hostsWithRole('postgres').map((h) => h.name) : [];
+  const show = (l: string) => out(`  ${session.masker.mask(explainLogLine(l, pgHosts, expected))}`);
+  const r = await followLog(conn, user, `/var/log/pgbackrest/${stanza}-backup.log`, show, () =>
     conn.run(['pgbackrest', `--stanza=${stanza}`, `--type=${type}`, '--log-level-console=info', 'backup'], { user, check: false, timeoutMs: 24 * 3600_000 }),
   );
   const ms = Date.now() - started;
@@ -69,20 +96,24 @@ export async function takeBackup(session: Session, type: BackupType, out: (line:
     const why = (r.stderr.trim() || r.stdout.trim()).split('\n').filter((l) => /ERROR|WARN/.test(l)).slice(-3).join('\n') || `exit ${r.code}`;
     throw new PghaError(`backup failed on ${conn.target.name} (pgBackRest exit ${r.code}):\n${session.masker.mask(why)}`);
   }
-  const after = await readRepoInfo(session);
+  const after = await stanzaInfo(session);
   const known = new Set(before.backups.map((b) => b.label));
   const fresh = after.backups.filter((b) => !known.has(b.label));
   const backup = fresh[fresh.length - 1];
   if (!backup) throw new PghaError('pgBackRest reported success, but info lists no new backup');
   // Retention may have expired older backups: the repository total is what is left.
-  return { backup, repoTotal: after.backups.reduce((n, b) => n + b.repoSize, 0), ms };
+  return { backup, storedTotal: storedTotal(after), ms };
 }
 
 export function formatBackupResult(r: BackupResult): string {
   const b = r.backup;
+  const copied = b.type === 'full' ? 'everything' : `the files changed since ${b.prior ?? 'the prior backup'}`;
+  // A diff or incr restores with the backups it builds on: that whole set is what a restore reads.
+  const set = b.storedSetSize !== b.storedSize ? `; restoring it reads ${formatBytes(b.storedSetSize)} with the backups it builds on` : '';
   return [
     `backup ${b.label} (${b.type}${b.prior ? `, based on ${b.prior}` : ''}) done`,
-    `  size ${formatBytes(b.size)}, in the repository ${formatBytes(b.repoSize)} (all backups: ${formatBytes(r.repoTotal)})`,
+    `  database size ${formatBytes(b.databaseSize)}; backup size ${formatBytes(b.backupSize)} (${copied})`,
+    `  stored in the repository: ${formatBytes(b.storedSize)} compressed${set} (all backups: ${formatBytes(r.storedTotal)})`,
     `  duration ${formatDuration(r.ms / 1000)} (pgBackRest: ${formatDuration(b.stop - b.start)}); WAL ${b.walStart ?? '?'} .. ${b.walStop ?? '?'}`,
   ].join('\n');
 }

@@ -1,86 +1,9 @@
-// The repository's contents as `pgha backups` shows them: pgBackRest's `info --output=json`
-// with every field an operator asks about, and its status read from status.code (the exit code
-// of `info` is 0 even for a broken stanza).
-import type { Session } from '../cluster/session.js';
-import { pgbackrestRunner } from '../cluster/pgbackrest.js';
+// The repository's contents as `pgha backups` shows them, from pgBackRest's `info` (read by
+// cluster/pgbackrest.ts parseInfo): every field an operator asks about, sizes with pgBackRest's
+// own meaning (database size, what the backup copied, what it stored in the repository).
+import type { StanzaInfo } from '../cluster/pgbackrest.js';
 
-export interface BackupEntry {
-  label: string;
-  type: string; // full | diff | incr
-  /** The backup this one depends on (diff/incr), or null. */
-  prior: string | null;
-  /** Epoch seconds. */
-  start: number;
-  stop: number;
-  size: number;
-  repoSize: number;
-  walStart?: string;
-  walStop?: string;
-  error: boolean;
-}
-
-export interface RepoInfo {
-  stanza: string;
-  code: number;
-  message: string;
-  /** A backup is running right now (pgBackRest holds its lock). */
-  backupRunning: boolean;
-  backups: BackupEntry[];
-  archiveMin?: string;
-  archiveMax?: string;
-}
-
-interface RawStanza {
-  name: string;
-  status: { code: number; message: string; lock?: { backup?: { held?: boolean } } };
-  backup?: {
-    label: string;
-    type: string;
-    prior?: string | null;
-    error?: boolean;
-    timestamp: { start: number; stop: number };
-    info: { size: number; repository: { size: number } };
-    archive?: { start?: string | null; stop?: string | null };
-  }[];
-  archive?: { min?: string | null; max?: string | null }[];
-}
-
-export function parseRepoInfo(json: string, stanza: string): RepoInfo {
-  const all = JSON.parse(json) as RawStanza[];
-  const s = all.find((x) => x.name === stanza);
-  if (!s) return { stanza, code: 1, message: 'missing stanza', backupRunning: false, backups: [] };
-  const mins = (s.archive ?? []).map((a) => a.min).filter((x): x is string => !!x).sort();
-  const maxs = (s.archive ?? []).map((a) => a.max).filter((x): x is string => !!x).sort();
-  return {
-    stanza,
-    code: s.status.code,
-    message: s.status.message,
-    backupRunning: s.status.lock?.backup?.held === true,
-    backups: (s.backup ?? [])
-      .map((b) => ({
-        label: b.label,
-        type: b.type,
-        prior: b.prior ?? null,
-        start: b.timestamp.start,
-        stop: b.timestamp.stop,
-        size: b.info.size,
-        repoSize: b.info.repository.size,
-        walStart: b.archive?.start ?? undefined,
-        walStop: b.archive?.stop ?? undefined,
-        error: b.error === true,
-      }))
-      .sort((a, b) => a.stop - b.stop),
-    archiveMin: mins[0],
-    archiveMax: maxs[maxs.length - 1],
-  };
-}
-
-export async function readRepoInfo(session: Session): Promise<RepoInfo> {
-  const { conn, user } = await pgbackrestRunner(session);
-  const stanza = session.inv.pgbackrest.stanza;
-  const r = await conn.run(['pgbackrest', `--stanza=${stanza}`, '--output=json', 'info'], { user, timeoutMs: 60_000 });
-  return parseRepoInfo(r.stdout, stanza);
-}
+export type { BackupEntry, StanzaInfo } from '../cluster/pgbackrest.js';
 
 // ---------------------------------------------------------------- formatting
 
@@ -114,14 +37,20 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
-export function formatRepoInfo(info: RepoInfo): string {
+/** What every backup stored in the repository, compressed (its WAL archive not counted). */
+export function storedTotal(info: StanzaInfo): number {
+  // storedSetSize would count a diff's or incr's prior backups again.
+  return info.backups.reduce((n, b) => n + b.storedSize, 0);
+}
+
+export function formatRepoInfo(info: StanzaInfo): string {
   const lines = [`stanza ${info.stanza}: ${info.message} (status code ${info.code})${info.backupRunning ? ', a backup is running' : ''}`];
   lines.push(`WAL archive: ${info.archiveMin && info.archiveMax ? `${info.archiveMin} .. ${info.archiveMax}` : 'empty'}`);
   if (!info.backups.length) {
     lines.push('no backups');
     return lines.join('\n');
   }
-  const rows = [['LABEL', 'TYPE', 'START (UTC)', 'STOP (UTC)', 'DURATION', 'SIZE', 'REPO SIZE', 'WAL START', 'WAL STOP']];
+  const rows = [['LABEL', 'TYPE', 'START (UTC)', 'STOP (UTC)', 'DURATION', 'DATABASE', 'BACKUP', 'STORED', 'WAL START', 'WAL STOP']];
   for (const b of info.backups) {
     rows.push([
       b.label + (b.error ? ' (errors)' : ''),
@@ -129,21 +58,27 @@ export function formatRepoInfo(info: RepoInfo): string {
       formatEpoch(b.start).slice(0, 19),
       formatEpoch(b.stop).slice(0, 19),
       formatDuration(b.stop - b.start),
-      formatBytes(b.size),
-      formatBytes(b.repoSize),
+      formatBytes(b.databaseSize),
+      formatBytes(b.backupSize),
+      formatBytes(b.storedSize),
       b.walStart ?? '-',
       b.walStop ?? '-',
     ]);
   }
   lines.push(table(rows));
+  lines.push(
+    'DATABASE: its size when backed up; BACKUP: what the backup copied (everything for full, the changed files for diff/incr); ' +
+      `STORED: what it added to the repository, compressed (${formatBytes(storedTotal(info))} in all)`,
+  );
   return lines.join('\n');
 }
 
-export function repoInfoJson(info: RepoInfo): unknown {
+export function repoInfoJson(info: StanzaInfo): unknown {
   return {
     stanza: info.stanza,
     status: { code: info.code, message: info.message, backupRunning: info.backupRunning },
     archive: { min: info.archiveMin ?? null, max: info.archiveMax ?? null },
+    storedTotal: storedTotal(info),
     backups: info.backups.map((b) => ({
       label: b.label,
       type: b.type,
@@ -151,8 +86,10 @@ export function repoInfoJson(info: RepoInfo): unknown {
       start: new Date(b.start * 1000).toISOString(),
       stop: new Date(b.stop * 1000).toISOString(),
       durationSeconds: b.stop - b.start,
-      size: b.size,
-      repoSize: b.repoSize,
+      databaseSize: b.databaseSize,
+      backupSize: b.backupSize,
+      storedSize: b.storedSize,
+      storedSetSize: b.storedSetSize,
       walStart: b.walStart ?? null,
       walStop: b.walStop ?? null,
       error: b.error,

@@ -10,10 +10,9 @@ import type { Session } from '../cluster/session.js';
 import type { Connection } from '../ssh/index.js';
 import { anyPatroniCluster, etcdEndpoints, httpFrom, leaderOf, restapiUrl, sqlLocal } from '../cluster/probes.js';
 import { membersStreaming } from '../cluster/health.js';
-import { pgbackrestRunner } from '../cluster/pgbackrest.js';
+import { pgbackrestRunner, stanzaInfo } from '../cluster/pgbackrest.js';
 import { formatChecks, verifyCluster } from '../cluster/verify.js';
 import { dynamicConfigPatch } from '../apply/components/patroni.js';
-import { readRepoInfo } from './info.js';
 import { checkTarget, restoreArgs, type CheckedTarget, type RestoreTarget } from './target.js';
 import { clusterKey, dcsRemoveCommand, isKeyNotFound, readPatroniSetup, type PatroniSetup } from './dcs.js';
 import { followLog, formatBackupResult, takeBackup } from './backup.js';
@@ -90,7 +89,7 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
 
   // ------------------------------------------------------------ checks (nothing changes)
   const { conn: runner, user: runnerUser } = await pgbackrestRunner(session);
-  const info = await readRepoInfo(session);
+  const info = await stanzaInfo(session);
   const now = Number((await runner.run(['date', '+%s%6N'], { sudo: false })).stdout.trim());
   const checked: CheckedTarget = checkTarget(opts.target, info, now);
 
@@ -238,7 +237,11 @@ export async function runRestore(session: Session, opts: RestoreOptions): Promis
   // A new timeline starts here; a full backup on it is the simple base for later restores
   // and what the other members are rebuilt from.
   await step('full backup of the restored cluster', async () => {
-    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`));
+    // The other members are stopped (pgBackRest warns it cannot check them): they are rebuilt from this backup next.
+    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`), {
+      hosts: others.map((h) => h.name),
+      why: 'its PostgreSQL stays stopped until it is rebuilt from this backup (the next step)',
+    });
     out(`${formatBackupResult(r).replace(/^/gm, '    ')}\n`);
   });
 

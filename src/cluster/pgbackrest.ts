@@ -1,4 +1,5 @@
-// pgBackRest as the cluster runs it: where its commands run, and its info read properly.
+// pgBackRest as the cluster runs it: where its commands run, and its info read properly (the one
+// parser of `info --output=json`).
 import type { Connection } from '../ssh/index.js';
 import type { Session } from './session.js';
 import { anyPatroniCluster, leaderOf } from './probes.js';
@@ -13,35 +14,92 @@ export async function pgbackrestRunner(session: Session): Promise<{ conn: Connec
   return { conn: session.conn(leader.name), user: 'postgres' };
 }
 
+/** One backup as `pgbackrest info` reports it, with pgBackRest's own figures. */
+export interface BackupEntry {
+  label: string;
+  type: string; // full | diff | incr
+  /** The backup this one depends on (diff/incr), or null. */
+  prior: string | null;
+  /** Epoch seconds. */
+  start: number;
+  stop: number;
+  /** The database's size when it was backed up (info.size; "database size"). */
+  databaseSize: number;
+  /** What this backup copied: everything for a full backup, the changed files for diff/incr
+   * (info.delta; pgBackRest's "database backup size", "diff backup size = ..."). */
+  backupSize: number;
+  /** What this backup added to the repository, compressed (info.repository.delta; "repo1: backup size"). */
+  storedSize: number;
+  /** This backup with the prior backups it references, compressed: what a restore of it reads
+   * (info.repository.size; "repo1: backup set size"). */
+  storedSetSize: number;
+  walStart?: string;
+  walStop?: string;
+  error: boolean;
+}
+
+/** A stanza as `pgbackrest info --output=json` reports it. */
 export interface StanzaInfo {
+  stanza: string;
+  /** status.code: 0 ok, 1 missing stanza path, 2 no valid backups, 3 missing stanza data, ... */
   code: number;
   message: string;
-  backups: { label: string; type: string; start: number; stop: number; size: number; repoSize: number }[];
+  /** A backup is running right now (pgBackRest holds its lock). */
+  backupRunning: boolean;
+  /** Oldest first (by stop time). */
+  backups: BackupEntry[];
+  archiveMin?: string;
   archiveMax?: string;
 }
 
-/** `pgbackrest info --output=json` read properly: its exit code is 0 even for a broken stanza. */
-export function parseInfo(json: string, stanza: string): StanzaInfo {
-  const all = JSON.parse(json) as {
-    name: string;
-    status: { code: number; message: string };
-    backup?: { label: string; type: string; timestamp: { start: number; stop: number }; info: { size: number; repository: { size: number } } }[];
-    archive?: { max?: string }[];
+interface RawStanza {
+  name: string;
+  status: { code: number; message: string; lock?: { backup?: { held?: boolean } } };
+  backup?: {
+    label: string;
+    type: string;
+    prior?: string | null;
+    error?: boolean;
+    timestamp: { start: number; stop: number };
+    info: { size: number; delta: number; repository: { size: number; delta: number } };
+    archive?: { start?: string | null; stop?: string | null };
   }[];
+  archive?: { min?: string | null; max?: string | null }[];
+}
+
+/**
+ * `pgbackrest info --output=json` read properly: its exit code is 0 even for a broken stanza, so
+ * the status is status.code. The one reader of that JSON (apply, verify, status, backups).
+ */
+export function parseInfo(json: string, stanza: string): StanzaInfo {
+  const all = JSON.parse(json) as RawStanza[];
   const s = all.find((x) => x.name === stanza);
-  if (!s) return { code: 1, message: 'missing stanza', backups: [] };
+  if (!s) return { stanza, code: 1, message: 'missing stanza', backupRunning: false, backups: [] };
+  const mins = (s.archive ?? []).map((a) => a.min).filter((x): x is string => !!x).sort();
+  const maxs = (s.archive ?? []).map((a) => a.max).filter((x): x is string => !!x).sort();
   return {
+    stanza,
     code: s.status.code,
     message: s.status.message,
-    backups: (s.backup ?? []).map((b) => ({
-      label: b.label,
-      type: b.type,
-      start: b.timestamp.start,
-      stop: b.timestamp.stop,
-      size: b.info.size,
-      repoSize: b.info.repository.size,
-    })),
-    archiveMax: s.archive?.find((a) => a.max)?.max,
+    backupRunning: s.status.lock?.backup?.held === true,
+    backups: (s.backup ?? [])
+      .map((b) => ({
+        label: b.label,
+        type: b.type,
+        prior: b.prior ?? null,
+        start: b.timestamp.start,
+        stop: b.timestamp.stop,
+        databaseSize: b.info.size,
+        backupSize: b.info.delta,
+        storedSize: b.info.repository.delta,
+        storedSetSize: b.info.repository.size,
+        walStart: b.archive?.start ?? undefined,
+        walStop: b.archive?.stop ?? undefined,
+        error: b.error === true,
+      }))
+      .sort((a, b) => a.stop - b.stop),
+    archiveMin: mins[0],
+    archiveMax: maxs[maxs.length - 1],
   };
 }
 

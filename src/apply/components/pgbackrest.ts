@@ -37,7 +37,12 @@ function keyPairOps(side: Side, hostName: string): Operation[] {
   ];
 }
 
-export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
+/**
+ * Users, directories, configuration, key pairs and SSH trust: everything archive-push needs, so
+ * it runs before PostgreSQL first starts (archive_command fires as soon as a WAL segment is
+ * complete). Returns how many ops changed.
+ */
+export async function pgbackrestSetup(ctx: ApplyContext): Promise<number> {
   const { session, rollout } = ctx;
   const { inv } = session;
   const repo = inv.repositoryHost;
@@ -94,12 +99,19 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
       })).changed;
     }
   }
-  if (rollout.check) return scheduleStage(ctx);
+  return changed;
+}
 
-  // 3. Stanza (once), check, first full backup.
-  const stanza = inv.pgbackrest.stanza;
+/**
+ * The stanza, created once. It needs a running primary, and PostgreSQL archives as soon as a
+ * WAL segment is complete, which a replica's base backup forces: so this runs once the leader
+ * is up and before the replicas start, and archive-push never finds the stanza missing.
+ */
+export async function stanzaStage(ctx: ApplyContext): Promise<number> {
+  const { session, rollout } = ctx;
+  const stanza = session.inv.pgbackrest.stanza;
   const { conn: runner, user } = await pgbackrestRunner(session);
-  changed += (await rollout.stage('pgbackrest stanza', [runner], () => [
+  return (await rollout.stage('pgbackrest stanza', [runner], () => [
     {
       describe: `stanza ${stanza}`,
       async check() {
@@ -111,6 +123,17 @@ export async function pgbackrestComponent(ctx: ApplyContext): Promise<void> {
       },
     },
   ])).changed;
+}
+
+/**
+ * After the cluster runs: `check` (WAL archiving works), a first full backup and the backup
+ * schedule. `changed`: what pgbackrestSetup and stanzaStage changed.
+ */
+export async function pgbackrestComponent(ctx: ApplyContext, changed: number): Promise<void> {
+  const { session, rollout } = ctx;
+  if (rollout.check) return scheduleStage(ctx);
+  const stanza = session.inv.pgbackrest.stanza;
+  const { conn: runner, user } = await pgbackrestRunner(session);
   // Nothing changed: verify runs the same check at the end, no need to pay for it twice.
   if (changed > 0) await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, async () => {
     const r = await runner.run(['pgbackrest', `--stanza=${stanza}`, 'check'], { user, check: false, timeoutMs: 120_000 });

@@ -4,7 +4,8 @@ import { InputError } from '../../errors.js';
 import { loadInventory } from '../../inventory/index.js';
 import { openSession, type Session } from '../../cluster/session.js';
 import { BACKUP_TYPES, formatBackupResult, takeBackup, type BackupType } from '../../backup/backup.js';
-import { formatRepoInfo, readRepoInfo, repoInfoJson } from '../../backup/info.js';
+import { formatRepoInfo, repoInfoJson } from '../../backup/info.js';
+import { stanzaInfo } from '../../cluster/pgbackrest.js';
 import { parseTargetTime, type RestoreTarget } from '../../backup/target.js';
 import { runRestore } from '../../backup/restore.js';
 
@@ -52,7 +53,7 @@ export function registerBackup(program: Command): void {
     .requiredOption('-i, --inventory <file>', 'inventory YAML file')
     .option('--json', 'machine-readable output (times in ISO 8601 UTC, sizes in bytes)')
     .action(async (opts: { inventory: string; json?: boolean }) => {
-      const info = await withSession(opts.inventory, readRepoInfo);
+      const info = await withSession(opts.inventory, stanzaInfo);
       out(opts.json ? `${JSON.stringify(repoInfoJson(info), null, 2)}\n` : `${formatRepoInfo(info)}\n`);
       process.exitCode = info.code === 0 ? 0 : 1;
     });
