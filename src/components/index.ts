@@ -41,9 +41,15 @@ export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout
 }
 
 /** Every component's prepare, then every component's start (registry order both times). */
-export async function rolloutComponents(ctx: ApplyContext): Promise<void> {
-  for (const c of COMPONENTS) await c.prepare?.(ctx);
-  for (const c of COMPONENTS) await c.start?.(ctx);
+export async function rolloutComponents(ctx: Omit<ApplyContext, 'leaderUp'>): Promise<void> {
+  const full: ApplyContext = {
+    ...ctx,
+    leaderUp: async () => {
+      for (const c of COMPONENTS) await c.leaderUp?.(full);
+    },
+  };
+  for (const c of COMPONENTS) await c.prepare?.(full);
+  for (const c of COMPONENTS) await c.start?.(full);
 }
 
 /** `pgha verify`: every component's checks, run at once (verify costs the slowest, not the sum). */

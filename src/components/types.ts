@@ -27,6 +27,13 @@ export interface ApplyContext {
   files(host: Host | string): RenderedFile[];
   /** Notes for the end of the run (pending restarts and the like). */
   notes: string[];
+  /** The inventory file as the operator named it (for commands a note suggests). */
+  inventoryFile?: string;
+  /**
+   * Patroni's start calls this once the first member leads and before the others start: every
+   * component's `leaderUp` (the registry fills it in). Not called in check mode.
+   */
+  leaderUp(): Promise<void>;
 }
 
 /** One verify check: its component, the host it concerns, and what it found. */
@@ -47,6 +54,8 @@ export interface Component {
   prepare?(ctx: ApplyContext): Promise<void>;
   /** Rollout, second pass (registry order): services started, each behind its health gate. */
   start?(ctx: ApplyContext): Promise<void>;
+  /** During Patroni's start: the leader runs, the replicas do not yet (e.g. the pgBackRest stanza, before a replica's base backup completes a WAL segment). */
+  leaderUp?(ctx: ApplyContext): Promise<void>;
   /** Read-only checks of the running cluster (`pgha verify`), run in parallel with the others'. */
   verify?(session: Session): Promise<CheckResult>[];
 }

@@ -2,8 +2,8 @@
 // facts and returns the difference (null: nothing to do), `apply` makes the change.
 // Check mode runs only `check`. Ops never assume state they did not read.
 import { createHash } from 'node:crypto';
-import type { Command, Connection, FileAttributes } from '../ssh/index.js';
-import { CommandTimedOut, commandText, Masker } from '../ssh/index.js';
+import type { Command, Connection, FileAttributes, RunResult } from '../ssh/index.js';
+import { CommandError, CommandTimedOut, commandText, Masker } from '../ssh/index.js';
 import { HostError, PghaError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';
@@ -30,8 +30,11 @@ export interface Operation {
   /** Handlers to run (once, at the end of the stage) if this op changed something. */
   notify?: Handler[];
   check(conn: Connection, facts: Facts): Promise<Change | null>;
-  /** Makes the change; called only after check returned one, with the same facts. */
-  apply(conn: Connection, facts: Facts): Promise<void>;
+  /**
+   * Makes the change; called only after check returned one, with the same facts. `progress`
+   * tells the operator what a long step waits for (shown as "HOST: TEXT", also without -v).
+   */
+  apply(conn: Connection, facts: Facts, progress?: (text: string) => void): Promise<void>;
 }
 
 /** Common options: which handlers to notify. */
@@ -151,12 +154,14 @@ export function directory(path: string, opts: FileAttributes & NotifyOptions = {
 // ---- packages ----
 
 export interface PackagesOptions extends NotifyOptions {
-  /** Seconds apt waits for another apt/dpkg run to release its lock. */
+  /** Seconds to wait, in all, for other apt or dpkg runs to release their locks (default 300). */
   lockTimeoutSec?: number;
   /** Seconds one `apt-get update` may take before it is killed and tried again (default 150). */
   updateTimeoutSec?: number;
-  /** How many times `apt-get update` is tried (default 3). */
+  /** How many times `apt-get update` is tried (default 3); waiting for a lock is not a try. */
   updateAttempts?: number;
+  /** The locks waited for (default APT_LOCKS; tests point elsewhere). */
+  locks?: AptLock[];
 }
 
 // A stalled mirror or proxy connection is given up after 30 s of silence, not apt's 120 s.
@@ -165,16 +170,16 @@ const APT_NETWORK = ['-o', 'Acquire::http::Timeout=30', '-o', 'Acquire::https::T
 /**
  * Debian packages installed. Give ONE packages op per host with every package the host
  * needs: the missing ones are installed in a single apt-get call (`apt-get update` first,
- * only when something is missing).
+ * only when something is missing). Another apt or dpkg run (an earlier, interrupted apply's
+ * apt-get, unattended-upgrades) is waited for, and the wait is reported.
  */
 export function packages(names: string[], opts: PackagesOptions = {}): Operation {
-  const lock = `DPkg::Lock::Timeout=${opts.lockTimeoutSec ?? 300}`;
   const missing = async (facts: Facts) => {
     const out: string[] = [];
     for (const n of names) if ((await facts.package(n)) === null) out.push(n);
     return out;
   };
-  const apt = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, '-o', lock, ...args];
+  const apt = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, ...args];
   return {
     describe: `packages ${names.join(', ')}`,
     needs: { packages: names },
@@ -183,10 +188,11 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
       const m = await missing(facts);
       return m.length === 0 ? null : { summary: `install ${m.join(', ')}` };
     },
-    async apply(conn, facts) {
+    async apply(conn, facts, progress) {
       const m = await missing(facts);
-      await aptUpdate(conn, apt(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3);
-      await conn.run(apt(['install', '-y', '--no-install-recommends', ...m]), { timeoutMs: 30 * 60_000 });
+      const locks = new AptLockWait(conn, opts.locks ?? APT_LOCKS, opts.lockTimeoutSec ?? 300, progress);
+      await aptUpdate(conn, apt(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3, locks);
+      await locks.run(apt(['install', '-y', '--no-install-recommends', ...m]), 30 * 60_000, true);
       facts.invalidate({ packages: names });
     },
   };
@@ -196,14 +202,15 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
  * `apt-get update`, tried again when it fails or runs longer than `limit` seconds (the
  * connection's time limit kills it on the host, so no apt is left holding the lists lock): a
  * proxy can answer one of several hosts asking for the same index at once with an error, or
- * leave its request hanging (seen with apt-cacher-ng).
+ * leave its request hanging (seen with apt-cacher-ng). A lock held by someone else is waited
+ * for (AptLockWait) and costs no try.
  */
-async function aptUpdate(conn: Connection, update: Command, limit: number, attempts: number): Promise<void> {
+async function aptUpdate(conn: Connection, update: Command, limit: number, attempts: number, locks: AptLockWait): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let what: string;
     let tail = '';
     try {
-      const r = await conn.run(update, { check: false, timeoutMs: limit * 1000 });
+      const r = await locks.run(update, limit * 1000, false);
       if (r.code === 0) return;
       what = `failed (exit ${r.code})`;
       tail = conn.masker.mask(r.stderr).trim().split('\n').slice(-5).join('\n');
@@ -216,6 +223,140 @@ async function aptUpdate(conn: Connection, update: Command, limit: number, attem
     }
   }
 }
+
+/** One of apt's or dpkg's locks: a file apt and dpkg lock with fcntl (F_SETLK, a write lock). */
+export interface AptLock {
+  path: string;
+  /** As the operator reads it: "the apt lists lock". */
+  name: string;
+}
+
+/** What `apt-get update` and `apt-get install` take, in the order apt takes them. */
+export const APT_LOCKS: AptLock[] = [
+  { path: '/var/lib/dpkg/lock-frontend', name: 'dpkg frontend lock' },
+  { path: '/var/lib/dpkg/lock', name: 'dpkg lock' },
+  { path: '/var/lib/apt/lists/lock', name: 'apt lists lock' },
+  { path: '/var/cache/apt/archives/lock', name: 'apt archives lock' },
+];
+
+export interface LockHolder {
+  lock: AptLock;
+  /** -1 or 0 when the kernel does not say (an open-file-description lock, another PID namespace). */
+  pid: number;
+  /** Its command line, '' when unknown. */
+  command: string;
+}
+
+// Every process holding a POSIX lock on one of the files, from /proc/locks (matched by device
+// and inode, as the kernel prints them: hex major:minor:inode; waiters' lines have "->"), as
+// "PATH<tab>PID<tab>COMMAND LINE". Needs nothing but coreutils and awk: apt's own lock timeout
+// (DPkg::Lock::Timeout) covers only the dpkg locks, not `update`'s lists lock.
+const LOCK_HOLDERS = [
+  'for f do',
+  '  s=$(stat -L -c "%Hd %Ld %i" -- "$f" 2>/dev/null) || continue',
+  '  key=$(printf "%02x:%02x:%s" $s)',
+  '  for pid in $(awk -v k="$key" \'$2 != "->" && $6 == k { print $5 }\' /proc/locks); do',
+  '    cmd=$(tr "\\0\\n" "  " <"/proc/$pid/cmdline" 2>/dev/null)',
+  '    printf "%s\\t%s\\t%s\\n" "$f" "$pid" "$cmd"',
+  '  done',
+  'done',
+].join('\n');
+
+/** The LOCK_HOLDERS script's output, read. */
+export function parseLockHolders(stdout: string, locks: AptLock[] = APT_LOCKS): LockHolder[] {
+  const out: LockHolder[] = [];
+  for (const line of stdout.split('\n')) {
+    const [path, pid, ...cmd] = line.split('\t');
+    const lock = locks.find((l) => l.path === path);
+    if (lock && /^-?\d+$/.test(pid ?? '')) out.push({ lock, pid: Number(pid), command: cmd.join('\t').trim() });
+  }
+  return out;
+}
+
+/** "the apt lists lock, held by process 89 (apt-get -q update)" */
+export function describeHolder(h: LockHolder): string {
+  const who = h.pid > 0 ? `process ${h.pid}${h.command ? ` (${h.command})` : ''}` : 'a process pgha cannot see';
+  return `the ${h.lock.name}, held by ${who}`;
+}
+
+// What apt prints when a lock is taken ("Could not get lock /var/lib/apt/lists/lock. It is held
+// by process 89 (apt-get)", "Unable to acquire the dpkg frontend lock ...").
+const LOCK_ERROR = /^E: (Could not get lock|Unable to lock|Unable to acquire the dpkg frontend lock)/m;
+
+/**
+ * Runs apt commands once no other process holds apt's or dpkg's locks. While one does, it says
+ * so (once per holder) and waits; all waits of one op together are bounded by `boundSec`, after
+ * which it fails naming the holder. apt failing on a lock it found taken in the meantime is
+ * waited for the same way, so a lock never costs an `apt-get update` try.
+ */
+export class AptLockWait {
+  private readonly deadline: number;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly locks: AptLock[],
+    private readonly boundSec: number,
+    private readonly progress: (text: string) => void = () => {},
+    private readonly pollMs = 1000,
+  ) {
+    this.deadline = Date.now() + boundSec * 1000;
+  }
+
+  /** Current holders of the locks. */
+  async holders(): Promise<LockHolder[]> {
+    const r = await this.conn.run(['sh', '-c', LOCK_HOLDERS, 'sh', ...this.locks.map((l) => l.path)], { check: false, display: 'who holds apt\'s and dpkg\'s locks' });
+    return parseLockHolders(this.conn.masker.mask(r.stdout), this.locks);
+  }
+
+  /** Returns once no lock is held; throws a HostError naming the holder after the bound. */
+  async free(): Promise<void> {
+    const started = Date.now();
+    let shown = '';
+    for (;;) {
+      const held = await this.holders();
+      if (held.length === 0) break;
+      const what = describeHolder(held[0]);
+      if (Date.now() >= this.deadline) {
+        throw new HostError(
+          this.conn.target.name,
+          `gave up waiting for ${what}, after ${this.boundSec}s in all: let it finish (or end it, if it is stuck), then run pgha apply again`,
+        );
+      }
+      if (what !== shown) this.progress(`waiting for ${what}`);
+      shown = what;
+      await sleep(Math.min(this.pollMs, Math.max(0, this.deadline - Date.now())));
+    }
+    if (shown) {
+      this.progress(`apt and dpkg locks free after waiting ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    }
+  }
+
+  /**
+   * Runs an apt command once the locks are free, as conn.run would (`check`: a non-zero exit
+   * throws a CommandError). apt failing because it found a lock taken is waited out, never returned.
+   */
+  async run(cmd: Command, timeoutMs: number, check: boolean): Promise<RunResult> {
+    for (;;) {
+      await this.free();
+      let stderr: string;
+      try {
+        const r = await this.conn.run(cmd, { check, timeoutMs });
+        if (r.code === 0 || !LOCK_ERROR.test(r.stderr)) return r;
+        stderr = r.stderr;
+      } catch (err) {
+        if (!(err instanceof CommandError) || !LOCK_ERROR.test(err.result.stderr)) throw err;
+        stderr = err.result.stderr;
+      }
+      if (Date.now() >= this.deadline) {
+        const line = stderr.split('\n').find((l) => LOCK_ERROR.test(l)) ?? '';
+        throw new HostError(this.conn.target.name, `gave up waiting for apt's and dpkg's locks after ${this.boundSec}s in all: ${this.conn.masker.mask(line)}`);
+      }
+      await sleep(this.pollMs);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- services ----
 

@@ -92,6 +92,11 @@ export class Reporter {
     }
   }
 
+  /** What a host's op is doing while it takes long (e.g. waiting for a lock): always shown. */
+  progress(host: string, text: string): void {
+    this.line(`${host}: ${text}`);
+  }
+
   handlerResult(host: string, name: string, status: OpStatus, check: boolean, error?: string): void {
     if (status === 'failed') this.line(`${host}: FAILED handler ${name}: ${error ?? 'unknown error'}`);
     else this.line(`${host}: ${check ? 'would run' : 'ran'} handler ${name}`);

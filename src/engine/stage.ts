@@ -123,7 +123,7 @@ export class Rollout {
       }
       try {
         const change = await op.check(conn, facts);
-        if (change && !this.check) await op.apply(conn, facts);
+        if (change && !this.check) await op.apply(conn, facts, (text) => this.reporter.progress(host, text));
         const status: OpStatus = change ? 'changed' : 'ok';
         this.reporter.opResult(host, op.describe, status, this.check, change);
         record({ describe: op.describe, status, ...(change ? { change } : {}) }, result.ops);

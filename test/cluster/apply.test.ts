@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap } from '../helpers.js';
+import { PassThrough } from 'node:stream';
+import { Reporter, Rollout, StageFailed, packages } from '../../src/engine/index.js';
+import { loadInventory } from '../../src/inventory/index.js';
+import { openSession } from '../../src/session/session.js';
 
 const DB = ['node1', 'node2', 'node3'];
 let inventory: string;
@@ -26,8 +30,8 @@ function inventoryWith(changes: [string[], unknown][]): string {
   return file;
 }
 
-async function sh(host: string, cmd: string): Promise<string> {
-  const r = await lab.ssh(host, cmd, { timeoutMs: 30_000 });
+async function sh(host: string, cmd: string, input?: string): Promise<string> {
+  const r = await lab.ssh(host, cmd, { timeoutMs: 30_000, input });
   assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -67,6 +71,13 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     assertVerified(r.stdout);
     const v = await pgha(['verify', '-i', inventory]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
+    // pgBackRest's config and the stanza existed before PostgreSQL archived its first segment:
+    // not one failed archive_command (it used to be 6 on every new cluster).
+    const st = await pgha(['status', '-i', inventory, '--json']);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    const archiving = (JSON.parse(st.stdout) as { backups: { archiving: { failed_count: number; last_archived_wal: string | null } } }).backups.archiving;
+    assert.equal(archiving.failed_count, 0, JSON.stringify(archiving));
+    assert.ok(archiving.last_archived_wal, JSON.stringify(archiving));
     // Debian's own 15/main cluster was never created.
     for (const h of DB) assert.equal(await sh(h, 'test -e /etc/postgresql/15/main && echo yes || echo no'), 'no');
   });
@@ -120,7 +131,13 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     }
     assert.equal(recap(r.stdout).get('node4')?.changed, 0);
     // max_connections needs a restart: reported as pending, with the command, not done behind the operator's back.
-    assert.match(r.stdout, /^note: pending restart: max_connections take effect only after PostgreSQL restarts\. .*patronictl -c \/etc\/patroni\/config\.yml restart \S+ --pending/m);
+    // Replicas first (by name, from the cluster), a switchover to a restarted one, the old leader last.
+    assert.match(r.stdout, /^note: pending restart: max_connections takes effect only after PostgreSQL restarts\. Restart the replicas first, one at a time/m);
+    const leader = /^ok +patroni: leader (node\d)/m.exec(r.stdout)?.[1];
+    const replicas = DB.filter((h) => h !== leader);
+    const restart = (m: string) => `sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab ${m} --pending --force`;
+    const note = r.stdout.slice(r.stdout.indexOf('note: pending restart')).split('\n').slice(1, 5);
+    assert.deepEqual(note, [`  1. ${restart(replicas[0])}`, `  2. ${restart(replicas[1])}`, `  3. pgha switchover -i ${edited} --candidate ${replicas[0]}`, `  4. ${restart(leader!)}`]);
     const after = await processIdentity();
     for (const h of DB) {
       // HAProxy reloads in place (same master process); nothing else restarted.
@@ -183,6 +200,52 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     for (const h of ['node1', 'node2', 'node3', 'node4']) {
       assert.match(r.stderr, new RegExp(`${h}: authentication failed for user admin with the key ${dir}/wrong`));
     }
+  });
+
+  test("another process holding apt's lock: apply waits and says so; one that never lets go fails after the bound, named", async (t) => {
+    await lab.down();
+    await lab.up(4);
+    // Holds apt's lists lock as apt takes it (an fcntl write lock: python's lockf), for N seconds.
+    const script = 'import fcntl, sys, time\nf = open("/var/lib/apt/lists/lock", "w")\nfcntl.lockf(f, fcntl.LOCK_EX)\ntime.sleep(float(sys.argv[1]))\n';
+    await sh('node2', 'sudo tee /tmp/hold-apt-lock.py >/dev/null', script);
+    const hold = async (seconds: number) => Number(await sh('node2', `sudo sh -c 'nohup python3 /tmp/hold-apt-lock.py ${seconds} >/dev/null 2>&1 & echo $!'`));
+    const held = (pid: number, seconds: number) => `the apt lists lock, held by process ${pid} (python3 /tmp/hold-apt-lock.py ${seconds})`;
+
+    // 1. A holder that never ends: the packages stage gives up after its bound (5 s here), naming it.
+    const forever = await hold(3600);
+    try {
+      const inv = await loadInventory(inventory);
+      const session = await openSession(inv, { hosts: [inv.host('node2')] });
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (d) => (text += d));
+      const started = Date.now();
+      try {
+        await assert.rejects(
+          new Rollout({ reporter: new Reporter({ out, tty: false }) }).stage('packages', [session.conn('node2')], () => [packages(['hello'], { lockTimeoutSec: 5 })]),
+          StageFailed,
+        );
+      } finally {
+        await session.close();
+      }
+      assert.ok(Date.now() - started < 30_000, `gave up after ${Date.now() - started} ms`);
+      assert.match(text, new RegExp(`^node2: waiting for ${re(held(forever, 3600))}$`, 'm'));
+      assert.match(text, new RegExp(`^node2: FAILED packages hello: gave up waiting for ${re(held(forever, 3600))}, after 5s in all: let it finish \\(or end it, if it is stuck\\), then run pgha apply again$`, 'm'));
+    } finally {
+      await sh('node2', `sudo kill ${forever}`);
+    }
+
+    // 2. A holder that lets go after 20 s (an interrupted apply's apt-get): apply waits, says so
+    // (without -v), then installs; killed once the packages stage is done (the rest is the usual deploy).
+    const brief = await hold(20);
+    const r = await pgha(['apply', '-i', inventory], { killWhen: /^== stage etcd/m });
+    assert.match(r.stdout, new RegExp(`^node2: waiting for ${re(held(brief, 20))}$`, 'm'));
+    const waited = Number(/^node2: apt and dpkg locks free after waiting (\d+\.\d)s$/m.exec(r.stdout)?.[1]);
+    assert.ok(waited > 5 && waited < 25, r.stdout);
+    assert.match(r.stdout, /^node2: changed packages etcd-server, etcd-client, postgresql-15, patroni, pgbackrest, curl, haproxy: install /m);
+    assert.match(r.stdout, /^stage packages ok \(\d+ changed\)/m);
+    assert.doesNotMatch(r.stdout, /FAILED/);
+    t.diagnostic(`apply waited ${waited}s for the apt lists lock on node2`);
   });
 
   test('apply killed mid-way, then run again, converges to a verified cluster', async () => {

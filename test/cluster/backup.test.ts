@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha } from '../helpers.js';
+import { formatBytes } from '../../src/flows/backup/format.js';
 
 const DB = ['node1', 'node2', 'node3'];
 let inventory: string;
@@ -59,7 +60,15 @@ async function postmasterStarts(): Promise<Record<string, string>> {
   return out;
 }
 
-async function backupsJson(): Promise<{ status: { code: number }; backups: { label: string; type: string; start: string; stop: string }[] }> {
+interface BackupJson {
+  label: string;
+  type: string;
+  start: string;
+  stop: string;
+  databaseSize: number;
+  backupSize: number;
+}
+async function backupsJson(): Promise<{ status: { code: number }; backups: BackupJson[] }> {
   const r = await pgha(['backups', '-i', inventory, '--json']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return JSON.parse(r.stdout);
@@ -99,7 +108,8 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     timings.push(`full backup (pgha backup, small database): ${(r.ms / 1000).toFixed(1)}s`);
     const m = /^backup (\d{8}-\d{6}F) \(full\) done$/m.exec(r.stdout);
     assert.ok(m, r.stdout);
-    assert.match(r.stdout, /^ {2}size [\d.]+ (B|KiB|MiB|GiB), in the repository [\d.]+ (B|KiB|MiB|GiB) \(all backups: /m);
+    assert.match(r.stdout, /^ {2}database size [\d.]+ (B|KiB|MiB|GiB); backup size [\d.]+ (B|KiB|MiB|GiB) \(everything\)$/m);
+    assert.match(r.stdout, /^ {2}stored in the repository: [\d.]+ (B|KiB|MiB|GiB) compressed \(all backups: [\d.]+ (B|KiB|MiB|GiB)\)$/m);
     assert.match(r.stdout, /^ {2}duration /m);
     assert.match(r.stdout, /new backup label = /); // pgBackRest's own progress, shown live
     const info = await backupsJson();
@@ -150,6 +160,13 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     assert.match(r.stdout, /^==> stop Patroni and PostgreSQL on every member/m);
     assert.match(r.stdout, /^==> remove the cluster's state from the DCS \(etcd v2 store, \/service\/lab\)/m);
     assert.match(r.stdout, /promoted on timeline \d+/);
+    // The full backup while the other members are stopped: pgBackRest warns it cannot check them,
+    // and each such line says that is expected (no bare "unable to check pgN" line).
+    const checks = r.stdout.split('\n').filter((l) => /unable to check pg\d/.test(l));
+    assert.ok(checks.length >= 1, r.stdout);
+    for (const l of checks) {
+      assert.match(l, /^ {4}WARN: unable to check pg\d \(node\d\): expected, its PostgreSQL stays stopped until it is rebuilt from this backup \(the next step\); the backup is taken from the leader$/, l);
+    }
     assert.match(r.stdout, /^ok +patroni: leader node\d; 2 replica\(s\) streaming/m);
     assert.doesNotMatch(r.stdout, /FAILED/);
     for (const line of r.stdout.split('\n').filter((l) => /^ +\d+\.\ds {2}/.test(l))) timings.push(`  restore step ${line.trim()}`);
@@ -171,7 +188,18 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     await verified();
     const diff = await pgha(['backup', '-i', inventory, '--type=diff']);
     assert.equal(diff.code, 0, diff.stdout + diff.stderr);
-    assert.match(diff.stdout, /^backup \S+D \(diff, based on \S+F\) done$/m);
+    const label = /^backup (\S+D) \(diff, based on \S+F\) done$/m.exec(diff.stdout)?.[1];
+    assert.ok(label, diff.stdout);
+    // The diff's own size, as pgBackRest reports it ("diff backup size = 2.2MB"), not the database's.
+    const entry = (await backupsJson()).backups.find((b) => b.label === label)!;
+    assert.ok(entry.backupSize < entry.databaseSize, JSON.stringify(entry));
+    const theirs = /diff backup size = ([\d.]+)(B|KB|MB|GB)/.exec(diff.stdout);
+    assert.ok(theirs, diff.stdout);
+    const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[theirs[2] as 'B'];
+    assert.ok(Math.abs(Number(theirs[1]) * unit - entry.backupSize) <= 0.06 * unit, `pgBackRest ${theirs[0]}, pgha ${entry.backupSize} bytes`);
+    const ours = /^ {2}database size ([\d.]+ \S+); backup size ([\d.]+ \S+) \(the files changed since \S+F\)$/m.exec(diff.stdout);
+    assert.ok(ours, diff.stdout);
+    assert.deepEqual([ours[1], ours[2]], [formatBytes(entry.databaseSize), formatBytes(entry.backupSize)]);
   });
 
   test('after a switchover, backups work and WAL archiving continues from the new leader', async () => {

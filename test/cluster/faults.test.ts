@@ -194,10 +194,12 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
     await lab.up(4);
     const points: KillPoint[] = [
       { name: 'during packages', when: /== stage packages:/, delayMs: 8000 },
-      { name: 'after etcd', when: /stage etcd ok/, delayMs: 0 },
-      { name: 'during patroni start', when: /== stage patroni start \(replicas\)/, delayMs: 2000 },
+      // Every component's files come before any service starts, HAProxy's among them.
       { name: 'during haproxy', when: /== stage haproxy:/, delayMs: 0 },
+      { name: 'after etcd', when: /stage etcd ok/, delayMs: 0 },
+      // The stanza is created once the leader runs, before the replicas start.
       { name: 'during pgbackrest stanza', when: /== stage pgbackrest stanza/, delayMs: 1000 },
+      { name: 'during patroni start', when: /== stage patroni start \(replicas\)/, delayMs: 2000 },
       { name: 'during the first backup', when: /== stage pgbackrest first backup/, delayMs: 1500 },
     ];
     const t = Date.now();

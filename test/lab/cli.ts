@@ -74,18 +74,31 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(r.stderr);
       return r.code;
     }
-    case 'partition':
-      lab.partition(name());
+    case 'partition': {
+      const link = lab.partition(name());
+      process.stdout.write(`${name()} partitioned: its link ${link} is down (nothing reaches it; it reaches nothing)\n`);
       return 0;
-    case 'heal':
-      lab.heal(name());
+    }
+    case 'heal': {
+      const link = lab.heal(name());
+      process.stdout.write(`${name()} healed: its link ${link} is up and on bridge ${lab.labConfig().bridge} again\n`);
       return 0;
-    case 'poweroff':
-      await lab.poweroff(name());
+    }
+    case 'poweroff': {
+      const { killed } = await lab.poweroff(name());
+      process.stdout.write(
+        killed
+          ? `${name()} powered off (SIGKILL of its ${killed.what}, pid ${killed.pid}; no clean shutdown)\n`
+          : `${name()} was not running: nothing to power off\n`,
+      );
       return 0;
-    case 'start':
-      await lab.start(name());
+    }
+    case 'start': {
+      const r = await lab.start(name());
+      const after = `answers ssh after ${(r.sshMs / 1000).toFixed(1)} s`;
+      process.stdout.write(r.booted ? `${name()} started; ${after}\n` : `${name()} was running already; ${after}\n`);
       return 0;
+    }
     case 'key':
       process.stdout.write(`${lab.ensureKey()}\n`);
       process.stderr.write(`(private key: ${lab.labConfig().keyPath})\n`);

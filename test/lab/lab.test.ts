@@ -22,6 +22,12 @@ async function ok(name: string, cmd: string): Promise<string> {
   return r.stdout;
 }
 
+/** `npm run lab -- ARGS` as an operator runs it (test/lab/cli.ts). */
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'test/lab/cli.ts', ...args], { cwd: lab.REPO_ROOT, encoding: 'utf8' });
+}
+const linkOf = (name: string) => lab.machineLink(name);
+
 before(async () => {
   await lab.down();
 });
@@ -35,10 +41,11 @@ test('up 4 boots node1..node4, each answering ssh', { timeout: 600_000 }, async 
   assert.equal(lab.isUp(4), true);
   const st = lab.status();
   assert.deepEqual(st.machines.map((m) => [m.name, m.address, m.running, m.linkUp]), [
-    ['node1', '10.88.213.11', true, true],
-    ['node2', '10.88.213.12', true, true],
-    ['node3', '10.88.213.13', true, true],
-    ['node4', '10.88.213.14', true, true],
+    // nodeK is .(10+K) of the subnet (10.88.213.0/24 by default)
+    ['node1', cfg.subnet.replace(/\.0\/\d+$/, '.11'), true, true],
+    ['node2', cfg.subnet.replace(/\.0\/\d+$/, '.12'), true, true],
+    ['node3', cfg.subnet.replace(/\.0\/\d+$/, '.13'), true, true],
+    ['node4', cfg.subnet.replace(/\.0\/\d+$/, '.14'), true, true],
   ].map(([n, a, r, l]) => [n, cfg.isDefault ? a : lab.machineAddress(n as string), r, l]));
   assert.ok(st.proxy, 'the apt proxy runs');
 });
@@ -115,13 +122,17 @@ test('a machine has no route out: no default route, outside addresses unreachabl
 test('partition cuts a machine off; heal restores it', { timeout: 60_000 }, async () => {
   const ping = `ping -c1 -W1 ${lab.machineAddress('node1')} >/dev/null 2>&1; echo $?`;
   assert.equal((await ok('node2', ping)).trim(), '0');
-  lab.partition('node1');
+  const cut = cli(['partition', 'node1']);
+  assert.equal(cut.status, 0, cut.stderr);
+  assert.equal(cut.stdout, `node1 partitioned: its link ${linkOf('node1')} is down (nothing reaches it; it reaches nothing)\n`);
   try {
     assert.equal(lab.status().machines.find((m) => m.name === 'node1')?.linkUp, false);
     assert.notEqual((await ok('node2', ping)).trim(), '0', 'node1 unreachable while partitioned');
     assert.notEqual((await lab.ssh('node1', 'true', { timeoutMs: 20_000 })).code, 0);
   } finally {
-    lab.heal('node1');
+    const healed = cli(['heal', 'node1']);
+    assert.equal(healed.status, 0, healed.stderr);
+    assert.equal(healed.stdout, `node1 healed: its link ${linkOf('node1')} is up and on bridge ${cfg.bridge} again\n`);
   }
   assert.equal((await ok('node2', `ping -c1 -W3 ${lab.machineAddress('node1')} >/dev/null 2>&1; echo $?`)).trim(), '0');
   assert.equal(await ok('node1', 'hostname'), 'node1\n');
@@ -131,13 +142,21 @@ test('poweroff kills the machine at once; start boots it with its disk intact', 
   await ok('node3', 'echo survives > /home/admin/marker');
   const pid = lab.status().machines.find((m) => m.name === 'node3')?.pid;
   assert.ok(pid);
-  await lab.poweroff('node3');
+  const off = cli(['poweroff', 'node3']);
+  assert.equal(off.status, 0, off.stderr);
+  const init = Number(/^node3 powered off \(SIGKILL of its init, pid (\d+); no clean shutdown\)\n$/.exec(off.stdout)?.[1]);
+  assert.ok(init > 0, off.stdout);
+  assert.equal(fs.existsSync(`/proc/${init}`), false, 'the init it named is gone');
   assert.equal(fs.existsSync(`/proc/${pid}`) && !/\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), false);
   assert.equal(lab.status().machines.find((m) => m.name === 'node3')?.running, false);
   assert.equal(lab.isUp(4), false);
   assert.notEqual((await lab.ssh('node3', 'true', { timeoutMs: 20_000 })).code, 0);
-  await lab.start('node3');
+  assert.equal(cli(['poweroff', 'node3']).stdout, 'node3 was not running: nothing to power off\n');
+  const started = cli(['start', 'node3']);
+  assert.equal(started.status, 0, started.stderr);
+  assert.match(started.stdout, /^node3 started; answers ssh after \d+\.\d s\n$/);
   assert.equal(await ok('node3', 'cat /home/admin/marker'), 'survives\n');
+  assert.match(cli(['start', 'node3']).stdout, /^node3 was running already; answers ssh after \d+\.\d s\n$/);
   assert.equal(lab.isUp(4), true);
 });
 

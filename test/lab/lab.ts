@@ -143,6 +143,8 @@ function nspawnName(cfg: LabConfig, name: string): string {
   return `${tag}-${name}`;
 }
 const linkName = (cfg: LabConfig, name: string) => `vb-${nspawnName(cfg, name)}`.slice(0, 15);
+/** The host side of a machine's link (what partition and heal switch). */
+export const machineLink = (name: string, cfg: LabConfig = labConfig()) => linkName(cfg, name);
 
 /** Deletes the machine's host-side link, only if it hangs on this lab's bridge (or on none). */
 function deleteOwnLink(cfg: LabConfig, name: string): void {
@@ -619,29 +621,44 @@ async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000): Promis
   });
 }
 
+/** What poweroff killed: the machine's init, or (no init found) its systemd-nspawn; null: nothing ran. */
+export interface PoweroffResult {
+  killed: { what: 'init' | 'systemd-nspawn'; pid: number } | null;
+}
+
 /** Power loss: SIGKILL of the machine's init, so everything in it dies at once. */
-export async function poweroff(name: string): Promise<void> {
+export async function poweroff(name: string): Promise<PoweroffResult> {
   assertRoot();
   const cfg = labConfig();
   machineAddress(name, cfg);
   const pid = nspawnPid(cfg, name);
   const init = (pid !== null ? initPid(pid) : null) ?? recordedInit(cfg, name);
-  if (init !== null) process.kill(init, 'SIGKILL');
-  else if (pid !== null) process.kill(pid, 'SIGKILL');
+  const killed: PoweroffResult['killed'] = init !== null ? { what: 'init', pid: init } : pid !== null ? { what: 'systemd-nspawn', pid } : null;
+  if (killed) process.kill(killed.pid, 'SIGKILL');
   await waitFor(`${name} to stop`, 15_000, () => (pid === null || !alive(pid)) && (init === null || !alive(init)));
   fs.rmSync(paths(cfg, name).pidFile, { force: true });
   fs.rmSync(paths(cfg, name).initPidFile, { force: true });
   removeCgroups(cfg, name);
   deleteOwnLink(cfg, name);
+  return { killed };
+}
+
+export interface StartResult {
+  /** false: it was running already (only waited for ssh). */
+  booted: boolean;
+  /** From the call until it answered ssh. */
+  sshMs: number;
 }
 
 /** Boots a stopped machine again (its disk is kept) and waits until it answers ssh. */
-export async function start(name: string): Promise<void> {
+export async function start(name: string): Promise<StartResult> {
   assertRoot();
   const cfg = labConfig();
   machineAddress(name, cfg);
   if (!fs.existsSync(paths(cfg, name).upper)) throw new Error(`${name} is not part of the lab; run up first`);
-  if (nspawnPid(cfg, name) === null) {
+  const t0 = Date.now();
+  const booted = nspawnPid(cfg, name) === null;
+  if (booted) {
     await poweroff(name); // an init left running by a killed nspawn
     const all = existingMachines(cfg);
     ensureBridge(cfg);
@@ -649,21 +666,24 @@ export async function start(name: string): Promise<void> {
     await bootMachine(cfg, name);
   }
   await waitSsh(cfg, name);
+  return { booted, sshMs: Date.now() - t0 };
 }
 
-/** Cuts the machine off the bridge (its host-side link goes down): a network partition. */
-export function partition(name: string): void {
+/** Cuts the machine off the bridge (its host-side link goes down): a network partition. Returns the link. */
+export function partition(name: string): string {
   assertRoot();
   const cfg = labConfig();
   must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'down']);
+  return linkName(cfg, name);
 }
 
-/** Restores the machine's link and re-attaches it to the bridge. */
-export function heal(name: string): void {
+/** Restores the machine's link and re-attaches it to the bridge. Returns the link. */
+export function heal(name: string): string {
   assertRoot();
   const cfg = labConfig();
   must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'up']);
   must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'master', cfg.bridge]);
+  return linkName(cfg, name);
 }
 
 export function status(): { config: LabConfig; bridge: boolean; proxy: number | null; machines: MachineStatus[] } {

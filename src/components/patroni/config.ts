@@ -10,7 +10,8 @@ import { httpFrom, sqlLocal } from '../../session/remote.js';
 import { renderedFile, type ApplyContext, type Dcs } from '../types.js';
 import { PATRONI_CONFIG, restapiUrl } from './paths.js';
 import { isPatroniSecretKey } from './files.js';
-import { MASK } from '../../ssh/index.js';
+import { MASK, shellQuote } from '../../ssh/index.js';
+import { anyPatroniCluster } from './cluster.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -140,12 +141,44 @@ export function dynamicConfigOp(ctx: ApplyContext, leader: Host): Operation {
         const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
         const restart = (await sqlLocal(inv, conn, `select name from pg_settings where context = 'postmaster' and name in (${list})`)).stdout.split('\n').filter(Boolean);
         if (restart.length) {
-          ctx.notes.push(
-            `pending restart: ${restart.join(', ')} take effect only after PostgreSQL restarts. Apply it member by member with: ` +
-              `sudo -u postgres patronictl -c ${PATRONI_CONFIG} restart ${inv.cluster.name} --pending --force`,
-          );
+          const now = await anyPatroniCluster(ctx.session);
+          const members = (now?.cluster.members ?? []).filter((m) => m.name !== leader.name).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+          const replicas = members.map((m) => ({ name: m.name, nofailover: m.tags?.nofailover === true || inv.hosts.some((h) => h.name === m.name && h.tags.nofailover) }));
+          ctx.notes.push(pendingRestartNote(restart, { cluster: inv.cluster.name, leader: leader.name, replicas, inventoryFile: ctx.inventoryFile }));
         }
       }
     },
   };
+}
+
+/** "a", "a and b", "a, b and c" */
+function listing(items: string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * What to do about parameters that need a PostgreSQL restart. `patronictl restart --pending`
+ * for the whole cluster restarts the leader first (writes fail while it restarts): instead the
+ * replicas one by one, then a switchover to a restarted one, then the old leader (a no-op when
+ * the switchover's demotion already restarted it: `--pending`).
+ */
+export function pendingRestartNote(
+  params: string[],
+  c: { cluster: string; leader: string; replicas: { name: string; nofailover: boolean }[]; inventoryFile?: string },
+): string {
+  const restart = (member: string) => `sudo -u postgres patronictl -c ${PATRONI_CONFIG} restart ${c.cluster} ${member} --pending --force`;
+  const head = `pending restart: ${listing(params)} ${params.length === 1 ? 'takes' : 'take'} effect only after PostgreSQL restarts.`;
+  const candidate = c.replicas.find((r) => !r.nofailover);
+  const steps = c.replicas.map((r) => restart(r.name));
+  let how: string;
+  if (candidate) {
+    steps.push(`pgha switchover -i ${shellQuote(c.inventoryFile ?? 'INVENTORY')} --candidate ${candidate.name}`, restart(c.leader));
+    how =
+      'Restart the replicas first, one at a time, then switch over to a restarted replica and restart the old leader ' +
+      '(a switchover pauses writes for about 2 s; restarting the leader in place fails them for longer)';
+  } else {
+    steps.push(restart(c.leader));
+    how = 'Restart the replicas first, one at a time, then the leader (no replica can take over: writes fail while it restarts)';
+  }
+  return `${head} ${how}; patronictl runs on any database host:\n${steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}`;
 }

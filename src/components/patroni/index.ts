@@ -35,6 +35,7 @@ export const patroni: Component = {
     const first = leader ? inv.host(leader.name) : inv.hostsWithRole('postgres').find((h) => !h.tags.nofailover)!;
     await rollout.stage(`patroni start (${first.name})`, [session.conn(first)], () => [service('patroni')]);
     await rollout.waitFor('Patroni: a leader is running', () => patroniHasLeader(session), { timeoutMs: 180_000, intervalMs: 1000 });
+    await ctx.leaderUp();
 
     const others = members.filter((c) => c.target.name !== first.name);
     if (others.length) await rollout.stage('patroni start (replicas)', others, () => [service('patroni')]);

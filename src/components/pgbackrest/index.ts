@@ -3,7 +3,8 @@
 // on its own host; only public keys and host keys travel (read over pgha's verified connections).
 // prepare (before PostgreSQL first starts, so archiving works from its first WAL): users,
 // directories, configuration, the archive_command wrapper, key pairs and SSH trust.
-// start: the stanza created once, `check` passes, a first full backup, timers for the schedule.
+// leaderUp (the leader runs, the replicas not yet): the stanza, created once.
+// start: `check` passes, a first full backup, timers for the schedule.
 import { command, daemonReload, directory, file, service, systemGroup, systemUser, type Operation } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
 import type { Host } from '../../inventory/index.js';
@@ -13,7 +14,7 @@ import { POSTGRES_HOME } from '../patroni/paths.js';
 import { check, renderedFile, type ApplyContext, type Component } from '../types.js';
 import { isScheduleUnit, pgbackrestFiles } from './files.js';
 import { ARCHIVE_PUSH, LOG_DIR, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, REPO_HOME, REPO_USER, SPOOL_DIR } from './paths.js';
-import { lastLines, pgbackrest as runPgbackrest, pgbackrestRunner, readRepoInfo, stanzaCheck } from './runner.js';
+import { lastLines, pgbackrest as runPgbackrest, pgbackrestRunner, stanzaInfo, stanzaCheck } from './runner.js';
 
 interface Side {
   user: string;
@@ -97,32 +98,43 @@ async function trust(ctx: ApplyContext, repo: Host): Promise<void> {
   });
 }
 
+/**
+ * The stanza, created once. It needs a running primary, and PostgreSQL archives as soon as a WAL
+ * segment is complete, which a replica's base backup forces: so it is made once the leader runs
+ * and before the replicas start, and archive-push never finds it missing.
+ */
+async function leaderUp(ctx: ApplyContext): Promise<void> {
+  const { session, rollout } = ctx;
+  const runner = await pgbackrestRunner(session);
+  await rollout.stage('pgbackrest stanza', [runner.conn], () => [
+    {
+      describe: `stanza ${session.inv.pgbackrest.stanza}`,
+      async check() {
+        const info = await stanzaInfo(session, runner);
+        return info.code === 0 || info.code === 2 ? null : { summary: `stanza-create (info: ${info.message})` };
+      },
+      async apply() {
+        await runPgbackrest(session, runner, ['stanza-create'], { timeoutMs: 300_000 });
+      },
+    },
+  ]);
+}
+
+/** Once the cluster runs: `check` (WAL archiving works), a first full backup, the backup schedule. */
 async function start(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;
   const stanza = session.inv.pgbackrest.stanza;
   if (!rollout.check) {
     const runner = await pgbackrestRunner(session);
-    const created = await rollout.stage('pgbackrest stanza', [runner.conn], () => [
-      {
-        describe: `stanza ${stanza}`,
-        async check() {
-          const info = await readRepoInfo(session, runner);
-          return info.code === 0 || info.code === 2 ? null : { summary: `stanza-create (info: ${info.message})` };
-        },
-        async apply() {
-          await runPgbackrest(session, runner, ['stanza-create'], { timeoutMs: 300_000 });
-        },
-      },
-    ]);
     // Nothing changed since the last apply: verify runs the same check at the end, no need to pay for it twice.
-    if (created.changed + rollout.changedIn(['pgbackrest', 'pgbackrest ssh trust']) > 0) {
+    if (rollout.changedIn(['pgbackrest', 'pgbackrest ssh trust', 'pgbackrest stanza']) > 0) {
       await rollout.waitFor(`pgBackRest check of stanza ${stanza} (WAL archiving works)`, () => stanzaCheck(session, runner), { timeoutMs: 240_000, intervalMs: 3000 });
     }
     await rollout.stage('pgbackrest first backup', [runner.conn], () => [
       {
         describe: 'a full backup exists',
         async check() {
-          return (await readRepoInfo(session, runner)).backups.length > 0 ? null : { summary: 'take the first full backup' };
+          return (await stanzaInfo(session, runner)).backups.length > 0 ? null : { summary: 'take the first full backup' };
         },
         async apply() {
           const r = await runPgbackrest(session, runner, ['--type=full', 'backup'], { check: false, timeoutMs: 4 * 3600_000 });
@@ -172,13 +184,14 @@ export const pgbackrest: Component = {
   packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client'] : [])],
   files: pgbackrestFiles,
   prepare,
+  leaderUp,
   start,
   verify: (session) => [
     check('pgbackrest', session.inv.repositoryHost?.name, async () => {
       const runner = await pgbackrestRunner(session);
       const ok = await stanzaCheck(session, runner);
       if (ok !== true) throw new PghaError(`check failed: ${ok}`);
-      const info = await readRepoInfo(session, runner);
+      const info = await stanzaInfo(session, runner);
       if (info.code !== 0) throw new PghaError(`info status ${info.code}: ${info.message}`);
       return `stanza ${info.stanza} ok, ${info.backups.length} backup(s), WAL archived up to ${info.archiveMax ?? '?'}`;
     }),

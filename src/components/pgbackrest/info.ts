@@ -1,7 +1,9 @@
-// The repository's contents: THE parser of `pgbackrest info --output=json`, whose status is read
-// from status.code (the exit code of `info` is 0 even for a broken stanza: 0 ok, 1 missing stanza
-// path, 2 no valid backups, 3 missing stanza data, ...).
+// The repository's contents: THE parser of `pgbackrest info --output=json` (apply, verify, status,
+// backups all read it through here), whose status is read from status.code: the exit code of
+// `info` is 0 even for a broken stanza (0 ok, 1 missing stanza path, 2 no valid backups, 3
+// missing stanza data, ...).
 
+/** One backup as `pgbackrest info` reports it, with pgBackRest's own figures. */
 export interface BackupEntry {
   label: string;
   type: string; // full | diff | incr
@@ -10,20 +12,30 @@ export interface BackupEntry {
   /** Epoch seconds. */
   start: number;
   stop: number;
-  size: number;
-  repoSize: number;
+  /** The database's size when it was backed up (info.size; "database size"). */
+  databaseSize: number;
+  /** What this backup copied: everything for a full backup, the changed files for diff/incr
+   * (info.delta; pgBackRest's "database backup size", "diff backup size = ..."). */
+  backupSize: number;
+  /** What this backup added to the repository, compressed (info.repository.delta; "repo1: backup size"). */
+  storedSize: number;
+  /** This backup with the prior backups it references, compressed: what a restore of it reads
+   * (info.repository.size; "repo1: backup set size"). */
+  storedSetSize: number;
   walStart?: string;
   walStop?: string;
   error: boolean;
 }
 
-export interface RepoInfo {
+/** A stanza as `pgbackrest info --output=json` reports it. */
+export interface StanzaInfo {
   stanza: string;
+  /** status.code: 0 ok, 1 missing stanza path, 2 no valid backups, 3 missing stanza data, ... */
   code: number;
   message: string;
   /** A backup is running right now (pgBackRest holds its lock). */
   backupRunning: boolean;
-  /** Oldest first. */
+  /** Oldest first (by stop time). */
   backups: BackupEntry[];
   archiveMin?: string;
   archiveMax?: string;
@@ -38,13 +50,17 @@ interface RawStanza {
     prior?: string | null;
     error?: boolean;
     timestamp: { start: number; stop: number };
-    info: { size: number; repository: { size: number } };
+    info: { size: number; delta: number; repository: { size: number; delta: number } };
     archive?: { start?: string | null; stop?: string | null };
   }[];
   archive?: { min?: string | null; max?: string | null }[];
 }
 
-export function parseRepoInfo(json: string, stanza: string): RepoInfo {
+/**
+ * `pgbackrest info --output=json` read properly: its exit code is 0 even for a broken stanza, so
+ * the status is status.code. The one reader of that JSON (apply, verify, status, backups).
+ */
+export function parseInfo(json: string, stanza: string): StanzaInfo {
   const all = JSON.parse(json) as RawStanza[];
   const s = all.find((x) => x.name === stanza);
   if (!s) return { stanza, code: 1, message: 'missing stanza', backupRunning: false, backups: [] };
@@ -62,8 +78,10 @@ export function parseRepoInfo(json: string, stanza: string): RepoInfo {
         prior: b.prior ?? null,
         start: b.timestamp.start,
         stop: b.timestamp.stop,
-        size: b.info.size,
-        repoSize: b.info.repository.size,
+        databaseSize: b.info.size,
+        backupSize: b.info.delta,
+        storedSize: b.info.repository.delta,
+        storedSetSize: b.info.repository.size,
         walStart: b.archive?.start ?? undefined,
         walStop: b.archive?.stop ?? undefined,
         error: b.error === true,

@@ -6,7 +6,7 @@ import type { Inventory } from '../../inventory/index.js';
 import type { Connection, RunResult } from '../../ssh/index.js';
 import type { Session } from '../../session/session.js';
 import { currentLeader } from '../patroni/cluster.js';
-import { parseRepoInfo, type RepoInfo } from './info.js';
+import { parseInfo, type StanzaInfo } from './info.js';
 import { logFile, REPO_USER } from './paths.js';
 
 export interface Runner {
@@ -25,7 +25,7 @@ export async function pgbackrestRunner(session: Session): Promise<Runner> {
 
 /** The argv of `pgbackrest --stanza=S ARGS...`. */
 export const pgbackrestArgv = (inv: Inventory, args: string[]) => ['pgbackrest', `--stanza=${inv.pgbackrest.stanza}`, ...args];
-/** `info` as JSON (read with parseRepoInfo). */
+/** `info` as JSON (read with parseInfo). */
 export const INFO_ARGS = ['--output=json', 'info'];
 
 /** `pgbackrest --stanza=S ARGS...` where the runner says, as its user. */
@@ -38,9 +38,9 @@ export function lastLines(r: RunResult, n = 1): string {
   return (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-n).join(' ');
 }
 
-export async function readRepoInfo(session: Session, runner?: Runner): Promise<RepoInfo> {
+export async function stanzaInfo(session: Session, runner?: Runner): Promise<StanzaInfo> {
   const r = await pgbackrest(session, runner ?? (await pgbackrestRunner(session)), INFO_ARGS, { timeoutMs: 60_000 });
-  return parseRepoInfo(r.stdout, session.inv.pgbackrest.stanza);
+  return parseInfo(r.stdout, session.inv.pgbackrest.stanza);
 }
 
 /** `pgbackrest check`: WAL archiving works (a WAL switch archived to the repository). true or the reason. */

@@ -2,7 +2,7 @@
 // backup can reach (before the end of the earliest backup), a time in the future, or a label
 // the repository does not have is refused as bad input.
 import { InputError } from '../../errors.js';
-import type { BackupEntry, RepoInfo } from './info.js';
+import type { BackupEntry, StanzaInfo } from './info.js';
 
 /** Epoch seconds as `YYYY-MM-DD HH:MM:SS+00` (UTC, the form `--to` accepts back). */
 export function formatEpoch(sec: number): string {
@@ -61,7 +61,7 @@ export interface CheckedTarget {
  * Refuses a target no restore can reach. `nowMicros` is the cluster's clock (a host's), not
  * the operator's. A backup's stop time is in whole seconds: the first safe instant is one second on.
  */
-export function checkTarget(target: RestoreTarget, info: RepoInfo, nowMicros: number): CheckedTarget {
+export function checkTarget(target: RestoreTarget, info: StanzaInfo, nowMicros: number): CheckedTarget {
   if (info.code !== 0) throw new InputError(`the repository cannot restore: stanza ${info.stanza} status ${info.code} (${info.message})`);
   const usable = info.backups.filter((b) => !b.error);
   if (!usable.length) throw new InputError(`the repository has no backup of stanza ${info.stanza} to restore from`);

@@ -35,7 +35,7 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
     const { dcs, version, versions } = await detectDcs(session);
     ctx.out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
     const files = renderAll(inv, dcs);
-    const actx: ApplyContext = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [] };
+    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile: ctx.inventoryFile };
     const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
     if (ttlNote) actx.notes.push(ttlNote);
 

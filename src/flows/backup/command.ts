@@ -1,7 +1,7 @@
 // `pgha backup`, `pgha backups` and `pgha restore`.
 import { InputError } from '../../errors.js';
 import type { CommandContext } from '../../cli/context.js';
-import { readRepoInfo, type BackupType } from '../../components/pgbackrest/runner.js';
+import { stanzaInfo, type BackupType } from '../../components/pgbackrest/runner.js';
 import { parseTargetTime, type RestoreTarget } from '../../components/pgbackrest/target.js';
 import { formatBackupResult, formatRepoInfo, repoInfoJson } from './format.js';
 import { takeBackup } from './backup.js';
@@ -16,7 +16,7 @@ export async function backup(ctx: CommandContext, opts: { type: BackupType }): P
 }
 
 export async function backups(ctx: CommandContext, opts: { json?: boolean }): Promise<number> {
-  const info = await readRepoInfo(await ctx.session());
+  const info = await stanzaInfo(await ctx.session());
   ctx.out(opts.json ? `${JSON.stringify(repoInfoJson(info), null, 2)}\n` : `${formatRepoInfo(info)}\n`);
   return info.code === 0 ? 0 : 1;
 }

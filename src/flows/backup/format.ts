@@ -1,5 +1,7 @@
-// How backups look to the operator: `pgha backups` (a table, or JSON) and the result of `pgha backup`.
-import type { BackupEntry, RepoInfo } from '../../components/pgbackrest/info.js';
+// How backups look to the operator: `pgha backups` (a table, or JSON) and the result of `pgha
+// backup`, sizes with pgBackRest's own meaning (database size, what the backup copied, what it
+// stored in the repository).
+import type { BackupEntry, StanzaInfo } from '../../components/pgbackrest/info.js';
 import { formatEpoch } from '../../components/pgbackrest/target.js';
 
 export function formatBytes(n: number): string {
@@ -27,14 +29,20 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
-export function formatRepoInfo(info: RepoInfo): string {
+/** What every backup stored in the repository, compressed (its WAL archive not counted). */
+export function storedTotal(info: StanzaInfo): number {
+  // storedSetSize would count a diff's or incr's prior backups again.
+  return info.backups.reduce((n, b) => n + b.storedSize, 0);
+}
+
+export function formatRepoInfo(info: StanzaInfo): string {
   const lines = [`stanza ${info.stanza}: ${info.message} (status code ${info.code})${info.backupRunning ? ', a backup is running' : ''}`];
   lines.push(`WAL archive: ${info.archiveMin && info.archiveMax ? `${info.archiveMin} .. ${info.archiveMax}` : 'empty'}`);
   if (!info.backups.length) {
     lines.push('no backups');
     return lines.join('\n');
   }
-  const rows = [['LABEL', 'TYPE', 'START (UTC)', 'STOP (UTC)', 'DURATION', 'SIZE', 'REPO SIZE', 'WAL START', 'WAL STOP']];
+  const rows = [['LABEL', 'TYPE', 'START (UTC)', 'STOP (UTC)', 'DURATION', 'DATABASE', 'BACKUP', 'STORED', 'WAL START', 'WAL STOP']];
   for (const b of info.backups) {
     rows.push([
       b.label + (b.error ? ' (errors)' : ''),
@@ -42,21 +50,27 @@ export function formatRepoInfo(info: RepoInfo): string {
       formatEpoch(b.start).slice(0, 19),
       formatEpoch(b.stop).slice(0, 19),
       formatDuration(b.stop - b.start),
-      formatBytes(b.size),
-      formatBytes(b.repoSize),
+      formatBytes(b.databaseSize),
+      formatBytes(b.backupSize),
+      formatBytes(b.storedSize),
       b.walStart ?? '-',
       b.walStop ?? '-',
     ]);
   }
   lines.push(table(rows));
+  lines.push(
+    'DATABASE: its size when backed up; BACKUP: what the backup copied (everything for full, the changed files for diff/incr); ' +
+      `STORED: what it added to the repository, compressed (${formatBytes(storedTotal(info))} in all)`,
+  );
   return lines.join('\n');
 }
 
-export function repoInfoJson(info: RepoInfo): unknown {
+export function repoInfoJson(info: StanzaInfo): unknown {
   return {
     stanza: info.stanza,
     status: { code: info.code, message: info.message, backupRunning: info.backupRunning },
     archive: { min: info.archiveMin ?? null, max: info.archiveMax ?? null },
+    storedTotal: storedTotal(info),
     backups: info.backups.map((b) => ({
       label: b.label,
       type: b.type,
@@ -64,8 +78,10 @@ export function repoInfoJson(info: RepoInfo): unknown {
       start: new Date(b.start * 1000).toISOString(),
       stop: new Date(b.stop * 1000).toISOString(),
       durationSeconds: b.stop - b.start,
-      size: b.size,
-      repoSize: b.repoSize,
+      databaseSize: b.databaseSize,
+      backupSize: b.backupSize,
+      storedSize: b.storedSize,
+      storedSetSize: b.storedSetSize,
       walStart: b.walStart ?? null,
       walStop: b.walStop ?? null,
       error: b.error,
@@ -75,15 +91,20 @@ export function repoInfoJson(info: RepoInfo): unknown {
 
 export interface BackupResult {
   backup: BackupEntry;
-  repoTotal: number;
+  /** What all backups in the repository stored (after retention expired any). */
+  storedTotal: number;
   ms: number;
 }
 
 export function formatBackupResult(r: BackupResult): string {
   const b = r.backup;
+  const copied = b.type === 'full' ? 'everything' : `the files changed since ${b.prior ?? 'the prior backup'}`;
+  // A diff or incr restores with the backups it builds on: that whole set is what a restore reads.
+  const set = b.storedSetSize !== b.storedSize ? `; restoring it reads ${formatBytes(b.storedSetSize)} with the backups it builds on` : '';
   return [
     `backup ${b.label} (${b.type}${b.prior ? `, based on ${b.prior}` : ''}) done`,
-    `  size ${formatBytes(b.size)}, in the repository ${formatBytes(b.repoSize)} (all backups: ${formatBytes(r.repoTotal)})`,
+    `  database size ${formatBytes(b.databaseSize)}; backup size ${formatBytes(b.backupSize)} (${copied})`,
+    `  stored in the repository: ${formatBytes(b.storedSize)} compressed${set} (all backups: ${formatBytes(r.storedTotal)})`,
     `  duration ${formatDuration(r.ms / 1000)} (pgBackRest: ${formatDuration(b.stop - b.start)}); WAL ${b.walStart ?? '?'} .. ${b.walStop ?? '?'}`,
   ].join('\n');
 }

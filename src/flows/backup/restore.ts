@@ -24,7 +24,7 @@ import {
   stopMember,
   stopPostgres,
 } from '../../components/patroni/actions.js';
-import { pgbackrest, pgbackrestRunner, readRepoInfo, runRestore as pgbackrestRestore, lastLines } from '../../components/pgbackrest/runner.js';
+import { pgbackrest, pgbackrestRunner, stanzaInfo, runRestore as pgbackrestRestore, lastLines } from '../../components/pgbackrest/runner.js';
 import { checkTarget, restoreArgs, type RestoreTarget } from '../../components/pgbackrest/target.js';
 import { formatBackupResult } from './format.js';
 import { takeBackup } from './backup.js';
@@ -58,7 +58,7 @@ export async function restoreCluster(session: Session, opts: RestoreOptions): Pr
 
   // ------------------------------------------------------------ checks (nothing changes)
   const runner = await pgbackrestRunner(session);
-  const info = await readRepoInfo(session, runner);
+  const info = await stanzaInfo(session, runner);
   const now = Number((await runner.conn.run(['date', '+%s%6N'], { sudo: false })).stdout.trim());
   const checked = checkTarget(opts.target, info, now);
 
@@ -185,7 +185,11 @@ export async function restoreCluster(session: Session, opts: RestoreOptions): Pr
   // A new timeline starts here; a full backup on it is the simple base for later restores
   // and what the other members are rebuilt from.
   await steps.step('full backup of the restored cluster', async () => {
-    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`));
+    // The other members are stopped (pgBackRest warns it cannot check them): they are rebuilt from this backup next.
+    const r = await takeBackup(session, 'full', (l) => out(`  ${l}\n`), {
+      hosts: others.map((h) => h.name),
+      why: 'its PostgreSQL stays stopped until it is rebuilt from this backup (the next step)',
+    });
     out(`${formatBackupResult(r).replace(/^/gm, '    ')}\n`);
   });
 

@@ -7,7 +7,7 @@ import { sqlLocal, within } from '../../session/remote.js';
 import { etcdState } from '../../components/etcd/state.js';
 import { haproxyServers } from '../../components/haproxy/state.js';
 import { patroniCluster, patroniSelf, REPLICATION_SQL } from '../../components/patroni/cluster.js';
-import { parseRepoInfo } from '../../components/pgbackrest/info.js';
+import { parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
@@ -64,7 +64,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   const haproxy = Promise.all(inv.hostsWithRole('haproxy').map((h) => on(h.name, 'HAProxy stats', (c) => haproxyServers(inv, c))));
   const backups = (async () => {
     const stanza = inv.pgbackrest.stanza;
-    const info = async (c: Connection, user: string) => parseRepoInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
+    const info = async (c: Connection, user: string) => parseInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
     if (inv.repositoryHost) return on(inv.repositoryHost.name, 'pgbackrest info', (c) => info(c, REPO_USER));
     // A shared repository path: pgBackRest runs on the database hosts; the first that answers.
     const answers = await Promise.all(pg.map((h) => on(h.name, 'pgbackrest info', (c) => info(c, 'postgres'))));

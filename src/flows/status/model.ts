@@ -4,7 +4,7 @@ export type { PatroniSelf } from '../../components/patroni/cluster.js';
 import type { EtcdMemberState } from '../../components/etcd/state.js';
 import { upServers, type HaproxyServer } from '../../components/haproxy/state.js';
 import { isLeaderRole, isRunningState as isUp, leaderOf, normalizeRole, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
-import type { RepoInfo } from '../../components/pgbackrest/info.js';
+import type { StanzaInfo } from '../../components/pgbackrest/info.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 
@@ -42,7 +42,7 @@ export interface StatusInputs {
   local: Record<string, Answer<LocalPostgres>>;
   etcd: Answer<{ from: string; members: EtcdMemberState[] }>;
   haproxy: Record<string, Answer<HaproxyServer[]>>;
-  backups: Answer<RepoInfo>;
+  backups: Answer<StanzaInfo>;
 }
 
 export type MemberRole = PatroniRole;
@@ -130,7 +130,7 @@ function clusterView(inp: StatusInputs): { from: string; cluster: PatroniCluster
   };
 }
 
-function backupRef(list: RepoInfo['backups'], type: string, now: number): BackupRef | null {
+function backupRef(list: StanzaInfo['backups'], type: string, now: number): BackupRef | null {
   const last = list.filter((b) => b.type === type).sort((a, b) => b.stop - a.stop)[0];
   if (!last) return null;
   return { label: last.label, time: new Date(last.stop * 1000).toISOString(), age_seconds: Math.max(0, Math.round(now / 1000 - last.stop)) };

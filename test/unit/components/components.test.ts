@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dynamicConfigPatch } from '../../../src/components/patroni/config.js';
+import { dynamicConfigPatch, pendingRestartNote } from '../../../src/components/patroni/config.js';
 import { packagesFor } from '../../../src/components/index.js';
 import { parseHaproxyCsv } from '../../../src/components/haproxy/state.js';
-import { parseRepoInfo as parseInfo } from '../../../src/components/pgbackrest/info.js';
+import { parseInfo } from '../../../src/components/pgbackrest/info.js';
 import { loadInventory } from '../../../src/inventory/index.js';
 import { mkdtemp, copyFile, chmod, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,49 @@ test('dynamic config: changed settings and parameters are patched, dropped param
   const { patch, changes } = dynamicConfigPatch(live, wanted);
   assert.deepEqual(patch, { ttl: 15, postgresql: { parameters: { max_connections: 300, work_mem: null } } });
   assert.deepEqual(changes, ['ttl 30 -> 15', 'postgresql.parameters.max_connections 200 -> 300', 'postgresql.parameters.work_mem "4MB" -> null']);
+});
+
+test('pending restart note: one parameter "takes" effect; replicas first, a switchover, then the old leader', () => {
+  const note = pendingRestartNote(['max_connections'], {
+    cluster: 'lab',
+    leader: 'node1',
+    replicas: [{ name: 'node2', nofailover: false }, { name: 'node3', nofailover: false }],
+    inventoryFile: 'inventories/lab.yml',
+  });
+  assert.equal(
+    note,
+    'pending restart: max_connections takes effect only after PostgreSQL restarts. Restart the replicas first, one at a time, then switch over ' +
+      'to a restarted replica and restart the old leader (a switchover pauses writes for about 2 s; restarting the leader in place fails them ' +
+      'for longer); patronictl runs on any database host:\n' +
+      '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node2 --pending --force\n' +
+      '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node3 --pending --force\n' +
+      '  3. pgha switchover -i inventories/lab.yml --candidate node2\n' +
+      '  4. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node1 --pending --force',
+  );
+});
+
+test('pending restart note: several parameters "take" effect; the candidate is never a nofailover member', () => {
+  const note = pendingRestartNote(['max_connections', 'shared_buffers', 'max_wal_senders'], {
+    cluster: 'main',
+    leader: 'pg2',
+    replicas: [{ name: 'pg1', nofailover: true }, { name: 'pg3', nofailover: false }],
+    inventoryFile: 'my inventory.yml',
+  });
+  const lines = note.split('\n');
+  assert.match(lines[0], /^pending restart: max_connections, shared_buffers and max_wal_senders take effect only after PostgreSQL restarts\. /);
+  assert.deepEqual(lines.slice(1), [
+    '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg1 --pending --force',
+    '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg3 --pending --force',
+    "  3. pgha switchover -i 'my inventory.yml' --candidate pg3",
+    '  4. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg2 --pending --force',
+  ]);
+  // No member can take over: the leader last, and the note says writes fail meanwhile.
+  const alone = pendingRestartNote(['max_connections', 'shared_buffers'], { cluster: 'main', leader: 'pg2', replicas: [{ name: 'pg1', nofailover: true }] });
+  assert.match(alone, /^pending restart: max_connections and shared_buffers take effect .* then the leader \(no replica can take over: writes fail while it restarts\)/);
+  assert.deepEqual(alone.split('\n').slice(1), [
+    '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg1 --pending --force',
+    '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg2 --pending --force',
+  ]);
 });
 
 test('HAProxy stats CSV: servers with their status, frontends and backends dropped', () => {
@@ -47,16 +90,18 @@ test('pgBackRest info: status codes and backups read from the JSON, not the exit
       name: 'main',
       status: { code: 0, message: 'ok' },
       archive: [{ id: '15-1', max: '000000010000000000000005', min: '000000010000000000000001' }],
-      backup: [{ label: '20261122-051500F', type: 'full', timestamp: { start: 100, stop: 130 }, info: { size: 30000000, repository: { size: 4000000 } } }],
+      backup: [{ label: '20261122-051500F', type: 'full', timestamp: { start: 100, stop: 130 }, info: { size: 30000000, delta: 30000000, repository: { size: 4000000, delta: 4000000 } } }],
     },
   ]);
   const info = parseInfo(json, 'main');
   assert.equal(info.code, 0);
   assert.equal(info.archiveMax, '000000010000000000000005');
-  assert.deepEqual(
-    info.backups.map(({ label, type, start, stop, size, repoSize }) => ({ label, type, start, stop, size, repoSize })),
-    [{ label: '20261122-051500F', type: 'full', start: 100, stop: 130, size: 30000000, repoSize: 4000000 }],
-  );
+  assert.deepEqual(info.backups, [
+    {
+      label: '20261122-051500F', type: 'full', prior: null, start: 100, stop: 130, databaseSize: 30000000, backupSize: 30000000,
+      storedSize: 4000000, storedSetSize: 4000000, walStart: undefined, walStop: undefined, error: false,
+    },
+  ]);
   const missing = parseInfo(JSON.stringify([{ name: 'main', status: { code: 1, message: 'missing stanza path' } }]), 'main');
   assert.equal(missing.code, 1);
   assert.equal(parseInfo('[]', 'main').code, 1);

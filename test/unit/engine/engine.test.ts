@@ -1,13 +1,14 @@
 // Engine logic on this machine through LocalConnection (same interface as SSH): unified
 // diff, op planning, handlers, stage failure, check mode, waitFor, reporter output.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
+  AptLockWait,
   Facts,
   Handler,
   Reporter,
@@ -15,13 +16,16 @@ import {
   StageFailed,
   command,
   dedupeHandlers,
+  describeHolder,
   directory,
   file,
   packages,
+  parseLockHolders,
   unifiedDiff,
   waitFor,
 } from '../../../src/engine/index.js';
 import { LocalConnection, Masker, localTarget } from '../../../src/ssh/index.js';
+import { HostError } from '../../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgha-unit-engine-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -137,6 +141,7 @@ describe('packages: apt-get update that hangs or fails is tried again', () => {
         'case $b in',
         '  hang) exec sleep 30 ;;',
         '  fail) echo "E: Some index files failed to download." >&2; exit 100 ;;',
+        '  locked) echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 89 (apt-get)" >&2; exit 100 ;;',
         '  *) exit 0 ;;',
         'esac',
       ].join('\n') + '\n',
@@ -168,6 +173,99 @@ describe('packages: apt-get update that hangs or fails is tried again', () => {
     assert.equal(calls().length, 3);
     fakeApt(['hang', 'hang']);
     await assert.rejects(packages(['pgha-no-such-package'], { updateTimeoutSec: 1, updateAttempts: 2 }).apply(conn, new Facts(conn)), /^HostError: local: apt-get update did not finish within 1s, 2 tries; check the host's apt sources and proxy$/);
+  });
+  test('apt failing on a lock taken meanwhile is waited out and costs no try', async () => {
+    fakeApt(['locked', 'locked', 'ok']);
+    const { reporter, text } = capture();
+    const rollout = new Rollout({ reporter });
+    const none = [{ path: join(dir, 'no-such-lock'), name: 'test lock' }];
+    await rollout.stage('packages', [conn], () => [packages(['pgha-no-such-package'], { updateAttempts: 1, locks: none })]);
+    assert.equal(calls().filter((l) => / update$/.test(l)).length, 3);
+    assert.match(calls()[3], / install -y --no-install-recommends pgha-no-such-package$/);
+    assert.match(text(), /^local: changed packages pgha-no-such-package: install pgha-no-such-package$/m);
+  });
+
+  test('a lock error past the bound fails with what apt said', async () => {
+    fakeApt(['locked', 'locked', 'locked', 'locked']);
+    const none = [{ path: join(dir, 'no-such-lock'), name: 'test lock' }];
+    await assert.rejects(
+      packages(['pgha-no-such-package'], { lockTimeoutSec: 1, locks: none }).apply(conn, new Facts(conn)),
+      (e: Error) => {
+        assert.equal(e.message, "local: gave up waiting for apt's and dpkg's locks after 1s in all: E: Could not get lock /var/lib/apt/lists/lock. It is held by process 89 (apt-get)");
+        return true;
+      },
+    );
+  });
+});
+
+describe("apt's and dpkg's locks: who holds them, waiting for them", () => {
+  // fcntl write locks, as apt and dpkg take them (F_SETLK), held by a python3 process.
+  const lists = { path: join(dir, 'lists-lock'), name: 'apt lists lock' };
+  const archives = { path: join(dir, 'archives-lock'), name: 'apt archives lock' };
+  const holders: ReturnType<typeof spawn>[] = [];
+  function hold(path: string, seconds: number): Promise<number> {
+    writeFileSync(path, '');
+    const code = `import fcntl, sys, time\nf = open(sys.argv[1], "w")\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint("locked", flush=True)\ntime.sleep(float(sys.argv[2]))`;
+    const child = spawn('python3', ['-c', code, path, String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    holders.push(child);
+    return new Promise((resolve) => child.stdout!.once('data', () => resolve(child.pid!)));
+  }
+  after(() => {
+    for (const h of holders) if (h.exitCode === null) h.kill('SIGKILL');
+  });
+
+  test('parseLockHolders reads the probe output; describeHolder names the process', () => {
+    const out = `${lists.path}\t89\tapt-get -q -o Acquire::Retries=3 update \n${archives.path}\t-1\t\n/other/lock\t7\tdpkg\nnoise\n`;
+    const held = parseLockHolders(out, [lists, archives]);
+    assert.deepEqual(held, [
+      { lock: lists, pid: 89, command: 'apt-get -q -o Acquire::Retries=3 update' },
+      { lock: archives, pid: -1, command: '' },
+    ]);
+    assert.equal(describeHolder(held[0]), 'the apt lists lock, held by process 89 (apt-get -q -o Acquire::Retries=3 update)');
+    assert.equal(describeHolder(held[1]), 'the apt archives lock, held by a process pgha cannot see');
+  });
+
+  test('the probe finds the holder of an fcntl lock (and nothing once it is gone)', async () => {
+    const pid = await hold(lists.path, 30);
+    const holder = holders.at(-1)!;
+    const wait = new AptLockWait(conn, [archives, lists], 10);
+    try {
+      const held = await wait.holders();
+      assert.equal(held.length, 1);
+      assert.equal(held[0].lock, lists);
+      assert.equal(held[0].pid, pid);
+      assert.match(held[0].command, /^\S*python3 -c import fcntl, sys, time .*\/lists-lock 30$/);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    assert.deepEqual(await wait.holders(), []);
+  });
+
+  test('waits while the lock is held, says so once, and goes on when it is released', async () => {
+    const pid = await hold(lists.path, 2.5);
+    const notes: string[] = [];
+    const started = Date.now();
+    await new AptLockWait(conn, [lists, archives], 30, (t) => notes.push(t), 200).free();
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1500 && waited < 10_000, `waited ${waited} ms`);
+    assert.equal(notes.length, 2, notes.join('\n'));
+    assert.match(notes[0], new RegExp(`^waiting for the apt lists lock, held by process ${pid} \\(\\S*python3 -c import fcntl, sys, time .*/lists-lock 2\\.5\\)$`));
+    assert.match(notes[1], /^apt and dpkg locks free after waiting \d+\.\ds$/);
+  });
+
+  test('a holder that never ends: fails after the bound, naming its command line', async () => {
+    const pid = await hold(archives.path, 120);
+    const started = Date.now();
+    await assert.rejects(new AptLockWait(conn, [lists, archives], 2, () => {}, 200).free(), (e: Error) => {
+      assert.ok(e instanceof HostError);
+      assert.match(
+        e.message,
+        new RegExp(`^local: gave up waiting for the apt archives lock, held by process ${pid} \\(\\S*python3 -c import fcntl.*/archives-lock 120\\), after 2s in all: let it finish \\(or end it, if it is stuck\\), then run pgha apply again$`),
+      );
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000);
   });
 });
 

@@ -7,7 +7,7 @@ import { assembleStatus, type StatusInputs } from '../../../src/flows/status/mod
 import { formatStatus } from '../../../src/flows/status/format.js';
 import { leaderOf as runningLeader, normalizeRole, type PatroniCluster } from '../../../src/components/patroni/cluster.js';
 import { parseHaproxyCsv } from '../../../src/components/haproxy/state.js';
-import { parseRepoInfo as parseInfo } from '../../../src/components/pgbackrest/info.js';
+import { parseInfo } from '../../../src/components/pgbackrest/info.js';
 import { checkSwitchover, parseAt } from '../../../src/components/patroni/checks.js';
 import { EXIT, PghaError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/index.js';
