@@ -6,38 +6,9 @@
 import { EXIT, InputError, PghaError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { Masker } from '../ssh/mask.js';
-import type { Reach, Session, SessionOptions } from '../session/session.js';
+import type { CommandContext, Confirmation } from '../flows/context.js';
 
-export interface CommandContext {
-  /** The inventory file the operator named (-i). */
-  readonly inventoryFile: string;
-  /** Standard output; once the inventory is loaded, every secret in it is masked (hosts' answers and errors are shown as they came). */
-  out(text: string): void;
-  err(text: string): void;
-  /** stdin and stdout are both terminals (prompts, screen refreshes). */
-  readonly tty: boolean;
-  /** Colours in the output (stdout is a terminal). */
-  readonly color: boolean;
-  /** The inventory, loaded and validated once (bad input: InputError, exit 2). */
-  inventory(): Promise<Inventory>;
-  /** Every host connected, all or nothing (closed after the command). */
-  session(opts?: SessionOptions): Promise<Session>;
-  /** Every host connected on its own; unreachable ones are recorded (closed after the command). */
-  reach(opts?: SessionOptions): Promise<Reach>;
-  /**
-   * A yes/no question. With `yes` it is not asked; without a terminal it is refused (exit 2) with
-   * `noTerminal`, which names the flag; "no" ends the command with nothing changed (exit 1), Ctrl+C with 130.
-   */
-  confirm(question: string, opts: Confirmation): Promise<void>;
-  /** Whether confirm() would have to ask (throws its refusal without a terminal): checked before any host is contacted. */
-  needsConfirmation(opts: Confirmation): boolean;
-}
-
-export interface Confirmation {
-  yes?: boolean;
-  /** The refusal without a terminal, e.g. "switchover ...: add --yes to go ahead without asking". */
-  noTerminal: string;
-}
+export type { CommandContext, Confirmation } from '../flows/context.js';
 
 export interface ContextOptions {
   inventoryFile?: string;

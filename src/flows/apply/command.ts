@@ -8,7 +8,7 @@ import type { Inventory } from '../../inventory/index.js';
 import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
 import { detectDcs, patroniTtlNote } from '../../components/patroni/version.js';
 import type { ApplyContext, Dcs, RenderedFile } from '../../components/types.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import { secretMasker } from '../../session/session.js';
 
 export interface ApplyOptions {

@@ -1,6 +1,6 @@
 // `pgha backup`, `pgha backups` and `pgha restore`.
 import { InputError } from '../../errors.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import { stanzaInfo, type BackupType } from '../../components/pgbackrest/runner.js';
 import { parseTargetTime, type RestoreTarget } from '../../components/pgbackrest/target.js';
 import { formatBackupResult, formatRepoInfo, repoInfoJson } from './format.js';

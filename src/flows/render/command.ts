@@ -8,7 +8,7 @@ import { renderHost } from '../../components/index.js';
 import { dcsForPatroniVersion } from '../../components/patroni/version.js';
 import type { Dcs } from '../../components/types.js';
 import { maskedContent } from '../../render/mask.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 
 export interface RenderFlags {
   output: string;

@@ -2,7 +2,7 @@
 // Exit code: 0 healthy, 1 degraded, 2 down.
 import { Reporter } from '../../engine/index.js';
 import { connectEach, secretMasker } from '../../session/session.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import { gatherStatus } from './gather.js';
 import { assembleStatus, type Verdict } from './model.js';
 import { formatStatus } from './format.js';

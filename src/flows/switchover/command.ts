@@ -4,7 +4,7 @@ import { Steps } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
 import { parseAt } from '../../components/patroni/checks.js';
 import { failoverNow, planFailover, planSwitchover, scheduleSwitchover, switchoverNow } from '../../cluster/leader-change.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import type { Session } from '../../session/session.js';
 
 export interface ChangeOptions {

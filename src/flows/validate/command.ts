@@ -1,7 +1,7 @@
 // `pgha validate` and `pgha schema`: the inventory checked (every problem at once, located) and
 // its JSON Schema, without contacting any host.
 import { inventoryJsonSchema } from '../../inventory/index.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 
 export async function validate(ctx: CommandContext): Promise<number> {
   const inv = await ctx.inventory();
