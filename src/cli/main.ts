@@ -6,7 +6,7 @@ import { EXIT, PghaError } from '../errors.js';
 import { escapeControls } from '../terminal.js';
 import { registerCommands } from './commands.js';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command();
   program
     .name('pgha')
@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
 /** The last line of defence: every error message may carry text from input (see terminal.ts). */
 const say = (text: string) => process.stderr.write(`${escapeControls(text, { keepNewlines: true })}\n`);
 
-export function reportError(err: unknown): number {
+function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Help and version output are not errors; usage mistakes are bad input.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {

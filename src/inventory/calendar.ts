@@ -5,7 +5,7 @@
 
 import { controlCharacter } from '../terminal.js';
 
-export const CALENDAR_EXPECTED =
+const CALENDAR_EXPECTED =
   'expected a systemd OnCalendar expression like "Sun *-*-* 01:00:00", "Mon..Fri 02:30" or "daily" (see systemd.time(7))';
 
 /** What is wrong with `value` as an OnCalendar= value, or null when systemd accepts it. */

@@ -25,7 +25,6 @@ export { etcdCountProblem } from './checks.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
-export const ROLES: readonly Role[] = ['etcd', 'postgres', 'haproxy', 'backup_repository'];
 
 export interface Host {
   name: string;
@@ -85,7 +84,7 @@ export interface Inventory {
   hostsWithRole(role: Role): Host[];
 }
 
-export function expandPath(p: string, dir: string): string {
+function expandPath(p: string, dir: string): string {
   if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
   return isAbsolute(p) ? p : resolve(dir, p);
 }

@@ -19,7 +19,7 @@ export interface ParsedYaml {
   lc: LineCounter;
 }
 
-export function formatPath(path: PathSeg[]): string {
+function formatPath(path: PathSeg[]): string {
   let s = '';
   for (const seg of path) {
     if (typeof seg === 'number') s += `[${seg}]`;
@@ -68,7 +68,7 @@ export function yamlErrorLines(p: ParsedYaml, opts: { quiet?: boolean } = {}): s
  * Alias expansions allowed when a document becomes plain data (the yaml library's own default,
  * made explicit): nested anchors ("billion laughs") would otherwise expand exponentially.
  */
-export const MAX_ALIAS_COUNT = 100;
+const MAX_ALIAS_COUNT = 100;
 
 /** The document as plain data, or a located problem line when its aliases expand too far. */
 export function yamlValue(p: ParsedYaml): { value: unknown } | { lines: string[] } {

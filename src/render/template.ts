@@ -35,7 +35,7 @@ export interface RenderedFile {
  * string or the line (", a line break, any control or non-ASCII character, and \ too) is written
  * %XX-encoded: the value is a URL, and apt reads URL escapes back.
  */
-export function aptString(v: string): string {
+function aptString(v: string): string {
   const enc = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
   return `"${[...v].map((c) => (/^[\x21\x23-\x5b\x5d-\x7e]$/.test(c) ? c : enc(c))).join('')}"`;
 }
@@ -48,7 +48,7 @@ let hbs: typeof Handlebars | undefined;
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
 
 /** Renders templates/COMPONENT/NAME with `ctx` (plus `header`, the do-not-edit line). */
-export function renderTemplate(component: ComponentName, name: string, ctx: object): string {
+function renderTemplate(component: ComponentName, name: string, ctx: object): string {
   const key = `${component}/${name}`;
   let t = compiled.get(key);
   if (!t) {

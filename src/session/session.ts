@@ -31,9 +31,9 @@ export interface Session {
 }
 
 /** At most this long per connect in a tolerant session: a partitioned or powered-off host must not stall the command. */
-export const REACH_CONNECT_TIMEOUT_SEC = 3;
+const REACH_CONNECT_TIMEOUT_SEC = 3;
 
-export function hostTarget(h: Host): HostTarget {
+function hostTarget(h: Host): HostTarget {
   return {
     name: h.name,
     address: h.address,
@@ -54,7 +54,7 @@ export function secretMasker(inv: Inventory): Masker {
 }
 
 /** A Session over the connections there are. */
-export function sessionOver(inv: Inventory, conns: Map<string, Connection>, opts: { reporter: Reporter; masker: Masker; unreachable?: Map<string, string> }): Session {
+function sessionOver(inv: Inventory, conns: Map<string, Connection>, opts: { reporter: Reporter; masker: Masker; unreachable?: Map<string, string> }): Session {
   const unreachable = opts.unreachable ?? new Map<string, string>();
   const conn = (h: string | Host) => {
     const name = typeof h === 'string' ? h : h.name;

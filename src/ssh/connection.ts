@@ -78,7 +78,7 @@ export interface RawResult {
 /** Thrown by a connector's exec when a command ran out of time (its channel is then killed). */
 export class CommandTimeout extends Error {}
 
-export function modeText(mode: number | string): string {
+function modeText(mode: number | string): string {
   const text = typeof mode === 'number' ? mode.toString(8) : mode;
   if (!/^[0-7]{3,4}$/.test(text)) throw new Error(`bad file mode ${JSON.stringify(mode)}`);
   return text.padStart(4, '0');

@@ -27,7 +27,7 @@ function parseJsonArray<T>(text: string): T[] {
 }
 
 /** Pure: `endpoint health -w json` and `endpoint status -w json` output -> each member's state. */
-export function parseEtcdState(inv: Inventory, health: { stdout: string; stderr: string }, status: { stdout: string; stderr: string }): EtcdMemberState[] {
+function parseEtcdState(inv: Inventory, health: { stdout: string; stderr: string }, status: { stdout: string; stderr: string }): EtcdMemberState[] {
   const endpoints = etcdEndpoints(inv);
   const healthList = parseJsonArray<{ endpoint: string; health: boolean; error?: string }>(health.stdout);
   const statusList = parseJsonArray<{ Endpoint: string; Status: { header: { member_id: string }; leader: string } }>(quoteBigInts(status.stdout));

@@ -51,7 +51,7 @@ export async function memberSetup(conn: Connection): Promise<PatroniSetup> {
 // ---------------------------------------------------------------- the dynamic configuration
 
 /** The dynamic settings pgha manages: bootstrap.dcs of the rendered config (one source for both). */
-export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
+function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
   return (parse(renderedFile(ctx, h, PATRONI_CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
 }
 

@@ -10,7 +10,7 @@ import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgback
 import type { RenderInput } from '../types.js';
 import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
 
-export const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
+const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
 
 /**
  * Keys of Patroni's config whose values are or may hold passwords: every *password (restapi,
@@ -25,7 +25,7 @@ function hbaAddress(addr: string): string {
 }
 
 /** pgha's own pg_hba rules (replication, rewind and superuser between members, localhost), then the inventory's. */
-export function hbaRules(inv: Inventory): string[] {
+function hbaRules(inv: Inventory): string[] {
   const u = inv.patroni.users;
   const members = inv.hostsWithRole('postgres').map((h) => hbaAddress(h.address));
   const rule = (db: string, user: string, addr: string) => `host ${db} ${user} ${addr} scram-sha-256`;

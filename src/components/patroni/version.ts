@@ -5,7 +5,7 @@ import type { Session } from '../../session/session.js';
 import type { Dcs } from '../types.js';
 
 /** Debian 12's Patroni, assumed for planning when it is neither installed nor known to apt. */
-export const DEFAULT_PATRONI_VERSION = '3.0.2';
+const DEFAULT_PATRONI_VERSION = '3.0.2';
 
 /** 3.0.2 (or a Debian version like 3.0.2-1) as 3_000_002, for comparisons. */
 function patroniVersionNumber(version: string): number {

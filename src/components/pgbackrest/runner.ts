@@ -53,7 +53,7 @@ export async function stanzaCheck(session: Session, runner?: Runner): Promise<tr
  * Prints the new INFO/WARN/ERROR lines of a pgBackRest log file while `work` runs (the log is
  * on the host; pgBackRest's console output only arrives when the command ends).
  */
-export async function followLog<T>(conn: Connection, user: string, path: string, onLine: (l: string) => void, work: () => Promise<T>): Promise<T> {
+async function followLog<T>(conn: Connection, user: string, path: string, onLine: (l: string) => void, work: () => Promise<T>): Promise<T> {
   const count = await conn.run(['sh', '-c', 'if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi', 'sh', path], { user, check: false });
   let seen = Number(count.stdout.trim()) || 0;
   let done = false;
@@ -83,7 +83,7 @@ export async function followLog<T>(conn: Connection, user: string, path: string,
   }
 }
 
-export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
+const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 /** One backup where the scheduled ones run, its progress shown from pgBackRest's log. */

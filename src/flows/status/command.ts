@@ -7,7 +7,7 @@ import { gatherStatus } from './gather.js';
 import { assembleStatus, type Verdict } from './model.js';
 import { formatStatus } from './format.js';
 
-export const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
+const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
 
 export interface StatusOptions {
   json?: boolean;

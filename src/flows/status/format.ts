@@ -3,7 +3,7 @@ import type { StatusReport, Verdict } from './model.js';
 
 const ANSI = { bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', dim: '\x1b[2m', reset: '\x1b[0m' };
 
-export function formatAge(seconds: number): string {
+function formatAge(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60)}m`;
