@@ -11,20 +11,33 @@ import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
-import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
+import type { Release } from './base/release.js';
+import { RELEASES, ReleaseError } from './base/release.js';
+import type { ApplyContext, CheckResult, Component, Dcs, Platform } from './types.js';
 
 export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
 
-/** Every Debian package a host's roles need, from every component. */
-export function packagesFor(inv: Inventory, h: Host): string[] {
-  return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h) ?? []))];
+/** Every Debian package a host's roles need on the cluster's release, from every component. */
+export function packagesFor(inv: Inventory, h: Host, release: Release): string[] {
+  return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h, release) ?? []))];
 }
 
-/** Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. */
-export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs }): RenderedFile[] {
+/**
+ * Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. Without a platform:
+ * Debian 12 with the Patroni of the DCS given (3.0.2 for etcd:, 3.0.3 for etcd3:), as `pgha render`
+ * shows by default; apply always passes the platform it read from the hosts.
+ */
+export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; platform?: Platform }): RenderedFile[] {
   if (!inv.secrets) throw new Error('rendering needs the secrets: load the inventory with its secrets file');
   const host = inv.host(hostName);
-  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs }) ?? []);
+  const platform = opts.platform ?? { release: RELEASES.bookworm, patroniVersions: [opts.dcs === 'etcd' ? '3.0.2' : '3.0.3'] };
+  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, platform }) ?? []);
+}
+
+/** Every component's objection to this platform, as one refusal (exit 2, nothing changed); none: returns. */
+export function checkPlatform(inv: Inventory, platform: Platform, dcs: Dcs): void {
+  const problems = COMPONENTS.flatMap((c) => c.platformProblem?.(inv, platform, dcs) ?? []);
+  if (problems.length) throw new ReleaseError(problems.join('; '));
 }
 
 /**
@@ -32,11 +45,11 @@ export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs })
  * Debian's "no default cluster" setting, or postgresql-NN creates and starts its own cluster),
  * then every missing package in one apt call per host, all hosts in parallel.
  */
-export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files'>): Promise<void> {
+export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files'> & { release: Release }): Promise<void> {
   const { session, rollout } = ctx;
   await rollout.stage('packages', [...session.conns.values()], (conn) => {
     const h = session.inv.host(conn.target.name);
-    return [...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)), packages(packagesFor(session.inv, h))];
+    return [...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)), packages(packagesFor(session.inv, h, ctx.release))];
   });
 }
 

@@ -5,17 +5,30 @@ import type { Rollout } from '../engine/index.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import type { ComponentName, RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
+import type { Release } from './base/release.js';
 
 export type { ComponentName, RenderedFile } from '../render/template.js';
 
 /** Patroni's DCS section: etcd's v2 API below Patroni 3.0.3, etcd3 from then on (see patroni/version.ts). */
 export type Dcs = 'etcd' | 'etcd3';
 
+/**
+ * What the cluster's hosts run, read from them before planning: one Debian release (each
+ * component picks its packages and configuration for it from its own per-release table) and the
+ * Patroni version of the database hosts (the DCS section and the timing rules follow from it).
+ */
+export interface Platform {
+  release: Release;
+  /** Every database host's Patroni (installed, or what apt would install, or the release's). */
+  patroniVersions: string[];
+}
+
 /** What a component renders a host's files from. */
 export interface RenderInput {
   inv: Inventory;
   host: Host;
   dcs: Dcs;
+  platform: Platform;
 }
 
 /** What every component's rollout gets: the session, the rollout (stages, gates, check mode), the rendered files. */
@@ -23,6 +36,7 @@ export interface ApplyContext {
   session: Session;
   rollout: Rollout;
   dcs: Dcs;
+  platform: Platform;
   /** Rendered files of a host (for its roles only). */
   files(host: Host | string): RenderedFile[];
   /** Notes for the end of the run (pending restarts and the like). */
@@ -46,8 +60,10 @@ export interface CheckResult {
 
 export interface Component {
   name: ComponentName;
-  /** Debian packages a host needs for this component (by its roles). */
-  packages?(inv: Inventory, host: Host): string[];
+  /** Debian packages a host needs for this component (by its roles), on the cluster's release. */
+  packages?(inv: Inventory, host: Host, release: Release): string[];
+  /** Why this component cannot run on this platform with this inventory (nothing is changed then), or null. */
+  platformProblem?(inv: Inventory, platform: Platform, dcs: Dcs): string | null;
   /** Every file this component writes on a host (by its roles). Needs inv.secrets. */
   files?(r: RenderInput): RenderedFile[];
   /** Rollout, first pass (registry order): files, users, directories; nothing that needs another component running. */

@@ -36,6 +36,8 @@ export interface PatroniSelf {
   pending_restart?: boolean;
   tags?: Record<string, unknown>;
   pause?: boolean;
+  /** Patroni itself: {"version": "4.0.7", "scope": "lab", ...}. */
+  patroni?: { version?: string };
 }
 
 /** Patroni 3.0.2's "master" and 4.x's "primary" are both "leader". */

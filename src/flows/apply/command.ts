@@ -5,9 +5,12 @@
 import { createReporter, Rollout, StageFailed } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
-import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
-import { detectDcs, patroniTtlNote } from '../../components/patroni/version.js';
-import type { ApplyContext, Dcs, RenderedFile } from '../../components/types.js';
+import { checkPlatform, formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
+import { readClusterRelease } from '../../components/base/release.js';
+import { postgresMajor } from '../../components/patroni/paths.js';
+import { effectiveTiming, raisedTimingNote, timingSummary } from '../../components/patroni/timing.js';
+import { detectPatroni } from '../../components/patroni/version.js';
+import type { ApplyContext, Dcs, Platform, RenderedFile } from '../../components/types.js';
 import type { CommandContext } from '../context.js';
 import { secretMasker } from '../../session/session.js';
 
@@ -17,8 +20,8 @@ export interface ApplyOptions {
   acceptNewHostKeys?: boolean;
 }
 
-function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
-  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs })]));
+function renderAll(inv: Inventory, dcs: Dcs, platform: Platform): Map<string, RenderedFile[]> {
+  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs, platform })]));
 }
 
 export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<number> {
@@ -28,17 +31,27 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
   const session = await ctx.session({ acceptNewHostKeys: opts.acceptNewHostKeys, reporter });
   const rollout = new Rollout({ check: opts.check, reporter });
   try {
+    // The hosts' release decides packages and configuration: one release, or a refusal before anything changes.
+    const release = await readClusterRelease(session);
+    const expected = await detectPatroni(session, release.name);
+    checkPlatform(inv, { release, patroniVersions: expected.versions }, expected.dcs);
+    const major = postgresMajor(inv, release);
+    ctx.out(`${release.label} on every host: PostgreSQL ${major}${inv.cluster.postgres_version === undefined ? " (the release's default)" : ''}\n`);
+
     // The files written before the packages do not depend on the DCS choice.
-    const early = renderAll(inv, 'etcd');
-    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
+    const early = renderAll(inv, expected.dcs, { release, patroniVersions: expected.versions });
+    await packagesStage({ session, rollout, release, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
 
-    const { dcs, version, versions } = await detectDcs(session);
+    const { dcs, version, versions } = await detectPatroni(session, release.name);
+    const platform: Platform = { release, patroniVersions: versions };
+    checkPlatform(inv, platform, dcs);
     ctx.out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
-    const files = renderAll(inv, dcs);
-    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile: ctx.inventoryFile };
-    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
-    if (ttlNote) actx.notes.push(ttlNote);
-
+    const timing = effectiveTiming(inv.timing.patroni, versions);
+    ctx.out(`${timingSummary(inv.timing, timing)}\n`);
+    const files = renderAll(inv, dcs, platform);
+    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, platform, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile: ctx.inventoryFile };
+    const raised = raisedTimingNote(inv.timing, timing);
+    if (raised) actx.notes.push(raised);
     await rolloutComponents(actx);
 
     for (const note of actx.notes) ctx.out(`note: ${note}\n`);
