@@ -20,6 +20,7 @@ import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type Pr
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
+export { SSH_DEFAULTS } from './schema.js';
 export { addressProblem, aptProxyProblem, canonicalAddress, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
@@ -30,11 +31,16 @@ export const ROLES: readonly Role[] = ['etcd', 'postgres', 'haproxy', 'backup_re
 export interface Host {
   name: string;
   address: string;
+  /** user, port, privateKey and jump as the inventory sets them; unset ones come from ~/.ssh/config or the defaults when connecting. */
   ssh: {
-    user: string;
-    port: number;
+    user?: string;
+    port?: number;
     /** Absolute path. */
-    privateKey: string;
+    privateKey?: string;
+    /** As written (ProxyJump syntax, or none). */
+    jump?: string;
+    /** Absolute path of the OpenSSH client config to read, or null. */
+    configFile: string | null;
     sudo: boolean;
     /** Absolute path. */
     knownHosts: string;
@@ -200,7 +206,9 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
       ssh: {
         user: h.ssh?.user ?? c.ssh.user,
         port: h.ssh?.port ?? c.ssh.port,
-        privateKey: expandPath(h.ssh?.private_key ?? c.ssh.private_key, dir),
+        privateKey: (h.ssh?.private_key ?? c.ssh.private_key) === undefined ? undefined : expandPath((h.ssh?.private_key ?? c.ssh.private_key)!, dir),
+        jump: h.ssh?.jump ?? c.ssh.jump,
+        configFile: c.ssh.config_file === null ? null : expandPath(c.ssh.config_file, dir),
         sudo: c.ssh.sudo,
         knownHosts: expandPath(c.ssh.known_hosts, dir),
         hostKeyPolicy: c.ssh.host_key_policy,
