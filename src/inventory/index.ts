@@ -1,7 +1,8 @@
 // Public API of the inventory (other modules import only from here):
 //
-//   loadInventory(file: string, opts?: { secrets?: boolean }): Promise<Inventory>
-//     Reads and validates an inventory (and, unless `secrets: false`, its secrets file).
+//   loadInventory(file: string, opts?: { secrets?: boolean | 'optional' }): Promise<Inventory>
+//     Reads and validates an inventory (and, unless `secrets: false`, its secrets file; with
+//     'optional' a missing secrets file is no problem: `secretsMissing` says so).
 //     Contacts no host. Throws InputError whose `lines` hold every problem, one per line:
 //     `FILE:LINE:COL: path.to.field: what is wrong, expected ...`.
 //   Inventory            fully resolved (defaults applied), see the interface below
@@ -83,6 +84,8 @@ export interface Inventory {
   secretsFile: string;
   /** Present when loaded with secrets (the default). Never print these. */
   secrets?: Secrets;
+  /** Loaded with `secrets: 'optional'` and the secrets file does not exist. */
+  secretsMissing?: boolean;
   /** The repository host (pgbackrest.repository.type host), else undefined. */
   repositoryHost?: Host;
   /** Throws on an unknown name. */
@@ -97,7 +100,7 @@ export function expandPath(p: string, dir: string): string {
 }
 
 /** Reads and validates an inventory file; see the module comment. */
-export async function loadInventory(file: string, opts: { secrets?: boolean } = {}): Promise<Inventory> {
+export async function loadInventory(file: string, opts: { secrets?: boolean | 'optional' } = {}): Promise<Inventory> {
   const abs = resolve(file);
   let text: string;
   try {
@@ -128,10 +131,14 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
   const shown = (p: string, abs: string) => (isAbsolute(p) || p.startsWith('~') ? abs : join(dirname(file), p));
   const where = (path: string[]) => problemLine(parsed, { path, message: '' }).replace(/: $/, '');
   let secrets: Secrets | undefined;
+  let secretsMissing = false;
   if (config && opts.secrets !== false) {
-    const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
-    if (Array.isArray(s)) lines.push(...s);
-    else secrets = s;
+    if (opts.secrets === 'optional' && !(await exists(secretsFile))) secretsMissing = true;
+    else {
+      const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
+      if (Array.isArray(s)) lines.push(...s);
+      else secrets = s;
+    }
   }
   if (config) {
     // Read at connect time; a missing file is fine (accept-new creates it), anything but a file is not.
@@ -140,7 +147,16 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
     if (problem) lines.push(`${where(['ssh', 'known_hosts'])}: ${problem}, expected an OpenSSH known_hosts file (or none yet)`);
   }
   if (lines.length || !config) throw fail(lines);
-  return build(abs, dir, config, secretsFile, secrets);
+  return { ...build(abs, dir, config, secretsFile, secrets), ...(secretsMissing ? { secretsMissing } : {}) };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Unique lines, in file order (FILE:LINE:COL). */

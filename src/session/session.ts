@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { SSH_DEFAULTS, type Host, type Inventory, type Role } from '../inventory/index.js';
-import { Reporter } from '../engine/reporter.js';
+import { Reporter, type LogSink } from '../engine/reporter.js';
+import type { PassphraseSource } from '../ssh/auth.js';
 import { HostError, InputError } from '../errors.js';
 import { sshConfigFor } from '../ssh/config.js';
 import { parseJump } from '../ssh/jump.js';
@@ -17,6 +18,10 @@ import type { JumpHop } from '../ssh/target.js';
 export interface SessionOptions {
   acceptNewHostKeys?: boolean;
   reporter?: Reporter;
+  /** The run log (used by the reporter this session makes when none is given). */
+  log?: LogSink;
+  /** Passphrases of encrypted key files (the CLI: PGHA_SSH_PASSPHRASE or a prompt, once per file). */
+  passphrase?: PassphraseSource;
   /** Only these hosts (default: every host of the inventory). */
   hosts?: Host[];
 }
@@ -110,6 +115,10 @@ export function sessionOver(inv: Inventory, conns: Map<string, Connection>, opts
   };
 }
 
+function connectOptions(opts: SessionOptions, reporter: Reporter) {
+  return { acceptNewHostKeys: opts.acceptNewHostKeys, passphrase: opts.passphrase, onCommand: reporter.command, onResult: reporter.result };
+}
+
 /** Per host: its connection once up, or undefined when the connect failed (never rejects). */
 export interface Reach {
   pending: Map<string, Promise<Connection | undefined>>;
@@ -122,7 +131,7 @@ export interface Reach {
 /** Tolerant: every host connected on its own (at most REACH_CONNECT_TIMEOUT_SEC each); see Reach. */
 export function connectEach(inv: Inventory, opts: SessionOptions & { connectTimeoutSec?: number } = {}): Reach {
   const masker = secretMasker(inv);
-  const reporter = opts.reporter ?? new Reporter({ masker });
+  const reporter = opts.reporter ?? new Reporter({ masker, log: opts.log });
   const connectTimeoutSec = opts.connectTimeoutSec ?? REACH_CONNECT_TIMEOUT_SEC;
   const unreachable = new Map<string, string>();
   const pending = new Map<string, Promise<Connection | undefined>>();
@@ -131,7 +140,7 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
     target.connectTimeoutMs = Math.min(target.connectTimeoutMs, connectTimeoutSec * 1000);
     pending.set(
       h.name,
-      SshConnection.connect(target, { masker, onCommand: reporter.command, acceptNewHostKeys: opts.acceptNewHostKeys }).catch((err: unknown) => {
+      SshConnection.connect(target, { ...connectOptions(opts, reporter), masker }).catch((err: unknown) => {
         unreachable.set(h.name, err instanceof HostError ? err.message.slice(h.name.length + 2) : String(err));
         return undefined;
       }),
@@ -158,7 +167,7 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
 /** All or nothing: on any failure the others are closed and a ConnectAllError lists every failed host. */
 export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
   const masker = secretMasker(inv);
-  const reporter = opts.reporter ?? new Reporter({ masker });
-  const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map((h) => hostTarget(h)), { acceptNewHostKeys: opts.acceptNewHostKeys, masker, onCommand: reporter.command });
+  const reporter = opts.reporter ?? new Reporter({ masker, log: opts.log });
+  const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map((h) => hostTarget(h)), { ...connectOptions(opts, reporter), masker });
   return sessionOver(inv, conns, { reporter, masker });
 }

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { HostError } from '../errors.js';
+import { HostError, PghaError } from '../errors.js';
 import type { HostTarget } from './target.js';
 
 const { utils, createAgent } = ssh2;
@@ -19,6 +19,8 @@ export type PassphraseSource = (keyPath: string, retry: string | undefined) => P
 export type AuthMethod = { kind: 'agent'; socket: string } | { kind: 'key'; path: string; key: ParsedKey };
 
 const decrypted = new Map<string, ParsedKey>();
+// One decryption per key file at a time: parallel connections share its passphrase prompt.
+const decrypting = new Map<string, Promise<ParsedKey>>();
 
 /** An encrypted key's public half, without its passphrase: from the OpenSSH format's clear header, or KEY.pub. */
 export function publicBlobOf(path: string, text: string): Buffer | null {
@@ -82,12 +84,25 @@ async function loadKey(target: HostTarget, path: string, text: string, source: P
   const first = utils.parseKey(text);
   if (!(first instanceof Error)) return Array.isArray(first) ? first[0] : first;
   if (!isEncryptedError(first)) throw new HostError(target.name, `cannot use the private key ${path}: ${first.message}`);
+  if (!decrypting.has(path)) {
+    const p = decrypt(path, text, source);
+    decrypting.set(path, p);
+    p.catch(() => decrypting.delete(path));
+  }
+  // Said about the host that asked (the first asker's failure is every waiting host's too).
+  return decrypting.get(path)!.catch((err: unknown) => {
+    if (err instanceof PghaError && !(err instanceof HostError)) throw new HostError(target.name, err.message, err.exitCode);
+    throw err;
+  });
+}
+
+async function decrypt(path: string, text: string, source: PassphraseSource | undefined): Promise<ParsedKey> {
   let problem: string | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     const passphrase = await source?.(path, problem);
+    if (passphrase === undefined && problem) throw new PghaError(problem);
     if (passphrase === undefined) {
-      throw new HostError(
-        target.name,
+      throw new PghaError(
         `the private key ${path} is encrypted and no passphrase was given: load it into ssh-agent (ssh-add ${path}), ` +
           'set PGHA_SSH_PASSPHRASE, or run pgha on a terminal to be asked for it',
       );
@@ -100,7 +115,7 @@ async function loadKey(target: HostTarget, path: string, text: string, source: P
     }
     problem = `wrong passphrase for ${path}`;
   }
-  throw new HostError(target.name, `${problem}: giving up after 3 tries`);
+  throw new PghaError(`${problem}: giving up after 3 tries`);
 }
 
 function readKey(target: HostTarget, path: string): string {

@@ -255,7 +255,7 @@ test('status text: aligned plain text without a terminal, colors on one', () => 
   assert.match(plain, /^cluster lab: HEALTHY/);
   assert.match(plain, /^node2 +10\.88\.214\.12 +replica +streaming \(running\) +1 +0$/m);
   assert.match(plain, /^ {2}last full {2}20261122-053610F/m);
-  assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[0m/);
+  assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[39m/);
   const degraded = formatStatus(assembleStatus(inputs({ backups: { ok: parseInfo(PGBACKREST_NO_BACKUP, 'main') } })));
   assert.match(degraded, /^DEGRADED because:\n {2}- no full backup in stanza main$/m);
 });
