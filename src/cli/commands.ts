@@ -69,7 +69,7 @@ export function registerCommands(program: Command): void {
     .option('--host <name=address>', 'a host and its IP address or DNS name; repeat for each host [required, 3+]', collect)
     .option('--ssh-user <user>', 'SSH user (root, or a user with passwordless sudo)', 'admin')
     .option('--ssh-port <port>', 'SSH port', '22')
-    .option('--ssh-key <file>', 'SSH private key (~ is your home directory)', '~/.ssh/id_ed25519')
+    .option('--ssh-key <file>', 'SSH private key (~ is your home directory; default: none written: the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
     .option('--pg-version <n>', 'PostgreSQL major version (15 is what Debian 12 ships)', '15')
     .option('--etcd <names>', 'comma-separated etcd hosts, an odd number >= 3 (default: the first three hosts)')
     .option('--postgres <names>', 'comma-separated PostgreSQL/Patroni hosts (default: the first three hosts)')
@@ -78,11 +78,20 @@ export function registerCommands(program: Command): void {
     .option('--repo-path <path>', 'instead of --repo-host: a shared path mounted on every database host')
     .option('--sync', 'synchronous replication (no acknowledged write lost on failover; slower writes)')
     .option('--apt-proxy <url>', 'HTTP proxy for apt on every host, e.g. http://10.0.10.1:3142')
+    .option('--client-network <cidr>', 'a network whose clients may connect to PostgreSQL, written as a pg_hba rule (and one per HAProxy host outside it); repeat for more', collect)
+    .option('--postgres-port <port>', 'PostgreSQL port', '5432')
+    .option('--restapi-port <port>', 'Patroni REST API port', '8008')
+    .option('--etcd-client-port <port>', 'etcd client port', '2379')
+    .option('--etcd-peer-port <port>', 'etcd peer port', '2380')
+    .option('--primary-port <port>', 'HAProxy read-write port (always the leader)', '5000')
+    .option('--replicas-port <port>', 'HAProxy read-only port (the replicas)', '5001')
+    .option('--stats-port <port>', 'HAProxy statistics page port', '7000')
     .option('-o, --output <file>', 'inventory file to write', 'inventory.yml')
     .option('--secrets <file>', 'secrets file to write (default: <inventory name>.secrets.yml beside it)')
     .option('--known-hosts <file>', 'known_hosts file the inventory uses (default: known_hosts beside it)')
     .option('--scan-host-keys', 'without the wizard: fetch every host key and record it (needs --yes: nobody checks them)')
     .option('-y, --yes', 'confirm --scan-host-keys')
+    .option('--write-anyway', 'with --scan-host-keys: write the files even when no host answered over SSH')
     .option('-f, --force', 'replace an existing inventory or secrets file')
     .option('--non-interactive', 'never prompt, even on a terminal')
     .addHelpText(
@@ -92,7 +101,7 @@ export function registerCommands(program: Command): void {
         'records them on first contact instead.\n\n' +
         'Example:\n' +
         '  pgha init --name main --host pg1=10.0.10.11 --host pg2=10.0.10.12 --host pg3=10.0.10.13 \\\n' +
-        '    --host backup1=10.0.10.20 --repo-host backup1 --output inventory.yml',
+        '    --host backup1=10.0.10.20 --repo-host backup1 --client-network 10.0.20.0/24 --output inventory.yml',
     )
     .action(action(async () => (await import('../flows/init/command.js')).init));
 

@@ -66,6 +66,35 @@ function ipBytes(s: string): number[] {
   });
 }
 
+/**
+ * What is wrong with a network in CIDR notation (as pg_hba takes it), or null: an IPv4 or IPv6
+ * network address, a prefix length in range, and no bits set past the prefix.
+ */
+export function cidrProblem(s: string): string | null {
+  const bad = 'expected a network in CIDR notation, e.g. 10.0.10.0/24 or 2001:db8::/64';
+  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(s);
+  if (!m || isIP(m[1]) === 0 || m[1].includes('%')) return bad;
+  const bytes = ipBytes(m[1]);
+  const prefix = Number(m[2]);
+  if (prefix > bytes.length * 8) return `prefix /${prefix} is longer than the address, ${bad}`;
+  for (let bit = prefix; bit < bytes.length * 8; bit++) {
+    if (bytes[bit >> 3] & (0x80 >> (bit & 7))) return `host bits set past /${prefix}, ${bad} (the network's first address)`;
+  }
+  return null;
+}
+
+/** Whether `addr` (an IP address) lies in the network `cidr` (valid, see cidrProblem). */
+export function inCidr(addr: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  if (isIP(addr) !== isIP(net)) return false;
+  const a = ipBytes(addr);
+  const n = ipBytes(net);
+  for (let bit = 0; bit < Number(len); bit++) {
+    if ((a[bit >> 3] ^ n[bit >> 3]) & (0x80 >> (bit & 7))) return false;
+  }
+  return true;
+}
+
 /** The same address in one spelling (IPv6 compressed and lowercase), to find duplicates. */
 export function canonicalAddress(s: string): string {
   return isIP(s) === 6 ? new URL(`http://[${s}]/`).hostname.slice(1, -1) : s.toLowerCase();
