@@ -157,7 +157,7 @@ export function registerCommands(program: Command): void {
     .option('--accept-new-host-keys', 'record the host keys of hosts not yet in known_hosts (like ssh accept-new); a changed key is always refused')
     .option('-l, --limit <hosts>', "only these hosts' steps run (comma-separated names); the others are still read by the health gates and verify")
     .option('--json', 'print the recap as one JSON document on stdout (progress goes to stderr)')
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .addHelpText(
       'after',
@@ -179,7 +179,7 @@ export function registerCommands(program: Command): void {
     )
     .option(...INVENTORY)
     .option('--json', 'print one JSON document: {"ok", "checks": [{"component", "host", "ok", "detail"}], "elapsed_ms"}')
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/apply/command.js')).verify));
 
@@ -217,7 +217,7 @@ export function registerCommands(program: Command): void {
     .option('--candidate <name>', 'the member to promote (default: Patroni picks a healthy replica)')
     .option('--at <time>', 'schedule it: ISO 8601 time with a timezone, in the future (e.g. 2030-01-31T02:00:00+01:00)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/switchover/command.js')).switchover));
 
@@ -234,7 +234,7 @@ export function registerCommands(program: Command): void {
     .option(...INVENTORY)
     .requiredOption('--candidate <name>', 'the member to promote')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/switchover/command.js')).failover));
 
@@ -250,7 +250,7 @@ export function registerCommands(program: Command): void {
     )
     .option(...INVENTORY)
     .addOption(new Option('--type <type>', 'backup type').choices(['full', 'diff', 'incr']).default('full'))
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/backup/command.js')).backup));
 
@@ -286,7 +286,7 @@ export function registerCommands(program: Command): void {
     .option('--to <time>', 'target time with a UTC offset, e.g. "2024-05-01 10:11:12.345+00" (as `select now()` prints it)')
     .option('--backup <label>', 'restore to the end of this backup (a label from pgha backups)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option(...LOG, LOG[1] + LOG_DEFAULT)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/backup/command.js')).restore));
 

@@ -57,8 +57,15 @@ complete -o default -F _pgha pgha
 `;
 }
 
-/** Text inside zsh's `[...]` and `'...'`: no brackets, colons or single quotes. */
-const zq = (s: string) => s.split(/[.;(]/)[0].replace(/[[\]:]/g, ' ').replace(/'/g, '').replace(/\s+/g, ' ').trim();
+/** A description inside zsh's `[...]` and `'...'`: its first clause, without brackets or colons, quotes escaped. */
+const zq = (s: string) =>
+  s
+    .replace(/\([^)]*\)/g, '')
+    .split(/;|\. (?=[A-Z])|: /)[0]
+    .replace(/[[\]:]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/'/g, `'\\''`);
 
 function zsh(program: Command): string {
   const cmds = program.commands.filter((c) => c.name() !== 'help');

@@ -31,7 +31,7 @@ export function takePassphraseFromEnv(env: NodeJS.ProcessEnv = process.env): voi
 }
 
 /** Which inventory a command uses: -i, else $PGHA_INVENTORY, else ./inventory.yml if it exists; and why. */
-export function resolveInventory(given: string | undefined, env: NodeJS.ProcessEnv = process.env, exists = existsSync): { file: string; from?: string } {
+export function resolveInventory(given: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): { file: string; from?: string } {
   if (given) return { file: given };
   if (env[INVENTORY_ENV]) return { file: env[INVENTORY_ENV]!, from: `$${INVENTORY_ENV}` };
   if (exists(DEFAULT_INVENTORY)) return { file: DEFAULT_INVENTORY, from: 'the current directory' };
@@ -160,7 +160,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     out,
     err,
     tty,
-    color: o.color ?? colors.enabled,
+    color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
     log,
     sessionOptions: () => ({ passphrase, log }),
     inventory(opts = {}) {

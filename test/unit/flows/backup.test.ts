@@ -10,6 +10,7 @@ import { explainLogLine } from '../../../src/flows/backup/backup.js';
 import { checkTarget, formatMicros, parseTargetTime, restoreArgs, type RestoreTarget } from '../../../src/components/pgbackrest/target.js';
 import { clusterKey, dcsRemoveCommand, isKeyNotFound } from '../../../src/components/patroni/actions.js';
 import { readPatroniSetup } from '../../../src/components/patroni/config.js';
+import { assertSnakeCase } from '../../helpers.js';
 
 // pgBackRest 2.45's `info --output=json` shape (trimmed).
 const INFO = JSON.stringify([
@@ -163,6 +164,7 @@ test('pgha backups: table with the three sizes explained, and JSON in bytes', ()
   const json = repoInfoJson(REAL) as { status: { code: number }; stored_total: number; backups: Record<string, unknown>[] };
   assert.equal(json.status.code, 0);
   assert.equal(json.stored_total, 23_490_431);
+  assertSnakeCase(json);
   assert.deepEqual(json.backups[2], {
     label: '20261201-025510F_20261201-025521D',
     type: 'diff',
