@@ -31,7 +31,8 @@ export function pgha(args: string[], opts: CliOptions = {}): Promise<CliResult> 
     const entry = opts.built ? ['bin/pgha.js'] : PGHA_FROM_SOURCE;
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
-      env: { ...process.env, ...opts.env },
+      // Run logs of the tests' runs stay with the test output (not in the user's state dir).
+      env: { PGHA_LOG_DIR: `${REPO}test-output/logs`, ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -20,7 +20,8 @@ export const BAD_INPUT_EXIT: Record<string, number> = { status: 3 };
 async function openLog(name: string, opts: { log?: string | boolean }, argv: string[]): Promise<RunLog | undefined> {
   if (opts.log === false || (opts.log === undefined && !LOGGED_BY_DEFAULT.has(name))) return undefined;
   const { RunLog, defaultLogPath } = await import('./runlog.js');
-  return RunLog.open(typeof opts.log === 'string' ? opts.log : defaultLogPath(name), argv);
+  // The default log exists only once a command ran on a host: a typo leaves no file behind.
+  return typeof opts.log === 'string' ? RunLog.open(opts.log, argv) : RunLog.open(defaultLogPath(name), argv, { lazy: true });
 }
 
 function action(load: () => Promise<Flow>) {
@@ -38,7 +39,7 @@ function action(load: () => Promise<Flow>) {
         const lines = err instanceof PghaError ? [err.message, ...err.lines] : [err instanceof Error ? (err.stack ?? err.message) : String(err)];
         log.output('err', `pgha: ${lines.join('\n')}\n`);
         code = err instanceof PghaError ? err.exitCode : 70;
-        process.stderr.write(`pgha: the log of this run is ${log.path}\n`);
+        if (log.written) process.stderr.write(`pgha: the log of this run is ${log.path}\n`);
       }
       throw err;
     } finally {

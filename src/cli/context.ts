@@ -162,7 +162,10 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     tty,
     color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
     log,
-    sessionOptions: () => ({ passphrase, log }),
+    sessionOptions: () => {
+      log?.begin();
+      return { passphrase, log };
+    },
     inventory(opts = {}) {
       inv ??= import('../inventory/index.js').then(async (m) => {
         const loaded = await m.loadInventory(file(), { secrets: opts.secretsOptional ? 'optional' : true });
@@ -175,12 +178,14 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     },
     async session(opts) {
       const [{ openSession }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
+      log?.begin();
       const s = await openSession(i, { passphrase, log, ...opts });
       closers.push(() => s.close());
       return s;
     },
     async reach(opts) {
       const [{ connectEach }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
+      log?.begin();
       const r = connectEach(i, { passphrase, log, ...opts });
       closers.push(() => r.close());
       return r;

@@ -35,26 +35,47 @@ export function defaultLogPath(command: string, now = new Date(), env: NodeJS.Pr
 export class RunLog {
   private readonly masker = new Masker();
   private fd: number | undefined;
+  /** Lines before the file exists (a lazy log is created by the first command run on a host). */
+  private pending: string[] | undefined;
+  private closed = false;
 
-  private constructor(
-    readonly path: string,
-    fd: number,
-  ) {
-    this.fd = fd;
-  }
+  private constructor(readonly path: string) {}
 
-  /** Opens (creates or appends to) the log, mode 0600; an unwritable path is bad input. */
-  static open(path: string, argv: string[]): RunLog {
-    let fd: number;
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      fd = openSync(path, 'a', 0o600);
-    } catch (err) {
-      throw new InputError(`cannot write the log file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    const log = new RunLog(path, fd);
+  /**
+   * Opens (creates or appends to) the log, mode 0600; an unwritable path is bad input. `lazy`
+   * (the default logs): the file appears only once a command runs on a host, so a run that
+   * stopped at bad input leaves none behind.
+   */
+  static open(path: string, argv: string[], opts: { lazy?: boolean } = {}): RunLog {
+    const log = new RunLog(path);
+    if (opts.lazy) log.pending = [];
+    else log.create();
     log.write(`=== ${new Date().toISOString()} pgha ${argv.join(' ')} (cwd ${process.cwd()}, pid ${process.pid})`);
     return log;
+  }
+
+  /** Whether the file exists (a lazy log that never saw a host command has none). */
+  get written(): boolean {
+    return this.fd !== undefined || (this.closed && this.pending === undefined);
+  }
+
+  private create(): void {
+    try {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      this.fd = openSync(this.path, 'a', 0o600);
+    } catch (err) {
+      throw new InputError(`cannot write the log file ${this.path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    for (const line of this.pending ?? []) this.append(line);
+    this.pending = undefined;
+  }
+
+  private append(line: string): void {
+    try {
+      writeSync(this.fd!, line);
+    } catch {
+      // a full disk must not fail the command it logs
+    }
   }
 
   /** Values masked from here on (passwords once the inventory is loaded, a passphrase once given). */
@@ -63,14 +84,12 @@ export class RunLog {
   }
 
   private write(text: string): void {
-    if (this.fd === undefined) return;
+    if (this.closed) return;
     const time = new Date().toISOString().slice(11, 23);
     const body = escapeControls(this.masker.mask(text), { keepNewlines: true }).replace(/\n$/, '');
-    try {
-      writeSync(this.fd, `${body.split('\n').map((l) => `${time} ${l}`).join('\n')}\n`);
-    } catch {
-      // a full disk must not fail the command it logs
-    }
+    const line = `${body.split('\n').map((l) => `${time} ${l}`).join('\n')}\n`;
+    if (this.pending) this.pending.push(line);
+    else this.append(line);
   }
 
   /** What the command printed (stdout or stderr). */
@@ -79,8 +98,20 @@ export class RunLog {
     if (clean.trim() !== '') this.write(`${stream === 'out' ? '>' : '!'} ${clean.replace(/\n(?=.)/g, `\n${stream === 'out' ? '>' : '!'} `)}`);
   };
 
+  /** The run reaches for its hosts: a lazy log becomes a file now (connection failures are worth keeping). */
+  begin(): void {
+    if (!this.pending) return;
+    try {
+      this.create();
+    } catch {
+      this.pending = undefined; // no log rather than a failed command
+      this.closed = true;
+    }
+  }
+
   /** A command about to run on a host (already masked). */
   readonly command = (host: string, command: string): void => {
+    this.begin();
     this.write(`${host}: $ ${command}`);
   };
 
@@ -101,5 +132,6 @@ export class RunLog {
     this.write(`=== exit ${exitCode}`);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.closed = true;
   }
 }

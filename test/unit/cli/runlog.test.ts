@@ -61,3 +61,17 @@ test('default logs: one new file per run under the state dir ($PGHA_LOG_DIR here
   writeFileSync(a, '');
   assert.notEqual(defaultLogPath('verify', new Date(Date.UTC(2026, 0, 2)), env), a);
 });
+
+test('a default (lazy) log becomes a file only once the run reaches for its hosts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-log-'));
+  const typo = RunLog.open(join(dir, 'typo.log'), ['apply', '--limt'], { lazy: true });
+  typo.output('err', 'pgha: bad input\n');
+  typo.close(2);
+  assert.equal(typo.written, false);
+  const real = RunLog.open(join(dir, 'real.log'), ['apply'], { lazy: true });
+  real.output('out', 'before any host\n');
+  real.begin();
+  real.close(1);
+  assert.deepEqual(readdirSync(dir), ['real.log']);
+  assert.match(readFileSync(join(dir, 'real.log'), 'utf8'), /pgha apply \(cwd [^\n]*\n\S+ > before any host\n\S+ === exit 1\n$/);
+});
