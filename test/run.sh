@@ -42,6 +42,7 @@ files=(
   test/faults/checker.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
+  test/cluster/access.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
