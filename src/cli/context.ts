@@ -24,10 +24,8 @@ let passphraseFromEnv: string | undefined;
 
 /** Takes PGHA_SSH_PASSPHRASE out of the environment (so no child process inherits it); main calls this first. */
 export function takePassphraseFromEnv(env: NodeJS.ProcessEnv = process.env): void {
-  if (env[PASSPHRASE_ENV] !== undefined) {
-    passphraseFromEnv = env[PASSPHRASE_ENV];
-    delete env[PASSPHRASE_ENV];
-  }
+  passphraseFromEnv = env[PASSPHRASE_ENV];
+  delete env[PASSPHRASE_ENV];
 }
 
 /** Which inventory a command uses: -i, else $PGHA_INVENTORY, else ./inventory.yml if it exists; and why. */

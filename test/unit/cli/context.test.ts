@@ -35,6 +35,7 @@ test('PGHA_SSH_PASSPHRASE is taken out of the environment, so no child process s
   const env: NodeJS.ProcessEnv = { PGHA_SSH_PASSPHRASE: 'open sesame', OTHER: 'x' };
   takePassphraseFromEnv(env);
   assert.deepEqual(env, { OTHER: 'x' });
+  takePassphraseFromEnv({}); // as a run without it
 });
 
 test('colours: a terminal or FORCE_COLOR turns them on, NO_COLOR (and FORCE_COLOR=0) off', () => {
@@ -65,4 +66,54 @@ test('a question without a terminal is refused with the flag to give, unless --y
   const ctx = createContext({ tty: false, out: () => {}, err: () => {} });
   await assert.rejects(ctx.confirm('go?', { noTerminal: 'restore: add --yes' }), (e: Error) => e instanceof InputError && e.message === 'restore: add --yes');
   await ctx.confirm('go?', { yes: true, noTerminal: 'restore: add --yes' });
+});
+
+test('PGHA_SSH_PASSPHRASE is the passphrase (once: a wrong one is not tried again); without it and a terminal, none', async () => {
+  const given = createContext({ passphrase: 'from the environment', tty: false, out: () => {}, err: () => {} }).sessionOptions().passphrase!;
+  assert.equal(await given('/k', undefined), 'from the environment');
+  assert.equal(await given('/k', 'wrong passphrase for /k'), undefined);
+  const none = createContext({ tty: false, out: () => {}, err: () => {} }).sessionOptions().passphrase!;
+  assert.equal(await none('/k', undefined), undefined);
+});
+
+test('on a terminal the passphrase is asked once per key file, masked, on stderr', async () => {
+  // A real terminal (tmux on its own socket): two connections' worth of asking, one prompt.
+  const { mkdtempSync: mk, readFileSync: rd, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mk(join(tmpdir(), 'pgha-pass-'));
+  const socket = join(dir, 'tmux.sock');
+  const out = join(dir, 'out');
+  const script = [
+    "import { createContext } from './src/cli/context.ts';",
+    'const ask = createContext().sessionOptions().passphrase;',
+    "const [a, b] = await Promise.all([ask('/keys/id_a', undefined), ask('/keys/id_a', undefined)]);",
+    `(await import('node:fs')).writeFileSync(${JSON.stringify(out)}, JSON.stringify([a, b]));`,
+  ].join(' ');
+  const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  const cmd = `cd ${REPO} && ${process.execPath} --import tsx --input-type=module -e ${JSON.stringify(script).replace(/\$/g, '\\$')}; sleep 60`;
+  assert.equal(tmux('new-session', '-d', '-s', 'pass', '-x', '120', '-y', '20', cmd).status, 0);
+  try {
+    const screen = () => tmux('capture-pane', '-p', '-t', 'pass').stdout;
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 150 && !re.test(screen()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(screen(), re);
+    };
+    await waitFor(/Passphrase for \/keys\/id_a/);
+    tmux('send-keys', '-t', 'pass', '-l', 'typed secret');
+    tmux('send-keys', '-t', 'pass', 'Enter');
+    for (let i = 0; i < 100; i++) {
+      try {
+        assert.deepEqual(JSON.parse(rd(out, 'utf8')), ['typed secret', 'typed secret']);
+        break;
+      } catch (e) {
+        if (i === 99) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.equal(screen().match(/Passphrase for/g)?.length, 1, 'asked once');
+    assert.doesNotMatch(screen(), /typed secret/, 'never shown');
+  } finally {
+    tmux('kill-server');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
