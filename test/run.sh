@@ -16,6 +16,10 @@ npx tsc --noEmit
 # state it needs itself (ensureCluster, or a fresh lab).
 files=(
   test/unit/cli/cli.test.ts
+  test/unit/cli/context.test.ts
+  test/unit/cli/runlog.test.ts
+  test/unit/cli/completion.test.ts
+  test/unit/cli/package.test.ts
   test/unit/inventory/inventory.test.ts
   test/unit/inventory/hostile.test.ts
   test/unit/inventory/calendar.test.ts
@@ -30,12 +34,15 @@ files=(
   test/unit/flows/status.test.ts
   test/unit/ssh/ssh.test.ts
   test/unit/ssh/connection.test.ts
+  test/unit/ssh/auth.test.ts
+  test/unit/session/session.test.ts
   test/unit/engine/engine.test.ts
   test/unit/engine/engine-ssh.test.ts
   test/unit/vagrant/vagrant.test.ts
   test/faults/checker.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
+  test/cluster/access.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts

@@ -19,6 +19,9 @@ Commands:
   start NAME             boot a stopped machine again (disk intact)
   key                    print the lab's public ssh key (made once)
   inventory              print the path of the pgha inventory for this lab
+  bastion on|off         on: boot node5 (if needed) as a jump host and refuse SSH from this host to
+                         every other machine (only node5 is reachable); off: reach them all again.
+                         \`bastion inventory\` prints a lab inventory that goes through node5
 
 Environment (defaults):
   PGHA_LAB_DIR=/var/lib/pgha-lab   base image, machine disks, key, known_hosts, secrets, logs
@@ -61,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
       }
       if (s.machines.length === 0) process.stdout.write('no machines\n');
+      if (lab.isolated()) process.stdout.write(`bastion on: SSH from this host reaches ${lab.BASTION} only\n`);
       return 0;
     }
     case 'ssh': {
@@ -106,6 +110,20 @@ async function main(argv: string[]): Promise<number> {
     case 'inventory':
       process.stdout.write(`${lab.labInventoryPath()}\n`);
       return 0;
+    case 'bastion': {
+      if (args[0] === 'on') {
+        const address = await lab.bastionOn((s) => process.stderr.write(`${s}\n`));
+        process.stdout.write(`bastion ${lab.BASTION} (${address}) is the only machine this host reaches over SSH; pgha goes through it with ssh.jump\n`);
+      } else if (args[0] === 'off') {
+        lab.bastionOff();
+        process.stdout.write('bastion off: every machine answers SSH from this host again\n');
+      } else if (args[0] === 'inventory') {
+        process.stdout.write(lab.labBastionInventoryText());
+      } else {
+        throw new Error('bastion needs on, off or inventory');
+      }
+      return 0;
+    }
     default:
       process.stderr.write(`unknown command: ${cmd}\n\n${HELP}`);
       return 2;

@@ -11,6 +11,9 @@
 //   poweroff(name) / start(name)    power loss (SIGKILL of its init) / boot again, disk intact
 //   labInventoryPath()      a pgha inventory describing this lab (inventories/lab.yml or an adjusted copy)
 //   machineAddress(name), machineNames(n), status()
+//   bastionOn() / bastionOff() / isolated()   the jump-host setup: node5 the only machine the host
+//                           reaches over SSH (port 22 to the others refused on the host); opt-in
+//   labBastionInventoryText(mutate?)   the lab inventory reaching its hosts through the bastion
 // Everything here needs root on the host.
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -27,6 +30,10 @@ export const PREPARE_HOST_SCRIPT = path.join(REPO_ROOT, 'vagrant/prepare-host.sh
 export const PREPARE_HOST_IN_MACHINE = '/usr/local/sbin/pgha-prepare-host.sh';
 export const LAB_USER = 'admin';
 export const DEFAULT_MACHINES = 4;
+/** The jump host of bastionOn(): the machine after the default four, in no role of the cluster. */
+export const BASTION = 'node5';
+/** ip rule priorities of the bastion setup (host-wide table, so each rule names this lab's subnet). */
+const BASTION_RULE_PREFS = { allow: 20000, deny: 20001 };
 
 const DEFAULTS = { dir: '/var/lib/pgha-lab', bridge: 'pghabr0', subnet: '10.88.213.0/24' };
 const PROXY_PORT = 3142;
@@ -723,6 +730,7 @@ export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void 
   const names = machineNames(n);
   try {
     ensureHostPackages();
+    bastionOff(cfg); // every test but the bastion's own expects the machines reachable
     const pubkey = ensureKey(cfg);
     ensureSecrets(cfg);
     ensureBase(cfg, log);
@@ -783,11 +791,53 @@ export async function down(): Promise<void> {
   // Mounts under the lab dir left by an earlier, killed session.
   for (const m of mountPoints().filter((m) => m.startsWith(`${cfg.dir}/machines/`)).reverse()) must('umount', [m]);
   await stopProxy(cfg);
+  bastionOff(cfg);
   for (const l of leftovers(cfg).links) run('ip', ['link', 'del', l]);
   fs.rmSync(cfg.knownHostsPath, { force: true });
   const left = leftovers(cfg);
   if (left.pids.length || left.mounts.length || left.links.length) {
     throw new Error(`lab down left: ${JSON.stringify(left)}`);
+  }
+}
+
+// ---------------------------------------------------------------- the bastion (jump host) setup
+
+/**
+ * The host's routing rules of the bastion setup: SSH (tcp port 22) from the host to this lab's
+ * subnet is unreachable, except to the bastion. Everything else (HAProxy and PostgreSQL ports for
+ * test clients, the apt proxy, traffic between machines on the bridge) is untouched.
+ */
+function bastionRules(cfg: LabConfig): string[][] {
+  return [
+    ['pref', String(BASTION_RULE_PREFS.allow), 'to', `${machineAddress(BASTION, cfg)}/32`, 'ipproto', 'tcp', 'dport', '22', 'lookup', 'main'],
+    ['pref', String(BASTION_RULE_PREFS.deny), 'to', cfg.subnet, 'ipproto', 'tcp', 'dport', '22', 'unreachable'],
+  ];
+}
+
+/** True while the bastion setup is on (its deny rule is in place). */
+export function isolated(cfg: LabConfig = labConfig()): boolean {
+  return run('ip', ['rule', 'show', 'pref', String(BASTION_RULE_PREFS.deny)]).stdout.includes(`to ${cfg.subnet} ipproto tcp dport 22 unreachable`);
+}
+
+/**
+ * Boots the bastion (node5) if needed and makes it the only machine the host reaches over SSH:
+ * the others answer only through it, as database hosts behind a bastion do. Returns its address.
+ */
+export async function bastionOn(log: (s: string) => void = () => {}): Promise<string> {
+  assertRoot();
+  const cfg = labConfig();
+  if (!isUp(Number(BASTION.slice(4)))) await up(Number(BASTION.slice(4)), log);
+  bastionOff();
+  for (const rule of bastionRules(cfg)) must('ip', ['rule', 'add', ...rule]);
+  return machineAddress(BASTION, cfg);
+}
+
+/** Removes the bastion setup's rules (idempotent; the machines keep running). */
+export function bastionOff(cfg: LabConfig = labConfig()): void {
+  for (const rule of bastionRules(cfg)) {
+    while (run('ip', ['rule', 'del', ...rule]).code === 0) {
+      // a rule added twice goes twice
+    }
   }
 }
 
@@ -808,6 +858,17 @@ export function labInventoryText(cfg: LabConfig = labConfig()): string {
   hba?.items.forEach((rule, i) => {
     doc.setIn(['patroni', 'pg_hba', i], String(rule.value).replace(DEFAULTS.subnet, cfg.subnet));
   });
+  return doc.toString();
+}
+
+/**
+ * The lab inventory with its hosts behind the bastion: `ssh.jump` names it (with the lab's user).
+ * `mutate` edits the YAML document further (e.g. drop ssh.private_key for an agent-only key).
+ */
+export function labBastionInventoryText(mutate: (doc: ReturnType<typeof parseDocument>) => void = () => {}, cfg: LabConfig = labConfig()): string {
+  const doc = parseDocument(labInventoryText(cfg));
+  doc.setIn(['ssh', 'jump'], `${cfg.user}@${machineAddress(BASTION, cfg)}:22`);
+  mutate(doc);
   return doc.toString();
 }
 

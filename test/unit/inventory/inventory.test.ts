@@ -102,7 +102,7 @@ test('the valid fixture and inventories/example.yml load, with defaults applied'
   assert.deepEqual(inv.timing.haproxy, { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 });
   assert.equal(inv.patroni.users.replication, 'replicator');
   assert.equal(inv.host('pg1').ssh.knownHosts, join(process.cwd(), 'inventories/known_hosts'));
-  assert.ok(inv.host('pg1').ssh.privateKey.startsWith('/') && !inv.host('pg1').ssh.privateKey.includes('~'));
+  assert.ok(inv.host('pg1').ssh.privateKey!.startsWith('/') && !inv.host('pg1').ssh.privateKey!.includes('~'));
 });
 
 test('timing profiles set Patroni and HAProxy timings together; balanced is the default; overrides obey the rule', async () => {
