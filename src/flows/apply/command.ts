@@ -1,13 +1,10 @@
-// `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster: the packages
-// stage, then every component's prepare and start stages in registry order, each behind its
-// health gate, then verify. Every step reads the host's state first and acts only on a
-// difference, so a second run changes nothing.
-import { createReporter, Rollout, StageFailed } from '../../engine/index.js';
+// `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster, and later any
+// edit of the inventory (hosts that join or leave a role included) carried out on the live
+// cluster; src/cluster/converge.ts does the work. verify: every component's read-only checks.
+import { createReporter } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
-import type { Inventory } from '../../inventory/index.js';
-import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
-import { detectDcs, patroniTtlNote } from '../../components/patroni/version.js';
-import type { ApplyContext, Dcs, RenderedFile } from '../../components/types.js';
+import { formatChecks, verifyCluster } from '../../components/index.js';
+import { converge } from '../../cluster/converge.js';
 import type { CommandContext } from '../../cli/context.js';
 import { secretMasker } from '../../session/session.js';
 
@@ -15,46 +12,14 @@ export interface ApplyOptions {
   check?: boolean;
   verbose?: boolean;
   acceptNewHostKeys?: boolean;
-}
-
-function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
-  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs })]));
+  purge?: boolean;
 }
 
 export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<number> {
   const inv = await ctx.inventory();
   const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv) });
-  const started = Date.now();
   const session = await ctx.session({ acceptNewHostKeys: opts.acceptNewHostKeys, reporter });
-  const rollout = new Rollout({ check: opts.check, reporter });
-  try {
-    // The files written before the packages do not depend on the DCS choice.
-    const early = renderAll(inv, 'etcd');
-    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
-
-    const { dcs, version, versions } = await detectDcs(session);
-    ctx.out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
-    const files = renderAll(inv, dcs);
-    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile: ctx.inventoryFile };
-    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
-    if (ttlNote) actx.notes.push(ttlNote);
-
-    await rolloutComponents(actx);
-
-    for (const note of actx.notes) ctx.out(`note: ${note}\n`);
-    let code = rollout.finish();
-    if (!opts.check) {
-      const checks = await verifyCluster(session);
-      ctx.out(`VERIFY\n${formatChecks(checks)}\n`);
-      if (checks.some((c) => !c.ok)) code = EXIT.failed;
-    }
-    ctx.out(`${opts.check ? 'check' : 'apply'} finished in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-    return code;
-  } catch (err) {
-    // The recap shows which host failed where; the error boundary prints the reason.
-    if (err instanceof StageFailed) rollout.finish();
-    throw err;
-  }
+  return converge(session, reporter, ctx.out, { check: opts.check, purge: opts.purge, inventoryFile: ctx.inventoryFile });
 }
 
 export async function verify(ctx: CommandContext): Promise<number> {

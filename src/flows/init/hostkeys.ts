@@ -3,9 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeSSH } from 'node-ssh';
-import { PghaError } from '../../errors.js';
 import { SshConnection } from '../../ssh/index.js';
+import { fetchHostKey } from '../../ssh/host-key.js';
 import { knownHostsLine } from '../../ssh/known-hosts.js';
 
 export { fingerprint, keyTypeOf, knownHostsLine } from '../../ssh/known-hosts.js';
@@ -17,30 +16,7 @@ export interface HostProbe {
 }
 
 export const sshProbe: HostProbe = {
-  async fetchKey(address, port) {
-    let seen: Buffer | undefined;
-    const ssh = new NodeSSH();
-    try {
-      // Refusing the key ends the handshake before any authentication is attempted.
-      await ssh.connect({
-        host: address,
-        port,
-        username: 'pgha',
-        readyTimeout: 10_000,
-        hostVerifier: (key: Buffer) => {
-          seen = key;
-          return false;
-        },
-      });
-    } catch (err) {
-      if (!seen) throw err;
-    } finally {
-      ssh.connection?.on('error', () => {});
-      ssh.dispose();
-    }
-    if (!seen) throw new PghaError(`${address}:${port}: the SSH server sent no host key`);
-    return seen;
-  },
+  fetchKey: (address, port) => fetchHostKey(address, port),
   async login({ name, address, port, user, privateKeyPath, key }) {
     // A known_hosts holding only the confirmed key, so the transport's strict check applies.
     const dir = mkdtempSync(join(tmpdir(), 'pgha-init-'));
