@@ -42,7 +42,7 @@ export function parseMemberList(stdout: string): LiveMember[] {
   const doc = JSON.parse(quoteIds(stdout.slice(start))) as {
     members?: { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }[];
   };
-  return (doc.members ?? []).map((m) => ({
+  const list = (doc.members ?? []).map((m) => ({
     id: hex(m.ID),
     name: m.name ?? '',
     peerUrls: m.peerURLs ?? [],
@@ -51,6 +51,8 @@ export function parseMemberList(stdout: string): LiveMember[] {
     healthy: false,
     leader: false,
   }));
+  // etcd lists them by id: by name (then peer URL) the plans and messages read the same every time.
+  return list.sort((a, b) => (a.name || `~${a.peerUrls[0] ?? ''}`).localeCompare(b.name || `~${b.peerUrls[0] ?? ''}`));
 }
 
 function jsonArray<T>(stdout: string): T[] {
@@ -90,11 +92,15 @@ export async function readMembership(from: Connection, endpoints: string[]): Pro
   const members = parseMemberList(list.stdout);
   const urls = members.flatMap((m) => m.clientUrls);
   if (!urls.length) return { members, version: '' };
-  const [health, status] = await Promise.all([
-    from.run(etcdctlAt(urls, 'endpoint', 'health', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 }),
-    from.run(etcdctlAt(urls, 'endpoint', 'status', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 }),
+  // Short deadlines, and each member's status asked on its own: etcdctl asks several endpoints one
+  // after the other, and a member that is down would cost its whole deadline each time.
+  const quick = (eps: string[], ...args: string[]) => etcdctlAt(eps, ...args).map((a) => (a.startsWith('--command-timeout=') ? '--command-timeout=2s' : a));
+  const [health, ...status] = await Promise.all([
+    from.run(quick(urls, 'endpoint', 'health', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 }),
+    ...urls.map((u) => from.run(quick([u], 'endpoint', 'status', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 })),
   ]);
-  return withHealth(members, health.stdout, status.stdout);
+  const statusJson = `[${status.map((r) => jsonArray<unknown>(r.stdout)).flat().map((x) => JSON.stringify(x)).join(',')}]`;
+  return withHealth(members, health.stdout, statusJson);
 }
 
 /** etcd 3.4 and later add a member as a learner: it votes only once promoted, after it caught up. */
@@ -261,6 +267,25 @@ export function joinInitialCluster(live: LiveMember[], self: MemberTarget): stri
   return [...others, `${self.name}=${self.peerUrl}`].join(',');
 }
 
+/**
+ * A membership change with etcdctl, tried again while etcd refuses it as "unhealthy cluster": its
+ * strict reconfiguration check refuses a change until every member has been connected for a few
+ * seconds (a member just started or promoted).
+ */
+async function reconfigure(conn: Connection, argv: string[], progress?: (text: string) => void, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    const r = await conn.run(argv, { sudo: false, check: false, timeoutMs: 30_000 });
+    if (r.code === 0) return;
+    const why = (r.stderr.trim().split('\n').pop() ?? '').replace(/^Error: /, '');
+    if (!/unhealthy cluster/.test(why) || Date.now() > deadline) throw new PghaError(`${conn.target.name}: etcdctl ${argv.slice(argv.indexOf('member')).join(' ')} failed: ${why || `exit ${r.code}`}`);
+    if (!said) progress?.(`etcd answers "${why}" (a member connected only just): trying again`);
+    said = true;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
 /** `etcdctl member add` run on `conn`: skipped when etcd lists the peer URL already. */
 export function memberAddOp(endpoints: () => string[], t: MemberTarget, learner: boolean): Operation {
   const listed = async (conn: Connection) => {
@@ -272,8 +297,8 @@ export function memberAddOp(endpoints: () => string[], t: MemberTarget, learner:
     async check(conn) {
       return (await listed(conn)) ? null : { summary: `add ${t.peerUrl}${learner ? ' as a learner' : ''}` };
     },
-    async apply(conn) {
-      await conn.run(etcdctlAt(endpoints(), 'member', 'add', t.name, `--peer-urls=${t.peerUrl}`, ...(learner ? ['--learner'] : [])), { sudo: false, timeoutMs: 30_000 });
+    async apply(conn, _facts, progress) {
+      await reconfigure(conn, etcdctlAt(endpoints(), 'member', 'add', t.name, `--peer-urls=${t.peerUrl}`, ...(learner ? ['--learner'] : [])), progress);
     },
   };
 }
@@ -286,7 +311,7 @@ export function memberRemoveOp(endpoints: () => string[], m: LiveMember, onLeade
       const r = await conn.run(etcdctlAt(endpoints(), 'member', 'list', '-w', 'json'), { sudo: false, timeoutMs: 20_000 });
       return parseMemberList(r.stdout).some((x) => x.id === m.id) ? { summary: `remove member ${m.id}` } : null;
     },
-    async apply(conn) {
+    async apply(conn, _facts, progress) {
       const live = await readMembership(conn, endpoints());
       const me = live?.members.find((x) => x.id === m.id);
       if (me?.leader) {
@@ -298,7 +323,7 @@ export function memberRemoveOp(endpoints: () => string[], m: LiveMember, onLeade
         }
       }
       const rest = endpoints().filter((u) => !m.clientUrls.includes(u));
-      await conn.run(etcdctlAt(rest.length ? rest : endpoints(), 'member', 'remove', m.id), { sudo: false, timeoutMs: 30_000 });
+      await reconfigure(conn, etcdctlAt(rest.length ? rest : endpoints(), 'member', 'remove', m.id), progress);
     },
   };
 }
