@@ -11,6 +11,8 @@ import { HAPROXY_CONFIG } from '../components/haproxy/index.js';
 import { checkSwitchover } from '../components/patroni/checks.js';
 import { leaderOf, patroniCluster, replicationState, streamingNames, type PatroniCluster } from '../components/patroni/cluster.js';
 import { bestReplica } from '../components/patroni/members.js';
+import { readBackupRecord } from '../components/pgbackrest/record.js';
+import { pgbackrestRunner, stanzaInfo } from '../components/pgbackrest/runner.js';
 import { dataDir, PATRONI_CONFIG } from '../components/patroni/paths.js';
 import type { ApplyContext, HostRoleFacts, Topology, TopologyFacts, TopologyPhase, TopologyStep } from '../components/types.js';
 import { formatSeconds, Steps, type Reporter } from '../engine/index.js';
@@ -89,7 +91,13 @@ export async function readTopologyFacts(session: Session, opts: { replace?: stri
   const read = await Promise.all([...session.conns.values()].map(async (c) => [c.target.name, await hostFacts(inv, c)] as const));
   const hosts = new Map(read);
   const [etcd, patroni] = await Promise.all([etcdFacts(session, hosts), patroniFacts(session, hosts)]);
-  return { etcd, patroni, hosts, replace: opts.replace, purge: opts.purge ?? false };
+  const facts: TopologyFacts = { etcd, patroni, hosts, replace: opts.replace, purge: opts.purge ?? false };
+  if (opts.replace !== undefined && inv.repositoryHost?.name === opts.replace) {
+    // The rebuilt repository host: is its repository there (a rerun), and what did the old one hold?
+    const exists = await stanzaInfo(session, await pgbackrestRunner(session)).then((i) => i.code === 0 || i.code === 2, () => false);
+    facts.repository = { exists, recorded: await readBackupRecord(session) };
+  }
+  return facts;
 }
 
 /** The steps, in the order apply runs them: every component's, and a switchover first when the leader leaves. */

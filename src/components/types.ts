@@ -7,6 +7,7 @@ import type { ComponentName, RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import type { EtcdLive } from './etcd/membership.js';
 import type { PatroniCluster } from './patroni/cluster.js';
+import type { StanzaInfo } from './pgbackrest/info.js';
 
 export type { ComponentName, RenderedFile } from '../render/template.js';
 
@@ -70,6 +71,8 @@ export interface TopologyFacts {
   replace?: string;
   /** `--purge`: a PostgreSQL host that leaves loses its data directory too. */
   purge: boolean;
+  /** When the repository host is being replaced: whether its repository has the stanza, and the backup list etcd kept of it. */
+  repository?: { exists: boolean; recorded: StanzaInfo | null };
 }
 
 export interface Topology {

@@ -34,6 +34,7 @@ test('a bare Error is a bug by construction: every `new Error(` in src is a prog
   };
   walk('src');
   assert.deepEqual(sites.sort(), [
+    'src/cluster/converge.ts: topology steps never',
     'src/components/index.ts: rendering needs the ',
     'src/components/types.ts: no rendered ${path} ',
     'src/ssh/connection.ts: bad file mode ${JSON',
