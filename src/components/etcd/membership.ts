@@ -52,7 +52,9 @@ export function parseMemberList(stdout: string): LiveMember[] {
     leader: false,
   }));
   // etcd lists them by id: by name (then peer URL) the plans and messages read the same every time.
-  return list.sort((a, b) => (a.name || `~${a.peerUrls[0] ?? ''}`).localeCompare(b.name || `~${b.peerUrls[0] ?? ''}`));
+  // (Members never started, without a name, last.)
+  const key = (m: LiveMember) => (m.name ? `0${m.name}` : `1${m.peerUrls[0] ?? ''}`);
+  return list.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function jsonArray<T>(stdout: string): T[] {
