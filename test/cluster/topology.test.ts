@@ -64,8 +64,8 @@ function planned(stdout: string): string[] {
 const taken = (stdout: string) => [...stdout.matchAll(/^topology \d+\/\d+: (.*)$/gm)].map((m) => m[1]);
 
 /** `apply --check` (changes nothing), then apply inside a writer-and-checker scenario; the plan must be exactly the steps taken. */
-async function applyUnderLoad(name: string, inv: string, ctxInventory: string, expectPlan: RegExp[]): Promise<{ apply: CliResult; result: ScenarioResult }> {
-  const check = await pgha(['apply', '-i', inv, '--check']);
+async function applyUnderLoad(name: string, inv: string, ctxInventory: string, expectPlan: RegExp[], args: string[] = []): Promise<{ apply: CliResult; result: ScenarioResult }> {
+  const check = await pgha(['apply', '-i', inv, '--check', ...args]);
   assert.equal(check.code, 0, check.stdout + check.stderr);
   const plan = planned(check.stdout);
   assert.equal(plan.length, expectPlan.length, `plan of "${name}":\n${plan.join('\n')}`);
@@ -73,7 +73,7 @@ async function applyUnderLoad(name: string, inv: string, ctxInventory: string, e
   let apply: CliResult | undefined;
   const ctx = await faultContext(ctxInventory, log);
   const { result } = await runScenario(ctx, name, async (r: FaultRun) => {
-    apply = await pgha(['apply', '-i', inv]);
+    apply = await pgha(['apply', '-i', inv, ...args]);
     r.note(`apply exit ${apply.code} in ${(apply.ms / 1000).toFixed(1)} s`);
     if (apply.code !== 0) throw new Error(`apply failed:\n${apply.stdout}\n${apply.stderr}`);
   });
@@ -152,6 +152,8 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
   before(async () => {
     labInventory = await ensureCluster(log);
     await lab.up(5); // node5 joins the running lab
+    // node5 starts as an empty machine, whatever an earlier run left on it.
+    await lab.ssh('node5', 'sudo sh -c "systemctl disable --now patroni haproxy etcd; rm -rf /var/lib/postgresql/15/main /etc/patroni/config.yml /var/lib/etcd/lab /etc/default/etcd" 2>/dev/null; true');
     dir = mkdtempSync(join(tmpdir(), 'pgha-topology-'));
     base = inventory('base');
     // The standard cluster, node5 a host without a role.
@@ -180,8 +182,14 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     assert.match(await sh('node4', 'sudo cat /etc/pgbackrest.conf'), new RegExp(`pg4-host=${lab.machineAddress('node5')}`));
     await assertNoChange(add);
 
-    // Back to 3: node5 (a replica) leaves; its data stays on its disk.
-    const { apply: back } = await applyUnderLoad('node5 removed (a replica)', base, base, [/^postgres: node5 leaves: Patroni stopped and disabled/, /^haproxy: node5 stops routing/]);
+    // Back to 3: node5 (a replica) leaves, with --purge (its data kept is the leader's case below).
+    const { apply: back } = await applyUnderLoad(
+      'node5 removed (a replica)',
+      base,
+      base,
+      [/^postgres: node5 leaves: Patroni stopped and disabled, .*; its data directory \/var\/lib\/postgresql\/15\/main is removed \(--purge\)$/, /^haproxy: node5 stops routing/],
+      ['--purge'],
+    );
     assert.match(back.stdout, /^Patroni: replication slot node5 dropped on the leader \S+: ready/m);
     assert.equal(await postmasterStart(leader), started, 'the leader restarted');
     const now = await assertHealthy(base);
@@ -189,7 +197,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     assert.equal(await sh(leader, "sudo -u postgres psql -XAtc \"select count(*) from pg_replication_slots where slot_name = 'node5'\""), '0');
     assert.equal(await sh('node5', 'systemctl is-enabled patroni || true'), 'disabled');
     assert.equal(await sh('node5', 'systemctl is-active haproxy || true'), 'inactive');
-    assert.equal(await sh('node5', 'sudo test -f /var/lib/postgresql/15/main/PG_VERSION && echo kept'), 'kept');
+    assert.equal(await sh('node5', 'sudo test -e /var/lib/postgresql/15/main && echo there || echo gone'), 'gone');
     assert.equal(await sh('node5', 'sudo test -e /etc/patroni/config.yml && echo there || echo gone'), 'gone');
     assert.doesNotMatch(await sh('node1', 'sudo cat /etc/haproxy/haproxy.cfg'), /node5/);
     await assertNoChange(base);
@@ -259,6 +267,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     assert.ok(apply.stdout.indexOf('HAProxy routes the primary port to') < apply.stdout.indexOf('== stage etcd config'), 'the switchover came before any file changed');
     assert.notEqual(result.leaderAfter, leader);
     assert.equal(await sh(leader, 'systemctl is-enabled patroni || true'), 'disabled');
+    assert.equal(await sh(leader, 'sudo test -f /var/lib/postgresql/15/main/PG_VERSION && echo kept'), 'kept');
     await assertHealthy(without);
     // Back: it joins again from the data it kept.
     await applyUnderLoad('the old leader back', base, without, [new RegExp(`^postgres: ${leader} joins as a replica, from its existing data directory`)]);

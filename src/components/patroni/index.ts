@@ -31,7 +31,11 @@ export const patroni: Component = {
     const leader = found && leaderOf(found.cluster);
     if (rollout.check) {
       await rollout.stage('patroni start', members, () => [service('patroni')]);
-      if (leader) await rollout.stage('patroni dynamic config', [session.conn(leader.name)], () => [dynamicConfigOp(ctx, inv.host(leader.name))]);
+      // The dynamic config is the cluster's: asked of the leader, or (a leader that leaves is switched
+      // away from first) of a member that stays.
+      const staying = inv.hostsWithRole('postgres').map((h) => h.name);
+      const via = leader && (staying.includes(leader.name) ? leader.name : found.cluster.members.map((m) => m.name).find((n) => staying.includes(n)));
+      if (via) await rollout.stage('patroni dynamic config', [session.conn(via)], () => [dynamicConfigOp(ctx, inv.host(via))]);
       return;
     }
     const first = leader ? inv.host(leader.name) : inv.hostsWithRole('postgres').find((h) => !h.tags.nofailover)!;
