@@ -60,25 +60,46 @@ function planned(stdout: string): string[] {
   return lines;
 }
 
+/** Where an apply's time went: its stages and gates of a second or more. */
+function slowest(stdout: string): string {
+  const parts: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const st = /^stage (.+?) ok \(.*\) in ([\d.]+)s$/.exec(line);
+    if (st && Number(st[2]) >= 1) parts.push(`${st[1]} ${st[2]}`);
+    const gate = /^(.+?): ready \(([\d.]+)s\)$/.exec(line);
+    if (gate && Number(gate[2]) >= 1) parts.push(`"${gate[1]}" ${gate[2]}`);
+  }
+  return parts.join(', ');
+}
+
 /** The steps apply announced as it took them, in order. */
 const taken = (stdout: string) => [...stdout.matchAll(/^topology \d+\/\d+: (.*)$/gm)].map((m) => m[1]);
 
-/** `apply --check` (changes nothing), then apply inside a writer-and-checker scenario; the plan must be exactly the steps taken. */
-async function applyUnderLoad(name: string, inv: string, ctxInventory: string, expectPlan: RegExp[], args: string[] = []): Promise<{ apply: CliResult; result: ScenarioResult }> {
+/**
+ * `apply --check` (changes nothing), then apply inside a writer-and-checker scenario; the plan
+ * must be exactly the steps taken. The scenario starts on the cluster as `before` describes it
+ * (every member streaming; the writer on the HAProxy hosts both inventories have) and ends on the
+ * cluster `after` describes (every member streaming, verified).
+ */
+async function applyUnderLoad(name: string, inv: string, before: string, after: string, expectPlan: RegExp[], args: string[] = []): Promise<{ apply: CliResult; result: ScenarioResult }> {
   const check = await pgha(['apply', '-i', inv, '--check', ...args]);
   assert.equal(check.code, 0, check.stdout + check.stderr);
   const plan = planned(check.stdout);
   assert.equal(plan.length, expectPlan.length, `plan of "${name}":\n${plan.join('\n')}`);
   expectPlan.forEach((re, i) => assert.match(plan[i], re, `plan step ${i + 1} of "${name}"`));
   let apply: CliResult | undefined;
-  const ctx = await faultContext(ctxInventory, log);
+  const ctx = await faultContext(before, log);
+  const next = await faultContext(after, log);
+  ctx.haproxy = ctx.haproxy.filter((h) => next.haproxy.some((n) => n.name === h.name));
   const { result } = await runScenario(ctx, name, async (r: FaultRun) => {
     apply = await pgha(['apply', '-i', inv, ...args]);
     r.note(`apply exit ${apply.code} in ${(apply.ms / 1000).toFixed(1)} s`);
     if (apply.code !== 0) throw new Error(`apply failed:\n${apply.stdout}\n${apply.stderr}`);
+    // From here on the cluster is the one `after` describes.
+    Object.assign(ctx, { inventory: next.inventory, inv: next.inv, members: next.members });
   });
   results.push(result);
-  timings.push(`${name}: apply ${(apply!.ms / 1000).toFixed(1)} s`);
+  timings.push(`${name}: apply ${(apply!.ms / 1000).toFixed(1)} s (${slowest(apply!.stdout)})`);
   assert.equal(apply!.code, 0, `${apply!.stdout}\n${apply!.stderr}`);
   assert.deepEqual(taken(apply!.stdout), plan, `"${name}": the steps taken are the plan`);
   assertNothingLost(result);
@@ -169,7 +190,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     const add = inventory('add-node5', { postgres: [...DB, 'node5'], haproxy: [...DB, 'node5'] });
     const leader = await leaderName(await faultContext(base));
     const started = await postmasterStart(leader);
-    const { apply } = await applyUnderLoad('node5 added (postgres, haproxy)', add, base, [
+    const { apply } = await applyUnderLoad('node5 added (postgres, haproxy)', add, base, add, [
       /^haproxy: node5 starts routing clients/,
       /^postgres: node5 joins as a replica, cloned from the pgBackRest repository/,
     ]);
@@ -186,6 +207,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     const { apply: back } = await applyUnderLoad(
       'node5 removed (a replica)',
       base,
+      add,
       base,
       [/^postgres: node5 leaves: Patroni stopped and disabled, .*; its data directory \/var\/lib\/postgresql\/15\/main is removed \(--purge\)$/, /^haproxy: node5 stops routing/],
       ['--purge'],
@@ -207,7 +229,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     const five = inventory('etcd5', { etcd: [...DB, 'node4', 'node5'] });
     const leader = await leaderName(await faultContext(base));
     const started = await postmasterStart(leader);
-    const grow = await applyUnderLoad('etcd 3 -> 5 members', five, base, [
+    const grow = await applyUnderLoad('etcd 3 -> 5 members', five, base, five, [
       /^etcd: add node4 as a learner, start it with ETCD_INITIAL_CLUSTER_STATE=existing, promote it to a voting member$/,
       /^etcd: add node5 as a learner, start it with ETCD_INITIAL_CLUSTER_STATE=existing, promote it to a voting member$/,
     ]);
@@ -240,7 +262,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     }
     await waitEtcdHealthy(await faultContext(five), 120_000);
 
-    const shrink = await applyUnderLoad('etcd 5 -> 3 members', base, base, [
+    const shrink = await applyUnderLoad('etcd 5 -> 3 members', base, five, base, [
       /^etcd: remove member node4, then stop etcd on node4 and remove its data$/,
       /^etcd: remove member node5, then stop etcd on node5 and remove its data$/,
     ]);
@@ -260,7 +282,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     const leader = await leaderName(await faultContext(base));
     const rest = DB.filter((h) => h !== leader);
     const without = inventory('no-leader', { postgres: rest });
-    const { apply, result } = await applyUnderLoad('the leader removed', without, without, [
+    const { apply, result } = await applyUnderLoad('the leader removed', without, base, without, [
       new RegExp(`^postgres: switch over from ${leader} to (${rest.join('|')}) first \\(${leader} leaves roles\\.postgres`),
       new RegExp(`^postgres: ${leader} leaves: Patroni stopped and disabled`),
     ]);
@@ -270,7 +292,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
     assert.equal(await sh(leader, 'sudo test -f /var/lib/postgresql/15/main/PG_VERSION && echo kept'), 'kept');
     await assertHealthy(without);
     // Back: it joins again from the data it kept.
-    await applyUnderLoad('the old leader back', base, without, [new RegExp(`^postgres: ${leader} joins as a replica, from its existing data directory`)]);
+    await applyUnderLoad('the old leader back', base, without, base, [new RegExp(`^postgres: ${leader} joins as a replica, from its existing data directory`)]);
     await assertHealthy(base);
   });
 
@@ -294,7 +316,7 @@ describe('topology changes on the lab cluster', { timeout: 60 * 60_000 }, () => 
       if (replace.code !== 0) throw new Error(`pgha replace failed:\n${replace.stdout}\n${replace.stderr}`);
     });
     results.push(result);
-    timings.push(`${victim} replaced: pgha replace ${(replace!.ms / 1000).toFixed(1)} s`);
+    timings.push(`${victim} replaced: pgha replace ${(replace!.ms / 1000).toFixed(1)} s (${slowest(replace!.stdout)})`);
     assertNothingLost(result);
     // The new key was shown as ssh-keygen prints it on the machine, then recorded.
     const ed25519 = fingerprints.find((f) => f.endsWith('(ED25519)'))!.split(' ')[1];

@@ -101,11 +101,17 @@ function knownEndpoints(inv: Inventory, facts: TopologyFacts): string[] {
   return [...new Set([...found, ...inv.hostsWithRole('etcd').map((h) => etcdClientUrl(inv, h))])];
 }
 
-/** A host to run etcdctl on for a membership change: `preferred` if connected, else a member that answered. */
-function executor(ctx: ApplyContext, preferred?: string): Connection {
-  if (preferred && ctx.session.conns.has(preferred)) return ctx.session.conn(preferred);
+/**
+ * A host to run etcdctl on for a membership change: a member that answered and stays (a host of
+ * roles.etcd), never `avoid` (the member that leaves).
+ */
+function executor(ctx: ApplyContext, avoid?: string): Connection {
+  const { inv, conns } = ctx.session;
   const live = ctx.topology.facts.etcd;
-  const host = ctx.session.inv.hosts.find((h) => ctx.session.conns.has(h.name) && live?.members.some((m) => m.name === h.name && m.healthy));
+  const answered = (name: string) => live?.members.some((m) => m.name === name && m.healthy) ?? false;
+  const host =
+    inv.hostsWithRole('etcd').find((h) => h.name !== avoid && conns.has(h.name) && answered(h.name)) ??
+    inv.hosts.find((h) => h.name !== avoid && conns.has(h.name) && answered(h.name));
   if (!host) throw new PghaError('no etcd member that answers is reachable over SSH to run etcdctl on');
   return ctx.session.conn(host);
 }
@@ -193,8 +199,8 @@ async function leave(ctx: ApplyContext, change: Extract<MembershipChange, { kind
   const { session, rollout } = ctx;
   const { inv } = session;
   const onHost = change.host !== undefined && session.conns.has(change.host) && change.why !== 'replaced';
-  const conn = onHost ? session.conn(change.host!) : executor(ctx);
-  const peers = executor(ctx, onHost ? undefined : conn.target.name);
+  const conn = onHost ? session.conn(change.host!) : executor(ctx, change.host);
+  const peers = executor(ctx, change.host);
   const live = await membershipNow(ctx, peers);
   const dataDir = etcdDataDir(inv);
   const paths = [dataDir, ETCD_CONFIG];
