@@ -27,12 +27,18 @@ files=(
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/pgbackrest/record.test.ts
+  test/unit/components/etcd/index.test.ts
+  test/unit/components/etcd/membership.test.ts
+  test/unit/components/patroni/members.test.ts
+  test/unit/cluster/topology.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
   test/unit/flows/backup.test.ts
   test/unit/flows/status.test.ts
   test/unit/ssh/ssh.test.ts
+  test/unit/ssh/known-hosts.test.ts
   test/unit/ssh/connection.test.ts
   test/unit/ssh/auth.test.ts
   test/unit/session/session.test.ts
@@ -47,6 +53,7 @@ files=(
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
+  test/cluster/topology.test.ts
   test/cluster/faults.test.ts
 )
 

@@ -49,6 +49,12 @@ function action(load: () => Promise<Flow>) {
   };
 }
 
+/** The action of a command with one argument, which the flow gets as opts[name]. */
+function actionWithArgument(name: string, load: () => Promise<Flow>) {
+  const run = action(load);
+  return (value: string, opts: { inventory?: string }, cmd: Command) => run({ ...opts, [name]: value } as { inventory?: string }, cmd);
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const INVENTORY: [string, string] = ['-i, --inventory <file>', 'inventory YAML file (default: $PGHA_INVENTORY, else ./inventory.yml)'];
 const LOG: [string, string] = ['--log <file>', 'write the run log (every command run on the hosts, with its output; secrets masked) to FILE'];
@@ -145,19 +151,24 @@ export function registerCommands(program: Command): void {
 
   program
     .command('apply')
-    .summary('converge the hosts into the verified cluster the inventory describes')
+    .summary('converge the hosts into the verified cluster the inventory describes (also hosts added or removed)')
     .description(
       "Converge the inventory's hosts (Debian 12, sshd and sudo only) into a verified HA cluster: packages, " +
         'etcd, PostgreSQL under Patroni, HAProxy and pgBackRest, in that order, each behind a health gate, ' +
         'then verify. Every step reads the host first and acts only on a difference: a second run changes ' +
-        'nothing. Exit 0 when converged and verified, 1 on any failure (the recap names the host), 2 on bad input.',
+        'nothing. On a running cluster, hosts added to or removed from a role join or leave it: the live cluster ' +
+        'is read first and the plan printed (etcd members one at a time, as learners first; a leader that leaves ' +
+        'is switched away from first; a replica that leaves is stopped, its member key and replication slot gone). ' +
+        'A change that would lose etcd quorum is refused before any host is touched (exit 2, with the reason and a ' +
+        'safe order). Exit 0 when converged and verified, 1 on any failure (the recap names the host), 2 on bad input.',
     )
     .option(...INVENTORY)
-    .option('--check', 'show every change apply would make (file diffs with secrets masked, packages, services) and change nothing')
+    .option('--check', 'show the plan and every change apply would make (file diffs with secrets masked, packages, services) and change nothing')
     .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
     .option('--accept-new-host-keys', 'record the host keys of hosts not yet in known_hosts (like ssh accept-new); a changed key is always refused')
     .option('-l, --limit <hosts>', "only these hosts' steps run (comma-separated names); the others are still read by the health gates and verify")
     .option('--json', 'print the recap as one JSON document on stdout (progress goes to stderr)')
+    .option('--purge', "a PostgreSQL host that leaves roles.postgres loses its data directory too (by default it stays on that host's disk)")
     .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .addHelpText(
@@ -168,6 +179,44 @@ export function registerCommands(program: Command): void {
         'terminal, or taken from $PGHA_SSH_PASSPHRASE; jump hosts from ssh.jump or ProxyJump.',
     )
     .action(action(async () => (await import('../flows/apply/command.js')).apply));
+
+  program
+    .command('replace')
+    .summary('bring back a host whose machine was rebuilt (same name and address, empty disk, new host key)')
+    .argument('<host>', 'the inventory host whose machine was rebuilt')
+    .description(
+      'For a machine rebuilt under the same name and address with an empty disk: shows the SHA256 fingerprint of ' +
+        'the host key it offers now and asks (or --yes; without a terminal --yes is required), records it in ' +
+        "known_hosts, then applies the inventory with that host as a new member: its old etcd member removed and " +
+        'a new one added (learner, then promoted), everything installed, PostgreSQL joining as a replica (cloned ' +
+        "from the pgBackRest repository), HAProxy routing. The other hosts' data is never touched. For the backup " +
+        'repository host the repository is created again (new stanza data, a new full backup) and the output names ' +
+        'the backups that were lost with the old disk. Refused for the running leader. Exit 0 when the cluster ' +
+        'verifies, 1 on a failure, 2 on bad input or a refusal (nothing changed).',
+    )
+    .option(...INVENTORY)
+    .option('-y, --yes', 'record the new host key and go ahead without asking (check the fingerprint shown on the machine first)')
+    .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(actionWithArgument('host', async () => (await import('../flows/replace/command.js')).replace));
+
+  program
+    .command('reinit')
+    .summary("rebuild one replica's data from scratch (Patroni's reinitialize)")
+    .argument('<member>', 'the replica to rebuild')
+    .description(
+      "Rebuild a replica's data: Patroni's POST /reinitialize empties its data directory and copies it again " +
+        '(from the pgBackRest repository, else pg_basebackup from the leader); pgha waits until it streams from the ' +
+        'leader again, printing each step with its time. Refused on the leader (switch over first) and without a ' +
+        'running leader. Asks for confirmation (or --yes; without a terminal --yes is required). Exit 0 when it ' +
+        'streams again, 1 on a failure, 2 on bad input or a refusal (nothing changed).',
+    )
+    .option(...INVENTORY)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(actionWithArgument('member', async () => (await import('../flows/reinit/command.js')).reinit));
 
   program
     .command('verify')

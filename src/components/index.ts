@@ -11,7 +11,7 @@ import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
-import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
+import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from './types.js';
 
 export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
 
@@ -21,10 +21,17 @@ export function packagesFor(inv: Inventory, h: Host): string[] {
 }
 
 /** Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. */
-export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs }): RenderedFile[] {
+export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; etcdState?: EtcdClusterState }): RenderedFile[] {
   if (!inv.secrets) throw new Error('rendering needs the secrets: load the inventory with its secrets file');
   const host = inv.host(hostName);
-  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs }) ?? []);
+  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, etcdState: opts.etcdState }) ?? []);
+}
+
+/** Every component's topology steps for these facts, in the order apply runs them (throws an InputError to refuse). */
+export function planComponents(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
+  const steps = COMPONENTS.flatMap((c) => c.plan?.(facts, inv) ?? []);
+  // A stable sort: within a phase, each component's own order.
+  return steps.map((s, i) => ({ s, i })).sort((a, b) => TOPOLOGY_PHASES.indexOf(a.s.phase) - TOPOLOGY_PHASES.indexOf(b.s.phase) || a.i - b.i).map((x) => x.s);
 }
 
 /**
@@ -48,6 +55,8 @@ export async function rolloutComponents(ctx: Omit<ApplyContext, 'leaderUp'>): Pr
       for (const c of COMPONENTS) await c.leaderUp?.(full);
     },
   };
+  // A leader that leaves is switched away from before any file stops naming it.
+  await full.topology.run('before', full);
   for (const c of COMPONENTS) await c.prepare?.(full);
   for (const c of COMPONENTS) await c.start?.(full);
 }

@@ -113,6 +113,11 @@ export class Reporter {
     }
   }
 
+  /** A line of a runbook that runs between stages (e.g. apply's topology steps): always shown. */
+  say(text: string): void {
+    this.line(text);
+  }
+
   /** What a host's op is doing while it takes long (e.g. waiting for a lock): always shown. */
   progress(host: string, text: string): void {
     this.line(`${host}: ${text}`);

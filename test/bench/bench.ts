@@ -4,7 +4,7 @@
 // it fails (exit 1) when the cluster it measures is broken.
 //
 //   npm run bench                  everything (about 40 minutes)
-//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup --runs 1
+//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup,topology --runs 1
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -240,7 +240,47 @@ async function main(): Promise<void> {
     await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
   }
 
+  if (wanted('topology')) {
+    // Day 2 with about 1 GB of data (pgbench scale 70) and a recent full backup, as a scheduled
+    // one would be: a replica added (node5, cloned from the repository), removed again, and a
+    // rebuilt replica brought back by pgha replace (its packages included).
+    await lab.up(5);
+    const base = withNode5(inventory, 'base');
+    const add = withNode5(inventory, 'add', { postgres: ['node1', 'node2', 'node3', 'node5'], haproxy: ['node1', 'node2', 'node3', 'node5'] });
+    must(await pgha(['apply', '-i', base], { built: true }), 'apply with node5 as a host');
+    const leaderName = await currentLeader(inventory);
+    const init = await lab.ssh(leaderName, 'sudo -u postgres /usr/lib/postgresql/15/bin/pgbench -i -q -s 70 postgres', { timeoutMs: 30 * 60_000 });
+    if (init.code !== 0) {
+      console.error(`pgbench -i failed on ${leaderName}: ${init.stderr}`);
+      process.exit(1);
+    }
+    const size = (await lab.ssh(leaderName, "sudo -u postgres psql -XAtc \"select pg_size_pretty(pg_database_size('postgres'))\"")).stdout.trim();
+    must(await pgha(['backup', '-i', inventory, '--type', 'full'], { built: true, timeoutMs: 60 * 60_000 }), 'backup');
+    const added = must(await pgha(['apply', '-i', add], { built: true, timeoutMs: 60 * 60_000 }), 'apply adding node5');
+    const join = /^Patroni: node5 streams from the leader: ready \(([\d.]+)s\)$/m.exec(added.stdout)?.[1];
+    record(`add a replica (${size} database): pgha apply, from the inventory edit to streaming`, [added.ms / 1000], undefined, `packages, files and the clone; the clone and catch-up alone: ${join} s; ${stageTimes(added.stdout)}`);
+    const removed = must(await pgha(['apply', '-i', base], { built: true }), 'apply removing node5');
+    record('remove a replica: pgha apply, from the inventory edit to its member key and slot gone', [removed.ms / 1000]);
+    const victim = ['node1', 'node2', 'node3'].find((h) => h !== leaderName)!;
+    await lab.poweroff(victim);
+    const rebuilt = await lab.rebuild(victim);
+    const replaced = must(await pgha(['replace', '-i', base, victim, '--yes'], { built: true, timeoutMs: 60 * 60_000 }), 'replace');
+    const clone = new RegExp(`^Patroni: ${victim} streams from the leader: ready \\(([\\d.]+)s\\)$`, 'm').exec(replaced.stdout)?.[1];
+    record(`replace a rebuilt replica (${size} database): pgha replace, from the new host key to verified`, [replaced.ms / 1000], undefined, `machine rebuilt in ${(rebuilt.ms / 1000).toFixed(1)} s before; the clone and catch-up alone: ${clone} s; ${stageTimes(replaced.stdout)}`);
+    await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
+  }
+
   finish(started);
+}
+
+/** The lab inventory with node5 as a host (no role unless given) and these roles, in a temp file. */
+function withNode5(inventory: string, name: string, roles: Record<string, string[]> = {}): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['hosts', 'node5', 'address'], lab.machineAddress('node5'));
+  for (const [role, hosts] of Object.entries(roles)) doc.setIn(['roles', role], doc.createNode(hosts, { flow: true }));
+  const file = join(tmpdir(), `pgha-bench-topology-${name}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
 }
 
 function finish(started: number): void {

@@ -9,7 +9,7 @@ addresses on a private bridge. node1..node3 are the database hosts and node4 the
 repository host of inventories/lab.yml. Needs root.
 
 Commands:
-  up [N]                 boot node1..nodeN (default 4) and wait until each answers ssh
+  up [N]                 boot node1..nodeN (default 4; 5, 6, ... for growth tests) and wait until each answers ssh
   down                   stop everything, remove the machines' disks (base image, key, secrets stay)
   status                 machines, addresses, links, apt proxy
   ssh NAME [CMD...]      ssh to a machine as admin (interactive without CMD)
@@ -17,6 +17,9 @@ Commands:
   heal NAME              restore the link and re-attach it to the bridge
   poweroff NAME          power loss: SIGKILL the machine's init, no clean shutdown
   start NAME             boot a stopped machine again (disk intact)
+  rebuild NAME           a fresh machine under the same name and address: powered off, an empty disk
+                         from the base image, new host keys, booted again (known_hosts keeps the old
+                         keys, as an operator's would: pgha replace records the new one)
   key                    print the lab's public ssh key (made once)
   inventory              print the path of the pgha inventory for this lab
   bastion on|off         on: boot node5 (if needed) as a jump host and refuse SSH from this host to
@@ -101,6 +104,15 @@ async function main(argv: string[]): Promise<number> {
       const r = await lab.start(name());
       const after = `answers ssh after ${(r.sshMs / 1000).toFixed(1)} s`;
       process.stdout.write(r.booted ? `${name()} started; ${after}\n` : `${name()} was running already; ${after}\n`);
+      return 0;
+    }
+    case 'rebuild': {
+      const r = await lab.rebuild(name());
+      process.stdout.write(
+        `${name()} rebuilt: an empty disk from the base image, new host keys, same name and address; answers ssh after ${(r.ms / 1000).toFixed(1)} s\n` +
+          `its new host keys:\n${r.fingerprints.map((f) => `  ${f}\n`).join('')}` +
+          `known_hosts still has its old keys: pgha replace ${name()} shows the new fingerprint and records it\n`,
+      );
       return 0;
     }
     case 'key':

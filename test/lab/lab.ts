@@ -9,6 +9,8 @@
 //   ssh(name, cmd)          runs a shell command as admin -> {code, stdout, stderr}
 //   partition(name) / heal(name)    cut / restore the machine's link
 //   poweroff(name) / start(name)    power loss (SIGKILL of its init) / boot again, disk intact
+//   rebuild(name)           a fresh machine under the same name and address: empty disk from the
+//                           base, new host keys, booted (known_hosts keeps the old keys, as an operator's would)
 //   labInventoryPath()      a pgha inventory describing this lab (inventories/lab.yml or an adjusted copy)
 //   machineAddress(name), machineNames(n), status()
 //   bastionOn() / bastionOff() / isolated()   the jump-host setup: node5 the only machine the host
@@ -574,32 +576,27 @@ function removeCgroups(cfg: LabConfig, name: string): void {
 }
 
 function writeKnownHosts(cfg: LabConfig): void {
-  const lines: string[] = [];
-  for (const name of existingMachines(cfg)) {
-    const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
-    if (!fs.existsSync(etcSsh)) continue;
-    for (const f of fs.readdirSync(etcSsh).filter((f) => /^ssh_host_.*_key\.pub$/.test(f)).sort()) {
-      const [type, key] = fs.readFileSync(path.join(etcSsh, f), 'utf8').trim().split(/\s+/);
-      lines.push(`${machineAddress(name, cfg)},${name} ${type} ${key}`);
-    }
-  }
+  const lines = existingMachines(cfg).flatMap((name) => hostKeyLines(cfg, name));
   fs.writeFileSync(cfg.knownHostsPath, lines.map((l) => `${l}\n`).join(''), { mode: 0o644 });
 }
 
-function sshArgs(cfg: LabConfig, name: string, connectTimeout = 10): string[] {
+function sshArgs(cfg: LabConfig, name: string, connectTimeout = 10, knownHostsPath = cfg.knownHostsPath): string[] {
   return [
     '-i', cfg.keyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-    '-o', `UserKnownHostsFile=${cfg.knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', `UserKnownHostsFile=${knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'StrictHostKeyChecking=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-o', 'LogLevel=ERROR',
     `${cfg.user}@${machineAddress(name, cfg)}`,
   ];
 }
 
-/** Runs a shell command on a machine as the lab's admin user (host key checked strictly). */
-export function ssh(name: string, cmd: string, opts: { timeoutMs?: number; input?: string } = {}): Promise<Result> {
+/**
+ * Runs a shell command on a machine as the lab's admin user (host key checked strictly, against
+ * the lab's known_hosts unless `knownHostsPath` names another file).
+ */
+export function ssh(name: string, cmd: string, opts: { timeoutMs?: number; input?: string; knownHostsPath?: string } = {}): Promise<Result> {
   const cfg = labConfig();
   return new Promise((resolve) => {
-    const child = spawn('ssh', [...sshArgs(cfg, name), '--', cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ssh', [...sshArgs(cfg, name, 10, opts.knownHostsPath), '--', cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -619,12 +616,12 @@ export function sshCommandLine(name: string): string[] {
   return ['ssh', ...sshArgs(labConfig(), name)];
 }
 
-async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000): Promise<void> {
+async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000, knownHostsPath?: string): Promise<void> {
   const address = machineAddress(name, cfg);
   await waitFor(`${name} (${address}) to answer ssh`, timeoutMs, async () => {
     if (nspawnPid(cfg, name) === null) throw new Error(`${name} stopped while booting; see ${paths(cfg, name).log}`);
     if (!(await tcpOpen(address, 22))) return false;
-    return (await ssh(name, 'true', { timeoutMs: 10_000 })).code === 0;
+    return (await ssh(name, 'true', { timeoutMs: 10_000, knownHostsPath })).code === 0;
   });
 }
 
@@ -674,6 +671,68 @@ export async function start(name: string): Promise<StartResult> {
   }
   await waitSsh(cfg, name);
   return { booted, sshMs: Date.now() - t0 };
+}
+
+/** The machine's own host keys (read from its disk) as known_hosts lines, by address and name. */
+function hostKeyLines(cfg: LabConfig, name: string): string[] {
+  const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
+  if (!fs.existsSync(etcSsh)) return [];
+  return fs
+    .readdirSync(etcSsh)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .sort()
+    .map((f) => {
+      const [type, key] = fs.readFileSync(path.join(etcSsh, f), 'utf8').trim().split(/\s+/);
+      return `${machineAddress(name, cfg)},${name} ${type} ${key}`;
+    });
+}
+
+/** SHA256 fingerprints of the machine's host keys, as `ssh-keygen -lf` prints them ("256 SHA256:... (ED25519)"). */
+export function hostKeyFingerprints(name: string): string[] {
+  const cfg = labConfig();
+  const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
+  return fs
+    .readdirSync(etcSsh)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .sort()
+    .map((f) => must('ssh-keygen', ['-lf', path.join(etcSsh, f)]).trim().replace(/ \S+@\S+ /, ' '));
+}
+
+export interface RebuildResult {
+  /** `ssh-keygen -lf` of each new host key. */
+  fingerprints: string[];
+  /** From the call until it answered ssh. */
+  ms: number;
+}
+
+/**
+ * A machine rebuilt: powered off (as a dead machine is), its disk replaced by an empty one over
+ * the base image, new host keys and machine id, the same name and address, then booted and
+ * waited for (ssh checked against its new keys). The lab's known_hosts keeps the old keys, as an
+ * operator's would: `pgha replace` is what records the new one.
+ */
+export async function rebuild(name: string): Promise<RebuildResult> {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  const p = paths(cfg, name);
+  if (!fs.existsSync(p.upper)) throw new Error(`${name} is not part of the lab; run up first`);
+  const t0 = Date.now();
+  await poweroff(name);
+  if (mountPoints().includes(p.root)) must('umount', [p.root]);
+  fs.rmSync(p.upper, { recursive: true, force: true });
+  fs.rmSync(p.work, { recursive: true, force: true });
+  ensureBridge(cfg);
+  prepareMachine(cfg, name, existingMachines(cfg), ensureKey(cfg));
+  await bootMachine(cfg, name);
+  const fresh = path.join(cfg.dir, `known_hosts.${name}.rebuilt`);
+  fs.writeFileSync(fresh, hostKeyLines(cfg, name).map((l) => `${l}\n`).join(''), { mode: 0o644 });
+  try {
+    await waitSsh(cfg, name, 90_000, fresh);
+  } finally {
+    fs.rmSync(fresh, { force: true });
+  }
+  return { fingerprints: hostKeyFingerprints(name), ms: Date.now() - t0 };
 }
 
 /** Cuts the machine off the bridge (its host-side link goes down): a network partition. Returns the link. */

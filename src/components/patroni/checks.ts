@@ -8,7 +8,7 @@ import { isRunningState, leaderOf, type PatroniCluster, type PatroniMember } fro
 const nofailover = (m: PatroniMember) => m.tags?.nofailover === true;
 
 /** Why `m` cannot become the leader now, or undefined when it can. `streaming`: names the leader sees streaming. */
-function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Set<string>): PghaError | undefined {
+export function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Set<string>): PghaError | undefined {
   if (nofailover(m)) return new InputError(`${m.name} is tagged nofailover: Patroni never promotes it`);
   if (!isRunningState(m.state)) return new PghaError(`${m.name} is ${m.state}, not running: it cannot take over`);
   if (streaming && !streaming.has(m.name)) return new PghaError(`${m.name} does not stream from the leader: it cannot take over`);

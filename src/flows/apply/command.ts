@@ -1,15 +1,15 @@
-// `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster: the packages
-// stage, then every component's prepare and start stages in registry order, each behind its
-// health gate, then verify. Every step reads the host's state first and acts only on a
-// difference, so a second run changes nothing. --limit runs only the named hosts' steps (the
+// `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster, and later any
+// edit of the inventory (hosts that join or leave a role included) carried out on the live
+// cluster; src/cluster/converge.ts does the work. --limit runs only the named hosts' steps (the
 // gates and verify still read every host); the recap is printed whatever happened, also when
-// hosts could not be reached, and with --json it is one document on stdout.
-import { createReporter, Rollout, StageFailed, type Counts } from '../../engine/index.js';
+// hosts could not be reached, and with --json it is one document on stdout. verify: every
+// component's read-only checks.
+import { createReporter, Rollout, type Counts } from '../../engine/index.js';
 import { EXIT, InputError, PghaError } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
-import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
-import { detectDcs, patroniTtlNote } from '../../components/patroni/version.js';
-import type { ApplyContext, CheckResult, Dcs, RenderedFile } from '../../components/types.js';
+import { formatChecks, verifyCluster } from '../../components/index.js';
+import type { CheckResult } from '../../components/types.js';
+import { converge } from '../../cluster/converge.js';
 import type { CommandContext } from '../context.js';
 import { secretMasker, type Session } from '../../session/session.js';
 import { ConnectAllError } from '../../ssh/index.js';
@@ -21,10 +21,7 @@ export interface ApplyOptions {
   /** Comma-separated host names. */
   limit?: string;
   json?: boolean;
-}
-
-function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
-  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs })]));
+  purge?: boolean;
 }
 
 /** --limit's host names, each one of the inventory's (bad input otherwise). */
@@ -103,33 +100,11 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
 
   const rollout = new Rollout({ check, reporter, limit });
   try {
-    // The files written before the packages do not depend on the DCS choice.
-    const early = renderAll(inv, 'etcd');
-    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
-
-    const { dcs, version, versions } = await detectDcs(session);
-    say(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
-    const files = renderAll(inv, dcs);
-    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes, inventoryFile: ctx.inventoryFile };
-    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
-    if (ttlNote) notes.push(ttlNote);
-
-    await rolloutComponents(actx);
-
-    for (const note of notes) say(`note: ${note}\n`);
-    let code = rollout.finish();
-    let checks: CheckResult[] | undefined;
-    if (!check) {
-      checks = await verifyCluster(session);
-      say(`VERIFY\n${formatChecks(checks)}\n`);
-      if (checks.some((c) => !c.ok)) code = EXIT.failed;
-    }
-    say(`${check ? 'check' : 'apply'} finished in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    const { code, checks } = await converge(session, reporter, say, { check, purge: opts.purge, inventoryFile: ctx.inventoryFile, rollout, notes });
     printJson(recapJson({ check, code, limit, totals: rollout.counts(), rollout, checks, notes, ms: Date.now() - started }));
     return code;
   } catch (err) {
-    // The recap shows which host failed where; the error boundary prints the reason.
-    if (err instanceof StageFailed) rollout.finish();
+    // The recap shows which host failed where (converge printed it); the error boundary prints the reason.
     const message = err instanceof PghaError ? err.message : String(err);
     printJson(recapJson({ check, code: err instanceof PghaError ? err.exitCode : EXIT.bug, limit, totals: rollout.counts(), rollout, notes, ms: Date.now() - started, error: message }));
     throw err;

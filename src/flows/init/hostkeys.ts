@@ -3,12 +3,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeSSH } from 'node-ssh';
-import { PghaError } from '../../errors.js';
 import { defaultKeyPaths } from '../../session/session.js';
 import { SshConnection } from '../../ssh/index.js';
+import { fetchHostKey } from '../../ssh/host-key.js';
 import { knownHostsLine } from '../../ssh/known-hosts.js';
-import { describeConnectError } from '../../ssh/ssh.js';
 
 export { fingerprint, keyTypeOf, knownHostsLine } from '../../ssh/known-hosts.js';
 
@@ -19,31 +17,7 @@ export interface HostProbe {
 }
 
 export const sshProbe: HostProbe = {
-  async fetchKey(address, port) {
-    let seen: Buffer | undefined;
-    const ssh = new NodeSSH();
-    try {
-      // Refusing the key ends the handshake before any authentication is attempted.
-      await ssh.connect({
-        host: address,
-        port,
-        username: 'pgha',
-        readyTimeout: 10_000,
-        hostVerifier: (key: Buffer) => {
-          seen = key;
-          return false;
-        },
-      });
-    } catch (err) {
-      // Worded as apply words it (refused, no route, timed out, ...).
-      if (!seen) throw new PghaError(describeConnectError(err, { address, port, user: 'pgha', connectTimeoutMs: 10_000 }));
-    } finally {
-      ssh.connection?.on('error', () => {});
-      ssh.dispose();
-    }
-    if (!seen) throw new PghaError(`${address}:${port}: the SSH server sent no host key`);
-    return seen;
-  },
+  fetchKey: (address, port) => fetchHostKey(address, port),
   async login({ name, address, port, user, privateKeyPath, home, key }) {
     // A known_hosts holding only the confirmed key, so the transport's strict check applies.
     const dir = mkdtempSync(join(tmpdir(), 'pgha-init-'));

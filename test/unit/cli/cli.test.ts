@@ -34,6 +34,7 @@ test('a bare Error is a bug by construction: every `new Error(` in src is a prog
   };
   walk('src');
   assert.deepEqual(sites.sort(), [
+    'src/cluster/converge.ts: topology steps never',
     'src/components/index.ts: rendering needs the ',
     'src/components/types.ts: no rendered ${path} ',
     'src/ssh/connection.ts: bad file mode ${JSON',
@@ -168,4 +169,22 @@ test('apply when no host can be reached: a recap naming each unreachable host, n
   assert.match(doc.hosts[0].error, /connection refused/);
   assert.equal(readdirSync(logs).length, 1, '--no-log wrote no log');
   assert.match(json.stderr, /^RECAP$/m, 'with --json the recap text goes to stderr');
+});
+
+test('replace and reinit: bad input and a missing --yes without a terminal are refused before any host is contacted (exit 2)', async () => {
+  const { fixtureInventory } = await import('../inventory-fixture.js');
+  // Addresses nobody answers at: a contact would show as a connection error instead.
+  const inv = await fixtureInventory({ etcd: ['pg1', 'pg2', 'pg3'], postgres: ['pg1', 'pg2', 'pg3'], haproxy: ['pg1'] });
+  const unknown = pgha('replace', '-i', inv.file, 'pg9', '--yes');
+  assert.equal(unknown.status, 2, unknown.stderr);
+  assert.match(unknown.stderr, /^pgha: no host named pg9 in /m);
+  const noYes = pgha('replace', '-i', inv.file, 'pg2');
+  assert.equal(noYes.status, 2, noYes.stderr);
+  assert.match(noYes.stderr, /^pgha: replace pg2 records its new host key and rebuilds it as a member, and needs a confirmation, but there is no terminal to ask on: check the fingerprint, then add --yes$/m);
+  const reinit = pgha('reinit', '-i', inv.file, 'pg2');
+  assert.equal(reinit.status, 2, reinit.stderr);
+  assert.match(reinit.stderr, /^pgha: reinit replaces pg2's data and needs a confirmation, but there is no terminal to ask on: add --yes to go ahead without asking$/m);
+  const missing = pgha('reinit', '-i', inv.file);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /missing required argument 'member'/);
 });

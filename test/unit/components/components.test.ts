@@ -115,5 +115,5 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
   assert.deepEqual(packagesFor(inv, inv.host('pg1')).sort(), ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'postgresql-15']);
-  assert.deepEqual(packagesFor(inv, inv.host('backup1')).sort(), ['openssh-client', 'pgbackrest']);
+  assert.deepEqual(packagesFor(inv, inv.host('backup1')).sort(), ['curl', 'openssh-client', 'pgbackrest']);
 });

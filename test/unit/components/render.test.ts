@@ -71,6 +71,7 @@ test('renderHost returns only the files of the host roles', async () => {
     '/etc/systemd/system/pgha-backup-diff.timer',
     '/etc/systemd/system/pgha-backup-full.service',
     '/etc/systemd/system/pgha-backup-full.timer',
+    '/usr/local/lib/pgha/pgbackrest-record-backups',
   ]);
   const patroni = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/patroni/config.yml')!;
   assert.deepEqual([patroni.owner, patroni.group, patroni.mode, patroni.secret], ['postgres', 'postgres', 0o600, true]);

@@ -1,0 +1,93 @@
+// Convergence end to end, shared by `pgha apply` and `pgha replace`: the live cluster read and the
+// topology plan made (or refused) before any host is touched, the packages stage, every
+// component's prepare and start stages behind their health gates (with the plan's steps at their
+// points), then verify. Every step reads the host first and acts only on a difference.
+import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../components/index.js';
+import { detectDcs, patroniTtlNote } from '../components/patroni/version.js';
+import type { ApplyContext, CheckResult, Dcs, EtcdClusterState, RenderedFile } from '../components/types.js';
+import { Rollout, StageFailed, type Reporter } from '../engine/index.js';
+import { EXIT, InputError } from '../errors.js';
+import type { Inventory } from '../inventory/index.js';
+import type { Session } from '../session/session.js';
+import { planTopology, readTopologyFacts, TopologyPlan } from './topology.js';
+
+export interface ConvergeOptions {
+  /** --check: show the plan and every change, change nothing. */
+  check?: boolean;
+  /** --purge: a PostgreSQL host that leaves loses its data directory too. */
+  purge?: boolean;
+  /** `pgha replace HOST`: that host's machine was rebuilt (its etcd member is re-created). */
+  replace?: string;
+  /** The inventory file as the operator named it (for commands a note suggests). */
+  inventoryFile?: string;
+  /** The rollout to record into (apply's --limit and --json read it afterwards); a new one by default. */
+  rollout?: Rollout;
+  /** Notes said at the end (apply's --json lists them); collected here. */
+  notes?: string[];
+}
+
+export interface ConvergeResult {
+  code: number;
+  /** verify's checks (none in check mode). */
+  checks?: CheckResult[];
+}
+
+function renderAll(inv: Inventory, dcs: Dcs, etcdState: EtcdClusterState): Map<string, RenderedFile[]> {
+  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs, etcdState })]));
+}
+
+/** Converges the session's hosts to the inventory (a refused plan throws an InputError). */
+export async function converge(session: Session, reporter: Reporter, out: (text: string) => void, opts: ConvergeOptions): Promise<ConvergeResult> {
+  const { inv } = session;
+  const started = Date.now();
+  const rollout = opts.rollout ?? new Rollout({ check: opts.check, reporter });
+  const notes = opts.notes ?? [];
+  // The live cluster and the plan, before any host is touched.
+  const facts = await readTopologyFacts(session, { replace: opts.replace, purge: opts.purge });
+  const topology = new TopologyPlan(facts, planTopology(facts, inv), reporter);
+  out(topology.describe(opts.check ?? false));
+  // A host joining or leaving changes the others too (etcd membership, pg_hba, HAProxy's servers).
+  if (rollout.limit && topology.steps.length) {
+    throw new InputError(`--limit: hosts join or leave the cluster in this apply (${topology.steps.length} topology change(s) above), which changes the other hosts too: run apply without --limit`);
+  }
+  const etcdState: EtcdClusterState = facts.etcd ? 'existing' : 'new';
+  try {
+    // The files written before the packages do not depend on the DCS choice.
+    const early = renderAll(inv, 'etcd', etcdState);
+    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
+
+    const { dcs, version, versions } = await detectDcs(session);
+    out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
+    const files = renderAll(inv, dcs, etcdState);
+    const actx: Omit<ApplyContext, 'leaderUp'> = {
+      session,
+      rollout,
+      dcs,
+      files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [],
+      notes,
+      inventoryFile: opts.inventoryFile,
+      topology,
+    };
+    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
+    if (ttlNote) actx.notes.push(ttlNote);
+
+    await rolloutComponents(actx);
+    const missed = opts.check ? [] : topology.notRun();
+    if (missed.length) throw new Error(`topology steps never ran (no component ran their phase): ${missed.map((s) => s.text).join('; ')}`);
+
+    for (const note of actx.notes) out(`note: ${note}\n`);
+    let code = rollout.finish();
+    let checks: CheckResult[] | undefined;
+    if (!opts.check) {
+      checks = await verifyCluster(session);
+      out(`VERIFY\n${formatChecks(checks)}\n`);
+      if (checks.some((c) => !c.ok)) code = EXIT.failed;
+    }
+    out(`${opts.check ? 'check' : 'apply'} finished in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    return { code, checks };
+  } catch (err) {
+    // The recap shows which host failed where; the error boundary prints the reason.
+    if (err instanceof StageFailed) rollout.finish();
+    throw err;
+  }
+}
