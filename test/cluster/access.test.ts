@@ -90,8 +90,15 @@ async function acceptedLogins(name: string, since: string, until: string): Promi
   return r.stdout.split('\n').filter(Boolean);
 }
 
-/** Now, as journalctl's --since and --until take it (seconds since the epoch: no time zone to get wrong). */
-const since = () => `@${Math.floor(Date.now() / 1000) - 1}`;
+/**
+ * Now, as journalctl's --since and --until take it (seconds since the epoch: no time zone to get
+ * wrong): the next whole second, waited for, so that no earlier login falls into the window.
+ */
+async function since(): Promise<string> {
+  const next = Math.floor(Date.now() / 1000) + 1;
+  await new Promise((r) => setTimeout(r, next * 1000 - Date.now() + 50));
+  return `@${next}`;
+}
 /** Now as --until, and a second's wait so that nothing after it falls into the window. */
 async function until(): Promise<string> {
   const t = `@${Math.floor(Date.now() / 1000)}`;
@@ -110,7 +117,7 @@ test('apply through a bastion, with a key held only in ssh-agent: the hosts answ
     writeFileSync(file, lab.labBastionInventoryText((doc) => doc.deleteIn(['ssh', 'private_key'])));
     assert.doesNotMatch(readFileSync(file, 'utf8'), /private_key/);
     const socket = await agentWith(cfg.keyPath);
-    const t0 = since();
+    const t0 = await since();
     const r = await applyUnderWrites(['-i', file], { HOME: emptyHome(), SSH_AUTH_SOCK: socket });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual([...recap(r.stdout).keys()].sort(), dbHosts);
@@ -147,7 +154,7 @@ test('apply with a passphrase-protected key held by the agent, the jump host fro
       doc.setIn(['ssh', 'private_key'], key);
     }));
     const socket = await agentWith(key, passphrase);
-    const t0 = since();
+    const t0 = await since();
     const r = await applyUnderWrites(['-i', file], { HOME: home, SSH_AUTH_SOCK: socket });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const [host, c] of recap(r.stdout)) assert.equal(c.failed, 0, host);
