@@ -1,7 +1,7 @@
 // Every subcommand: its flags and help text, and which flow runs it. Flows are imported only when
 // their command runs (`pgha --version` and `pgha validate` load almost nothing). Each action
 // builds the command's context, calls the flow's `command(ctx, opts)` and closes what it opened.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createContext, type CommandContext } from './context.js';
 
 // The flows' plain functions: `(ctx, opts) => exit code`.
@@ -20,6 +20,15 @@ function action(load: () => Promise<Flow>) {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** A flag's whole number of seconds (at least 1); anything else is a usage error (exit 2). */
+const seconds = (v: string) => {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected a whole number of seconds, at least 1');
+  return Number(v);
+};
+const DAY2_FLAGS = {
+  timeout: ['--timeout <seconds>', 'how long each member may take to come back, streaming and caught up (default 300)'] as [string, string],
+  maxTransactionAge: ['--max-transaction-age <seconds>', 'preflight: refuse while a transaction has been open longer than this on a member (default 60)'] as [string, string],
+};
 const INVENTORY: [string, string] = ['-i, --inventory <file>', 'inventory YAML file'];
 
 export function registerCommands(program: Command): void {
@@ -112,6 +121,9 @@ export function registerCommands(program: Command): void {
     .option('--check', 'show every change apply would make (file diffs with secrets masked, packages, services) and change nothing')
     .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
     .option('--accept-new-host-keys', 'record the host keys of hosts not yet in known_hosts (like ssh accept-new); a changed key is always refused')
+    .option('--restart-pending', 'then restart the members with a pending restart, as pgha restart does (replicas, a switchover, the old leader); the flag is the go-ahead, apply does not ask')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
     .action(action(async () => (await import('../flows/apply/command.js')).apply));
 
   program
@@ -159,6 +171,52 @@ export function registerCommands(program: Command): void {
     .option('--at <time>', 'schedule it: ISO 8601 time with a timezone, in the future (e.g. 2030-01-31T02:00:00+01:00)')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(action(async () => (await import('../flows/switchover/command.js')).switchover));
+
+  program
+    .command('restart')
+    .summary('rolling restart of the members with a pending restart (replicas, a switchover, the old leader)')
+    .description(
+      "Restart PostgreSQL where Patroni marks a restart pending (a changed setting such as max_connections), without " +
+        'a write outage beyond one switchover: the replicas one at a time, each streaming again and caught up before the ' +
+        'next; then a switchover to a caught-up replica (with synchronous_mode, the synchronous standby); then the old ' +
+        "leader, unless its demotion already restarted it. Preflight first, changing nothing when it fails: a running " +
+        'leader, every member streaming within maximum_lag_on_failover with its replay not paused, no transaction open ' +
+        'longer than --max-transaction-age, a synchronous standby in synchronous mode. A member that does not come back ' +
+        'stops the roll with the reason and leaves the rest untouched. Asks for confirmation (or --yes; without a terminal ' +
+        '--yes is required). Exit 0 done (or nothing pending), 1 refused or failed, 2 bad input.',
+    )
+    .requiredOption(...INVENTORY)
+    .option('--check', 'show the order and the preflight result, change nothing (exit 1 when the preflight would refuse)')
+    .option('--all', 'restart every member, pending or not')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(action(async () => (await import('../flows/restart/command.js')).restart));
+
+  program
+    .command('upgrade')
+    .summary("minor upgrade of the stack's packages, one member at a time, behind a preflight")
+    .description(
+      "Upgrade the packages of PostgreSQL, Patroni, etcd, HAProxy and pgBackRest (with the installed packages built from " +
+        'the same sources, such as libpq5) to the versions the inventory pins (packages.versions) or else to the newest ' +
+        "the hosts' apt sources offer; --all also everything apt-get upgrade would. Preflight first, touching nothing when " +
+        'it fails: a running leader, every member streaming within maximum_lag_on_failover with its replay not paused, no ' +
+        'transaction open longer than --max-transaction-age, the last backup and WAL archiving healthy, a synchronous ' +
+        'standby in synchronous mode, and every pinned version offered (pgha never downgrades). Then apt-get update and ' +
+        'the plan. Order: etcd members one at a time with etcd healthy between; HAProxy hosts one at a time; Patroni under ' +
+        'maintenance mode (PostgreSQL keeps running); PostgreSQL replicas one at a time, then a switchover, then the old ' +
+        'leader, each restarted and back on the new version before the next; the rest. Prints the versions before and ' +
+        'after on each host. Asks for confirmation (or --yes; without a terminal --yes is required). ' +
+        'Exit 0 upgraded and verified (or nothing to do), 1 refused or failed, 2 bad input.',
+    )
+    .requiredOption(...INVENTORY)
+    .option('--check', "list what would change on each host and the order, with the preflight's result; installs nothing (it does refresh apt's package lists)")
+    .option('--all', 'also upgrade every other package apt-get upgrade would (a library PostgreSQL loads takes effect with its restart)')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(action(async () => (await import('../flows/upgrade/command.js')).upgrade));
 
   program
     .command('failover')

@@ -14,6 +14,7 @@ const CONFIG = '/etc/default/etcd';
 export const etcd: Component = {
   name: 'etcd',
   packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
+  upgrades: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
   files({ inv, host, dcs }) {
     if (!host.roles.has('etcd')) return [];
     const ctx = {

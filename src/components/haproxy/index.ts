@@ -28,6 +28,7 @@ export async function haproxyRoutesToLeader(session: Session, leader?: string): 
 export const haproxy: Component = {
   name: 'haproxy',
   packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
+  upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
     const p = inv.patroni;

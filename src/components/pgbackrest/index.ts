@@ -182,6 +182,7 @@ export function calendarCheck(schedule: { full: string; diff: string }): Operati
 export const pgbackrest: Component = {
   name: 'pgbackrest',
   packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client'] : [])],
+  upgrades: (_inv, h) => (h.roles.has('postgres') || h.roles.has('backup_repository') ? ['pgbackrest'] : []),
   files: pgbackrestFiles,
   prepare,
   leaderUp,

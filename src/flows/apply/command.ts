@@ -2,7 +2,12 @@
 // stage, then every component's prepare and start stages in registry order, each behind its
 // health gate, then verify. Every step reads the host's state first and acts only on a
 // difference, so a second run changes nothing.
-import { createReporter, Rollout, StageFailed } from '../../engine/index.js';
+import { createReporter, Rollout, StageFailed, Steps } from '../../engine/index.js';
+import type { Session } from '../../session/session.js';
+import { clusterView } from '../../cluster/leader-change.js';
+import { describeRoll, planRoll } from '../../cluster/roll.js';
+import { liveSynchronousMode, planRestart, runRestart, waitForPendingFlags } from '../../cluster/restart.js';
+import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 import { EXIT } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
 import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
@@ -15,6 +20,10 @@ export interface ApplyOptions {
   check?: boolean;
   verbose?: boolean;
   acceptNewHostKeys?: boolean;
+  /** Then restart the members with a pending restart (pgha restart's runbook). */
+  restartPending?: boolean;
+  timeout?: number;
+  maxTransactionAge?: number;
 }
 
 function renderAll(inv: Inventory, dcs: Dcs): Map<string, RenderedFile[]> {
@@ -30,12 +39,13 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
   try {
     // The files written before the packages do not depend on the DCS choice.
     const early = renderAll(inv, 'etcd');
-    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
+    const notes: string[] = [];
+    await packagesStage({ session, rollout, notes, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
 
     const { dcs, version, versions } = await detectDcs(session);
     ctx.out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
     const files = renderAll(inv, dcs);
-    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes: [], inventoryFile: ctx.inventoryFile };
+    const actx: Omit<ApplyContext, 'leaderUp'> = { session, rollout, dcs, files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [], notes, pendingRestart: [], restartPending: opts.restartPending, inventoryFile: ctx.inventoryFile };
     const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
     if (ttlNote) actx.notes.push(ttlNote);
 
@@ -43,6 +53,7 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
 
     for (const note of actx.notes) ctx.out(`note: ${note}\n`);
     let code = rollout.finish();
+    if (opts.restartPending && code === EXIT.ok) await restartPending(ctx, session, actx.pendingRestart, opts);
     if (!opts.check) {
       const checks = await verifyCluster(session);
       ctx.out(`VERIFY\n${formatChecks(checks)}\n`);
@@ -55,6 +66,34 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
     if (err instanceof StageFailed) rollout.finish();
     throw err;
   }
+}
+
+/**
+ * --restart-pending: after the stages, the members with a pending restart are restarted as
+ * `pgha restart` does (replicas, a switchover, the old leader), behind the same preflight. In
+ * check mode, the order it would take.
+ */
+async function restartPending(ctx: CommandContext, session: Session, changed: string[], opts: ApplyOptions): Promise<void> {
+  const { inv } = session;
+  if (opts.check) {
+    // Nothing is pending yet when this run's change is what needs the restart: every member will be.
+    const cluster = await clusterView(session);
+    const todo = changed.length ? cluster.members.map((m) => m.name) : cluster.members.filter((m) => m.pending_restart).map((m) => m.name);
+    if (!todo.length) return void ctx.out('restart pending: nothing to restart\n');
+    const plan = planRoll(inv, cluster, new Set(todo), await liveSynchronousMode(session, cluster));
+    ctx.out(`restart pending${changed.length ? ` (${changed.join(', ')})` : ''}: would restart ${todo.join(', ')}:\n${describeRoll(plan, (m) => `restart ${m}`).join('\n')}\n`);
+    return;
+  }
+  if (changed.length) await waitForPendingFlags(session);
+  const rp = await planRestart(session, {});
+  if (!rp.todo.length) return void ctx.out('restart pending: nothing to restart\n');
+  ctx.out(`restart pending on ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, (m) => `restart ${m}`).join('\n')}\n`);
+  const limits = { maxLagBytes: inv.patroni.maximum_lag_on_failover, maxTransactionAgeSec: opts.maxTransactionAge ?? DEFAULT_MAX_TRANSACTION_AGE_SEC, backups: false };
+  const problems = preflightProblems(await gatherPreflight(session, limits), limits);
+  if (problems.length) throw preflightFailure('restart pending', problems, 'the changes above are applied; no member was restarted');
+  const steps = new Steps(ctx.out);
+  const res = await runRestart(session, rp, steps, { timeoutSec: opts.timeout ?? 300 });
+  ctx.out(`restart pending done in ${(steps.elapsedMs() / 1000).toFixed(1)}s: ${res.done.join(', ')}${res.leaderAfter !== res.leaderBefore ? `; leader ${res.leaderBefore} -> ${res.leaderAfter}` : ''}\n`);
 }
 
 export async function verify(ctx: CommandContext): Promise<number> {
