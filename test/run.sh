@@ -23,6 +23,10 @@ files=(
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/base/apt.test.ts
+  test/unit/cluster/preflight.test.ts
+  test/unit/cluster/roll.test.ts
+  test/unit/cluster/upgrade-plan.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
@@ -38,6 +42,7 @@ files=(
   test/cluster/apply.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
+  test/cluster/day2.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
   test/cluster/faults.test.ts

@@ -198,7 +198,7 @@ export async function runRoll(session: Session, plan: RollPlan, action: RollActi
   }
   await run(`switch over from ${leader.name}`, async () => {
     const candidate = await chooseCandidate(session, done, plan.synchronous, opts.memberTimeoutMs);
-    steps.mark(`${candidate} takes over${plan.synchronous ? ' (the synchronous standby)' : ''}`);
+    steps.mark(`${candidate} takes over`, plan.synchronous ? 'the synchronous standby' : undefined);
     const sw = await planSwitchover(session, candidate);
     if (sw.leader.name !== leader.name) throw new PghaError(`${sw.leader.name} leads now, not ${leader.name} (the leader changed since the plan)`);
     result.leaderAfter = await switchoverNow(session, sw, candidate, steps, opts.memberTimeoutMs);

@@ -256,7 +256,7 @@ async function postgresRoll(session: Session, steps: Steps, plans: HostUpgrade[]
     session,
     roll,
     {
-      title: (m) => `upgrade PostgreSQL on ${m} (${names(changes(m))})`,
+      title: (m) => `upgrade PostgreSQL on ${m}: ${names(changes(m))}`,
       async act(m) {
         await install(session, steps, m, changes(m));
         const r = await requestRestart(inv, session.conn(m), inv.host(m), { timeoutSec });
