@@ -4,9 +4,8 @@
 import { PghaError } from '../errors.js';
 import { waitFor, type Steps } from '../engine/index.js';
 import type { Session } from '../session/session.js';
-import { sqlLocal } from '../session/remote.js';
-import { leaderOf, isRunningState, type PatroniCluster } from '../components/patroni/cluster.js';
-import { liveDynamicConfig } from '../components/patroni/config.js';
+import { leaderOf, isRunningState, patroniSelf, type PatroniCluster } from '../components/patroni/cluster.js';
+import { liveDynamicConfig, loweredStandbyMinimums, type Json } from '../components/patroni/config.js';
 import { requestRestart } from '../components/patroni/actions.js';
 import { clusterView } from './leader-change.js';
 import { planRoll, runRoll, type RollAction, type RollPlan, type RollResult } from './roll.js';
@@ -28,17 +27,35 @@ export interface RestartPlan {
   todo: string[];
 }
 
-/** Which members to restart and in what order. */
-export async function planRestart(session: Session, opts: { all?: boolean }): Promise<RestartPlan> {
+/**
+ * Which members to restart and in what order. A lowered setting that a replica may not run below
+ * its primary (max_connections 300 -> 200) takes effect only once the primary runs with it: then
+ * the leader goes first, in place, and the plan says writes fail meanwhile.
+ */
+export async function planRestart(
+  session: Session,
+  opts: { all?: boolean; /** apply --check: members to restart once the change is made, and its parameters */ after?: { members: string[]; parameters: Record<string, Json> } },
+): Promise<RestartPlan> {
+  const { inv } = session;
   const cluster = await clusterView(session);
-  const todo = cluster.members.filter((m) => opts.all || m.pending_restart === true).map((m) => m.name);
-  return { plan: planRoll(session.inv, cluster, new Set(todo), await liveSynchronousMode(session, cluster)), todo };
+  const todo = opts.after?.members ?? cluster.members.filter((m) => opts.all || m.pending_restart === true).map((m) => m.name);
+  const leader = leaderOf(cluster);
+  let first: string | undefined;
+  if (leader && todo.includes(leader.name) && session.conns.has(leader.name)) {
+    const lowered = await loweredStandbyMinimums(inv, session.conn(leader.name), inv.host(leader.name), opts.after?.parameters);
+    if (lowered.length) {
+      first =
+        `${lowered.map((l) => `${l.name} goes down (${l.running} -> ${l.wanted})`).join(', ')}, and a replica cannot run ` +
+        'with less than its primary (Patroni keeps it at the primary\'s value), so the primary restarts with it first';
+    }
+  }
+  return { plan: planRoll(inv, cluster, new Set(todo), await liveSynchronousMode(session, cluster), first), todo };
 }
 
-/** PostgreSQL's own list of settings waiting for a restart on a member ('' when none). */
-async function pendingSettings(session: Session, member: string): Promise<string> {
-  const r = await sqlLocal(session.inv, session.conn(member), "select coalesce(string_agg(name, ', ' order by name), '') from pg_settings where pending_restart");
-  return r.stdout.trim();
+/** Patroni's own word on a member, live (GET /patroni; the DCS copy lags a loop): a restart is still pending. */
+async function stillPending(session: Session, member: string): Promise<boolean> {
+  const from = session.conns.get(member) ?? session.withRole('postgres')[0];
+  return (await patroniSelf(session.inv, from, session.inv.host(member))).pending_restart === true;
 }
 
 /** What a rolling restart does to each member. */
@@ -59,12 +76,11 @@ export function restartAction(session: Session, opts: { all?: boolean; timeoutSe
     },
     async ready(m) {
       if (opts.all) return true;
-      const left = await pendingSettings(session, m);
-      return left ? `${m} still waits for a restart to apply: ${left}` : true;
+      return (await stillPending(session, m)) ? `Patroni still marks ${m} pending_restart after its restart` : true;
     },
     // The switchover's demotion stopped and started the old leader's PostgreSQL.
     async stillNeeded(m) {
-      return opts.all ? false : (await pendingSettings(session, m)) !== '';
+      return opts.all ? false : stillPending(session, m);
     },
   };
 }

@@ -18,16 +18,22 @@ import { clusterView, planSwitchover, streamingFrom, switchoverNow } from './lea
 export interface RollPlan {
   /** Replicas to act on, in order. */
   replicas: string[];
-  /** The leader, when it is acted on too: after a switchover, or in place when no replica can take over. */
-  leader?: { name: string; switchover: boolean };
+  /**
+   * The leader, when it is acted on too: after a switchover, or in place when no replica can take
+   * over; `first` (the reason) when it must go in place before the replicas.
+   */
+  leader?: { name: string; switchover: boolean; first?: string };
   /** Whether the switchover must go to the synchronous standby. */
   synchronous: boolean;
 }
 
 const nofailover = (inv: Inventory, m: PatroniMember) => m.tags?.nofailover === true || inv.hosts.some((h) => h.name === m.name && h.tags.nofailover);
 
-/** The order (pure): `todo` are the members to act on. */
-export function planRoll(inv: Inventory, cluster: PatroniCluster, todo: Set<string>, synchronous: boolean): RollPlan {
+/**
+ * The order (pure): `todo` are the members to act on. `leaderFirst` (why) puts the leader first, in
+ * place: a lowered setting a replica may not run below its primary (see STANDBY_MINIMUM_SETTINGS).
+ */
+export function planRoll(inv: Inventory, cluster: PatroniCluster, todo: Set<string>, synchronous: boolean, leaderFirst?: string): RollPlan {
   const leader = leaderOf(cluster);
   const order = inv.hostsWithRole('postgres').map((h) => h.name);
   const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
@@ -38,18 +44,20 @@ export function planRoll(inv: Inventory, cluster: PatroniCluster, todo: Set<stri
   const plan: RollPlan = { replicas, synchronous };
   if (leader && todo.has(leader.name)) {
     const canTakeOver = cluster.members.some((m) => m.name !== leader.name && !nofailover(inv, m));
-    plan.leader = { name: leader.name, switchover: canTakeOver };
+    plan.leader = leaderFirst ? { name: leader.name, switchover: false, first: leaderFirst } : { name: leader.name, switchover: canTakeOver };
   }
   return plan;
 }
 
 /** The members a plan acts on, in order. */
-export const rollMembers = (p: RollPlan) => [...p.replicas, ...(p.leader ? [p.leader.name] : [])];
+export const rollMembers = (p: RollPlan) => (p.leader?.first ? [p.leader.name, ...p.replicas] : [...p.replicas, ...(p.leader ? [p.leader.name] : [])]);
 
 /** The plan as numbered steps, for --check and before the run. `act`: "restart", "upgrade ..." */
 export function describeRoll(p: RollPlan, act: (member: string) => string): string[] {
   const lines = p.replicas.map((r) => `${act(r)} (replica); wait until it streams from the leader and has caught up`);
-  if (p.leader?.switchover) {
+  if (p.leader?.first) {
+    lines.unshift(`${act(p.leader.name)} (the leader) in place first: ${p.leader.first}; writes fail while it restarts`);
+  } else if (p.leader?.switchover) {
     lines.push(
       `switch over from ${p.leader.name} to ${p.synchronous ? 'the synchronous standby' : 'a caught-up replica'}` +
         `${p.replicas.length ? ' that is done' : ''} (writes pause for about 2 s)`,
@@ -83,7 +91,7 @@ const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * A member is back: a running Patroni member; a replica streams from the leader and has replayed
  * everything the leader had written when it first streamed again (caught up); then `ready`.
  */
-async function waitBack(session: Session, name: string, steps: Steps, action: RollAction, timeoutMs: number): Promise<void> {
+async function waitBack(session: Session, name: string, steps: Steps, ready: RollAction['ready'], timeoutMs: number): Promise<void> {
   let target: string | undefined;
   let streamingSeen = false;
   await waitFor(
@@ -110,7 +118,7 @@ async function waitBack(session: Session, name: string, steps: Steps, action: Ro
         }
         if (!now.row.caught_up) return `${name} has not replayed up to ${target} yet`;
       }
-      const extra = action.ready ? await action.ready(name) : true;
+      const extra = ready ? await ready(name) : true;
       if (extra !== true) return extra;
       steps.mark(leader.name === name ? `${name} runs as the leader again` : `${name} has caught up (replayed ${target})`);
       return true;
@@ -176,12 +184,17 @@ export async function runRoll(session: Session, plan: RollPlan, action: RollActi
     }
   };
   const onMember = async (name: string) => {
+    // After the leader's restart in place: a replica restarts with a lowered setting only once it
+    // has replayed the primary's record of it (Patroni starts it with what its control file says).
+    if (plan.leader?.first && name !== plan.leader.name) await waitBack(session, name, steps, undefined, opts.memberTimeoutMs);
     untouched.splice(untouched.indexOf(name), 1);
     await action.act(name);
-    await waitBack(session, name, steps, action, opts.memberTimeoutMs);
+    await waitBack(session, name, steps, (m) => action.ready?.(m) ?? Promise.resolve(true), opts.memberTimeoutMs);
     done.add(name);
     result.done.push(name);
   };
+  const leader = plan.leader;
+  if (leader?.first) await run(`${action.title(leader.name)} (the leader, in place)`, () => onMember(leader.name));
   for (const name of plan.replicas) {
     await run(`${action.title(name)} (replica)`, async () => {
       // The cluster may have changed since the plan (a failover): never act on a leader here.
@@ -190,8 +203,7 @@ export async function runRoll(session: Session, plan: RollPlan, action: RollActi
       await onMember(name);
     });
   }
-  const leader = plan.leader;
-  if (!leader) return result;
+  if (!leader || leader.first) return result;
   if (!leader.switchover) {
     await run(`${action.title(leader.name)} (the leader, in place)`, () => onMember(leader.name));
     return result;

@@ -292,9 +292,13 @@ describe('day 2 on the lab: pinned versions, upgrade, rolling restart, synchrono
     assert.equal(lastSync, taker, 'the member that took over was the synchronous standby just before');
   });
 
-  test('back to the lab inventory (asynchronous, max_connections 200, nothing pinned), restarted with apply --restart-pending', async () => {
+  test('back to the lab inventory with apply --restart-pending: max_connections goes down, so the leader restarts first, in place', async () => {
+    // A replica may not run a lower max_connections than its primary (Patroni starts it with the
+    // primary's): the primary restarts with the new value first, then the replicas.
     const r = await pgha(['apply', '-i', inventory, '--restart-pending'], { timeoutMs: 10 * 60_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ {2}1\. restart node\d \(the leader\) in place first: max_connections goes down \(300 -> 200\), and a replica cannot run with less than its primary/m);
+    assert.match(r.stdout, /^restart pending done in [\d.]+s: node\d, node\d, node\d$/m);
     for (const h of DB) assert.equal(await psql(h, 'show max_connections'), '200', h);
     assert.match(await sh('node1', 'cat /etc/apt/preferences.d/pgha.pref'), /^# No version is pinned\.$/m);
     assert.equal((await pgha(['verify', '-i', inventory])).code, 0);

@@ -172,3 +172,32 @@ export function pendingRestartNote(params: string[], inventoryFile?: string): st
     'and `pgha apply --restart-pending` applies and restarts in one run'
   );
 }
+
+/**
+ * Settings a hot standby may not run lower than its primary: PostgreSQL refuses to start it with
+ * less, so Patroni starts a replica with the primary's value (from pg_controldata) and keeps it
+ * marked pending_restart. Lowering one therefore needs the primary restarted with it first.
+ */
+export const STANDBY_MINIMUM_SETTINGS = ['max_connections', 'max_prepared_transactions', 'max_locks_per_transaction', 'max_worker_processes', 'max_wal_senders'] as const;
+
+/**
+ * The standby-minimum settings that `wanted` (PostgreSQL parameters; default: the live dynamic
+ * configuration's) lowers below what the leader runs (empty: none).
+ */
+export async function loweredStandbyMinimums(
+  inv: Inventory,
+  leaderConn: Connection,
+  leader: Host,
+  wantedParameters?: Record<string, Json>,
+): Promise<{ name: string; running: number; wanted: number }[]> {
+  const wanted = (wantedParameters ?? liveConfigParameters(await liveDynamicConfig(inv, leaderConn, leader)) ?? {}) as Record<string, Json>;
+  const list = STANDBY_MINIMUM_SETTINGS.map((n) => `'${n}'`).join(',');
+  const rows = (await sqlLocal(inv, leaderConn, `select name || '=' || setting from pg_settings where name in (${list}) order by name`)).stdout.split('\n').filter(Boolean);
+  return rows.flatMap((row) => {
+    const [name, running] = row.split('=');
+    const w = Number.parseInt(String(wanted[name] ?? ''), 10);
+    return Number.isFinite(w) && w < Number(running) ? [{ name, running: Number(running), wanted: w }] : [];
+  });
+}
+
+const liveConfigParameters = (cfg: Record<string, Json>) => ((cfg.postgresql ?? {}) as Record<string, Json>).parameters;

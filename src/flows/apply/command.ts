@@ -5,8 +5,10 @@
 import { createReporter, Rollout, StageFailed, Steps } from '../../engine/index.js';
 import type { Session } from '../../session/session.js';
 import { clusterView } from '../../cluster/leader-change.js';
-import { describeRoll, planRoll } from '../../cluster/roll.js';
-import { liveSynchronousMode, planRestart, runRestart, waitForPendingFlags } from '../../cluster/restart.js';
+import { describeRoll } from '../../cluster/roll.js';
+import { planRestart, runRestart, waitForPendingFlags } from '../../cluster/restart.js';
+import { leaderOf } from '../../components/patroni/cluster.js';
+import { wantedDynamicConfig, type Json } from '../../components/patroni/config.js';
 import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 import { EXIT } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
@@ -53,7 +55,10 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
 
     for (const note of actx.notes) ctx.out(`note: ${note}\n`);
     let code = rollout.finish();
-    if (opts.restartPending && code === EXIT.ok) await restartPending(ctx, session, actx.pendingRestart, opts);
+    if (opts.restartPending && code === EXIT.ok) {
+      const wanted = (leader: string) => ((wantedDynamicConfig({ ...actx, leaderUp: async () => {} }, inv.host(leader)).postgresql ?? {}) as Record<string, Record<string, Json>>).parameters ?? {};
+      await restartPending(ctx, session, actx.pendingRestart, opts, wanted);
+    }
     if (!opts.check) {
       const checks = await verifyCluster(session);
       ctx.out(`VERIFY\n${formatChecks(checks)}\n`);
@@ -73,15 +78,16 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
  * `pgha restart` does (replicas, a switchover, the old leader), behind the same preflight. In
  * check mode, the order it would take.
  */
-async function restartPending(ctx: CommandContext, session: Session, changed: string[], opts: ApplyOptions): Promise<void> {
+async function restartPending(ctx: CommandContext, session: Session, changed: string[], opts: ApplyOptions, wantedParameters: (leader: string) => Record<string, Json>): Promise<void> {
   const { inv } = session;
   if (opts.check) {
     // Nothing is pending yet when this run's change is what needs the restart: every member will be.
     const cluster = await clusterView(session);
-    const todo = changed.length ? cluster.members.map((m) => m.name) : cluster.members.filter((m) => m.pending_restart).map((m) => m.name);
-    if (!todo.length) return void ctx.out('restart pending: nothing to restart\n');
-    const plan = planRoll(inv, cluster, new Set(todo), await liveSynchronousMode(session, cluster));
-    ctx.out(`restart pending${changed.length ? ` (${changed.join(', ')})` : ''}: would restart ${todo.join(', ')}:\n${describeRoll(plan, (m) => `restart ${m}`).join('\n')}\n`);
+    const leader = leaderOf(cluster);
+    const after = changed.length && leader ? { members: cluster.members.map((m) => m.name), parameters: wantedParameters(leader.name) } : undefined;
+    const rp = await planRestart(session, { after });
+    if (!rp.todo.length) return void ctx.out('restart pending: nothing to restart\n');
+    ctx.out(`restart pending${changed.length ? ` (${changed.join(', ')})` : ''}: would restart ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, (m) => `restart ${m}`).join('\n')}\n`);
     return;
   }
   if (changed.length) await waitForPendingFlags(session);

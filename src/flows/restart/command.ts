@@ -49,7 +49,9 @@ export async function restart(ctx: CommandContext, opts: RestartOptions): Promis
     return problems.length ? EXIT.failed : EXIT.ok;
   }
   if (problems.length) throw preflightFailure('restart', problems);
-  await ctx.confirm(`Restart PostgreSQL on ${rp.todo.join(', ')} one at a time${rp.plan.leader?.switchover ? `, switching the leader ${rp.plan.leader.name} over` : ''}?`, confirmation);
+  const leader = rp.plan.leader;
+  const how = !leader ? '' : leader.switchover ? `, switching the leader ${leader.name} over` : `, the leader ${leader.name} in place (writes fail while it restarts)`;
+  await ctx.confirm(`Restart PostgreSQL on ${rp.todo.join(', ')} one at a time${how}?`, confirmation);
   const steps = new Steps(ctx.out);
   const res = await runRestart(session, rp, steps, { all: opts.all, timeoutSec });
   const moved = res.leaderBefore && res.leaderAfter !== res.leaderBefore ? `; leader ${res.leaderBefore} -> ${res.leaderAfter}` : '';

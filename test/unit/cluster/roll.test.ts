@@ -46,3 +46,16 @@ test('no replica can take over (nofailover): the leader in place, and the plan s
   assert.deepEqual(plan.leader, { name: 'pg1', switchover: false });
   assert.match(describeRoll(plan, (m) => `restart ${m}`).at(-1)!, /restart pg1 \(the leader\) in place: no replica can take over \(nofailover\), so writes fail while it restarts/);
 });
+
+test('a lowered setting a replica may not run below its primary: the leader first, in place, then the replicas', async () => {
+  const inv = await inventory();
+  const c: PatroniCluster = { members: [member('pg1', 'leader'), member('pg2', 'replica'), member('pg3', 'replica')] };
+  const plan = planRoll(inv, c, new Set(['pg1', 'pg2', 'pg3']), false, 'max_connections goes down (300 -> 200)');
+  assert.deepEqual(plan.leader, { name: 'pg1', switchover: false, first: 'max_connections goes down (300 -> 200)' });
+  assert.deepEqual(rollMembers(plan), ['pg1', 'pg2', 'pg3']);
+  assert.deepEqual(describeRoll(plan, (m) => `restart ${m}`), [
+    '  1. restart pg1 (the leader) in place first: max_connections goes down (300 -> 200); writes fail while it restarts',
+    '  2. restart pg2 (replica); wait until it streams from the leader and has caught up',
+    '  3. restart pg3 (replica); wait until it streams from the leader and has caught up',
+  ]);
+});
