@@ -142,18 +142,22 @@ async function install(session: Session, steps: Steps, host: string, changes: Pa
   steps.mark(`${host}: installed ${changes.map((c) => `${c.name} ${c.to}`).join(', ')}`);
 }
 
-async function etcdTurn(session: Session, steps: Steps, p: HostUpgrade, timeoutMs: number): Promise<void> {
-  const conn = session.conn(p.host);
+/**
+ * One etcd member's turn: its package (`installOn`; tests reinstall the same version), etcd
+ * restarted on it (Debian's etcd-server restarts etcd on upgrade; if nothing did, this does), then
+ * every member healthy with one leader before the caller goes on to the next member.
+ */
+export async function etcdMemberTurn(session: Session, steps: Steps, host: string, installOn: () => Promise<void>, timeoutMs: number): Promise<void> {
+  const conn = session.conn(host);
   const before = await mainPid(conn, 'etcd');
-  await install(session, steps, p.host, p.turns.etcd!);
-  // Debian's etcd-server restarts etcd on upgrade; if nothing did, this turn does.
+  await installOn();
   const now = await mainPid(conn, 'etcd');
   if (now === before || (await runsReplacedBinary(conn, now))) {
     await conn.run(['systemctl', 'restart', '--', 'etcd'], { timeoutMs });
-    steps.mark(`${p.host}: etcd restarted`);
+    steps.mark(`${host}: etcd restarted`);
   }
   await waitFor('etcd: every member healthy, one leader', () => etcdReady(session), { timeoutMs, intervalMs: 1000 });
-  steps.mark('etcd: every member healthy, one leader');
+  steps.mark(`${host}: etcd runs again; every member healthy, one leader`);
 }
 
 async function haproxyTurn(session: Session, steps: Steps, p: HostUpgrade, timeoutMs: number): Promise<void> {
@@ -289,7 +293,9 @@ export async function runUpgrade(session: Session, plans: HostUpgrade[], roll: R
     steps.step(title, fn).catch((err: unknown) => {
       throw new PghaError(`${title} failed: ${err instanceof Error ? err.message : String(err)}\nThe upgrade stopped there; the turns after it were not started (pgha upgrade again continues from what is installed).`);
     });
-  for (const p of withTurn(plans, 'etcd')) await turn(`upgrade etcd on ${p.host} (${names(p.turns.etcd!)})`, () => etcdTurn(session, steps, p, timeoutMs));
+  for (const p of withTurn(plans, 'etcd')) {
+    await turn(`upgrade etcd on ${p.host} (${names(p.turns.etcd!)})`, () => etcdMemberTurn(session, steps, p.host, () => install(session, steps, p.host, p.turns.etcd!), timeoutMs));
+  }
   for (const p of withTurn(plans, 'haproxy')) await turn(`upgrade HAProxy on ${p.host} (${names(p.turns.haproxy!)})`, () => haproxyTurn(session, steps, p, timeoutMs));
   const patroni = withTurn(plans, 'patroni');
   if (patroni.length) {

@@ -19,7 +19,7 @@ import { pgha } from '../helpers.js';
 import { clusterView, faultContext, leaderName, resultsTable, runScenario, sh, sleep, waitAllStreaming, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
 import { openSession } from '../../src/session/session.js';
 import { Steps } from '../../src/engine/index.js';
-import { patroniUnderPause } from '../../src/cluster/upgrade.js';
+import { etcdMemberTurn, patroniUnderPause } from '../../src/cluster/upgrade.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const DB = ['node1', 'node2', 'node3'];
@@ -186,6 +186,41 @@ describe('day 2 on the lab: pinned versions, upgrade, rolling restart, synchrono
     const down = await pgha(['upgrade', '-i', pinnedOld, '--check'], { timeoutMs: 10 * 60_000 });
     assert.equal(down.code, 1, down.stdout + down.stderr);
     assert.match(down.stdout, /^  node1: postgresql-15 15\.20-0\+deb12u1 is installed, newer than the pin 15\.18-0\+deb12u1: pgha never downgrades/m);
+  });
+
+  test('upgrade --all --check: what apt-get upgrade would do on each host is in its plan too (nothing restarted off the database hosts)', async () => {
+    const r = await pgha(['upgrade', '-i', pinnedNew, '--all', '--check'], { timeoutMs: 10 * 60_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^upgrade of cluster lab \(--all: everything apt-get upgrade would do, too\)/m);
+    // apt's own answer on the repository host, with the lists pgha just refreshed.
+    const sim = await sh('node4', 'apt-get -s -q upgrade');
+    const upgradable = [...sim.matchAll(/^Inst (\S+) \[/gm)].map((m) => m[1]);
+    const section = /^node4:(?: up to date)?\n((?: {2}.*\n)*)/m.exec(r.stdout)?.[0] ?? '';
+    if (!upgradable.length) assert.match(section, /^node4: up to date$/m, r.stdout);
+    for (const name of upgradable) assert.match(section, new RegExp(`^ {2}${name.replace(/[+.]/g, '\\$&')} \\S+ -> \\S+  \\[no restart\\]$`, 'm'), r.stdout);
+    log(`--all on node4: ${upgradable.length} package(s): ${upgradable.join(', ') || 'none'}`);
+  });
+
+  test("etcd members one at a time (etcd-server reinstalled: its package restarts etcd), healthy between: 0 lost", async () => {
+    const pids = Object.fromEntries(await Promise.all(DB.map(async (h) => [h, await sh(h, 'systemctl show -p MainPID --value etcd')] as const)));
+    const lines: string[] = [];
+    await checked('etcd members restarted one at a time', async (r) => {
+      const session = await openSession(ctx.inv);
+      try {
+        const steps = new Steps((s) => lines.push(s));
+        for (const h of DB) {
+          await steps.step(`etcd on ${h}`, () => etcdMemberTurn(session, steps, h, () => session.conn(h).run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', 'install', '-y', '--reinstall', 'etcd-server']).then(() => undefined), 120_000));
+        }
+        r.note('etcd-server reinstalled on node1..3, one at a time');
+      } finally {
+        await session.close();
+      }
+    });
+    log(lines.join(''));
+    for (const h of DB) {
+      assert.notEqual(await sh(h, 'systemctl show -p MainPID --value etcd'), pids[h], `${h}: etcd was restarted`);
+      assert.match(lines.join(''), new RegExp(`${h}: etcd runs again; every member healthy, one leader`));
+    }
   });
 
   test('Patroni restarted under maintenance mode (its package reinstalled): PostgreSQL keeps running, 0 lost', async () => {
