@@ -2,13 +2,17 @@
 // marks pending_restart (or every member), restarted through Patroni's POST /restart in the roll's
 // order: replicas, a switchover, the old leader (whose demotion restarts it already).
 import { PghaError } from '../errors.js';
-import { waitFor, type Steps } from '../engine/index.js';
+import { Steps, waitFor } from '../engine/index.js';
 import type { Session } from '../session/session.js';
 import { leaderOf, isRunningState, patroniSelf, type PatroniCluster } from '../components/patroni/cluster.js';
 import { liveDynamicConfig, loweredStandbyMinimums, type Json } from '../components/patroni/config.js';
 import { requestRestart } from '../components/patroni/actions.js';
 import { clusterView } from './leader-change.js';
-import { planRoll, runRoll, type RollAction, type RollPlan, type RollResult } from './roll.js';
+import { describeRoll, planRoll, runRoll, type RollAction, type RollPlan, type RollResult } from './roll.js';
+import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from './preflight.js';
+
+/** Default of --timeout: how long a member may take to come back, streaming and caught up. */
+export const DEFAULT_MEMBER_TIMEOUT_SEC = 300;
 
 /** synchronous_mode as Patroni runs it (the live dynamic configuration); the inventory's when it cannot be asked. */
 export async function liveSynchronousMode(session: Session, cluster: PatroniCluster): Promise<boolean> {
@@ -108,4 +112,42 @@ export async function waitForPendingFlags(session: Session): Promise<void> {
   ).catch(() => {
     // A member whose running value is the new one already is never marked: restart the marked ones.
   });
+}
+
+export interface RestartAfterApplyOptions {
+  check?: boolean;
+  /** The parameters needing a restart that this apply changed (or would change). */
+  changed: string[];
+  /** The PostgreSQL parameters apply wants, for the plan in check mode (nothing is patched yet). */
+  wantedParameters(leader: string): Record<string, Json>;
+  timeoutSec?: number;
+  maxTransactionAgeSec?: number;
+}
+
+/**
+ * `apply --restart-pending`: after apply's stages, the members with a pending restart restarted
+ * as `pgha restart` does, behind the same preflight; in check mode, the order it would take
+ * (every member, when this run's change is what needs the restart).
+ */
+export async function restartPendingAfterApply(session: Session, out: (text: string) => void, o: RestartAfterApplyOptions): Promise<void> {
+  const { inv } = session;
+  const act = (m: string) => `restart ${m}`;
+  if (o.check) {
+    const cluster = await clusterView(session);
+    const leader = leaderOf(cluster);
+    const after = o.changed.length && leader ? { members: cluster.members.map((m) => m.name), parameters: o.wantedParameters(leader.name) } : undefined;
+    const rp = await planRestart(session, { after });
+    if (!rp.todo.length) return out('restart pending: nothing to restart\n');
+    return out(`restart pending${o.changed.length ? ` (${o.changed.join(', ')})` : ''}: would restart ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, act).join('\n')}\n`);
+  }
+  if (o.changed.length) await waitForPendingFlags(session);
+  const rp = await planRestart(session, {});
+  if (!rp.todo.length) return out('restart pending: nothing to restart\n');
+  out(`restart pending on ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, act).join('\n')}\n`);
+  const limits = { maxLagBytes: inv.patroni.maximum_lag_on_failover, maxTransactionAgeSec: o.maxTransactionAgeSec ?? DEFAULT_MAX_TRANSACTION_AGE_SEC, backups: false };
+  const problems = preflightProblems(await gatherPreflight(session, limits), limits);
+  if (problems.length) throw preflightFailure('restart pending', problems, 'the changes above are applied; no member was restarted');
+  const steps = new Steps(out);
+  const res = await runRestart(session, rp, steps, { timeoutSec: o.timeoutSec ?? DEFAULT_MEMBER_TIMEOUT_SEC });
+  out(`restart pending done in ${(steps.elapsedMs() / 1000).toFixed(1)}s: ${res.done.join(', ')}${res.leaderAfter !== res.leaderBefore ? `; leader ${res.leaderBefore} -> ${res.leaderAfter}` : ''}\n`);
 }

@@ -1,15 +1,10 @@
 // `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster: the packages
 // stage, then every component's prepare and start stages in registry order, each behind its
-// health gate, then verify. Every step reads the host's state first and acts only on a
+// health gate, (with --restart-pending, the rolling restart of pending members,) then verify. Every step reads the host's state first and acts only on a
 // difference, so a second run changes nothing.
-import { createReporter, Rollout, StageFailed, Steps } from '../../engine/index.js';
-import type { Session } from '../../session/session.js';
-import { clusterView } from '../../cluster/leader-change.js';
-import { describeRoll } from '../../cluster/roll.js';
-import { planRestart, runRestart, waitForPendingFlags } from '../../cluster/restart.js';
-import { leaderOf } from '../../components/patroni/cluster.js';
+import { createReporter, Rollout, StageFailed } from '../../engine/index.js';
+import { restartPendingAfterApply } from '../../cluster/restart.js';
 import { wantedDynamicConfig, type Json } from '../../components/patroni/config.js';
-import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 import { EXIT } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
 import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../../components/index.js';
@@ -56,8 +51,9 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
     for (const note of actx.notes) ctx.out(`note: ${note}\n`);
     let code = rollout.finish();
     if (opts.restartPending && code === EXIT.ok) {
-      const wanted = (leader: string) => ((wantedDynamicConfig({ ...actx, leaderUp: async () => {} }, inv.host(leader)).postgresql ?? {}) as Record<string, Record<string, Json>>).parameters ?? {};
-      await restartPending(ctx, session, actx.pendingRestart, opts, wanted);
+      // The parameters this run wants (its check mode plans with them: nothing is patched yet).
+      const wanted = (leader: string) => ((wantedDynamicConfig({ ...actx, leaderUp: async () => {} }, inv.host(leader)).postgresql ?? {}) as { parameters?: Record<string, Json> }).parameters ?? {};
+      await restartPendingAfterApply(session, ctx.out, { check: opts.check, changed: actx.pendingRestart, wantedParameters: wanted, timeoutSec: opts.timeout, maxTransactionAgeSec: opts.maxTransactionAge });
     }
     if (!opts.check) {
       const checks = await verifyCluster(session);
@@ -71,35 +67,6 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
     if (err instanceof StageFailed) rollout.finish();
     throw err;
   }
-}
-
-/**
- * --restart-pending: after the stages, the members with a pending restart are restarted as
- * `pgha restart` does (replicas, a switchover, the old leader), behind the same preflight. In
- * check mode, the order it would take.
- */
-async function restartPending(ctx: CommandContext, session: Session, changed: string[], opts: ApplyOptions, wantedParameters: (leader: string) => Record<string, Json>): Promise<void> {
-  const { inv } = session;
-  if (opts.check) {
-    // Nothing is pending yet when this run's change is what needs the restart: every member will be.
-    const cluster = await clusterView(session);
-    const leader = leaderOf(cluster);
-    const after = changed.length && leader ? { members: cluster.members.map((m) => m.name), parameters: wantedParameters(leader.name) } : undefined;
-    const rp = await planRestart(session, { after });
-    if (!rp.todo.length) return void ctx.out('restart pending: nothing to restart\n');
-    ctx.out(`restart pending${changed.length ? ` (${changed.join(', ')})` : ''}: would restart ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, (m) => `restart ${m}`).join('\n')}\n`);
-    return;
-  }
-  if (changed.length) await waitForPendingFlags(session);
-  const rp = await planRestart(session, {});
-  if (!rp.todo.length) return void ctx.out('restart pending: nothing to restart\n');
-  ctx.out(`restart pending on ${rp.todo.join(', ')}:\n${describeRoll(rp.plan, (m) => `restart ${m}`).join('\n')}\n`);
-  const limits = { maxLagBytes: inv.patroni.maximum_lag_on_failover, maxTransactionAgeSec: opts.maxTransactionAge ?? DEFAULT_MAX_TRANSACTION_AGE_SEC, backups: false };
-  const problems = preflightProblems(await gatherPreflight(session, limits), limits);
-  if (problems.length) throw preflightFailure('restart pending', problems, 'the changes above are applied; no member was restarted');
-  const steps = new Steps(ctx.out);
-  const res = await runRestart(session, rp, steps, { timeoutSec: opts.timeout ?? 300 });
-  ctx.out(`restart pending done in ${(steps.elapsedMs() / 1000).toFixed(1)}s: ${res.done.join(', ')}${res.leaderAfter !== res.leaderBefore ? `; leader ${res.leaderBefore} -> ${res.leaderAfter}` : ''}\n`);
 }
 
 export async function verify(ctx: CommandContext): Promise<number> {

@@ -5,7 +5,7 @@ import { EXIT } from '../../errors.js';
 import type { CommandContext } from '../../cli/context.js';
 import type { Session } from '../../session/session.js';
 import { describeRoll } from '../../cluster/roll.js';
-import { planRestart, runRestart } from '../../cluster/restart.js';
+import { DEFAULT_MEMBER_TIMEOUT_SEC, planRestart, runRestart } from '../../cluster/restart.js';
 import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 
 export interface RestartOptions {
@@ -16,8 +16,6 @@ export interface RestartOptions {
   timeout?: number;
   maxTransactionAge?: number;
 }
-
-export const DEFAULT_MEMBER_TIMEOUT_SEC = 300;
 
 /** The reachable hosts; the unreachable ones are named (the preflight refuses when a database host is one). */
 async function tolerantSession(ctx: CommandContext): Promise<Session> {

@@ -10,6 +10,7 @@ import { formatChecks, verifyCluster } from '../../components/index.js';
 import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 import { aptSettingsStage, describeUpgrade, planPostgresRoll, planUpgrade, refreshLists, runUpgrade, serverVersion, versionsTable } from '../../cluster/upgrade.js';
 import { hostChanges } from '../../cluster/upgrade-plan.js';
+import { DEFAULT_MEMBER_TIMEOUT_SEC } from '../../cluster/restart.js';
 
 export interface UpgradeCommandOptions {
   check?: boolean;
@@ -60,7 +61,7 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeCommandOptions):
   await ctx.confirm(`Upgrade the packages above${roll?.leader?.switchover ? `, switching the leader ${roll.leader.name} over` : ''}?`, confirmation);
   await aptSettingsStage(session, new Rollout({ reporter }));
   const steps = new Steps(ctx.out);
-  const result = await runUpgrade(session, plans, roll, steps, { all: opts.all, timeoutSec: opts.timeout ?? 300 });
+  const result = await runUpgrade(session, plans, roll, steps, { all: opts.all, timeoutSec: opts.timeout ?? DEFAULT_MEMBER_TIMEOUT_SEC });
   const checks = await verifyCluster(session);
   ctx.out(`VERIFY\n${formatChecks(checks)}\n`);
   ctx.out(`versions (before -> after):\n${versionsTable(result.versions, inv.hosts)}\n`);
