@@ -32,6 +32,10 @@ files=(
   test/unit/components/etcd/membership.test.ts
   test/unit/components/patroni/members.test.ts
   test/unit/cluster/topology.test.ts
+  test/unit/components/base/apt.test.ts
+  test/unit/cluster/preflight.test.ts
+  test/unit/cluster/roll.test.ts
+  test/unit/cluster/upgrade-plan.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
@@ -51,6 +55,7 @@ files=(
   test/cluster/access.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
+  test/cluster/day2.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
   test/cluster/topology.test.ts

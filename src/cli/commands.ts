@@ -2,7 +2,7 @@
 // their command runs (`pgha --version` and `pgha validate` load almost nothing). Each action
 // builds the command's context (with its run log), calls the flow's `command(ctx, opts)` and
 // closes what it opened.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { PghaError } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
 import type { RunLog } from './runlog.js';
@@ -12,7 +12,7 @@ import type { RunLog } from './runlog.js';
 type Flow = (ctx: CommandContext, opts: any) => Promise<number>;
 
 /** Commands that keep a run log by default (they change the cluster, or are how one checks it after a change). */
-const LOGGED_BY_DEFAULT = new Set(['apply', 'verify', 'switchover', 'failover', 'backup', 'restore']);
+const LOGGED_BY_DEFAULT = new Set(['apply', 'verify', 'switchover', 'failover', 'backup', 'restore', 'replace', 'reinit', 'restart', 'upgrade']);
 
 /** Exit code of bad input per command, where it is not 2: `status` follows monitoring plugins (3: unknown). */
 export const BAD_INPUT_EXIT: Record<string, number> = { status: 3 };
@@ -56,6 +56,15 @@ function actionWithArgument(name: string, load: () => Promise<Flow>) {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** A flag's whole number of seconds (at least 1); anything else is a usage error (exit 2). */
+const seconds = (v: string) => {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected a whole number of seconds, at least 1');
+  return Number(v);
+};
+const DAY2_FLAGS = {
+  timeout: ['--timeout <seconds>', 'how long each member may take to come back, streaming and caught up (default 300)'] as [string, string],
+  maxTransactionAge: ['--max-transaction-age <seconds>', 'preflight: refuse while a transaction has been open longer than this on a member (default 60)'] as [string, string],
+};
 const INVENTORY: [string, string] = ['-i, --inventory <file>', 'inventory YAML file (default: $PGHA_INVENTORY, else ./inventory.yml)'];
 const LOG: [string, string] = ['--log <file>', 'write the run log (every command run on the hosts, with its output; secrets masked) to FILE'];
 const NO_LOG: [string, string] = ['--no-log', 'keep no run log'];
@@ -169,6 +178,9 @@ export function registerCommands(program: Command): void {
     .option('-l, --limit <hosts>', "only these hosts' steps run (comma-separated names); the others are still read by the health gates and verify")
     .option('--json', 'print the recap as one JSON document on stdout (progress goes to stderr)')
     .option('--purge', "a PostgreSQL host that leaves roles.postgres loses its data directory too (by default it stays on that host's disk)")
+    .option('--restart-pending', 'then restart the members with a pending restart, as pgha restart does (replicas, a switchover, the old leader); the flag is the go-ahead, apply does not ask')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
     .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .addHelpText(
@@ -270,6 +282,56 @@ export function registerCommands(program: Command): void {
     .option(LOG[0], LOG[1] + LOG_DEFAULT)
     .option(...NO_LOG)
     .action(action(async () => (await import('../flows/switchover/command.js')).switchover));
+
+  program
+    .command('restart')
+    .summary('rolling restart of the members with a pending restart (replicas, a switchover, the old leader)')
+    .description(
+      "Restart PostgreSQL where Patroni marks a restart pending (a changed setting such as max_connections), without " +
+        'a write outage beyond one switchover: the replicas one at a time, each streaming again and caught up before the ' +
+        'next; then a switchover to a caught-up replica (with synchronous_mode, the synchronous standby); then the old ' +
+        "leader, unless its demotion already restarted it. Preflight first, changing nothing when it fails: a running " +
+        'leader, every member streaming within maximum_lag_on_failover with its replay not paused, no transaction open ' +
+        'longer than --max-transaction-age, a synchronous standby in synchronous mode. A member that does not come back ' +
+        'stops the roll with the reason and leaves the rest untouched. Asks for confirmation (or --yes; without a terminal ' +
+        '--yes is required). Exit 0 done (or nothing pending), 1 refused or failed, 2 bad input.',
+    )
+    .option(...INVENTORY)
+    .option('--check', 'show the order and the preflight result, change nothing (exit 1 when the preflight would refuse)')
+    .option('--all', 'restart every member, pending or not')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(action(async () => (await import('../flows/restart/command.js')).restart));
+
+  program
+    .command('upgrade')
+    .summary("minor upgrade of the stack's packages, one member at a time, behind a preflight")
+    .description(
+      "Upgrade the packages of PostgreSQL, Patroni, etcd, HAProxy and pgBackRest (with the installed packages built from " +
+        'the same sources, such as libpq5) to the versions the inventory pins (packages.versions) or else to the newest ' +
+        "the hosts' apt sources offer; --all also everything apt-get upgrade would. Preflight first, touching nothing when " +
+        'it fails: a running leader, every member streaming within maximum_lag_on_failover with its replay not paused, no ' +
+        'transaction open longer than --max-transaction-age, the last backup and WAL archiving healthy, a synchronous ' +
+        'standby in synchronous mode, and every pinned version offered (pgha never downgrades). Then apt-get update and ' +
+        'the plan. Order: etcd members one at a time with etcd healthy between; HAProxy hosts one at a time; Patroni under ' +
+        'maintenance mode (PostgreSQL keeps running); PostgreSQL replicas one at a time, then a switchover, then the old ' +
+        'leader, each restarted and back on the new version before the next; the rest. Prints the versions before and ' +
+        'after on each host. Asks for confirmation (or --yes; without a terminal --yes is required). ' +
+        'Exit 0 upgraded and verified (or nothing to do), 1 refused or failed, 2 bad input.',
+    )
+    .option(...INVENTORY)
+    .option('--check', "list what would change on each host and the order, with the preflight's result; installs nothing (it does refresh apt's package lists)")
+    .option('--all', 'also upgrade every other package apt-get upgrade would (a library PostgreSQL loads takes effect with its restart)')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(action(async () => (await import('../flows/upgrade/command.js')).upgrade));
 
   program
     .command('failover')

@@ -3,12 +3,14 @@
 // component's prepare and start stages behind their health gates (with the plan's steps at their
 // points), then verify. Every step reads the host first and acts only on a difference.
 import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../components/index.js';
+import { wantedDynamicConfig, type Json } from '../components/patroni/config.js';
 import { detectDcs, patroniTtlNote } from '../components/patroni/version.js';
 import type { ApplyContext, CheckResult, Dcs, EtcdClusterState, RenderedFile } from '../components/types.js';
 import { Rollout, StageFailed, type Reporter } from '../engine/index.js';
 import { EXIT, InputError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Session } from '../session/session.js';
+import { restartPendingAfterApply } from './restart.js';
 import { planTopology, readTopologyFacts, TopologyPlan } from './topology.js';
 
 export interface ConvergeOptions {
@@ -24,6 +26,12 @@ export interface ConvergeOptions {
   rollout?: Rollout;
   /** Notes said at the end (apply's --json lists them); collected here. */
   notes?: string[];
+  /** --restart-pending: then restart the members with a pending restart (pgha restart's runbook). */
+  restartPending?: boolean;
+  /** Seconds each restarted member may take to come back (--timeout). */
+  timeout?: number;
+  /** The restart's preflight: no transaction open longer than this, in seconds (--max-transaction-age). */
+  maxTransactionAge?: number;
 }
 
 export interface ConvergeResult {
@@ -54,7 +62,7 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
   try {
     // The files written before the packages do not depend on the DCS choice.
     const early = renderAll(inv, 'etcd', etcdState);
-    await packagesStage({ session, rollout, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
+    await packagesStage({ session, rollout, notes, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
 
     const { dcs, version, versions } = await detectDcs(session);
     out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
@@ -65,6 +73,8 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
       dcs,
       files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [],
       notes,
+      pendingRestart: [],
+      restartPending: opts.restartPending,
       inventoryFile: opts.inventoryFile,
       topology,
     };
@@ -77,6 +87,11 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
 
     for (const note of actx.notes) out(`note: ${note}\n`);
     let code = rollout.finish();
+    if (opts.restartPending && code === EXIT.ok) {
+      // The parameters this run wants (its check mode plans with them: nothing is patched yet).
+      const wanted = (leader: string) => ((wantedDynamicConfig({ ...actx, leaderUp: async () => {} }, inv.host(leader)).postgresql ?? {}) as { parameters?: Record<string, Json> }).parameters ?? {};
+      await restartPendingAfterApply(session, out, { check: opts.check, changed: actx.pendingRestart, wantedParameters: wanted, timeoutSec: opts.timeout, maxTransactionAgeSec: opts.maxTransactionAge });
+    }
     let checks: CheckResult[] | undefined;
     if (!opts.check) {
       checks = await verifyCluster(session);

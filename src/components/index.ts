@@ -7,17 +7,26 @@ import { fileOp } from '../render/op.js';
 import type { RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import { base } from './base/index.js';
+import { pinDriftOp } from './base/apt.js';
 import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
-import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from './types.js';
+import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from './types.js';
 
 export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
 
 /** Every Debian package a host's roles need, from every component. */
 export function packagesFor(inv: Inventory, h: Host): string[] {
   return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h) ?? []))];
+}
+
+/** Per component, the Debian packages that are its software on a host (what `pgha upgrade` upgrades). */
+export function upgradesFor(inv: Inventory, h: Host): { component: ComponentName; packages: string[] }[] {
+  return COMPONENTS.flatMap((c) => {
+    const packages = c.upgrades?.(inv, h) ?? [];
+    return packages.length ? [{ component: c.name, packages }] : [];
+  });
 }
 
 /** Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. */
@@ -35,15 +44,22 @@ export function planComponents(facts: TopologyFacts, inv: Inventory): TopologySt
 }
 
 /**
- * The packages stage: the files that must exist before any package is installed (apt settings,
- * Debian's "no default cluster" setting, or postgresql-NN creates and starts its own cluster),
- * then every missing package in one apt call per host, all hosts in parallel.
+ * The packages stage: the files that must exist before any package is installed (apt settings and
+ * pins, Debian's "no default cluster" setting, or postgresql-NN creates and starts its own
+ * cluster), then every missing package in one apt call per host (at its pinned version, if the
+ * inventory pins one), all hosts in parallel; pinned packages installed at another version are noted.
  */
-export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files'>): Promise<void> {
+export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files' | 'notes'>): Promise<void> {
   const { session, rollout } = ctx;
+  const versions = session.inv.packages.versions;
   await rollout.stage('packages', [...session.conns.values()], (conn) => {
     const h = session.inv.host(conn.target.name);
-    return [...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)), packages(packagesFor(session.inv, h))];
+    return [
+      ...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)),
+      packages(packagesFor(session.inv, h), { versions }),
+      // Pinned packages installed at another version are reported, never moved (pgha upgrade does).
+      ...(Object.keys(versions).length ? [pinDriftOp(versions, (note) => ctx.notes.push(note))] : []),
+    ];
   });
 }
 

@@ -92,6 +92,10 @@ export interface ApplyContext {
   files(host: Host | string): RenderedFile[];
   /** Notes for the end of the run (pending restarts and the like). */
   notes: string[];
+  /** PostgreSQL parameters this run changes (or would change) that take effect only after a restart. */
+  pendingRestart: string[];
+  /** The run restarts pending members itself afterwards (apply --restart-pending): no note about them. */
+  restartPending?: boolean;
   /** The inventory file as the operator named it (for commands a note suggests). */
   inventoryFile?: string;
   /** The membership changes of this run (empty for a new cluster or an unchanged one). */
@@ -115,6 +119,11 @@ export interface Component {
   name: ComponentName;
   /** Debian packages a host needs for this component (by its roles). */
   packages?(inv: Inventory, host: Host): string[];
+  /**
+   * The Debian packages that are this component's software on a host (by its roles): `pgha upgrade`
+   * upgrades them, with the installed packages built from the same source, in this component's turn.
+   */
+  upgrades?(inv: Inventory, host: Host): string[];
   /** Every file this component writes on a host (by its roles). Needs inv.secrets. */
   files?(r: RenderInput): RenderedFile[];
   /** Rollout, first pass (registry order): files, users, directories; nothing that needs another component running. */

@@ -182,6 +182,17 @@ export type TimingProfile = keyof typeof TIMING_PROFILES;
 /** pgBackRest's repository path: written as a pgbackrest.conf value and used on command lines. */
 export const REPOSITORY_PATH_RE = /^\/[^\s\x00-\x1f\x7f-\x9f]*$/;
 
+/**
+ * Debian package names and versions (Debian policy 5.6.1 and 5.6.12), for packages.versions: they
+ * go into apt's preferences file and onto apt-get's command line as NAME=VERSION.
+ */
+export const DEBIAN_PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+export const DEBIAN_VERSION_RE = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$/;
+const debianPackage = z.string().regex(DEBIAN_PACKAGE_RE, 'not a Debian package name, expected lowercase letters, digits, +, - and . (at least 2, starting with a letter or digit)');
+const debianVersion = z
+  .string()
+  .regex(DEBIAN_VERSION_RE, 'not a Debian version, expected [EPOCH:]UPSTREAM[-REVISION] as `apt-cache madison NAME` prints it, e.g. 15.18-0+deb12u1');
+
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name: a-z, 0-9 and _');
 // systemd OnCalendar expression, written into a timer unit.
 // (The pattern is only a hint for editors, from the JSON Schema: calendarProblem is the check.)
@@ -383,6 +394,10 @@ export const InventorySchema = z
           .boolean()
           .default(false)
           .describe("true: install from the PostgreSQL project's apt repository"),
+        versions: z
+          .record(debianPackage, debianVersion)
+          .default({})
+          .describe('exact versions to install and hold, by Debian package name (e.g. postgresql-15: 15.18-0+deb12u1); pgha upgrade moves to newer ones'),
       })
       .prefault({}),
   })

@@ -4,7 +4,7 @@
 // it fails (exit 1) when the cluster it measures is broken.
 //
 //   npm run bench                  everything (about 40 minutes)
-//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup,topology --runs 1
+//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup,topology,restart,upgrade --runs 1
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -270,6 +270,63 @@ async function main(): Promise<void> {
     await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
   }
 
+  if (wanted('restart')) {
+    // A setting that needs a restart changed by apply (outside the measurement), then `pgha restart`
+    // under the writer: replicas, a switchover, the old leader.
+    const ctx2 = await faultContext(inventory, () => {});
+    const gaps: number[] = [];
+    const wall: number[] = [];
+    for (let i = 0; i < runs(3); i++) {
+      const inv = inventoryWithParameter(inventory, 'max_connections', 201 + (i % 2));
+      must(await pgha(['apply', '-i', inv], { built: true }), 'apply (max_connections)');
+      await waitPending(inv);
+      const { result } = await runScenario(ctx2, 'rolling restart', async (r) => {
+        const res = await pgha(['restart', '-i', inv, '--yes'], { built: true });
+        r.note(`pgha restart: exit ${res.code}`);
+        if (res.code !== 0) throw new Error(`pgha restart failed: ${res.stdout}${res.stderr}`);
+        wall.push(res.ms / 1000);
+      });
+      if (result.problems.length) {
+        console.error(`rolling restart run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      gaps.push(result.unavailabilityS);
+    }
+    record('rolling restart of 3 members (pgha restart): longest write gap', gaps, undefined, 'replicas one at a time, one switchover, the old leader restarted by its demotion');
+    record('rolling restart of 3 members (pgha restart): the whole command', wall);
+    must(await pgha(['apply', '-i', inventory, '--restart-pending'], { built: true }), 'apply back to the lab inventory');
+  }
+
+  if (wanted('upgrade')) {
+    // Fresh machines with Debian 12's older postgresql-15 and haproxy pinned, then `pgha upgrade`
+    // to bookworm-security's under the writer.
+    const gaps: number[] = [];
+    const wall: number[] = [];
+    for (let i = 0; i < runs(1); i++) {
+      await lab.down();
+      await lab.up();
+      inventory = lab.labInventoryPath();
+      const old = inventoryWithVersions(inventory, { 'postgresql-15': '15.18-0+deb12u1', haproxy: '2.6.12-1+deb12u3' });
+      const next = inventoryWithVersions(inventory, { 'postgresql-15': '15.20-0+deb12u1', haproxy: '2.6.12-1+deb12u4' });
+      must(await pgha(['apply', '-i', old], { built: true }), 'deploy with the older versions pinned');
+      const uctx = await faultContext(next, () => {});
+      const { result } = await runScenario(uctx, 'minor upgrade', async (r) => {
+        const res = await pgha(['upgrade', '-i', next, '--yes'], { built: true, timeoutMs: 30 * 60_000 });
+        r.note(`pgha upgrade: exit ${res.code}`);
+        if (res.code !== 0) throw new Error(`pgha upgrade failed: ${res.stdout}${res.stderr}`);
+        wall.push(res.ms / 1000);
+      });
+      if (result.problems.length) {
+        console.error(`minor upgrade run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      gaps.push(result.unavailabilityS);
+    }
+    record('minor upgrade of 3 members (postgresql-15 15.18 -> 15.20, haproxy deb12u3 -> deb12u4): longest write gap', gaps, undefined, 'HAProxy hosts one at a time, PostgreSQL replicas, one switchover, the old leader');
+    record('minor upgrade of 3 members: the whole command (incl. apt-get update, preflight, verify)', wall);
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
+  }
+
   finish(started);
 }
 
@@ -281,6 +338,32 @@ function withNode5(inventory: string, name: string, roles: Record<string, string
   const file = join(tmpdir(), `pgha-bench-topology-${name}.yml`);
   writeFileSync(file, doc.toString());
   return file;
+}
+
+function inventoryWithParameter(inventory: string, name: string, value: number): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['patroni', 'parameters', name], value);
+  const file = join(tmpdir(), `pgha-bench-${name}-${value}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+function inventoryWithVersions(inventory: string, versions: Record<string, string>): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['packages', 'versions'], versions);
+  const file = join(mkdtempSync(join(tmpdir(), 'pgha-bench-')), 'inventory.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+/** Until Patroni marks every member pending_restart (after a PATCH /config). */
+async function waitPending(inventory: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const st = JSON.parse((await pgha(['status', '-i', inventory, '--json'], { built: true })).stdout) as { members: { pending_restart: boolean }[] };
+    if (st.members.length && st.members.every((m) => m.pending_restart)) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error('the members were not marked pending_restart within a minute');
 }
 
 function finish(started: number): void {

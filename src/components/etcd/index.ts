@@ -248,6 +248,7 @@ function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
 export const etcd: Component = {
   name: 'etcd',
   packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
+  upgrades: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
   files({ inv, host, dcs, etcdState }) {
     if (!host.roles.has('etcd')) return [];
     return [configFile(inv, host, dcs, etcdState ?? 'new')];

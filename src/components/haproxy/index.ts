@@ -63,6 +63,7 @@ async function join(ctx: ApplyContext, h: Host): Promise<void> {
 export const haproxy: Component = {
   name: 'haproxy',
   packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
+  upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
     const p = inv.patroni;

@@ -3,7 +3,7 @@
 // that cannot take over right now (stopped, lagging) is a PghaError (exit 1).
 import type { Inventory } from '../../inventory/index.js';
 import { InputError, PghaError } from '../../errors.js';
-import { isRunningState, leaderOf, type PatroniCluster, type PatroniMember } from './cluster.js';
+import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from './cluster.js';
 
 const nofailover = (m: PatroniMember) => m.tags?.nofailover === true;
 
@@ -41,6 +41,11 @@ export function checkSwitchover(inv: Inventory, c: PatroniCluster, candidate: st
     if (m.name === leader.name) throw new InputError(`${candidate} is the leader already`);
     const problem = candidateProblem(inv, m, streaming);
     if (problem) throw problem;
+    // In synchronous mode Patroni switches over only to the synchronous standby (412 otherwise).
+    const sync = c.members.filter((x) => normalizeRole(x.role) === 'sync_standby').map((x) => x.name);
+    if (sync.length && !sync.includes(m.name)) {
+      throw new PghaError(`${candidate} is not the synchronous standby (${sync.join(', ')} is): in synchronous mode only the synchronous standby can take over without losing acknowledged writes; leave out --candidate, or name it`);
+    }
   } else {
     const able = c.members.filter((m) => m.name !== leader.name && !candidateProblem(inv, m, streaming));
     if (able.length === 0) {

@@ -32,10 +32,13 @@ export interface PatroniSelf {
   state: string;
   role: string;
   timeline?: number;
-  xlog?: { location?: number; received_location?: number; replayed_location?: number };
+  xlog?: { location?: number; received_location?: number; replayed_location?: number; paused?: boolean };
   pending_restart?: boolean;
   tags?: Record<string, unknown>;
   pause?: boolean;
+  postmaster_start_time?: string;
+  /** Patroni's own version. */
+  patroni?: { version?: string };
 }
 
 /** Patroni 3.0.2's "master" and 4.x's "primary" are both "leader". */

@@ -16,6 +16,8 @@ import { PATRONI_CONFIG } from './paths.js';
 export const patroni: Component = {
   name: 'patroni',
   packages: (inv, h) => (h.roles.has('postgres') ? [`postgresql-${inv.cluster.postgres_version}`, 'patroni', 'curl'] : []),
+  // PostgreSQL's server package brings its client and libpq5 (one source); Patroni is its own.
+  upgrades: (inv, h) => (h.roles.has('postgres') ? [`postgresql-${inv.cluster.postgres_version}`, 'patroni'] : []),
   files: patroniFiles,
   plan: planMembers,
   async prepare(ctx) {

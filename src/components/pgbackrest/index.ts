@@ -227,6 +227,7 @@ export const pgbackrest: Component = {
   name: 'pgbackrest',
   // curl on the repository host: the backup list goes to etcd's JSON gateway.
   packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client', 'curl'] : [])],
+  upgrades: (_inv, h) => (h.roles.has('postgres') || h.roles.has('backup_repository') ? ['pgbackrest'] : []),
   files: pgbackrestFiles,
   plan,
   prepare,

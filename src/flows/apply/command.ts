@@ -1,6 +1,7 @@
 // `pgha apply` and `pgha verify`. apply: bare Debian hosts -> a verified HA cluster, and later any
 // edit of the inventory (hosts that join or leave a role included) carried out on the live
-// cluster; src/cluster/converge.ts does the work. --limit runs only the named hosts' steps (the
+// cluster (with --restart-pending, then the rolling restart of pending members); src/cluster/converge.ts
+// does the work. --limit runs only the named hosts' steps (the
 // gates and verify still read every host); the recap is printed whatever happened, also when
 // hosts could not be reached, and with --json it is one document on stdout. verify: every
 // component's read-only checks.
@@ -22,6 +23,10 @@ export interface ApplyOptions {
   limit?: string;
   json?: boolean;
   purge?: boolean;
+  /** Then restart the members with a pending restart (pgha restart's runbook). */
+  restartPending?: boolean;
+  timeout?: number;
+  maxTransactionAge?: number;
 }
 
 /** --limit's host names, each one of the inventory's (bad input otherwise). */
@@ -78,6 +83,7 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
   const printJson = (doc: ReturnType<typeof recapJson>) => {
     if (opts.json) ctx.out(`${JSON.stringify(doc, null, 2)}\n`);
   };
+  if (limit && opts.restartPending) throw new InputError('--restart-pending restarts members across the cluster (and switches over): run it without --limit');
   if (limit) {
     const others = inv.hosts.map((h) => h.name).filter((n) => !limit.has(n));
     say(`--limit ${[...limit].join(',')}: only ${[...limit].join(', ')} change; ${others.length ? `${others.join(', ')} are only read (health gates, verify)` : 'that is every host'}\n`);
@@ -100,7 +106,7 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<nu
 
   const rollout = new Rollout({ check, reporter, limit });
   try {
-    const { code, checks } = await converge(session, reporter, say, { check, purge: opts.purge, inventoryFile: ctx.inventoryFile, rollout, notes });
+    const { code, checks } = await converge(session, reporter, say, { check, purge: opts.purge, inventoryFile: ctx.inventoryFile, rollout, notes, restartPending: opts.restartPending, timeout: opts.timeout, maxTransactionAge: opts.maxTransactionAge });
     printJson(recapJson({ check, code, limit, totals: rollout.counts(), rollout, checks, notes, ms: Date.now() - started }));
     return code;
   } catch (err) {

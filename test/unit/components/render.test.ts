@@ -57,6 +57,7 @@ test('renderHost returns only the files of the host roles', async () => {
   const inv = await example();
   const paths = (h: string) => renderHost(inv, h, { dcs: 'etcd' }).map((f) => f.path).sort();
   assert.deepEqual(paths('pg1'), [
+    '/etc/apt/preferences.d/pgha.pref',
     '/etc/default/etcd',
     '/etc/haproxy/haproxy.cfg',
     '/etc/patroni/config.yml',
@@ -66,6 +67,7 @@ test('renderHost returns only the files of the host roles', async () => {
     '/var/lib/postgresql/.ssh/config',
   ]);
   assert.deepEqual(paths('backup1'), [
+    '/etc/apt/preferences.d/pgha.pref',
     '/etc/pgbackrest.conf',
     '/etc/systemd/system/pgha-backup-diff.service',
     '/etc/systemd/system/pgha-backup-diff.timer',
@@ -163,8 +165,21 @@ test('apt files appear only when asked for', async () => {
     y.replace('apt_proxy: null', 'apt_proxy: http://10.0.10.1:3142').replace('postgresql_apt_repository: false', 'postgresql_apt_repository: true'),
   );
   const apt = renderHost(inv, 'backup1', { dcs: 'etcd' }).filter((f) => f.component === 'base');
-  assert.deepEqual(apt.map((f) => f.path).sort(), ['/etc/apt/apt.conf.d/01pgha-proxy', '/etc/apt/sources.list.d/pgdg.sources']);
+  assert.deepEqual(apt.map((f) => f.path).sort(), ['/etc/apt/apt.conf.d/01pgha-proxy', '/etc/apt/preferences.d/pgha.pref', '/etc/apt/sources.list.d/pgdg.sources']);
   assert.match(apt.find((f) => f.path.includes('proxy'))!.content, /Acquire::http::Proxy "http:\/\/10\.0\.10\.1:3142";/);
+});
+
+test('apt pins: packages.versions becomes one stanza per package at priority 990 (installs and holds, never downgrades); none pinned, no stanza', async () => {
+  const inv = await example((y) => y.replace(/^  versions: \{\}.*$/m, '  versions:\n    postgresql-15: 15.18-0+deb12u1\n    haproxy: 2.6.12-1+deb12u3'));
+  const pins = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/apt/preferences.d/pgha.pref')!;
+  assert.ok(pins.beforePackages, 'written before any package is installed');
+  assert.equal(
+    pins.content.split('\n').filter((l) => !l.startsWith('#')).join('\n'),
+    '\nPackage: haproxy\nPin: version 2.6.12-1+deb12u3\nPin-Priority: 990\n\nPackage: postgresql-15\nPin: version 15.18-0+deb12u1\nPin-Priority: 990\n',
+  );
+  const none = renderHost(await example(), 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/apt/preferences.d/pgha.pref')!;
+  assert.doesNotMatch(none.content, /^Package:/m);
+  assert.match(none.content, /^# No version is pinned\.$/m);
 });
 
 test('maskSecrets hides every password', async () => {

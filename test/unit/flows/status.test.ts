@@ -297,6 +297,13 @@ test('switchover checks: bad candidates are refused with a clear message and exi
   tagged.members[2].tags = { nofailover: true };
   assert.deepEqual(exitOf(() => checkSwitchover(inv, tagged, 'node3', streamingAll)), { code: EXIT.badInput, message: 'node3 is tagged nofailover: Patroni never promotes it' });
   assert.match(exitOf(() => checkSwitchover(inv, c, 'node3', new Set(['node2']))).message, /node3 does not stream from the leader/);
+  const sync = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  sync.members[1].role = 'sync_standby';
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, sync, 'node3', streamingAll)), {
+    code: EXIT.failed,
+    message: 'node3 is not the synchronous standby (node2 is): in synchronous mode only the synchronous standby can take over without losing acknowledged writes; leave out --candidate, or name it',
+  });
+  assert.equal(checkSwitchover(inv, sync, 'node2', streamingAll).name, 'node1');
   const paused = { ...c, pause: true };
   assert.match(exitOf(() => checkSwitchover(inv, paused, 'node2', streamingAll)).message, /paused/);
   const none = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;

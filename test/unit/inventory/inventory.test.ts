@@ -70,6 +70,7 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['bad-ssh-user.yml', ['20:9: ssh.user'], /got "Admin", expected a user name/],
   ['bad-calendar.yml', ['21:11: pgbackrest.schedule.full'], /got "Sun 25:00", not a calendar expression systemd accepts/],
   ['duplicate-address-ipv6.yml', ['9:14: hosts.pg3.address'], /"fd00:0:0::01" is also the address of pg1/],
+  ['bad-package-versions.yml', ['19:20: packages.versions.postgresql-15', '20:5: packages.versions.HAProxy', '21:14: packages.versions.patroni'], /got "15\.18 -0\+deb12u1", not a Debian version, expected \[EPOCH:\]UPSTREAM\[-REVISION\]/],
 ];
 
 for (const [file, where, gist] of corpus) {
