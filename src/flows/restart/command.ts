@@ -2,7 +2,7 @@
 // member with --all): the plan, the preflight, a confirmation, then the roll, each step timed.
 import { Steps } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import type { Session } from '../../session/session.js';
 import { describeRoll } from '../../cluster/roll.js';
 import { DEFAULT_MEMBER_TIMEOUT_SEC, planRestart, runRestart } from '../../cluster/restart.js';

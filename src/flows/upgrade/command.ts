@@ -4,7 +4,7 @@
 // plan (what changes on each host, in what order), a confirmation, and the upgrade runbook.
 import { createReporter, Rollout, Steps } from '../../engine/index.js';
 import { EXIT } from '../../errors.js';
-import type { CommandContext } from '../../cli/context.js';
+import type { CommandContext } from '../context.js';
 import { secretMasker } from '../../session/session.js';
 import { formatChecks, verifyCluster } from '../../components/index.js';
 import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
