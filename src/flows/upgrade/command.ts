@@ -29,7 +29,7 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeCommandOptions):
   };
   if (!opts.check) ctx.needsConfirmation(confirmation); // refused before any host is contacted
   const started = Date.now();
-  const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv) });
+  const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv), log: ctx.log });
   const session = await ctx.session({ reporter });
 
   // The cluster first: a refusal here comes before anything is touched, package lists included.
