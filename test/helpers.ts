@@ -1,4 +1,5 @@
 // Shared by the lab tests: run the pgha CLI (from source, as a user would run it) and read its output.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -30,7 +31,8 @@ export function pgha(args: string[], opts: CliOptions = {}): Promise<CliResult> 
     const entry = opts.built ? ['bin/pgha.js'] : PGHA_FROM_SOURCE;
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
-      env: { ...process.env, ...opts.env },
+      // Run logs of the tests' runs stay with the test output (not in the user's state dir).
+      env: { PGHA_LOG_DIR: `${REPO}test-output/logs`, ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -90,4 +92,15 @@ export async function ensureCluster(log: (s: string) => void = () => {}): Promis
   }
   if (r.code !== 0) throw new Error(`could not get a verified cluster:\n${r.stdout}\n${r.stderr}`);
   return inventory;
+}
+
+/** Every key of a JSON document is snake_case (the one key style of every --json of pgha). */
+export function assertSnakeCase(doc: unknown, path = '$'): void {
+  if (Array.isArray(doc)) doc.forEach((v, i) => assertSnakeCase(v, `${path}[${i}]`));
+  else if (doc && typeof doc === 'object') {
+    for (const [k, v] of Object.entries(doc)) {
+      assert.match(k, /^[a-z][a-z0-9_]*$/, `${path}.${k} is not snake_case`);
+      assertSnakeCase(v, `${path}.${k}`);
+    }
+  }
 }

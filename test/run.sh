@@ -17,6 +17,10 @@ npx tsc --noEmit
 # state it needs itself (ensureCluster, or a fresh lab).
 files=(
   test/unit/cli/cli.test.ts
+  test/unit/cli/context.test.ts
+  test/unit/cli/runlog.test.ts
+  test/unit/cli/completion.test.ts
+  test/unit/cli/package.test.ts
   test/unit/inventory/inventory.test.ts
   test/unit/inventory/hostile.test.ts
   test/unit/inventory/calendar.test.ts
@@ -26,13 +30,25 @@ files=(
   test/unit/components/base/release.test.ts
   test/unit/components/patroni/timing.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/pgbackrest/record.test.ts
+  test/unit/components/etcd/index.test.ts
+  test/unit/components/etcd/membership.test.ts
+  test/unit/components/patroni/members.test.ts
+  test/unit/cluster/topology.test.ts
+  test/unit/components/base/apt.test.ts
+  test/unit/cluster/preflight.test.ts
+  test/unit/cluster/roll.test.ts
+  test/unit/cluster/upgrade-plan.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
   test/unit/flows/backup.test.ts
   test/unit/flows/status.test.ts
   test/unit/ssh/ssh.test.ts
+  test/unit/ssh/known-hosts.test.ts
   test/unit/ssh/connection.test.ts
+  test/unit/ssh/auth.test.ts
+  test/unit/session/session.test.ts
   test/unit/engine/engine.test.ts
   test/unit/engine/engine-ssh.test.ts
   test/unit/engine/facts.test.ts
@@ -40,10 +56,13 @@ files=(
   test/faults/checker.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
+  test/cluster/access.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
+  test/cluster/day2.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
+  test/cluster/topology.test.ts
   test/cluster/faults.test.ts
   # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
   # subnet; the Debian 12 lab above stays up), taken down at the end.

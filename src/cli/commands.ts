@@ -1,26 +1,74 @@
 // Every subcommand: its flags and help text, and which flow runs it. Flows are imported only when
 // their command runs (`pgha --version` and `pgha validate` load almost nothing). Each action
-// builds the command's context, calls the flow's `command(ctx, opts)` and closes what it opened.
-import { Command, Option } from 'commander';
+// builds the command's context (with its run log), calls the flow's `command(ctx, opts)` and
+// closes what it opened.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PghaError } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
+import type { RunLog } from './runlog.js';
 
 // The flows' plain functions: `(ctx, opts) => exit code`.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Flow = (ctx: CommandContext, opts: any) => Promise<number>;
 
+/** Commands that keep a run log by default (they change the cluster, or are how one checks it after a change). */
+const LOGGED_BY_DEFAULT = new Set(['apply', 'verify', 'switchover', 'failover', 'backup', 'restore', 'replace', 'reinit', 'restart', 'upgrade']);
+
+/** Exit code of bad input per command, where it is not 2: `status` follows monitoring plugins (3: unknown). */
+export const BAD_INPUT_EXIT: Record<string, number> = { status: 3 };
+
+async function openLog(name: string, opts: { log?: string | boolean }, argv: string[]): Promise<RunLog | undefined> {
+  if (opts.log === false || (opts.log === undefined && !LOGGED_BY_DEFAULT.has(name))) return undefined;
+  const { RunLog, defaultLogPath } = await import('./runlog.js');
+  // The default log exists only once a command ran on a host: a typo leaves no file behind.
+  return typeof opts.log === 'string' ? RunLog.open(opts.log, argv) : RunLog.open(defaultLogPath(name), argv, { lazy: true });
+}
+
 function action(load: () => Promise<Flow>) {
-  return async (opts: { inventory?: string }) => {
-    const ctx = createContext({ inventoryFile: opts.inventory });
+  return async (opts: { inventory?: string; log?: string | boolean }, cmd: Command) => {
+    // The command line goes into the log as given (pgha never takes a secret as an argument).
+    const log = await openLog(cmd.name(), opts, process.argv.slice(2));
+    const ctx = createContext({ inventoryFile: opts.inventory, log });
+    let code = 1;
     try {
-      process.exitCode = await (await load())(ctx, opts);
+      code = await (await load())(ctx, opts);
+      process.exitCode = code;
+    } catch (err) {
+      // The boundary (main.ts) prints it; the log keeps it too, and where the log is.
+      if (log) {
+        const lines = err instanceof PghaError ? [err.message, ...err.lines] : [err instanceof Error ? (err.stack ?? err.message) : String(err)];
+        log.output('err', `pgha: ${lines.join('\n')}\n`);
+        code = err instanceof PghaError ? err.exitCode : 70;
+        if (log.written) process.stderr.write(`pgha: the log of this run is ${log.path}\n`);
+      }
+      throw err;
     } finally {
       await ctx.close();
+      log?.close(code);
     }
   };
 }
 
+/** The action of a command with one argument, which the flow gets as opts[name]. */
+function actionWithArgument(name: string, load: () => Promise<Flow>) {
+  const run = action(load);
+  return (value: string, opts: { inventory?: string }, cmd: Command) => run({ ...opts, [name]: value } as { inventory?: string }, cmd);
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-const INVENTORY: [string, string] = ['-i, --inventory <file>', 'inventory YAML file'];
+/** A flag's whole number of seconds (at least 1); anything else is a usage error (exit 2). */
+const seconds = (v: string) => {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected a whole number of seconds, at least 1');
+  return Number(v);
+};
+const DAY2_FLAGS = {
+  timeout: ['--timeout <seconds>', 'how long each member may take to come back, streaming and caught up (default 300)'] as [string, string],
+  maxTransactionAge: ['--max-transaction-age <seconds>', 'preflight: refuse while a transaction has been open longer than this on a member (default 60)'] as [string, string],
+};
+const INVENTORY: [string, string] = ['-i, --inventory <file>', 'inventory YAML file (default: $PGHA_INVENTORY, else ./inventory.yml)'];
+const LOG: [string, string] = ['--log <file>', 'write the run log (every command run on the hosts, with its output; secrets masked) to FILE'];
+const NO_LOG: [string, string] = ['--no-log', 'keep no run log'];
+const LOG_DEFAULT = ' (default: a new file under ~/.local/state/pgha, or $PGHA_LOG_DIR)';
 
 export function registerCommands(program: Command): void {
   program
@@ -37,7 +85,7 @@ export function registerCommands(program: Command): void {
     .option('--host <name=address>', 'a host and its IP address or DNS name; repeat for each host [required, 3+]', collect)
     .option('--ssh-user <user>', 'SSH user (root, or a user with passwordless sudo)', 'admin')
     .option('--ssh-port <port>', 'SSH port', '22')
-    .option('--ssh-key <file>', 'SSH private key (~ is your home directory)', '~/.ssh/id_ed25519')
+    .option('--ssh-key <file>', 'SSH private key (~ is your home directory; default: none written: the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
     .option('--pg-version <n>', "PostgreSQL major version (default: none in the inventory, the hosts' Debian release decides: 15 on Debian 12, 17 on Debian 13)")
     .option('--etcd <names>', 'comma-separated etcd hosts, an odd number >= 3 (default: the first three hosts)')
     .option('--postgres <names>', 'comma-separated PostgreSQL/Patroni hosts (default: the first three hosts)')
@@ -46,11 +94,20 @@ export function registerCommands(program: Command): void {
     .option('--repo-path <path>', 'instead of --repo-host: a shared path mounted on every database host')
     .option('--sync', 'synchronous replication (no acknowledged write lost on failover; slower writes)')
     .option('--apt-proxy <url>', 'HTTP proxy for apt on every host, e.g. http://10.0.10.1:3142')
+    .option('--client-network <cidr>', 'a network whose clients may connect to PostgreSQL, written as a pg_hba rule (and one per HAProxy host outside it); repeat for more', collect)
+    .option('--postgres-port <port>', 'PostgreSQL port', '5432')
+    .option('--restapi-port <port>', 'Patroni REST API port', '8008')
+    .option('--etcd-client-port <port>', 'etcd client port', '2379')
+    .option('--etcd-peer-port <port>', 'etcd peer port', '2380')
+    .option('--primary-port <port>', 'HAProxy read-write port (always the leader)', '5000')
+    .option('--replicas-port <port>', 'HAProxy read-only port (the replicas)', '5001')
+    .option('--stats-port <port>', 'HAProxy statistics page port', '7000')
     .option('-o, --output <file>', 'inventory file to write', 'inventory.yml')
     .option('--secrets <file>', 'secrets file to write (default: <inventory name>.secrets.yml beside it)')
     .option('--known-hosts <file>', 'known_hosts file the inventory uses (default: known_hosts beside it)')
     .option('--scan-host-keys', 'without the wizard: fetch every host key and record it (needs --yes: nobody checks them)')
     .option('-y, --yes', 'confirm --scan-host-keys')
+    .option('--write-anyway', 'with --scan-host-keys: write the files even when no host answered over SSH')
     .option('-f, --force', 'replace an existing inventory or secrets file')
     .option('--non-interactive', 'never prompt, even on a terminal')
     .addHelpText(
@@ -60,7 +117,7 @@ export function registerCommands(program: Command): void {
         'records them on first contact instead.\n\n' +
         'Example:\n' +
         '  pgha init --name main --host pg1=10.0.10.11 --host pg2=10.0.10.12 --host pg3=10.0.10.13 \\\n' +
-        '    --host backup1=10.0.10.20 --repo-host backup1 --output inventory.yml',
+        '    --host backup1=10.0.10.20 --repo-host backup1 --client-network 10.0.20.0/24 --output inventory.yml',
     )
     .action(action(async () => (await import('../flows/init/command.js')).init));
 
@@ -69,9 +126,11 @@ export function registerCommands(program: Command): void {
     .summary('check an inventory and its secrets file (contacts no host)')
     .description(
       'Check an inventory and its secrets file without contacting any host. Prints "FILE: ok" and exits 0, ' +
-        'or prints every problem at once, one per line as FILE:LINE:COL: path.to.field: problem, and exits 2.',
+        'or prints every problem at once, one per line as FILE:LINE:COL: path.to.field: problem, and exits 2. ' +
+        'Without its secrets file (a fresh clone\'s inventories/example.yml) the inventory is checked alone, with a note.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
+    .option('--json', 'print one JSON document: {"file", "ok", "cluster", ..., "problems": [{"file", "line", "column", "message"}]}')
     .action(action(async () => (await import('../flows/validate/command.js')).validate));
 
   program
@@ -82,7 +141,7 @@ export function registerCommands(program: Command): void {
         'backup timers, apt settings) into DIR/HOST/<absolute path>, without contacting any host. ' +
         'Passwords are replaced by ******** unless --show-secrets.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .requiredOption('-o, --output <dir>', 'directory to write into (created if missing)')
     .option('--host <name>', 'only this host')
     .option('--release <name>', "the hosts' Debian release: bookworm (12) or trixie (13); it picks the default PostgreSQL major and Patroni", 'bookworm')
@@ -105,18 +164,75 @@ export function registerCommands(program: Command): void {
 
   program
     .command('apply')
-    .summary('converge the hosts into the verified cluster the inventory describes')
+    .summary('converge the hosts into the verified cluster the inventory describes (also hosts added or removed)')
     .description(
       "Converge the inventory's hosts (Debian 12, sshd and sudo only) into a verified HA cluster: packages, " +
         'etcd, PostgreSQL under Patroni, HAProxy and pgBackRest, in that order, each behind a health gate, ' +
         'then verify. Every step reads the host first and acts only on a difference: a second run changes ' +
-        'nothing. Exit 0 when converged and verified, 1 on any failure (the recap names the host), 2 on bad input.',
+        'nothing. On a running cluster, hosts added to or removed from a role join or leave it: the live cluster ' +
+        'is read first and the plan printed (etcd members one at a time, as learners first; a leader that leaves ' +
+        'is switched away from first; a replica that leaves is stopped, its member key and replication slot gone). ' +
+        'A change that would lose etcd quorum is refused before any host is touched (exit 2, with the reason and a ' +
+        'safe order). Exit 0 when converged and verified, 1 on any failure (the recap names the host), 2 on bad input.',
     )
-    .requiredOption(...INVENTORY)
-    .option('--check', 'show every change apply would make (file diffs with secrets masked, packages, services) and change nothing')
+    .option(...INVENTORY)
+    .option('--check', 'show the plan and every change apply would make (file diffs with secrets masked, packages, services) and change nothing')
     .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
     .option('--accept-new-host-keys', 'record the host keys of hosts not yet in known_hosts (like ssh accept-new); a changed key is always refused')
+    .option('-l, --limit <hosts>', "only these hosts' steps run (comma-separated names); the others are still read by the health gates and verify")
+    .option('--json', 'print the recap as one JSON document on stdout (progress goes to stderr)')
+    .option('--purge', "a PostgreSQL host that leaves roles.postgres loses its data directory too (by default it stays on that host's disk)")
+    .option('--restart-pending', 'then restart the members with a pending restart, as pgha restart does (replicas, a switchover, the old leader); the flag is the go-ahead, apply does not ask')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .addHelpText(
+      'after',
+      '\nWith --limit, the skipped hosts are named at each stage; the cluster-wide gates (etcd healthy, a Patroni\n' +
+        'leader, replicas streaming, HAProxy routing) and verify still read every host, so every host must be reachable.\n' +
+        'SSH: keys from the ssh-agent, ssh.private_key or ~/.ssh/config; an encrypted key\'s passphrase is asked once on a\n' +
+        'terminal, or taken from $PGHA_SSH_PASSPHRASE; jump hosts from ssh.jump or ProxyJump.',
+    )
     .action(action(async () => (await import('../flows/apply/command.js')).apply));
+
+  program
+    .command('replace')
+    .summary('bring back a host whose machine was rebuilt (same name and address, empty disk, new host key)')
+    .argument('<host>', 'the inventory host whose machine was rebuilt')
+    .description(
+      'For a machine rebuilt under the same name and address with an empty disk: shows the SHA256 fingerprint of ' +
+        'the host key it offers now and asks (or --yes; without a terminal --yes is required), records it in ' +
+        "known_hosts, then applies the inventory with that host as a new member: its old etcd member removed and " +
+        'a new one added (learner, then promoted), everything installed, PostgreSQL joining as a replica (cloned ' +
+        "from the pgBackRest repository), HAProxy routing. The other hosts' data is never touched. For the backup " +
+        'repository host the repository is created again (new stanza data, a new full backup) and the output names ' +
+        'the backups that were lost with the old disk. Refused for the running leader. Exit 0 when the cluster ' +
+        'verifies, 1 on a failure, 2 on bad input or a refusal (nothing changed).',
+    )
+    .option(...INVENTORY)
+    .option('-y, --yes', 'record the new host key and go ahead without asking (check the fingerprint shown on the machine first)')
+    .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(actionWithArgument('host', async () => (await import('../flows/replace/command.js')).replace));
+
+  program
+    .command('reinit')
+    .summary("rebuild one replica's data from scratch (Patroni's reinitialize)")
+    .argument('<member>', 'the replica to rebuild')
+    .description(
+      "Rebuild a replica's data: Patroni's POST /reinitialize empties its data directory and copies it again " +
+        '(from the pgBackRest repository, else pg_basebackup from the leader); pgha waits until it streams from the ' +
+        'leader again, printing each step with its time. Refused on the leader (switch over first) and without a ' +
+        'running leader. Asks for confirmation (or --yes; without a terminal --yes is required). Exit 0 when it ' +
+        'streams again, 1 on a failure, 2 on bad input or a refusal (nothing changed).',
+    )
+    .option(...INVENTORY)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(actionWithArgument('member', async () => (await import('../flows/reinit/command.js')).reinit));
 
   program
     .command('verify')
@@ -127,7 +243,10 @@ export function registerCommands(program: Command): void {
         'and a read on the leader (primary port) and a replica in recovery (replicas port); pgBackRest check ' +
         'passes and its stanza status is ok. Exit 0 when all pass, 1 otherwise.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
+    .option('--json', 'print one JSON document: {"ok", "checks": [{"component", "host", "ok", "detail"}], "elapsed_ms"}')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
     .action(action(async () => (await import('../flows/apply/command.js')).verify));
 
   program
@@ -138,12 +257,14 @@ export function registerCommands(program: Command): void {
         '(role, state, timeline, lag, pending restart, tags), etcd members (health, leader), what each ' +
         'HAProxy routes (its own stats), the last full and differential backups and WAL archiving on the ' +
         'leader, then a verdict with its reasons. A host that does not answer within 3 s is reported as ' +
-        'unreachable; status still answers. Exit 0 healthy, 1 degraded, 2 down.',
+        'unreachable; status still answers. Exit codes as monitoring plugins expect: 0 healthy, 1 degraded, 2 down, ' +
+        '3 unknown (bad input, no inventory).',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .option('--json', 'print one JSON document (format in the README) instead of the table')
     .option('-w, --watch', 'refresh every 2 s until Ctrl+C')
     .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .option(...LOG)
     .action(action(async () => (await import('../flows/status/command.js')).status));
 
   program
@@ -158,11 +279,63 @@ export function registerCommands(program: Command): void {
         'schedules the switchover and returns once Patroni accepted it. Exit 0 done, 1 refused or failed ' +
         '(nothing changed when refused), 2 bad input.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .option('--candidate <name>', 'the member to promote (default: Patroni picks a healthy replica)')
     .option('--at <time>', 'schedule it: ISO 8601 time with a timezone, in the future (e.g. 2030-01-31T02:00:00+01:00)')
     .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
     .action(action(async () => (await import('../flows/switchover/command.js')).switchover));
+
+  program
+    .command('restart')
+    .summary('rolling restart of the members with a pending restart (replicas, a switchover, the old leader)')
+    .description(
+      "Restart PostgreSQL where Patroni marks a restart pending (a changed setting such as max_connections), without " +
+        'a write outage beyond one switchover: the replicas one at a time, each streaming again and caught up before the ' +
+        'next; then a switchover to a caught-up replica (with synchronous_mode, the synchronous standby); then the old ' +
+        "leader, unless its demotion already restarted it. Preflight first, changing nothing when it fails: a running " +
+        'leader, every member streaming within maximum_lag_on_failover with its replay not paused, no transaction open ' +
+        'longer than --max-transaction-age, a synchronous standby in synchronous mode. A member that does not come back ' +
+        'stops the roll with the reason and leaves the rest untouched. Asks for confirmation (or --yes; without a terminal ' +
+        '--yes is required). Exit 0 done (or nothing pending), 1 refused or failed, 2 bad input.',
+    )
+    .option(...INVENTORY)
+    .option('--check', 'show the order and the preflight result, change nothing (exit 1 when the preflight would refuse)')
+    .option('--all', 'restart every member, pending or not')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(action(async () => (await import('../flows/restart/command.js')).restart));
+
+  program
+    .command('upgrade')
+    .summary("minor upgrade of the stack's packages, one member at a time, behind a preflight")
+    .description(
+      "Upgrade the packages of PostgreSQL, Patroni, etcd, HAProxy and pgBackRest (with the installed packages built from " +
+        'the same sources, such as libpq5) to the versions the inventory pins (packages.versions) or else to the newest ' +
+        "the hosts' apt sources offer; --all also everything apt-get upgrade would. Preflight first, touching nothing when " +
+        'it fails: a running leader, every member streaming within maximum_lag_on_failover with its replay not paused, no ' +
+        'transaction open longer than --max-transaction-age, the last backup and WAL archiving healthy, a synchronous ' +
+        'standby in synchronous mode, and every pinned version offered (pgha never downgrades). Then apt-get update and ' +
+        'the plan. Order: etcd members one at a time with etcd healthy between; HAProxy hosts one at a time; Patroni under ' +
+        'maintenance mode (PostgreSQL keeps running); PostgreSQL replicas one at a time, then a switchover, then the old ' +
+        'leader, each restarted and back on the new version before the next; the rest. Prints the versions before and ' +
+        'after on each host. Asks for confirmation (or --yes; without a terminal --yes is required). ' +
+        'Exit 0 upgraded and verified (or nothing to do), 1 refused or failed, 2 bad input.',
+    )
+    .option(...INVENTORY)
+    .option('--check', "list what would change on each host and the order, with the preflight's result; installs nothing (it does refresh apt's package lists)")
+    .option('--all', 'also upgrade every other package apt-get upgrade would (a library PostgreSQL loads takes effect with its restart)')
+    .option(...DAY2_FLAGS.timeout, seconds)
+    .option(...DAY2_FLAGS.maxTransactionAge, seconds)
+    .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(action(async () => (await import('../flows/upgrade/command.js')).upgrade));
 
   program
     .command('failover')
@@ -174,9 +347,11 @@ export function registerCommands(program: Command): void {
         'If the cluster has a healthy leader it refuses and points to switchover (exit 2), unless the candidate ' +
         'is that leader already (exit 0). Exit 0 done, 1 failed, 2 bad input or refused.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .requiredOption('--candidate <name>', 'the member to promote')
     .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
     .action(action(async () => (await import('../flows/switchover/command.js')).failover));
 
   program
@@ -189,8 +364,10 @@ export function registerCommands(program: Command): void {
         'that restores on its own. diff (changes since the last full) and incr (since the last backup) need a ' +
         'prior full backup. Exit 0 when the backup is in the repository, 1 when it failed, 2 on bad input.',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .addOption(new Option('--type <type>', 'backup type').choices(['full', 'diff', 'incr']).default('full'))
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
     .action(action(async () => (await import('../flows/backup/command.js')).backup));
 
   program
@@ -202,8 +379,9 @@ export function registerCommands(program: Command): void {
         "message: its exit code is 0 even for a broken stanza) and the range of archived WAL. " +
         'Exit 0 when the stanza status is ok, 1 otherwise.',
     )
-    .requiredOption(...INVENTORY)
-    .option('--json', 'machine-readable output (times in ISO 8601 UTC, sizes in bytes)')
+    .option(...INVENTORY)
+    .option('--json', 'one JSON document, snake_case keys (times in ISO 8601 UTC, sizes in bytes; format in the README)')
+    .option(...LOG)
     .action(action(async () => (await import('../flows/backup/command.js')).backups));
 
   program
@@ -220,9 +398,24 @@ export function registerCommands(program: Command): void {
         'from the repository, and verify. Each step is shown with its duration. ' +
         'Exit 0 when restored and verified, 1 on a failure, 2 on bad input (nothing changed).',
     )
-    .requiredOption(...INVENTORY)
+    .option(...INVENTORY)
     .option('--to <time>', 'target time with a UTC offset, e.g. "2024-05-01 10:11:12.345+00" (as `select now()` prints it)')
     .option('--backup <label>', 'restore to the end of this backup (a label from pgha backups)')
-    .option('--yes', 'do not ask for confirmation')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
     .action(action(async () => (await import('../flows/backup/command.js')).restore));
+
+  program
+    .command('completion')
+    .summary('print a shell completion script (bash or zsh)')
+    .description(
+      'Print a completion script for pgha\'s commands and flags. bash: add `source <(pgha completion bash)` to ~/.bashrc. ' +
+        'zsh: `pgha completion zsh > "${fpath[1]}/_pgha"` (then start a new shell), or `source <(pgha completion zsh)` in ~/.zshrc.',
+    )
+    .argument('<shell>', 'bash or zsh')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(program, shell));
+    });
 }

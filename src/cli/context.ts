@@ -1,12 +1,40 @@
 // The command contract: the CLI builds one CommandContext per run and calls the flow's plain
 // `command(ctx, opts)`, which returns the exit code. The context loads the inventory once, opens
 // the connections (all hosts, or tolerant of unreachable ones) and closes them afterwards, and
-// provides output, the terminal and confirmation. Heavy modules load only when asked for, so
-// `pgha --version` and `pgha validate` stay fast.
+// provides output (also into the run log), the terminal, colours, SSH passphrases and
+// confirmation. Heavy modules load only when asked for, so `pgha --version` and `pgha validate`
+// stay fast.
+import { existsSync } from 'node:fs';
+import { $ as colors } from 'kleur/colors';
 import { EXIT, InputError, PghaError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { Masker } from '../ssh/mask.js';
 import type { CommandContext, Confirmation } from '../flows/context.js';
+import type { PassphraseSource } from '../ssh/auth.js';
+import type { RunLog } from './runlog.js';
+
+/** The environment variable that names the inventory when -i is not given. */
+export const INVENTORY_ENV = 'PGHA_INVENTORY';
+/** The inventory used when neither -i nor $PGHA_INVENTORY names one. */
+export const DEFAULT_INVENTORY = 'inventory.yml';
+/** A passphrase for encrypted SSH keys, read once at startup and removed from the environment. */
+export const PASSPHRASE_ENV = 'PGHA_SSH_PASSPHRASE';
+
+let passphraseFromEnv: string | undefined;
+
+/** Takes PGHA_SSH_PASSPHRASE out of the environment (so no child process inherits it); main calls this first. */
+export function takePassphraseFromEnv(env: NodeJS.ProcessEnv = process.env): void {
+  passphraseFromEnv = env[PASSPHRASE_ENV];
+  delete env[PASSPHRASE_ENV];
+}
+
+/** Which inventory a command uses: -i, else $PGHA_INVENTORY, else ./inventory.yml if it exists; and why. */
+export function resolveInventory(given: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): { file: string; from?: string } {
+  if (given) return { file: given };
+  if (env[INVENTORY_ENV]) return { file: env[INVENTORY_ENV]!, from: `$${INVENTORY_ENV}` };
+  if (exists(DEFAULT_INVENTORY)) return { file: DEFAULT_INVENTORY, from: 'the current directory' };
+  throw new InputError(`no inventory: give -i FILE, set ${INVENTORY_ENV}, or run pgha where ./${DEFAULT_INVENTORY} is`);
+}
 
 export type { CommandContext, Confirmation } from '../flows/context.js';
 
@@ -16,23 +44,72 @@ export interface ContextOptions {
   err?: (text: string) => void;
   tty?: boolean;
   color?: boolean;
+  log?: RunLog;
+  env?: NodeJS.ProcessEnv;
+  /** Default: PGHA_SSH_PASSPHRASE as taken at startup. */
+  passphrase?: string;
+}
+
+/** Passphrases for encrypted keys: the one given in the environment, else asked on the terminal (once per key file). */
+function passphraseSource(given: string | undefined, tty: boolean, onGiven: (p: string) => void): PassphraseSource {
+  const asked = new Map<string, Promise<string | undefined>>();
+  return (path, retry) => {
+    if (given !== undefined) return Promise.resolve(retry ? undefined : given);
+    if (!tty) return Promise.resolve(undefined);
+    if (!asked.has(path) || retry) {
+      asked.set(
+        path,
+        (async () => {
+          const { password } = await import('@inquirer/prompts');
+          try {
+            const p = await password({ message: `${retry ? `${retry}. ` : ''}Passphrase for ${path}`, mask: true }, { output: process.stderr });
+            onGiven(p);
+            return p;
+          } catch (e) {
+            if (e instanceof Error && e.name === 'ExitPromptError') throw new PghaError('interrupted: nothing was changed', EXIT.interrupted);
+            throw e;
+          }
+        })(),
+      );
+    }
+    return asked.get(path)!;
+  };
 }
 
 /** A context and its cleanup (the CLI calls close() after the command, whatever happened). */
 export function createContext(o: ContextOptions = {}): CommandContext & { close(): Promise<void> } {
   const write = o.out ?? ((t: string) => void process.stdout.write(t));
   const writeErr = o.err ?? ((t: string) => void process.stderr.write(t));
+  const log = o.log;
   // The one secrets masker of the command's output, set once the secrets are known.
   let masker: Masker | undefined;
-  const out = (t: string) => write(masker ? masker.mask(t) : t);
-  const err = (t: string) => writeErr(masker ? masker.mask(t) : t);
+  const mask = (t: string) => (masker ? masker.mask(t) : t);
+  const out = (t: string) => {
+    write(mask(t));
+    log?.output('out', t);
+  };
+  const err = (t: string) => {
+    writeErr(mask(t));
+    log?.output('err', t);
+  };
   const tty = o.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
   let inv: Promise<Inventory> | undefined;
   const closers: (() => Promise<void>)[] = [];
+  let resolved: string | undefined;
   const file = () => {
-    if (!o.inventoryFile) throw new InputError('no inventory given: use -i FILE');
-    return o.inventoryFile;
+    if (resolved === undefined) {
+      const r = resolveInventory(o.inventoryFile, o.env ?? process.env);
+      if (r.from) err(`pgha: inventory ${r.file} (from ${r.from})\n`);
+      resolved = r.file;
+    }
+    return resolved;
   };
+  const given = o.passphrase ?? passphraseFromEnv;
+  if (given !== undefined) log?.addSecrets([given]);
+  const passphrase = passphraseSource(given, tty, (p) => {
+    log?.addSecrets([p]);
+    masker?.add(p);
+  });
   const needsConfirmation = (opts: Confirmation) => {
     if (opts.yes) return false;
     if (!tty) throw new InputError(opts.noTerminal);
@@ -45,24 +122,33 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     out,
     err,
     tty,
-    color: o.color ?? process.stdout.isTTY === true,
-    inventory() {
+    color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
+    log,
+    sessionOptions: () => {
+      log?.begin();
+      return { passphrase, log };
+    },
+    inventory(opts = {}) {
       inv ??= import('../inventory/index.js').then(async (m) => {
-        const loaded = await m.loadInventory(file());
-        masker = new Masker(Object.values(loaded.secrets ?? {}));
+        const loaded = await m.loadInventory(file(), { secrets: opts.secretsOptional ? 'optional' : true });
+        const secrets = Object.values(loaded.secrets ?? {});
+        masker = new Masker([...secrets, ...(given !== undefined ? [given] : [])]);
+        log?.addSecrets(secrets);
         return loaded;
       });
       return inv;
     },
     async session(opts) {
       const [{ openSession }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
-      const s = await openSession(i, opts);
+      log?.begin();
+      const s = await openSession(i, { passphrase, log, ...opts });
       closers.push(() => s.close());
       return s;
     },
     async reach(opts) {
       const [{ connectEach }, i] = await Promise.all([import('../session/session.js'), this.inventory()]);
-      const r = connectEach(i, opts);
+      log?.begin();
+      const r = connectEach(i, { passphrase, log, ...opts });
       closers.push(() => r.close());
       return r;
     },

@@ -1,12 +1,19 @@
 // The CLI is thin: each command parses its flags and calls its flow's plain `command(ctx, opts)`
 // (commands.ts). This file holds the one error boundary that maps expected errors to exit codes:
 // a PghaError carries its own; anything else reaching it is a bug (exit 70, with its stack).
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, PghaError } from '../errors.js';
 import { escapeControls } from '../terminal.js';
-import { registerCommands } from './commands.js';
+import { BAD_INPUT_EXIT, registerCommands } from './commands.js';
+import { takePassphraseFromEnv } from './context.js';
 
-function buildProgram(): Command {
+/** pgha's own version: its package.json (src/cli and dist/cli are both two levels below it), never npm's environment. */
+export function pghaVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+export function buildProgram(): Command {
   const program = new Command();
   program
     .name('pgha')
@@ -15,7 +22,7 @@ function buildProgram(): Command {
         'described by one YAML inventory, deployed and verified over SSH.\n\n' +
         'Start with `pgha init` (writes an inventory), then `pgha apply -i FILE`; `pgha <command> --help` explains each command.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .version(pghaVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     // Usage errors quote the arguments given: escaped like every other error text.
@@ -26,12 +33,21 @@ function buildProgram(): Command {
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  takePassphraseFromEnv();
   const program = buildProgram();
+  // `pgha` alone: the help, on stderr, as a usage error.
+  if (argv.length <= 2) {
+    program.outputHelp({ error: true });
+    return EXIT.badInput;
+  }
+  // The command named (options come after it), for its own exit code of bad input.
+  const command = argv.slice(2).find((a) => !a.startsWith('-'));
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
-    return reportError(err);
+    const code = reportError(err);
+    return code === EXIT.badInput && command && BAD_INPUT_EXIT[command] !== undefined ? BAD_INPUT_EXIT[command] : code;
   }
 }
 

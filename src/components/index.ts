@@ -7,13 +7,14 @@ import { fileOp } from '../render/op.js';
 import type { RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import { base } from './base/index.js';
+import { pinDriftOp } from './base/apt.js';
 import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
 import type { Release } from './base/release.js';
 import { RELEASES, ReleaseError } from './base/release.js';
-import type { ApplyContext, CheckResult, Component, Dcs, Platform } from './types.js';
+import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type Platform, type TopologyFacts, type TopologyStep } from './types.js';
 
 export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
 
@@ -22,16 +23,24 @@ export function packagesFor(inv: Inventory, h: Host, release: Release): string[]
   return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h, release) ?? []))];
 }
 
+/** Per component, the Debian packages that are its software on a host on the cluster's release (what `pgha upgrade` upgrades). */
+export function upgradesFor(inv: Inventory, h: Host, release: Release): { component: ComponentName; packages: string[] }[] {
+  return COMPONENTS.flatMap((c) => {
+    const packages = c.upgrades?.(inv, h, release) ?? [];
+    return packages.length ? [{ component: c.name, packages }] : [];
+  });
+}
+
 /**
  * Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. Without a platform:
  * Debian 12 with the Patroni of the DCS given (3.0.2 for etcd:, 3.0.3 for etcd3:), as `pgha render`
  * shows by default; apply always passes the platform it read from the hosts.
  */
-export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; platform?: Platform }): RenderedFile[] {
+export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; platform?: Platform; etcdState?: EtcdClusterState }): RenderedFile[] {
   if (!inv.secrets) throw new Error('rendering needs the secrets: load the inventory with its secrets file');
   const host = inv.host(hostName);
   const platform = opts.platform ?? { release: RELEASES.bookworm, patroniVersions: [opts.dcs === 'etcd' ? '3.0.2' : '3.0.3'] };
-  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, platform }) ?? []);
+  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, platform, etcdState: opts.etcdState }) ?? []);
 }
 
 /** Every component's objection to this platform, as one refusal (exit 2, nothing changed); none: returns. */
@@ -40,16 +49,30 @@ export function checkPlatform(inv: Inventory, platform: Platform, dcs: Dcs): voi
   if (problems.length) throw new ReleaseError(problems.join('; '));
 }
 
+/** Every component's topology steps for these facts, in the order apply runs them (throws an InputError to refuse). */
+export function planComponents(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
+  const steps = COMPONENTS.flatMap((c) => c.plan?.(facts, inv) ?? []);
+  // A stable sort: within a phase, each component's own order.
+  return steps.map((s, i) => ({ s, i })).sort((a, b) => TOPOLOGY_PHASES.indexOf(a.s.phase) - TOPOLOGY_PHASES.indexOf(b.s.phase) || a.i - b.i).map((x) => x.s);
+}
+
 /**
- * The packages stage: the files that must exist before any package is installed (apt settings,
- * Debian's "no default cluster" setting, or postgresql-NN creates and starts its own cluster),
- * then every missing package in one apt call per host, all hosts in parallel.
+ * The packages stage: the files that must exist before any package is installed (apt settings and
+ * pins, Debian's "no default cluster" setting, or postgresql-NN creates and starts its own
+ * cluster), then every missing package in one apt call per host (at its pinned version, if the
+ * inventory pins one), all hosts in parallel; pinned packages installed at another version are noted.
  */
-export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files'> & { release: Release }): Promise<void> {
+export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files' | 'notes'> & { release: Release }): Promise<void> {
   const { session, rollout } = ctx;
+  const versions = session.inv.packages.versions;
   await rollout.stage('packages', [...session.conns.values()], (conn) => {
     const h = session.inv.host(conn.target.name);
-    return [...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)), packages(packagesFor(session.inv, h, ctx.release))];
+    return [
+      ...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)),
+      packages(packagesFor(session.inv, h, ctx.release), { versions }),
+      // Pinned packages installed at another version are reported, never moved (pgha upgrade does).
+      ...(Object.keys(versions).length ? [pinDriftOp(versions, (note) => ctx.notes.push(note))] : []),
+    ];
   });
 }
 
@@ -61,6 +84,8 @@ export async function rolloutComponents(ctx: Omit<ApplyContext, 'leaderUp'>): Pr
       for (const c of COMPONENTS) await c.leaderUp?.(full);
     },
   };
+  // A leader that leaves is switched away from before any file stops naming it.
+  await full.topology.run('before', full);
   for (const c of COMPONENTS) await c.prepare?.(full);
   for (const c of COMPONENTS) await c.start?.(full);
 }

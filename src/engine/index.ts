@@ -8,6 +8,7 @@ export {
   file,
   directory,
   packages,
+  aptUpgrade,
   service,
   restartService,
   reloadService,

@@ -162,6 +162,8 @@ export interface PackagesOptions extends NotifyOptions {
   updateAttempts?: number;
   /** The locks waited for (default APT_LOCKS; tests point elsewhere). */
   locks?: AptLock[];
+  /** Exact versions, by package name: a missing package with one is installed as NAME=VERSION. */
+  versions?: Record<string, string>;
 }
 
 // A stalled mirror or proxy connection is given up after 30 s of silence, not apt's 120 s.
@@ -179,23 +181,43 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
     for (const n of names) if ((await facts.package(n)) === null) out.push(n);
     return out;
   };
-  const apt = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, ...args];
+  const pinned = (n: string) => (opts.versions?.[n] ? `${n}=${opts.versions[n]}` : n);
   return {
     describe: `packages ${names.join(', ')}`,
     needs: { packages: names },
     notify: opts.notify,
     async check(_conn, facts) {
       const m = await missing(facts);
-      return m.length === 0 ? null : { summary: `install ${m.join(', ')}` };
+      return m.length === 0 ? null : { summary: `install ${m.map((n) => (opts.versions?.[n] ? `${n} ${opts.versions[n]}` : n)).join(', ')}` };
     },
     async apply(conn, facts, progress) {
       const m = await missing(facts);
       const locks = new AptLockWait(conn, opts.locks ?? APT_LOCKS, opts.lockTimeoutSec ?? 300, progress);
-      await aptUpdate(conn, apt(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3, locks);
-      await locks.run(apt(['install', '-y', '--no-install-recommends', ...m]), 30 * 60_000, true);
+      await aptUpdate(conn, aptGet(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3, locks);
+      await locks.run(aptGet(['install', '-y', '--no-install-recommends', ...m.map(pinned)]), 30 * 60_000, true);
       facts.invalidate({ packages: names });
     },
   };
+}
+
+/** apt-get, non-interactive, with pgha's network limits. */
+const aptGet = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, ...args];
+
+/**
+ * apt-get on a host outside a packages op (`pgha upgrade`): `update` bounded and tried again as
+ * the packages op does, then the command, both waiting for other apt and dpkg runs (`progress`
+ * says so). Changed configuration files the package ships are not taken: pgha writes its own.
+ */
+export async function aptUpgrade(
+  conn: Connection,
+  args: string[],
+  opts: { update?: boolean; progress?: (text: string) => void; locks?: AptLock[]; lockTimeoutSec?: number } = {},
+): Promise<RunResult> {
+  const locks = new AptLockWait(conn, opts.locks ?? APT_LOCKS, opts.lockTimeoutSec ?? 300, opts.progress);
+  if (opts.update !== false) await aptUpdate(conn, aptGet(['update']), 150, 3, locks);
+  if (args.length === 0) return { code: 0, stdout: '', stderr: '' };
+  const keepConfig = ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'];
+  return locks.run(aptGet([...keepConfig, ...args]), 30 * 60_000, true);
 }
 
 /**

@@ -2,6 +2,7 @@
 // spinner per stage shows progress on stderr, elsewhere (CI, pipes) plain lines only.
 import type { Ora, Options as OraOptions } from 'ora';
 import type { Masker } from '../ssh/index.js';
+import type { CommandOutcome } from '../ssh/connection.js';
 import type { Change } from './ops.js';
 
 export type OpStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -13,7 +14,16 @@ export interface Counts {
   skipped: number;
 }
 
+/** Where the run log takes what the reporter sees (src/cli/runlog.ts). */
+export interface LogSink {
+  output(stream: 'out' | 'err', text: string): void;
+  command(host: string, command: string): void;
+  result(host: string, command: string, outcome: CommandOutcome): void;
+}
+
 export interface ReporterOptions {
+  /** The run log: every line printed, every command and its outcome (verbose or not). */
+  log?: LogSink;
   /** Show every command (masked) and every op, not only changes and failures. */
   verbose?: boolean;
   out?: NodeJS.WritableStream;
@@ -39,6 +49,7 @@ export class Reporter {
   private readonly tty: boolean;
   private readonly ora?: (options: OraOptions) => Ora;
   private readonly masker?: Masker;
+  private readonly log?: LogSink;
   private spinner: Ora | undefined;
 
   constructor(opts: ReporterOptions = {}) {
@@ -49,11 +60,18 @@ export class Reporter {
     // Spinners only when there is a terminal and the library was given.
     this.tty = (opts.tty ?? this.err.isTTY === true) && this.ora !== undefined;
     this.masker = opts.masker;
+    this.log = opts.log;
   }
 
-  /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode. */
+  /** Pass as ConnectOptions.onCommand: echoes each command in verbose mode (and always to the log). */
   readonly command = (host: string, maskedCommand: string): void => {
     if (this.verbose) this.line(`${host}: $ ${maskedCommand}`);
+    else this.log?.command(host, maskedCommand);
+  };
+
+  /** Pass as ConnectOptions.onResult: each command's outcome, to the log only. */
+  readonly result = (host: string, maskedCommand: string, outcome: CommandOutcome): void => {
+    this.log?.result(host, maskedCommand, outcome);
   };
 
   private m(text: string): string {
@@ -62,6 +80,7 @@ export class Reporter {
 
   private line(raw: string): void {
     const text = this.m(raw);
+    this.log?.output('out', `${text}\n`);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
       this.out.write(`${text}\n`);
@@ -73,8 +92,10 @@ export class Reporter {
 
   stageStart(name: string, hosts: string[], check: boolean): void {
     const what = `stage ${name}${check ? ' (check mode)' : ''}: ${hosts.length} host(s)`;
-    if (this.tty) this.spinner = this.ora!({ text: what, stream: this.err }).start();
-    else this.line(`== ${what}: ${hosts.join(', ')}`);
+    if (this.tty) {
+      this.spinner = this.ora!({ text: what, stream: this.err }).start();
+      this.log?.output('out', `== ${what}: ${hosts.join(', ')}\n`);
+    } else this.line(`== ${what}: ${hosts.join(', ')}`);
   }
 
   hostDone(name: string, done: number, total: number): void {
@@ -90,6 +111,11 @@ export class Reporter {
     } else if (this.verbose) {
       this.line(`${host}: ${status} ${describe}`);
     }
+  }
+
+  /** A line of a runbook that runs between stages (e.g. apply's topology steps): always shown. */
+  say(text: string): void {
+    this.line(text);
   }
 
   /** What a host's op is doing while it takes long (e.g. waiting for a lock): always shown. */
@@ -112,6 +138,7 @@ export class Reporter {
       if (failedHosts.length) this.spinner.fail(text);
       else this.spinner.succeed(text);
       this.spinner = undefined;
+      this.log?.output('out', `${text}\n`);
     } else {
       this.line(text);
     }
@@ -133,19 +160,34 @@ export class Reporter {
       if (ok) this.spinner.succeed(text);
       else this.spinner.fail(text);
       this.spinner = undefined;
+      this.log?.output('out', `${text}\n`);
     } else {
       this.line(text);
     }
   }
 
-  recap(totals: Map<string, Counts>, check: boolean): void {
+  /** A stage left these hosts out (--limit). */
+  limitSkipped(stage: string, hosts: string[], all: boolean): void {
+    this.line(`stage ${stage}: ${all ? 'skipped' : `skipped on ${hosts.join(', ')}`} (not in --limit)`);
+  }
+
+  /**
+   * The recap: a line per host. `unreachable`: hosts that could not be connected (with why), shown
+   * with unreachable=1; `limitedOut`: hosts --limit kept out of every stage.
+   */
+  recap(totals: Map<string, Counts>, check: boolean, extra: { unreachable?: Map<string, string>; limitedOut?: string[] } = {}): void {
     this.spinner?.stop();
     this.spinner = undefined;
-    const width = Math.max(4, ...[...totals.keys()].map((h) => h.length));
+    const unreachable = extra.unreachable ?? new Map<string, string>();
+    const names = [...new Set([...totals.keys(), ...unreachable.keys()])];
+    const width = Math.max(4, ...names.map((h) => h.length));
     this.line(check ? 'RECAP (check mode: nothing was changed)' : 'RECAP');
-    for (const [host, c] of totals) {
+    for (const host of names) {
+      const c = totals.get(host) ?? { ok: 0, changed: 0, failed: 0, skipped: 0 };
       const skipped = c.skipped ? `  skipped=${c.skipped}` : '';
-      this.line(`${host.padEnd(width)}  ok=${c.ok}  changed=${c.changed}  failed=${c.failed}${skipped}`);
+      const gone = unreachable.has(host) ? `  unreachable=1  (${unreachable.get(host)!.split('\n')[0]})` : '';
+      this.line(`${host.padEnd(width)}  ok=${c.ok}  changed=${c.changed}  failed=${c.failed}${skipped}${gone}`);
     }
+    if (extra.limitedOut?.length) this.line(`not in --limit (only read): ${extra.limitedOut.join(', ')}`);
   }
 }

@@ -40,6 +40,16 @@ export interface RolloutOptions {
   /** --check: report what would change, change nothing. */
   check?: boolean;
   reporter?: Reporter;
+  /** --limit: only these hosts' steps run; every stage names the hosts it skips. Health gates are not limited. */
+  limit?: ReadonlySet<string>;
+}
+
+/** One op that changed (or would change) something, for the JSON recap. */
+export interface ChangeRecord {
+  host: string;
+  stage: string;
+  step: string;
+  summary: string;
 }
 
 /** Handlers in first-notified order, each once (by name). */
@@ -57,16 +67,27 @@ function errorText(host: string, err: unknown): string {
 export class Rollout {
   readonly check: boolean;
   readonly reporter: Reporter;
+  readonly limit?: ReadonlySet<string>;
   private readonly totals = new Map<string, Counts>();
   private readonly results: StageResult[] = [];
+  /** Hosts some stage left out because of --limit. */
+  private readonly limitedOut = new Set<string>();
 
   constructor(opts: RolloutOptions = {}) {
     this.check = opts.check ?? false;
     this.reporter = opts.reporter ?? new Reporter();
+    this.limit = opts.limit;
   }
 
-  /** Runs one stage; throws StageFailed (after reporting) when any host failed. */
-  async stage(name: string, hosts: Connection[], perHostOps: (conn: Connection) => Operation[]): Promise<StageResult> {
+  /** Runs one stage; throws StageFailed (after reporting) when any host failed. With a limit, only its hosts run (the others are named). */
+  async stage(name: string, all: Connection[], perHostOps: (conn: Connection) => Operation[]): Promise<StageResult> {
+    const hosts = this.limit ? all.filter((c) => this.limit!.has(c.target.name)) : all;
+    const skipped = all.filter((c) => !hosts.includes(c)).map((c) => c.target.name);
+    if (skipped.length) {
+      for (const h of skipped) this.limitedOut.add(h);
+      this.reporter.limitSkipped(name, skipped, hosts.length === 0);
+    }
+    if (hosts.length === 0) return { name, hosts: [], failedHosts: [], changed: 0 };
     const names = hosts.map((c) => c.target.name);
     this.reporter.stageStart(name, names, this.check);
     const started = Date.now();
@@ -169,9 +190,21 @@ export class Rollout {
     return new Map(this.totals);
   }
 
+  /** Every op that changed (or, in check mode, would change) something, in order. */
+  changes(): ChangeRecord[] {
+    return this.results.flatMap((r) =>
+      r.hosts.flatMap((h) => [...h.ops, ...h.handlers].filter((o) => o.status === 'changed').map((o) => ({ host: h.host, stage: r.name, step: o.describe, summary: o.change?.summary ?? 'handler' }))),
+    );
+  }
+
+  /** Hosts left out of some stage by --limit (only read by the gates). */
+  skippedByLimit(): string[] {
+    return [...this.limitedOut].filter((h) => !this.totals.has(h));
+  }
+
   /** Prints the recap; returns the exit code (1 if anything failed). */
   finish(): number {
-    this.reporter.recap(this.totals, this.check);
+    this.reporter.recap(this.totals, this.check, { limitedOut: this.skippedByLimit() });
     return [...this.totals.values()].some((c) => c.failed > 0) ? 1 : 0;
   }
 }

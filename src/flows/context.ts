@@ -2,20 +2,28 @@
 // its exit code, and gets everything that touches the operator or the hosts from `ctx`. The CLI
 // (src/cli/context.ts) implements it.
 import type { Inventory } from '../inventory/index.js';
+import type { LogSink } from '../engine/reporter.js';
 import type { Reach, Session, SessionOptions } from '../session/session.js';
 
 export interface CommandContext {
-  /** The inventory file the operator named (-i). */
+  /** The inventory file: -i, else $PGHA_INVENTORY, else ./inventory.yml (said on stderr when not -i). */
   readonly inventoryFile: string;
   /** Standard output; once the inventory is loaded, every secret in it is masked (hosts' answers and errors are shown as they came). */
   out(text: string): void;
   err(text: string): void;
   /** stdin and stdout are both terminals (prompts, screen refreshes). */
   readonly tty: boolean;
-  /** Colours in the output (stdout is a terminal). */
+  /** Colours in the output: stdout is a terminal, or FORCE_COLOR; never with NO_COLOR (kleur decides). */
   readonly color: boolean;
-  /** The inventory, loaded and validated once (bad input: InputError, exit 2). */
-  inventory(): Promise<Inventory>;
+  /** What a command passes to sessions it opens itself (passphrases, the run log). */
+  sessionOptions(): Pick<SessionOptions, 'passphrase' | 'log'>;
+  /** The run log, when this command keeps one. */
+  readonly log?: LogSink;
+  /**
+   * The inventory, loaded and validated once (bad input: InputError, exit 2). `secretsOptional`:
+   * a missing secrets file is no problem (validate, render: `inv.secretsMissing`).
+   */
+  inventory(opts?: { secretsOptional?: boolean }): Promise<Inventory>;
   /** Every host connected, all or nothing (closed after the command). */
   session(opts?: SessionOptions): Promise<Session>;
   /** Every host connected on its own; unreachable ones are recorded (closed after the command). */

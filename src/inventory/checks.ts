@@ -113,7 +113,7 @@ export function crossFieldProblems(s: Sections): Problem[] {
       const ports: { port: number; path: PathSeg[] }[] = [
         h.ssh?.port !== undefined
           ? { port: h.ssh.port, path: ['hosts', name, 'ssh', 'port'] }
-          : { port: s.ssh.port, path: ['ssh', 'port'] },
+          : { port: s.ssh.port ?? 22, path: ['ssh', 'port'] },
       ];
       if (roles.etcd.includes(name)) {
         ports.push({ port: s.etcd.client_port, path: ['etcd', 'client_port'] }, { port: s.etcd.peer_port, path: ['etcd', 'peer_port'] });

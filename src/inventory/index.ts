@@ -1,7 +1,8 @@
 // Public API of the inventory (other modules import only from here):
 //
-//   loadInventory(file: string, opts?: { secrets?: boolean }): Promise<Inventory>
-//     Reads and validates an inventory (and, unless `secrets: false`, its secrets file).
+//   loadInventory(file: string, opts?: { secrets?: boolean | 'optional' }): Promise<Inventory>
+//     Reads and validates an inventory (and, unless `secrets: false`, its secrets file; with
+//     'optional' a missing secrets file is no problem: `secretsMissing` says so).
 //     Contacts no host. Throws InputError whose `lines` hold every problem, one per line:
 //     `FILE:LINE:COL: path.to.field: what is wrong, expected ...`.
 //   Inventory            fully resolved (defaults applied), see the interface below
@@ -20,7 +21,8 @@ import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type Pr
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
-export { addressProblem, aptProxyProblem, canonicalAddress, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
+export { SSH_DEFAULTS } from './schema.js';
+export { addressProblem, aptProxyProblem, canonicalAddress, cidrProblem, inCidr, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
 export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
 
@@ -29,11 +31,16 @@ export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
 export interface Host {
   name: string;
   address: string;
+  /** user, port, privateKey and jump as the inventory sets them; unset ones come from ~/.ssh/config or the defaults when connecting. */
   ssh: {
-    user: string;
-    port: number;
+    user?: string;
+    port?: number;
     /** Absolute path. */
-    privateKey: string;
+    privateKey?: string;
+    /** As written (ProxyJump syntax, or none). */
+    jump?: string;
+    /** Absolute path of the OpenSSH client config to read, or null. */
+    configFile: string | null;
     sudo: boolean;
     /** Absolute path. */
     knownHosts: string;
@@ -78,6 +85,8 @@ export interface Inventory {
   secretsFile: string;
   /** Present when loaded with secrets (the default). Never print these. */
   secrets?: Secrets;
+  /** Loaded with `secrets: 'optional'` and the secrets file does not exist. */
+  secretsMissing?: boolean;
   /** The repository host (pgbackrest.repository.type host), else undefined. */
   repositoryHost?: Host;
   /** Throws on an unknown name. */
@@ -92,7 +101,7 @@ function expandPath(p: string, dir: string): string {
 }
 
 /** Reads and validates an inventory file; see the module comment. */
-export async function loadInventory(file: string, opts: { secrets?: boolean } = {}): Promise<Inventory> {
+export async function loadInventory(file: string, opts: { secrets?: boolean | 'optional' } = {}): Promise<Inventory> {
   const abs = resolve(file);
   let text: string;
   try {
@@ -123,10 +132,14 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
   const shown = (p: string, abs: string) => (isAbsolute(p) || p.startsWith('~') ? abs : join(dirname(file), p));
   const where = (path: string[]) => problemLine(parsed, { path, message: '' }).replace(/: $/, '');
   let secrets: Secrets | undefined;
+  let secretsMissing = false;
   if (config && opts.secrets !== false) {
-    const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
-    if (Array.isArray(s)) lines.push(...s);
-    else secrets = s;
+    if (opts.secrets === 'optional' && !(await exists(secretsFile))) secretsMissing = true;
+    else {
+      const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
+      if (Array.isArray(s)) lines.push(...s);
+      else secrets = s;
+    }
   }
   if (config) {
     // Read at connect time; a missing file is fine (accept-new creates it), anything but a file is not.
@@ -135,7 +148,16 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
     if (problem) lines.push(`${where(['ssh', 'known_hosts'])}: ${problem}, expected an OpenSSH known_hosts file (or none yet)`);
   }
   if (lines.length || !config) throw fail(lines);
-  return build(abs, dir, config, secretsFile, secrets);
+  return { ...build(abs, dir, config, secretsFile, secrets), ...(secretsMissing ? { secretsMissing } : {}) };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Unique lines, in file order (FILE:LINE:COL). */
@@ -201,7 +223,9 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
       ssh: {
         user: h.ssh?.user ?? c.ssh.user,
         port: h.ssh?.port ?? c.ssh.port,
-        privateKey: expandPath(h.ssh?.private_key ?? c.ssh.private_key, dir),
+        privateKey: (h.ssh?.private_key ?? c.ssh.private_key) === undefined ? undefined : expandPath((h.ssh?.private_key ?? c.ssh.private_key)!, dir),
+        jump: h.ssh?.jump ?? c.ssh.jump,
+        configFile: c.ssh.config_file === null ? null : expandPath(c.ssh.config_file, dir),
         sudo: c.ssh.sudo,
         knownHosts: expandPath(c.ssh.known_hosts, dir),
         hostKeyPolicy: c.ssh.host_key_policy,

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { controlCharacter } from '../terminal.js';
 import { calendarProblem } from './calendar.js';
+import { parseJump } from '../ssh/jump.js';
 
 // Host names become Patroni member names and etcd member names: keep them DNS-label-like.
 export const HOST_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -63,6 +64,35 @@ function ipBytes(s: string): number[] {
     const n = parseInt(g, 16);
     return [n >> 8, n & 0xff];
   });
+}
+
+/**
+ * What is wrong with a network in CIDR notation (as pg_hba takes it), or null: an IPv4 or IPv6
+ * network address, a prefix length in range, and no bits set past the prefix.
+ */
+export function cidrProblem(s: string): string | null {
+  const bad = 'expected a network in CIDR notation, e.g. 10.0.10.0/24 or 2001:db8::/64';
+  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(s);
+  if (!m || isIP(m[1]) === 0 || m[1].includes('%')) return bad;
+  const bytes = ipBytes(m[1]);
+  const prefix = Number(m[2]);
+  if (prefix > bytes.length * 8) return `prefix /${prefix} is longer than the address, ${bad}`;
+  for (let bit = prefix; bit < bytes.length * 8; bit++) {
+    if (bytes[bit >> 3] & (0x80 >> (bit & 7))) return `host bits set past /${prefix}, ${bad} (the network's first address)`;
+  }
+  return null;
+}
+
+/** Whether `addr` (an IP address) lies in the network `cidr` (valid, see cidrProblem). */
+export function inCidr(addr: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  if (isIP(addr) !== isIP(net)) return false;
+  const a = ipBytes(addr);
+  const n = ipBytes(net);
+  for (let bit = 0; bit < Number(len); bit++) {
+    if ((a[bit >> 3] ^ n[bit >> 3]) & (0x80 >> (bit & 7))) return false;
+  }
+  return true;
 }
 
 /** The same address in one spelling (IPv6 compressed and lowercase), to find duplicates. */
@@ -152,6 +182,17 @@ export type TimingProfile = keyof typeof TIMING_PROFILES;
 /** pgBackRest's repository path: written as a pgbackrest.conf value and used on command lines. */
 export const REPOSITORY_PATH_RE = /^\/[^\s\x00-\x1f\x7f-\x9f]*$/;
 
+/**
+ * Debian package names and versions (Debian policy 5.6.1 and 5.6.12), for packages.versions: they
+ * go into apt's preferences file and onto apt-get's command line as NAME=VERSION.
+ */
+export const DEBIAN_PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+export const DEBIAN_VERSION_RE = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$/;
+const debianPackage = z.string().regex(DEBIAN_PACKAGE_RE, 'not a Debian package name, expected lowercase letters, digits, +, - and . (at least 2, starting with a letter or digit)');
+const debianVersion = z
+  .string()
+  .regex(DEBIAN_VERSION_RE, 'not a Debian version, expected [EPOCH:]UPSTREAM[-REVISION] as `apt-cache madison NAME` prints it, e.g. 15.18-0+deb12u1');
+
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name: a-z, 0-9 and _');
 // systemd OnCalendar expression, written into a timer unit.
 // (The pattern is only a hint for editors, from the JSON Schema: calendarProblem is the check.)
@@ -160,11 +201,24 @@ const calendar = z
   .superRefine(problemCheck(calendarProblem))
   .meta({ pattern: '^[A-Za-z0-9@*:.,/~_+-]+( +[A-Za-z0-9@*:.,/~_+-]+)*$' });
 
+/** Jump hosts as ssh's ProxyJump writes them (checked by the same parser that connects). */
+const jump = z
+  .string()
+  .superRefine(problemCheck((v) => {
+    const r = parseJump(v);
+    return typeof r === 'object' && !Array.isArray(r) ? r.problem : null;
+  }))
+  .meta({ pattern: '^\\S+$' });
+
+/** Defaults of the SSH settings the inventory may leave to ~/.ssh/config (see src/session/session.ts). */
+export const SSH_DEFAULTS = { user: 'root', port: 22, configFile: '~/.ssh/config' } as const;
+
 const hostSsh = z
   .strictObject({
     user: sshUser.optional().describe('SSH user for this host (default: ssh.user)'),
     port: port.optional().describe('SSH port for this host (default: ssh.port)'),
     private_key: z.string().min(1).optional().describe('private key for this host (default: ssh.private_key)'),
+    jump: jump.optional().describe('jump hosts for this host, [user@]host[:port][,...], or none (default: ssh.jump)'),
   })
   .describe('per-host overrides of the global ssh settings');
 
@@ -207,9 +261,20 @@ export const InventorySchema = z
       .describe('the secrets file (passwords), relative to the inventory; must be mode 0600'),
     ssh: z
       .strictObject({
-        user: sshUser.default('root').describe('SSH user: root, or a user with passwordless sudo'),
-        port: port.default(22).describe('SSH port'),
-        private_key: z.string().min(1).default('~/.ssh/id_ed25519').describe('private key file, relative to the inventory; ~ is $HOME'),
+        user: sshUser.optional().describe("SSH user: root, or a user with passwordless sudo (default: ~/.ssh/config's User, else root)"),
+        port: port.optional().describe("SSH port (default: ~/.ssh/config's Port, else 22)"),
+        private_key: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("private key file, relative to the inventory; ~ is $HOME (default: ~/.ssh/config's IdentityFile, else the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)"),
+        jump: jump.optional().describe("jump hosts (ssh's ProxyJump): [user@]host[:port], several comma-separated, or none (default: ~/.ssh/config's ProxyJump)"),
+        config_file: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(SSH_DEFAULTS.configFile)
+          .describe('the OpenSSH client config read for the values not set here (HostName, User, Port, IdentityFile, ProxyJump); null: none'),
         sudo: z.boolean().default(true).describe('run privileged steps through `sudo -n` (ignored for root)'),
         known_hosts: z.string().min(1).default('known_hosts').describe('known_hosts file, relative to the inventory'),
         host_key_policy: z
@@ -334,6 +399,10 @@ export const InventorySchema = z
           .boolean()
           .default(false)
           .describe("true: install from the PostgreSQL project's apt repository"),
+        versions: z
+          .record(debianPackage, debianVersion)
+          .default({})
+          .describe('exact versions to install and hold, by Debian package name (e.g. postgresql-15: 15.18-0+deb12u1); pgha upgrade moves to newer ones'),
       })
       .prefault({}),
   })

@@ -3,14 +3,25 @@
 //   openSession(inv)    all or nothing (apply, verify, backups): any unreachable host fails the command;
 //   connectEach(inv)    tolerant (status, switchover, failover): each host connects on its own with a
 //                       short timeout, and one that does not answer is recorded as unreachable.
-import type { Host, Inventory, Role } from '../inventory/index.js';
-import { Reporter } from '../engine/reporter.js';
-import { HostError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { SSH_DEFAULTS, type Host, type Inventory, type Role } from '../inventory/index.js';
+import { Reporter, type LogSink } from '../engine/reporter.js';
+import type { PassphraseSource } from '../ssh/auth.js';
+import { HostError, InputError } from '../errors.js';
+import { sshConfigFor } from '../ssh/config.js';
+import { parseJump } from '../ssh/jump.js';
 import { connectAll, Masker, SshConnection, type Connection, type HostTarget } from '../ssh/index.js';
+import type { JumpHop } from '../ssh/target.js';
 
 export interface SessionOptions {
   acceptNewHostKeys?: boolean;
   reporter?: Reporter;
+  /** The run log (used by the reporter this session makes when none is given). */
+  log?: LogSink;
+  /** Passphrases of encrypted key files (the CLI: PGHA_SSH_PASSPHRASE or a prompt, once per file). */
+  passphrase?: PassphraseSource;
   /** Only these hosts (default: every host of the inventory). */
   hosts?: Host[];
 }
@@ -33,13 +44,41 @@ export interface Session {
 /** At most this long per connect in a tolerant session: a partitioned or powered-off host must not stall the command. */
 const REACH_CONNECT_TIMEOUT_SEC = 3;
 
-function hostTarget(h: Host): HostTarget {
+/** ssh's own defaults for a key file, tried after the agent when no key is named. */
+export function defaultKeyPaths(home = homedir()): string[] {
+  return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(home, '.ssh', f));
+}
+
+/** A jump spec (inventory or ProxyJump) as hops, each completed from ~/.ssh/config (HostName, User, Port). */
+export function jumpHops(spec: string | undefined, configFile: string | null): JumpHop[] {
+  if (spec === undefined) return [];
+  const parsed = parseJump(spec);
+  if (parsed === 'none') return [];
+  if (!Array.isArray(parsed)) throw new InputError(`jump host ${JSON.stringify(spec)}: ${parsed.problem}`);
+  return parsed.map((hop) => {
+    const c = sshConfigFor(configFile, [hop.host]);
+    return { user: hop.user ?? c.user ?? userInfo().username, address: c.hostName ?? hop.host, port: hop.port ?? c.port ?? 22 };
+  });
+}
+
+/**
+ * How to reach a host: the inventory's values, then ~/.ssh/config's (looked up by the host's
+ * name, then its address), then the defaults. HostName from the config only changes where SSH
+ * connects; the cluster still uses the inventory's address.
+ */
+export function hostTarget(h: Host, env: NodeJS.ProcessEnv = process.env): HostTarget {
+  const c = sshConfigFor(h.ssh.configFile, [h.name, h.address]);
+  const configKeys = c.identityFiles.filter((f) => existsSync(f));
   return {
     name: h.name,
-    address: h.address,
-    port: h.ssh.port,
-    user: h.ssh.user,
-    privateKeyPath: h.ssh.privateKey,
+    address: c.hostName ?? h.address,
+    port: h.ssh.port ?? c.port ?? SSH_DEFAULTS.port,
+    user: h.ssh.user ?? c.user ?? SSH_DEFAULTS.user,
+    privateKeyPath: h.ssh.privateKey ?? '',
+    // IdentityFile is tried after the agent, like ssh does; without one, ssh's default files.
+    defaultKeyPaths: configKeys.length ? configKeys : defaultKeyPaths(),
+    agentSocket: env.SSH_AUTH_SOCK || undefined,
+    jump: jumpHops(h.ssh.jump ?? c.proxyJump, h.ssh.configFile),
     sudo: h.ssh.sudo,
     knownHostsPath: h.ssh.knownHosts,
     hostKeyPolicy: h.ssh.hostKeyPolicy,
@@ -76,6 +115,10 @@ function sessionOver(inv: Inventory, conns: Map<string, Connection>, opts: { rep
   };
 }
 
+function connectOptions(opts: SessionOptions, reporter: Reporter) {
+  return { acceptNewHostKeys: opts.acceptNewHostKeys, passphrase: opts.passphrase, onCommand: reporter.command, onResult: reporter.result };
+}
+
 /** Per host: its connection once up, or undefined when the connect failed (never rejects). */
 export interface Reach {
   pending: Map<string, Promise<Connection | undefined>>;
@@ -88,7 +131,7 @@ export interface Reach {
 /** Tolerant: every host connected on its own (at most REACH_CONNECT_TIMEOUT_SEC each); see Reach. */
 export function connectEach(inv: Inventory, opts: SessionOptions & { connectTimeoutSec?: number } = {}): Reach {
   const masker = secretMasker(inv);
-  const reporter = opts.reporter ?? new Reporter({ masker });
+  const reporter = opts.reporter ?? new Reporter({ masker, log: opts.log });
   const connectTimeoutSec = opts.connectTimeoutSec ?? REACH_CONNECT_TIMEOUT_SEC;
   const unreachable = new Map<string, string>();
   const pending = new Map<string, Promise<Connection | undefined>>();
@@ -97,7 +140,7 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
     target.connectTimeoutMs = Math.min(target.connectTimeoutMs, connectTimeoutSec * 1000);
     pending.set(
       h.name,
-      SshConnection.connect(target, { masker, onCommand: reporter.command, acceptNewHostKeys: opts.acceptNewHostKeys }).catch((err: unknown) => {
+      SshConnection.connect(target, { ...connectOptions(opts, reporter), masker }).catch((err: unknown) => {
         unreachable.set(h.name, err instanceof HostError ? err.message.slice(h.name.length + 2) : String(err));
         return undefined;
       }),
@@ -124,7 +167,7 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
 /** All or nothing: on any failure the others are closed and a ConnectAllError lists every failed host. */
 export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
   const masker = secretMasker(inv);
-  const reporter = opts.reporter ?? new Reporter({ masker });
-  const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map(hostTarget), { acceptNewHostKeys: opts.acceptNewHostKeys, masker, onCommand: reporter.command });
+  const reporter = opts.reporter ?? new Reporter({ masker, log: opts.log });
+  const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map((h) => hostTarget(h)), { ...connectOptions(opts, reporter), masker });
   return sessionOver(inv, conns, { reporter, masker });
 }

@@ -22,6 +22,18 @@ export interface RunOptions {
   check?: boolean;
   /** Shown instead of the command text in verbose output and errors (for long internal scripts). */
   display?: string;
+  /** The output is a file's content (it may hold secrets): never passed to onResult. */
+  quietOutput?: boolean;
+}
+
+/** What onResult gets about a command that ran (output as it came, unmasked: the receiver masks). */
+export interface CommandOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  /** The output is a file's content and must not be kept. */
+  quiet?: boolean;
 }
 
 /** Output exactly as the command wrote it (never trimmed). */
@@ -111,11 +123,14 @@ export interface ShellConnectionOptions {
   masker?: Masker;
   /** Verbose mode: called with each command (already masked) before it runs. */
   onCommand?: (host: string, command: string) => void;
+  /** The run log: called with each command's outcome (timeouts and transport failures too, as code -1). */
+  onResult?: (host: string, command: string, outcome: CommandOutcome) => void;
 }
 
 export abstract class ShellConnection implements Connection {
   readonly masker: Masker;
   private readonly onCommand?: (host: string, command: string) => void;
+  private readonly onResult?: (host: string, command: string, outcome: CommandOutcome) => void;
 
   constructor(
     readonly target: HostTarget,
@@ -123,6 +138,7 @@ export abstract class ShellConnection implements Connection {
   ) {
     this.masker = opts.masker ?? new Masker();
     this.onCommand = opts.onCommand;
+    this.onResult = opts.onResult;
   }
 
   /** Runs shell text on the host; throws CommandTimeout when timeoutMs (0: none) runs out. */
@@ -135,9 +151,12 @@ export abstract class ShellConnection implements Connection {
     const masked = this.masker.mask(opts.display ?? shown);
     this.onCommand?.(this.target.name, masked);
     let raw: RawResult;
+    const started = Date.now();
     try {
       raw = await this.exec(text, opts.stdin, timeoutMs);
+      this.onResult?.(this.target.name, masked, { code: raw.code ?? -1, stdout: raw.stdout, stderr: raw.stderr, ms: Date.now() - started, quiet: opts.quietOutput });
     } catch (err) {
+      this.onResult?.(this.target.name, masked, { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err), ms: Date.now() - started });
       if (err instanceof CommandTimeout) {
         throw new CommandTimedOut(this.target.name, `command timed out after ${timeoutMs / 1000}s and was killed: ${masked}`);
       }
@@ -192,7 +211,7 @@ export abstract class ShellConnection implements Connection {
   }
 
   async readFile(path: string): Promise<string | null> {
-    const r = await this.run(['sh', '-c', READ_FILE, 'sh', path], { check: false, display: `read ${path}` });
+    const r = await this.run(['sh', '-c', READ_FILE, 'sh', path], { check: false, display: `read ${path}`, quietOutput: true });
     if (r.code === 44) return null;
     if (r.code !== 0) {
       throw new CommandError(this.target.name, `cat ${path}`, r, `cannot read ${path}: ${this.masker.mask(r.stderr).trim()}`);

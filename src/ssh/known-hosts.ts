@@ -3,7 +3,7 @@
 // hashed `|1|salt|hash` names, and markers (@revoked refuses a key, @cert-authority is
 // skipped: pgha does not use host certificates).
 import { createHash, createHmac } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface KnownHostEntry {
@@ -133,4 +133,27 @@ export function appendKnownHost(path: string, host: string, port: number, key: B
   const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
   const sep = before === '' || before.endsWith('\n') ? '' : '\n';
   appendFileSync(path, `${sep}${knownHostsLine(host, port, key)}\n`, { mode: 0o600 });
+}
+
+/**
+ * Records `key` as the only key of host:port: every plain entry that names the host (by its
+ * address and port, as ssh looks it up; hashed ones too) is dropped, markers are kept, and the
+ * new line appended. Written whole and atomically (a temporary file, then a rename), with the
+ * file's mode (0600 for a new one). Returns the entries dropped.
+ */
+export function replaceKnownHost(path: string, host: string, port: number, key: Buffer): KnownHostEntry[] {
+  const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const entries = parseKnownHosts(before);
+  const dropped = entries.filter((e) => e.marker === '' && hostFieldMatches(e.hosts, host, port));
+  const drop = new Set(dropped.map((e) => e.line));
+  const kept = before.split('\n').filter((_, i) => !drop.has(i + 1));
+  while (kept.length && kept[kept.length - 1] === '') kept.pop();
+  const text = [...kept, knownHostsLine(host, port, key)].join('\n') + '\n';
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o600;
+  const tmp = `${path}.pgha-${process.pid}`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+  return dropped;
 }

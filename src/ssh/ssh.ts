@@ -1,10 +1,12 @@
 // The SSH connector: one node-ssh connection per host, reused for every command.
 // Host keys are checked against known_hosts in ssh2's hostVerifier (without one, ssh2
 // would accept any key), output is collected as bytes and never trimmed, and every
-// command has a time limit after which its channel is killed.
-import { readFileSync } from 'node:fs';
+// command has a time limit after which its channel is killed. Login uses the agent and key
+// files (auth.ts); a host behind jump hosts is reached through a channel each hop opens to the
+// next (ssh's ProxyJump), every hop's host key checked like the host's own.
 import { NodeSSH } from 'node-ssh';
 import { HostError, PghaError } from '../errors.js';
+import { authHandler, authMethods, describeMethods, type AuthMethod, type PassphraseSource } from './auth.js';
 import {
   appendKnownHost,
   fingerprint,
@@ -15,16 +17,23 @@ import {
   verifyHostKey,
 } from './known-hosts.js';
 import { CommandTimeout, RawResult, ShellConnection, ShellConnectionOptions } from './connection.js';
-import type { HostTarget } from './target.js';
+import type { HostTarget, JumpHop } from './target.js';
 
 export interface ConnectOptions extends ShellConnectionOptions {
   /** The --accept-new-host-keys flag: record unknown host keys whatever the target's policy. */
   acceptNewHostKeys?: boolean;
+  /** Passphrases of encrypted key files (asked once per file by the CLI). */
+  passphrase?: PassphraseSource;
 }
 
 // Dead peers are noticed within about a minute instead of at the next command's timeout.
 const KEEPALIVE_MS = 15_000;
 const KEEPALIVE_COUNT = 4;
+
+/** `user@address:port`, as ProxyJump writes it (IPv6 in brackets). */
+export function hopText(h: JumpHop): string {
+  return `${h.user}@${h.address.includes(':') ? `[${h.address}]` : h.address}:${h.port}`;
+}
 
 export class SshConnection extends ShellConnection {
   private lost: string | undefined;
@@ -33,6 +42,8 @@ export class SshConnection extends ShellConnection {
     target: HostTarget,
     private readonly ssh: NodeSSH,
     opts: ConnectOptions,
+    /** The jump host connections this one runs through (closed with it). */
+    private readonly hops: NodeSSH[] = [],
   ) {
     super(target, opts);
     // Without a listener, an error on an idle connection (ECONNRESET) crashes the process.
@@ -42,86 +53,26 @@ export class SshConnection extends ShellConnection {
     ssh.connection?.on('close', () => {
       this.lost ??= 'connection closed';
     });
+    for (const h of hops) h.connection?.on('error', () => {});
   }
 
-  /** Connects and authenticates, or throws a HostError that says why in the operator's terms. */
+  /** Connects (through the jump hosts, if any) and authenticates, or throws a HostError that says why in the operator's terms. */
   static async connect(target: HostTarget, opts: ConnectOptions = {}): Promise<SshConnection> {
-    const where = `${target.address}:${target.port}`;
-    let privateKey: string;
+    const methods = await authMethods(target, opts.passphrase);
+    const hops: NodeSSH[] = [];
     try {
-      privateKey = readFileSync(target.privateKeyPath, 'utf8');
-    } catch (err) {
-      throw new HostError(target.name, `cannot read the private key ${target.privateKeyPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-
-    let entries;
-    try {
-      entries = readKnownHosts(target.knownHostsPath);
-    } catch (err) {
-      // e.g. a directory (EISDIR): validate reports that at the inventory's ssh.known_hosts too.
-      throw new HostError(target.name, `cannot read the known_hosts file ${target.knownHostsPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    const acceptNew = opts.acceptNewHostKeys === true || target.hostKeyPolicy === 'accept-new';
-    let refusal: string | undefined;
-    const hostVerifier = (key: Buffer): boolean => {
-      const verdict = verifyHostKey(entries, target.address, target.port, key);
-      const fp = `${keyTypeOf(key)} key ${fingerprint(key)}`;
-      switch (verdict.status) {
-        case 'match':
-          return true;
-        case 'unknown':
-          if (acceptNew) {
-            appendKnownHost(target.knownHostsPath, target.address, target.port, key);
-            return true;
-          }
-          refusal =
-            `the host key of ${where} is not in ${target.knownHostsPath}: it offered the ${fp}. ` +
-            `Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run again with ` +
-            `--accept-new-host-keys (or set host_key_policy: accept-new) to record it.`;
-          return false;
-        case 'changed':
-          refusal = [
-            `WARNING: THE HOST KEY OF ${where} HAS CHANGED. Refusing to connect: this can be a man-in-the-middle attack,`,
-            `or the host was reinstalled. It offered the ${fp}; ${target.knownHostsPath} has:`,
-            ...verdict.entries.map((e) => `  line ${e.line}: ${e.keyType} key ${fingerprint(e.key)}`),
-            `If the change is expected, remove them (ssh-keygen -R '${hostLookupName(target.address, target.port)}' -f ${target.knownHostsPath}) and connect again.`,
-          ].join('\n');
-          return false;
-        case 'revoked':
-          refusal = `the host key of ${where} (${fp}) is marked @revoked in ${target.knownHostsPath} line ${verdict.entry.line}; refusing to connect.`;
-          return false;
+      let via: NodeSSH | undefined;
+      for (const hop of target.jump ?? []) {
+        const hopTarget: HostTarget = { ...target, address: hop.address, port: hop.port, user: hop.user };
+        via = await handshake(hopTarget, methods, opts, via, `jump host ${hopText(hop)}: `);
+        hops.push(via);
       }
-    };
-
-    const serverHostKey = preferredHostKeyAlgorithms(entries, target.address, target.port);
-    const ssh = new NodeSSH();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        ssh.connect({
-          host: target.address,
-          port: target.port,
-          username: target.user,
-          privateKey,
-          hostVerifier,
-          readyTimeout: target.connectTimeoutMs,
-          keepaliveInterval: KEEPALIVE_MS,
-          keepaliveCountMax: KEEPALIVE_COUNT,
-          ...(serverHostKey ? { algorithms: { serverHostKey } } : {}),
-        }),
-        // ssh2's readyTimeout covers TCP and the handshake; this is the backstop that nothing hangs.
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { level: 'client-timeout' })), target.connectTimeoutMs + 2000);
-        }),
-      ]);
+      const ssh = await handshake(target, methods, opts, via, via ? `through ${hopText(target.jump!.at(-1)!)}: ` : '');
+      return new SshConnection(target, ssh, opts, hops);
     } catch (err) {
-      ssh.connection?.on('error', () => {}); // late errors of a dead connection
-      ssh.dispose();
-      throw new HostError(target.name, refusal ?? describeConnectError(err, target));
-    } finally {
-      clearTimeout(timer);
+      for (const h of hops.reverse()) h.dispose();
+      throw err;
     }
-    return new SshConnection(target, ssh, opts);
   }
 
   protected async exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
@@ -165,10 +116,94 @@ export class SshConnection extends ShellConnection {
 
   async close(): Promise<void> {
     this.ssh.dispose();
+    for (const h of [...this.hops].reverse()) h.dispose();
   }
 }
 
-function describeConnectError(err: unknown, target: HostTarget): string {
+/** A channel from the jump host `via` to the target's SSH port (the socket the target's handshake runs over). */
+async function forwardFrom(via: NodeSSH, target: HostTarget, prefix: string) {
+  try {
+    return await via.forwardOut('127.0.0.1', 0, target.address, target.port);
+  } catch (err) {
+    throw new HostError(target.name, `${prefix}the jump host cannot open a connection to ${target.address}:${target.port}: ${(err as Error).message}`);
+  }
+}
+
+/** One SSH handshake (directly, or over a channel of the jump host `via`), host key verified, logged in with `methods`. */
+async function handshake(target: HostTarget, methods: AuthMethod[], opts: ConnectOptions, via: NodeSSH | undefined, prefix: string): Promise<NodeSSH> {
+  const where = `${target.address}:${target.port}`;
+  let entries;
+  try {
+    entries = readKnownHosts(target.knownHostsPath);
+  } catch (err) {
+    // e.g. a directory (EISDIR): validate reports that at the inventory's ssh.known_hosts too.
+    throw new HostError(target.name, `cannot read the known_hosts file ${target.knownHostsPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  const acceptNew = opts.acceptNewHostKeys === true || target.hostKeyPolicy === 'accept-new';
+  let refusal: string | undefined;
+  const hostVerifier = (key: Buffer): boolean => {
+    const verdict = verifyHostKey(entries, target.address, target.port, key);
+    const fp = `${keyTypeOf(key)} key ${fingerprint(key)}`;
+    switch (verdict.status) {
+      case 'match':
+        return true;
+      case 'unknown':
+        if (acceptNew) {
+          appendKnownHost(target.knownHostsPath, target.address, target.port, key);
+          return true;
+        }
+        refusal =
+          `the host key of ${where} is not in ${target.knownHostsPath}: it offered the ${fp}. ` +
+          `Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run again with ` +
+          `--accept-new-host-keys (or set host_key_policy: accept-new) to record it.`;
+        return false;
+      case 'changed':
+        refusal = [
+          `WARNING: THE HOST KEY OF ${where} HAS CHANGED. Refusing to connect: this can be a man-in-the-middle attack,`,
+          `or the host was reinstalled. It offered the ${fp}; ${target.knownHostsPath} has:`,
+          ...verdict.entries.map((e) => `  line ${e.line}: ${e.keyType} key ${fingerprint(e.key)}`),
+          `If the change is expected, remove them (ssh-keygen -R '${hostLookupName(target.address, target.port)}' -f ${target.knownHostsPath}) and connect again.`,
+        ].join('\n');
+        return false;
+      case 'revoked':
+        refusal = `the host key of ${where} (${fp}) is marked @revoked in ${target.knownHostsPath} line ${verdict.entry.line}; refusing to connect.`;
+        return false;
+    }
+  };
+
+  const serverHostKey = preferredHostKeyAlgorithms(entries, target.address, target.port);
+  const sock = via ? await forwardFrom(via, target, prefix) : undefined;
+  const ssh = new NodeSSH();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ssh.connect({
+        ...(sock ? { sock } : { host: target.address, port: target.port }),
+        username: target.user,
+        authHandler: authHandler(methods, target.user),
+        hostVerifier,
+        readyTimeout: target.connectTimeoutMs,
+        keepaliveInterval: KEEPALIVE_MS,
+        keepaliveCountMax: KEEPALIVE_COUNT,
+        ...(serverHostKey ? { algorithms: { serverHostKey } } : {}),
+      } as Parameters<NodeSSH['connect']>[0]),
+      // ssh2's readyTimeout covers TCP and the handshake; this is the backstop that nothing hangs.
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { level: 'client-timeout' })), target.connectTimeoutMs + 2000);
+      }),
+    ]);
+  } catch (err) {
+    ssh.connection?.on('error', () => {}); // late errors of a dead connection
+    ssh.dispose();
+    sock?.destroy();
+    throw new HostError(target.name, prefix + (refusal ?? describeConnectError(err, target, methods)));
+  } finally {
+    clearTimeout(timer);
+  }
+  return ssh;
+}
+
+export function describeConnectError(err: unknown, target: Pick<HostTarget, 'address' | 'port' | 'user' | 'connectTimeoutMs'>, methods: AuthMethod[] = []): string {
   const e = err as NodeJS.ErrnoException & { level?: string };
   const where = `${target.address}:${target.port}`;
   switch (e.code) {
@@ -187,13 +222,11 @@ function describeConnectError(err: unknown, target: HostTarget): string {
     return `cannot connect to ${where}: timed out after ${target.connectTimeoutMs / 1000}s (host down, firewalled or wrong address?)`;
   }
   if (e.level === 'client-authentication') {
+    const tried = methods.length ? describeMethods(methods) : 'its keys';
     return (
-      `authentication failed for user ${target.user} with the key ${target.privateKeyPath} ` +
-      `(is its public key in ~${target.user}/.ssh/authorized_keys on the host?)`
+      `authentication failed for user ${target.user} with ${tried} ` +
+      `(is the public key in ~${target.user}/.ssh/authorized_keys on the host?)`
     );
-  }
-  if (/privateKey|private key/i.test(e.message)) {
-    return `cannot use the private key ${target.privateKeyPath}: ${e.message} (pgha needs an unencrypted key, or one loaded for it)`;
   }
   return `cannot connect to ${where}: ${e.message}`;
 }

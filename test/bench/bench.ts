@@ -4,7 +4,7 @@
 // it fails (exit 1) when the cluster it measures is broken.
 //
 //   npm run bench                  everything (about 40 minutes)
-//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup --runs 1
+//   npm run bench -- --only startup,deploy,noop,check,status,switchover,failover,backup,topology,restart,upgrade --runs 1
 //   npm run bench -- --releases bookworm,trixie --only deploy,switchover,failover
 //                                  the lab on Debian 12, then on Debian 13 (each release in turn on
 //                                  the same lab dir; default: PGHA_LAB_RELEASE's), figures side by side
@@ -264,6 +264,130 @@ async function measure(first: boolean): Promise<void> {
     record(`point-in-time restore of the whole cluster (${size}, 3 members)`, [restore.ms / 1000], undefined, 'includes rebuilding both replicas from the repository and a new full backup');
     await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
   }
+
+  if (wanted('topology')) {
+    // Day 2 with about 1 GB of data (pgbench scale 70) and a recent full backup, as a scheduled
+    // one would be: a replica added (node5, cloned from the repository), removed again, and a
+    // rebuilt replica brought back by pgha replace (its packages included).
+    await lab.up(5);
+    const base = withNode5(inventory, 'base');
+    const add = withNode5(inventory, 'add', { postgres: ['node1', 'node2', 'node3', 'node5'], haproxy: ['node1', 'node2', 'node3', 'node5'] });
+    must(await pgha(['apply', '-i', base], { built: true }), 'apply with node5 as a host');
+    const leaderName = await currentLeader(inventory);
+    const major = Math.floor(Number((await lab.ssh(leaderName, "sudo -u postgres psql -XAtc 'show server_version_num'")).stdout.trim()) / 10000);
+    const init = await lab.ssh(leaderName, `sudo -u postgres /usr/lib/postgresql/${major}/bin/pgbench -i -q -s 70 postgres`, { timeoutMs: 30 * 60_000 });
+    if (init.code !== 0) {
+      console.error(`pgbench -i failed on ${leaderName}: ${init.stderr}`);
+      process.exit(1);
+    }
+    const size = (await lab.ssh(leaderName, "sudo -u postgres psql -XAtc \"select pg_size_pretty(pg_database_size('postgres'))\"")).stdout.trim();
+    must(await pgha(['backup', '-i', inventory, '--type', 'full'], { built: true, timeoutMs: 60 * 60_000 }), 'backup');
+    const added = must(await pgha(['apply', '-i', add], { built: true, timeoutMs: 60 * 60_000 }), 'apply adding node5');
+    const join = /^Patroni: node5 streams from the leader: ready \(([\d.]+)s\)$/m.exec(added.stdout)?.[1];
+    record(`add a replica (${size} database): pgha apply, from the inventory edit to streaming`, [added.ms / 1000], undefined, `packages, files and the clone; the clone and catch-up alone: ${join} s; ${stageTimes(added.stdout)}`);
+    const removed = must(await pgha(['apply', '-i', base], { built: true }), 'apply removing node5');
+    record('remove a replica: pgha apply, from the inventory edit to its member key and slot gone', [removed.ms / 1000]);
+    const victim = ['node1', 'node2', 'node3'].find((h) => h !== leaderName)!;
+    await lab.poweroff(victim);
+    const rebuilt = await lab.rebuild(victim);
+    const replaced = must(await pgha(['replace', '-i', base, victim, '--yes'], { built: true, timeoutMs: 60 * 60_000 }), 'replace');
+    const clone = new RegExp(`^Patroni: ${victim} streams from the leader: ready \\(([\\d.]+)s\\)$`, 'm').exec(replaced.stdout)?.[1];
+    record(`replace a rebuilt replica (${size} database): pgha replace, from the new host key to verified`, [replaced.ms / 1000], undefined, `machine rebuilt in ${(rebuilt.ms / 1000).toFixed(1)} s before; the clone and catch-up alone: ${clone} s; ${stageTimes(replaced.stdout)}`);
+    await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
+  }
+
+  if (wanted('restart')) {
+    // A setting that needs a restart changed by apply (outside the measurement), then `pgha restart`
+    // under the writer: replicas, a switchover, the old leader.
+    const ctx2 = await faultContext(inventory, () => {});
+    const gaps: number[] = [];
+    const wall: number[] = [];
+    for (let i = 0; i < runs(3); i++) {
+      const inv = inventoryWithParameter(inventory, 'max_connections', 201 + (i % 2));
+      must(await pgha(['apply', '-i', inv], { built: true }), 'apply (max_connections)');
+      await waitPending(inv);
+      const { result } = await runScenario(ctx2, 'rolling restart', async (r) => {
+        const res = await pgha(['restart', '-i', inv, '--yes'], { built: true });
+        r.note(`pgha restart: exit ${res.code}`);
+        if (res.code !== 0) throw new Error(`pgha restart failed: ${res.stdout}${res.stderr}`);
+        wall.push(res.ms / 1000);
+      });
+      if (result.problems.length) {
+        console.error(`rolling restart run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      gaps.push(result.unavailabilityS);
+    }
+    record('rolling restart of 3 members (pgha restart): longest write gap', gaps, undefined, 'replicas one at a time, one switchover, the old leader restarted by its demotion');
+    record('rolling restart of 3 members (pgha restart): the whole command', wall);
+    must(await pgha(['apply', '-i', inventory, '--restart-pending'], { built: true }), 'apply back to the lab inventory');
+  }
+
+  if (wanted('upgrade') && release === 'bookworm') {
+    // Fresh machines with Debian 12's older postgresql-15 and haproxy pinned, then `pgha upgrade`
+    // to bookworm-security's under the writer (Debian 12 only: the versions are bookworm's).
+    const gaps: number[] = [];
+    const wall: number[] = [];
+    for (let i = 0; i < runs(1); i++) {
+      await lab.down();
+      await lab.up();
+      inventory = lab.labInventoryPath();
+      const old = inventoryWithVersions(inventory, { 'postgresql-15': '15.18-0+deb12u1', haproxy: '2.6.12-1+deb12u3' });
+      const next = inventoryWithVersions(inventory, { 'postgresql-15': '15.20-0+deb12u1', haproxy: '2.6.12-1+deb12u4' });
+      must(await pgha(['apply', '-i', old], { built: true }), 'deploy with the older versions pinned');
+      const uctx = await faultContext(next, () => {});
+      const { result } = await runScenario(uctx, 'minor upgrade', async (r) => {
+        const res = await pgha(['upgrade', '-i', next, '--yes'], { built: true, timeoutMs: 30 * 60_000 });
+        r.note(`pgha upgrade: exit ${res.code}`);
+        if (res.code !== 0) throw new Error(`pgha upgrade failed: ${res.stdout}${res.stderr}`);
+        wall.push(res.ms / 1000);
+      });
+      if (result.problems.length) {
+        console.error(`minor upgrade run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      gaps.push(result.unavailabilityS);
+    }
+    record('minor upgrade of 3 members (postgresql-15 15.18 -> 15.20, haproxy deb12u3 -> deb12u4): longest write gap', gaps, undefined, 'HAProxy hosts one at a time, PostgreSQL replicas, one switchover, the old leader');
+    record('minor upgrade of 3 members: the whole command (incl. apt-get update, preflight, verify)', wall);
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
+  }
+}
+
+/** The lab inventory with node5 as a host (no role unless given) and these roles, in a temp file. */
+function withNode5(inventory: string, name: string, roles: Record<string, string[]> = {}): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['hosts', 'node5', 'address'], lab.machineAddress('node5'));
+  for (const [role, hosts] of Object.entries(roles)) doc.setIn(['roles', role], doc.createNode(hosts, { flow: true }));
+  const file = join(tmpdir(), `pgha-bench-topology-${name}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+function inventoryWithParameter(inventory: string, name: string, value: number): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['patroni', 'parameters', name], value);
+  const file = join(tmpdir(), `pgha-bench-${name}-${value}.yml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+function inventoryWithVersions(inventory: string, versions: Record<string, string>): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['packages', 'versions'], versions);
+  const file = join(mkdtempSync(join(tmpdir(), 'pgha-bench-')), 'inventory.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+/** Until Patroni marks every member pending_restart (after a PATCH /config). */
+async function waitPending(inventory: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const st = JSON.parse((await pgha(['status', '-i', inventory, '--json'], { built: true })).stdout) as { members: { pending_restart: boolean }[] };
+    if (st.members.length && st.members.every((m) => m.pending_restart)) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error('the members were not marked pending_restart within a minute');
 }
 
 function finish(started: number): void {

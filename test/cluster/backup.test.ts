@@ -65,8 +65,8 @@ interface BackupJson {
   type: string;
   start: string;
   stop: string;
-  databaseSize: number;
-  backupSize: number;
+  database_size: number;
+  backup_size: number;
 }
 async function backupsJson(): Promise<{ status: { code: number }; backups: BackupJson[] }> {
   const r = await pgha(['backups', '-i', inventory, '--json']);
@@ -192,14 +192,14 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     assert.ok(label, diff.stdout);
     // The diff's own size, as pgBackRest reports it ("diff backup size = 2.2MB"), not the database's.
     const entry = (await backupsJson()).backups.find((b) => b.label === label)!;
-    assert.ok(entry.backupSize < entry.databaseSize, JSON.stringify(entry));
+    assert.ok(entry.backup_size < entry.database_size, JSON.stringify(entry));
     const theirs = /diff backup size = ([\d.]+)(B|KB|MB|GB)/.exec(diff.stdout);
     assert.ok(theirs, diff.stdout);
     const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[theirs[2] as 'B'];
-    assert.ok(Math.abs(Number(theirs[1]) * unit - entry.backupSize) <= 0.06 * unit, `pgBackRest ${theirs[0]}, pgha ${entry.backupSize} bytes`);
+    assert.ok(Math.abs(Number(theirs[1]) * unit - entry.backup_size) <= 0.06 * unit, `pgBackRest ${theirs[0]}, pgha ${entry.backup_size} bytes`);
     const ours = /^ {2}database size ([\d.]+ \S+); backup size ([\d.]+ \S+) \(the files changed since \S+F\)$/m.exec(diff.stdout);
     assert.ok(ours, diff.stdout);
-    assert.deepEqual([ours[1], ours[2]], [formatBytes(entry.databaseSize), formatBytes(entry.backupSize)]);
+    assert.deepEqual([ours[1], ours[2]], [formatBytes(entry.database_size), formatBytes(entry.backup_size)]);
   });
 
   test('after a switchover, backups work and WAL archiving continues from the new leader', async () => {

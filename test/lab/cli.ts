@@ -9,7 +9,7 @@ systemd-nspawn) with systemd, sshd and their own addresses on a private bridge. 
 repository host of inventories/lab.yml. Needs root.
 
 Commands:
-  up [N]                 boot node1..nodeN (default 4) and wait until each answers ssh
+  up [N]                 boot node1..nodeN (default 4; 5, 6, ... for growth tests) and wait until each answers ssh
   down                   stop everything, remove the machines' disks (base image, key, secrets stay)
   status                 machines, addresses, links, apt proxy
   ssh NAME [CMD...]      ssh to a machine as admin (interactive without CMD)
@@ -17,8 +17,14 @@ Commands:
   heal NAME              restore the link and re-attach it to the bridge
   poweroff NAME          power loss: SIGKILL the machine's init, no clean shutdown
   start NAME             boot a stopped machine again (disk intact)
+  rebuild NAME           a fresh machine under the same name and address: powered off, an empty disk
+                         from the base image, new host keys, booted again (known_hosts keeps the old
+                         keys, as an operator's would: pgha replace records the new one)
   key                    print the lab's public ssh key (made once)
   inventory              print the path of the pgha inventory for this lab
+  bastion on|off         on: boot node5 (if needed) as a jump host and refuse SSH from this host to
+                         every other machine (only node5 is reachable); off: reach them all again.
+                         \`bastion inventory\` prints a lab inventory that goes through node5
 
 Environment (defaults):
   PGHA_LAB_DIR=/var/lib/pgha-lab   base image, machine disks, key, known_hosts, secrets, logs
@@ -63,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${(m.release ?? '-').padEnd(9)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
       }
       if (s.machines.length === 0) process.stdout.write('no machines\n');
+      if (lab.isolated()) process.stdout.write(`bastion on: SSH from this host reaches ${lab.BASTION} only\n`);
       return 0;
     }
     case 'ssh': {
@@ -101,6 +108,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(r.booted ? `${name()} started; ${after}\n` : `${name()} was running already; ${after}\n`);
       return 0;
     }
+    case 'rebuild': {
+      const r = await lab.rebuild(name());
+      process.stdout.write(
+        `${name()} rebuilt: an empty disk from the base image, new host keys, same name and address; answers ssh after ${(r.ms / 1000).toFixed(1)} s\n` +
+          `its new host keys:\n${r.fingerprints.map((f) => `  ${f}\n`).join('')}` +
+          `known_hosts still has its old keys: pgha replace ${name()} shows the new fingerprint and records it\n`,
+      );
+      return 0;
+    }
     case 'key':
       process.stdout.write(`${lab.ensureKey()}\n`);
       process.stderr.write(`(private key: ${lab.labConfig().keyPath})\n`);
@@ -108,6 +124,20 @@ async function main(argv: string[]): Promise<number> {
     case 'inventory':
       process.stdout.write(`${lab.labInventoryPath()}\n`);
       return 0;
+    case 'bastion': {
+      if (args[0] === 'on') {
+        const address = await lab.bastionOn((s) => process.stderr.write(`${s}\n`));
+        process.stdout.write(`bastion ${lab.BASTION} (${address}) is the only machine this host reaches over SSH; pgha goes through it with ssh.jump\n`);
+      } else if (args[0] === 'off') {
+        lab.bastionOff();
+        process.stdout.write('bastion off: every machine answers SSH from this host again\n');
+      } else if (args[0] === 'inventory') {
+        process.stdout.write(lab.labBastionInventoryText());
+      } else {
+        throw new Error('bastion needs on, off or inventory');
+      }
+      return 0;
+    }
     default:
       process.stderr.write(`unknown command: ${cmd}\n\n${HELP}`);
       return 2;

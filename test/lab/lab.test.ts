@@ -160,6 +160,49 @@ test('poweroff kills the machine at once; start boots it with its disk intact', 
   assert.equal(lab.isUp(4), true);
 });
 
+test('up 5 boots node5 beside the running machines; rebuild makes it a fresh machine: same name and address, empty disk, new host keys', { timeout: 300_000 }, async () => {
+  const running = lab.status().machines.map((m) => m.pid);
+  await lab.up(5);
+  assert.deepEqual(lab.status().machines.slice(0, 4).map((m) => m.pid), running, 'node1..node4 kept running');
+  assert.deepEqual(lab.status().machines[4].address, lab.machineAddress('node5'));
+  assert.equal(lab.machineAddress('node5'), cfg.subnet.replace(/\.0\/\d+$/, '.15'));
+  await ok('node5', 'echo gone > /home/admin/marker');
+  const machineId = await ok('node5', 'cat /etc/machine-id');
+  const oldKeys = lab.hostKeyFingerprints('node5');
+  const known = fs.readFileSync(cfg.knownHostsPath, 'utf8');
+
+  const r = cli(['rebuild', 'node5']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.match(lines[0], /^node5 rebuilt: an empty disk from the base image, new host keys, same name and address; answers ssh after \d+\.\d s$/);
+  const newKeys = lab.hostKeyFingerprints('node5');
+  assert.deepEqual(lines.slice(2, 2 + newKeys.length), newKeys.map((f) => `  ${f}`));
+  assert.match(newKeys.join('\n'), /^256 SHA256:[A-Za-z0-9+/]{43} \(ED25519\)$/m);
+  for (const k of newKeys) assert.ok(!oldKeys.includes(k), `${k} is new`);
+  // The lab's known_hosts keeps the old keys (an operator's would): strict ssh refuses the machine now.
+  assert.equal(fs.readFileSync(cfg.knownHostsPath, 'utf8'), known);
+  const refused = await lab.ssh('node5', 'true', { timeoutMs: 20_000 });
+  assert.equal(refused.code, 255);
+  assert.match(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  // Against its new keys: the same address answers, with an empty disk.
+  const fresh = path.join(cfg.dir, 'known_hosts.test-node5');
+  const keys = fs.readdirSync(path.join(cfg.dir, 'machines/node5/root/etc/ssh')).filter((f) => /^ssh_host_.*_key\.pub$/.test(f));
+  fs.writeFileSync(fresh, keys.map((f) => `${lab.machineAddress('node5')} ${fs.readFileSync(path.join(cfg.dir, 'machines/node5/root/etc/ssh', f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ')}\n`).join(''));
+  try {
+    const marker = await lab.ssh('node5', 'test -e /home/admin/marker && echo there || echo gone; cat /etc/machine-id; hostname', { knownHostsPath: fresh, timeoutMs: 20_000 });
+    assert.equal(marker.code, 0, marker.stderr);
+    const [state, id, host] = marker.stdout.trim().split('\n');
+    assert.equal(state, 'gone');
+    assert.notEqual(id, machineId.trim());
+    assert.equal(host, 'node5');
+  } finally {
+    fs.rmSync(fresh, { force: true });
+  }
+  // up records the keys it finds on the disks again.
+  await lab.up(5);
+  assert.equal(await ok('node5', 'hostname'), 'node5\n');
+});
+
 test('lab inventory: inventories/lab.yml matches the lab; a reconfigured lab gets an adjusted copy', () => {
   if (cfg.isDefault) assert.equal(lab.labInventoryPath(), path.join(lab.REPO_ROOT, 'inventories/lab.yml'));
   const inv = parse(fs.readFileSync(lab.labInventoryPath(), 'utf8'));

@@ -11,8 +11,13 @@
 //   ssh(name, cmd)          runs a shell command as admin -> {code, stdout, stderr}
 //   partition(name) / heal(name)    cut / restore the machine's link
 //   poweroff(name) / start(name)    power loss (SIGKILL of its init) / boot again, disk intact
+//   rebuild(name)           a fresh machine under the same name and address: empty disk from the
+//                           base, new host keys, booted (known_hosts keeps the old keys, as an operator's would)
 //   labInventoryPath()      a pgha inventory describing this lab (inventories/lab.yml or an adjusted copy)
 //   machineAddress(name), machineNames(n), status()
+//   bastionOn() / bastionOff() / isolated()   the jump-host setup: node5 the only machine the host
+//                           reaches over SSH (port 22 to the others refused on the host); opt-in
+//   labBastionInventoryText(mutate?)   the lab inventory reaching its hosts through the bastion
 // Everything here needs root on the host.
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -29,6 +34,10 @@ export const PREPARE_HOST_SCRIPT = path.join(REPO_ROOT, 'vagrant/prepare-host.sh
 export const PREPARE_HOST_IN_MACHINE = '/usr/local/sbin/pgha-prepare-host.sh';
 export const LAB_USER = 'admin';
 export const DEFAULT_MACHINES = 4;
+/** The jump host of bastionOn(): the machine after the default four, in no role of the cluster. */
+export const BASTION = 'node5';
+/** ip rule priorities of the bastion setup (host-wide table, so each rule names this lab's subnet). */
+const BASTION_RULE_PREFS = { allow: 20000, deny: 20001 };
 
 const DEFAULTS = { dir: '/var/lib/pgha-lab', bridge: 'pghabr0', subnet: '10.88.213.0/24', release: 'bookworm' };
 /** The Debian releases the lab's machines can run (the host is Debian 12 either way). */
@@ -628,32 +637,27 @@ function removeCgroups(cfg: LabConfig, name: string): void {
 }
 
 function writeKnownHosts(cfg: LabConfig): void {
-  const lines: string[] = [];
-  for (const name of existingMachines(cfg)) {
-    const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
-    if (!fs.existsSync(etcSsh)) continue;
-    for (const f of fs.readdirSync(etcSsh).filter((f) => /^ssh_host_.*_key\.pub$/.test(f)).sort()) {
-      const [type, key] = fs.readFileSync(path.join(etcSsh, f), 'utf8').trim().split(/\s+/);
-      lines.push(`${machineAddress(name, cfg)},${name} ${type} ${key}`);
-    }
-  }
+  const lines = existingMachines(cfg).flatMap((name) => hostKeyLines(cfg, name));
   fs.writeFileSync(cfg.knownHostsPath, lines.map((l) => `${l}\n`).join(''), { mode: 0o644 });
 }
 
-function sshArgs(cfg: LabConfig, name: string, connectTimeout = 10): string[] {
+function sshArgs(cfg: LabConfig, name: string, connectTimeout = 10, knownHostsPath = cfg.knownHostsPath): string[] {
   return [
     '-i', cfg.keyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-    '-o', `UserKnownHostsFile=${cfg.knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', `UserKnownHostsFile=${knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'StrictHostKeyChecking=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-o', 'LogLevel=ERROR',
     `${cfg.user}@${machineAddress(name, cfg)}`,
   ];
 }
 
-/** Runs a shell command on a machine as the lab's admin user (host key checked strictly). */
-export function ssh(name: string, cmd: string, opts: { timeoutMs?: number; input?: string } = {}): Promise<Result> {
+/**
+ * Runs a shell command on a machine as the lab's admin user (host key checked strictly, against
+ * the lab's known_hosts unless `knownHostsPath` names another file).
+ */
+export function ssh(name: string, cmd: string, opts: { timeoutMs?: number; input?: string; knownHostsPath?: string } = {}): Promise<Result> {
   const cfg = labConfig();
   return new Promise((resolve) => {
-    const child = spawn('ssh', [...sshArgs(cfg, name), '--', cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ssh', [...sshArgs(cfg, name, 10, opts.knownHostsPath), '--', cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -673,12 +677,12 @@ export function sshCommandLine(name: string): string[] {
   return ['ssh', ...sshArgs(labConfig(), name)];
 }
 
-async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000): Promise<void> {
+async function waitSsh(cfg: LabConfig, name: string, timeoutMs = 90_000, knownHostsPath?: string): Promise<void> {
   const address = machineAddress(name, cfg);
   await waitFor(`${name} (${address}) to answer ssh`, timeoutMs, async () => {
     if (nspawnPid(cfg, name) === null) throw new Error(`${name} stopped while booting; see ${paths(cfg, name).log}`);
     if (!(await tcpOpen(address, 22))) return false;
-    return (await ssh(name, 'true', { timeoutMs: 10_000 })).code === 0;
+    return (await ssh(name, 'true', { timeoutMs: 10_000, knownHostsPath })).code === 0;
   });
 }
 
@@ -729,6 +733,68 @@ export async function start(name: string): Promise<StartResult> {
   }
   await waitSsh(cfg, name);
   return { booted, sshMs: Date.now() - t0 };
+}
+
+/** The machine's own host keys (read from its disk) as known_hosts lines, by address and name. */
+function hostKeyLines(cfg: LabConfig, name: string): string[] {
+  const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
+  if (!fs.existsSync(etcSsh)) return [];
+  return fs
+    .readdirSync(etcSsh)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .sort()
+    .map((f) => {
+      const [type, key] = fs.readFileSync(path.join(etcSsh, f), 'utf8').trim().split(/\s+/);
+      return `${machineAddress(name, cfg)},${name} ${type} ${key}`;
+    });
+}
+
+/** SHA256 fingerprints of the machine's host keys, as `ssh-keygen -lf` prints them ("256 SHA256:... (ED25519)"). */
+export function hostKeyFingerprints(name: string): string[] {
+  const cfg = labConfig();
+  const etcSsh = path.join(paths(cfg, name).root, 'etc/ssh');
+  return fs
+    .readdirSync(etcSsh)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .sort()
+    .map((f) => must('ssh-keygen', ['-lf', path.join(etcSsh, f)]).trim().replace(/ \S+@\S+ /, ' '));
+}
+
+export interface RebuildResult {
+  /** `ssh-keygen -lf` of each new host key. */
+  fingerprints: string[];
+  /** From the call until it answered ssh. */
+  ms: number;
+}
+
+/**
+ * A machine rebuilt: powered off (as a dead machine is), its disk replaced by an empty one over
+ * the base image, new host keys and machine id, the same name and address, then booted and
+ * waited for (ssh checked against its new keys). The lab's known_hosts keeps the old keys, as an
+ * operator's would: `pgha replace` is what records the new one.
+ */
+export async function rebuild(name: string): Promise<RebuildResult> {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  const p = paths(cfg, name);
+  if (!fs.existsSync(p.upper)) throw new Error(`${name} is not part of the lab; run up first`);
+  const t0 = Date.now();
+  await poweroff(name);
+  if (mountPoints().includes(p.root)) must('umount', [p.root]);
+  fs.rmSync(p.upper, { recursive: true, force: true });
+  fs.rmSync(p.work, { recursive: true, force: true });
+  ensureBridge(cfg);
+  prepareMachine(cfg, name, existingMachines(cfg), ensureKey(cfg));
+  await bootMachine(cfg, name);
+  const fresh = path.join(cfg.dir, `known_hosts.${name}.rebuilt`);
+  fs.writeFileSync(fresh, hostKeyLines(cfg, name).map((l) => `${l}\n`).join(''), { mode: 0o644 });
+  try {
+    await waitSsh(cfg, name, 90_000, fresh);
+  } finally {
+    fs.rmSync(fresh, { force: true });
+  }
+  return { fingerprints: hostKeyFingerprints(name), ms: Date.now() - t0 };
 }
 
 /** Cuts the machine off the bridge (its host-side link goes down): a network partition. Returns the link. */
@@ -788,6 +854,7 @@ export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void 
   try {
     ensureHostPackages();
     ensureInotifyInstances(log);
+    bastionOff(cfg); // every test but the bastion's own expects the machines reachable
     const pubkey = ensureKey(cfg);
     ensureSecrets(cfg);
     ensureBase(cfg, log);
@@ -848,11 +915,53 @@ export async function down(): Promise<void> {
   // Mounts under the lab dir left by an earlier, killed session.
   for (const m of mountPoints().filter((m) => m.startsWith(`${cfg.dir}/machines/`)).reverse()) must('umount', [m]);
   await stopProxy(cfg);
+  bastionOff(cfg);
   for (const l of leftovers(cfg).links) run('ip', ['link', 'del', l]);
   fs.rmSync(cfg.knownHostsPath, { force: true });
   const left = leftovers(cfg);
   if (left.pids.length || left.mounts.length || left.links.length) {
     throw new Error(`lab down left: ${JSON.stringify(left)}`);
+  }
+}
+
+// ---------------------------------------------------------------- the bastion (jump host) setup
+
+/**
+ * The host's routing rules of the bastion setup: SSH (tcp port 22) from the host to this lab's
+ * subnet is unreachable, except to the bastion. Everything else (HAProxy and PostgreSQL ports for
+ * test clients, the apt proxy, traffic between machines on the bridge) is untouched.
+ */
+function bastionRules(cfg: LabConfig): string[][] {
+  return [
+    ['pref', String(BASTION_RULE_PREFS.allow), 'to', `${machineAddress(BASTION, cfg)}/32`, 'ipproto', 'tcp', 'dport', '22', 'lookup', 'main'],
+    ['pref', String(BASTION_RULE_PREFS.deny), 'to', cfg.subnet, 'ipproto', 'tcp', 'dport', '22', 'unreachable'],
+  ];
+}
+
+/** True while the bastion setup is on (its deny rule is in place). */
+export function isolated(cfg: LabConfig = labConfig()): boolean {
+  return run('ip', ['rule', 'show', 'pref', String(BASTION_RULE_PREFS.deny)]).stdout.includes(`to ${cfg.subnet} ipproto tcp dport 22 unreachable`);
+}
+
+/**
+ * Boots the bastion (node5) if needed and makes it the only machine the host reaches over SSH:
+ * the others answer only through it, as database hosts behind a bastion do. Returns its address.
+ */
+export async function bastionOn(log: (s: string) => void = () => {}): Promise<string> {
+  assertRoot();
+  const cfg = labConfig();
+  if (!isUp(Number(BASTION.slice(4)))) await up(Number(BASTION.slice(4)), log);
+  bastionOff();
+  for (const rule of bastionRules(cfg)) must('ip', ['rule', 'add', ...rule]);
+  return machineAddress(BASTION, cfg);
+}
+
+/** Removes the bastion setup's rules (idempotent; the machines keep running). */
+export function bastionOff(cfg: LabConfig = labConfig()): void {
+  for (const rule of bastionRules(cfg)) {
+    while (run('ip', ['rule', 'del', ...rule]).code === 0) {
+      // a rule added twice goes twice
+    }
   }
 }
 
@@ -873,6 +982,17 @@ export function labInventoryText(cfg: LabConfig = labConfig()): string {
   hba?.items.forEach((rule, i) => {
     doc.setIn(['patroni', 'pg_hba', i], String(rule.value).replace(DEFAULTS.subnet, cfg.subnet));
   });
+  return doc.toString();
+}
+
+/**
+ * The lab inventory with its hosts behind the bastion: `ssh.jump` names it (with the lab's user).
+ * `mutate` edits the YAML document further (e.g. drop ssh.private_key for an agent-only key).
+ */
+export function labBastionInventoryText(mutate: (doc: ReturnType<typeof parseDocument>) => void = () => {}, cfg: LabConfig = labConfig()): string {
+  const doc = parseDocument(labInventoryText(cfg));
+  doc.setIn(['ssh', 'jump'], `${cfg.user}@${machineAddress(BASTION, cfg)}:22`);
+  mutate(doc);
   return doc.toString();
 }
 

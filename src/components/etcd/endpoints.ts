@@ -28,7 +28,12 @@ export function etcdDataDir(inv: Inventory): string {
   return `/var/lib/etcd/${inv.cluster.name}`;
 }
 
-/** etcdctl (v3 API) against every member, with short deadlines. */
+/** etcdctl (v3 API) against these endpoints, with short deadlines. */
+export function etcdctlAt(endpoints: string[], ...args: string[]): string[] {
+  return ['env', 'ETCDCTL_API=3', 'etcdctl', '--dial-timeout=2s', '--command-timeout=5s', `--endpoints=${endpoints.join(',')}`, ...args];
+}
+
+/** etcdctl (v3 API) against every member of the inventory, with short deadlines. */
 export function etcdctl(inv: Inventory, ...args: string[]): string[] {
   return ['env', 'ETCDCTL_API=3', 'etcdctl', '--dial-timeout=2s', '--command-timeout=3s', `--endpoints=${etcdEndpoints(inv).join(',')}`, ...args];
 }

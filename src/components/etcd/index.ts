@@ -1,16 +1,250 @@
 // etcd, the DCS: /etc/default/etcd on every member, members started together (a member's first
 // start waits for quorum, so each start is --no-block and a gate waits for the whole cluster),
-// then every member healthy with one leader.
-import { restartService, service } from '../../engine/index.js';
+// then every member healthy with one leader. On a live cluster the membership changes one member
+// at a time (membership.ts): members that are down leave first, new ones join (prepare, before
+// Patroni's list of etcd hosts names them), members that answer leave last (start, after
+// Patroni's list no longer names them).
+import { restartService, service, type Handler, type Operation } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
-import { renderFile } from '../../render/template.js';
+import type { Host, Inventory } from '../../inventory/index.js';
+import { renderFile, type RenderedFile } from '../../render/template.js';
 import { fileOp } from '../../render/op.js';
 import type { ReleaseName } from '../base/release.js';
-import { check, renderedFile, type Component } from '../types.js';
+import type { Connection } from '../../ssh/index.js';
+import { check, renderedFile, type ApplyContext, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from '../types.js';
 import { etcdDataDir, etcdClientUrl, etcdPeerUrl } from './endpoints.js';
+import {
+  describeChange,
+  hasLearners,
+  joinInitialCluster,
+  memberAddOp,
+  memberLabel,
+  membershipProblem,
+  memberRemoveOp,
+  planMembership,
+  promoteLearner,
+  readMembership,
+  type EtcdLive,
+  type MemberTarget,
+  type MembershipChange,
+} from './membership.js';
 import { etcdProblem, etcdReady, etcdState } from './state.js';
 
-const CONFIG = '/etc/default/etcd';
+export const ETCD_CONFIG = '/etc/default/etcd';
+
+function configFile(inv: Inventory, host: Host, dcs: Dcs, state: EtcdClusterState, initialCluster?: string): RenderedFile {
+  const ctx = {
+    cluster: inv.cluster,
+    host,
+    etcd: {
+      clientPort: inv.etcd.client_port,
+      dataDir: etcdDataDir(inv),
+      peerUrl: etcdPeerUrl(inv, host),
+      clientUrl: etcdClientUrl(inv, host),
+      initialCluster: initialCluster ?? inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(inv, h)}`).join(','),
+      state,
+      token: `pgha-${inv.cluster.name}`,
+      // Patroni's `etcd:` DCS speaks the v2 API.
+      enableV2: dcs === 'etcd',
+    },
+  };
+  return renderFile('etcd', ETCD_CONFIG, 'etcd.default.hbs', ctx);
+}
+
+// etcd reads these only on a member's first start (an empty data directory).
+const FIRST_START_ONLY = /^ETCD_INITIAL_CLUSTER(_STATE)?=/;
+/** The settings a running member uses: the config without comments and the lines etcd reads only on a first start. */
+export const runtimePart = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#') && !FIRST_START_ONLY.test(l))
+    .join('\n');
+
+/** The config file: a change restarts etcd only when more than its first-start lines changed. */
+function configOp(f: RenderedFile, restart: Handler): Operation {
+  const inner = fileOp(f);
+  const op: Operation = {
+    ...inner,
+    notify: [],
+    async check(conn, facts) {
+      const change = await inner.check(conn, facts);
+      op.notify = [];
+      if (!change) return null;
+      const old = await conn.readFile(f.path);
+      if (old === null || runtimePart(old) !== runtimePart(f.content)) {
+        op.notify = [restart];
+        return change;
+      }
+      return { ...change, summary: `${change.summary} (no setting a running member uses: no restart)` };
+    },
+  };
+  return op;
+}
+
+const restartEtcd = restartService('etcd', { noBlock: true });
+
+const targetOf = (inv: Inventory, h: Host): MemberTarget => ({ name: h.name, peerUrl: etcdPeerUrl(inv, h), clientUrl: etcdClientUrl(inv, h) });
+
+/** Target hosts that are members already (started voters, not re-created by a replace): their files are written as usual. */
+function currentMembers(inv: Inventory, facts: TopologyFacts): Host[] {
+  const live = facts.etcd;
+  if (!live) return inv.hostsWithRole('etcd');
+  return inv.hostsWithRole('etcd').filter((h) => {
+    const m = live.members.find((x) => x.peerUrls.includes(etcdPeerUrl(inv, h)));
+    return m !== undefined && m.name !== '' && !m.learner && !(facts.replace === h.name && !m.healthy);
+  });
+}
+
+/** Client URLs etcdctl may ask: the members apply found and the inventory's. */
+function knownEndpoints(inv: Inventory, facts: TopologyFacts): string[] {
+  const found = facts.etcd?.members.flatMap((m) => m.clientUrls) ?? [];
+  return [...new Set([...found, ...inv.hostsWithRole('etcd').map((h) => etcdClientUrl(inv, h))])];
+}
+
+/**
+ * A host to run etcdctl on for a membership change: a member that answered and stays (a host of
+ * roles.etcd), never `avoid` (the member that leaves).
+ */
+function executor(ctx: ApplyContext, avoid?: string): Connection {
+  const { inv, conns } = ctx.session;
+  const live = ctx.topology.facts.etcd;
+  const answered = (name: string) => live?.members.some((m) => m.name === name && m.healthy) ?? false;
+  const host =
+    inv.hostsWithRole('etcd').find((h) => h.name !== avoid && conns.has(h.name) && answered(h.name)) ??
+    inv.hosts.find((h) => h.name !== avoid && conns.has(h.name) && answered(h.name));
+  if (!host) throw new PghaError('no etcd member that answers is reachable over SSH to run etcdctl on');
+  return ctx.session.conn(host);
+}
+
+/** The membership now, asked on `conn`. */
+async function membershipNow(ctx: ApplyContext, conn: Connection): Promise<EtcdLive> {
+  const live = await readMembership(conn, knownEndpoints(ctx.session.inv, ctx.topology.facts));
+  if (!live) throw new PghaError(`${conn.target.name}: no etcd member answers etcdctl member list`);
+  return live;
+}
+
+const startedUrls = (live: EtcdLive) => live.members.filter((m) => m.name !== '').flatMap((m) => m.clientUrls);
+
+/** Gate: every member answers, none is a learner, one leads. */
+async function waitMembership(ctx: ApplyContext, conn: Connection, what: string): Promise<void> {
+  await ctx.rollout.waitFor(what, async () => membershipProblem(await membershipNow(ctx, conn)), { timeoutMs: 120_000, intervalMs: 1000 });
+}
+
+/** A new member joins: added (as a learner where etcd has them), started with state "existing", promoted. */
+async function join(ctx: ApplyContext, change: Extract<MembershipChange, { kind: 'add' }>): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const host = inv.host(change.target.name);
+  const conn = session.conn(host);
+  const peers = executor(ctx);
+  let live = await membershipNow(ctx, peers);
+  const endpoints = () => startedUrls(live);
+  const dataDir = etcdDataDir(inv);
+  let joining: RenderedFile | undefined;
+  await rollout.stage(`etcd join (${host.name})`, [conn], () => [
+    memberAddOp(endpoints, change.target, change.learner),
+    {
+      describe: 'etcd stopped with an empty data directory before it joins',
+      needs: { services: ['etcd'], files: [dataDir] },
+      async check(c, facts) {
+        live = await membershipNow(ctx, peers);
+        const me = live.members.find((m) => m.peerUrls.includes(change.target.peerUrl));
+        if (me?.name) return null; // started once already: its data is its own
+        const running = (await facts.service('etcd')).active === 'active';
+        const data = (await facts.file(dataDir)).exists;
+        const parts = [...(running ? ['stop etcd (the member Debian starts on install)'] : []), ...(data ? [`remove ${dataDir} (a new member starts empty)`] : [])];
+        return parts.length ? { summary: parts.join(', ') } : null;
+      },
+      async apply(c, facts) {
+        await c.run(['systemctl', 'stop', 'etcd']);
+        await c.run(['rm', '-rf', '--', dataDir]);
+        facts.invalidate({ services: ['etcd'], files: [dataDir] });
+      },
+    },
+    lazyFileOp(ETCD_CONFIG, async () => {
+      joining ??= configFile(inv, host, ctx.dcs, 'existing', joinInitialCluster(live.members, change.target));
+      return joining;
+    }),
+    service('etcd', { noBlock: true }),
+  ]);
+  if (change.learner) {
+    await rollout.waitFor(`etcd: ${host.name} caught up and promoted to a voting member`, async () => {
+      live = await membershipNow(ctx, peers);
+      const me = live.members.find((m) => m.peerUrls.includes(change.target.peerUrl));
+      if (!me) throw new PghaError(`${host.name} is no longer an etcd member`);
+      if (!me.learner) return true;
+      return promoteLearner(peers, startedUrls(live).filter((u) => !me.clientUrls.includes(u)), me.id);
+    }, { timeoutMs: 180_000, intervalMs: 1000 });
+  }
+  await waitMembership(ctx, peers, `etcd: ${host.name} a member, every member answers, one leader`);
+}
+
+/** A file op whose content is known only once the ops before it ran (check reads it then). */
+function lazyFileOp(path: string, content: () => Promise<RenderedFile>): Operation {
+  let inner: Operation | undefined;
+  const get = async () => (inner ??= fileOp(await content()));
+  return {
+    describe: `file ${path}`,
+    async check(conn, facts) {
+      return (await get()).check(conn, facts);
+    },
+    async apply(conn, facts, progress) {
+      return (await get()).apply(conn, facts, progress);
+    },
+  };
+}
+
+/** A member leaves: removed from the membership (its leadership handed over first), then stopped and its data removed. */
+async function leave(ctx: ApplyContext, change: Extract<MembershipChange, { kind: 'remove' }>): Promise<void> {
+  const { session, rollout } = ctx;
+  const { inv } = session;
+  const onHost = change.host !== undefined && session.conns.has(change.host) && change.why !== 'replaced';
+  const conn = onHost ? session.conn(change.host!) : executor(ctx, change.host);
+  const peers = executor(ctx, change.host);
+  const live = await membershipNow(ctx, peers);
+  const dataDir = etcdDataDir(inv);
+  const paths = [dataDir, ETCD_CONFIG];
+  await rollout.stage(`etcd leave (${memberLabel(change.member)})`, [conn], () => [
+    memberRemoveOp(() => startedUrls(live), change.member, (text) => rollout.reporter.progress(conn.target.name, text)),
+    ...(onHost
+      ? [
+          service('etcd', { running: false, enabled: false }),
+          {
+            describe: `etcd data ${dataDir} and ${ETCD_CONFIG} removed`,
+            needs: { files: paths },
+            async check(_c, facts) {
+              const exist = await Promise.all(paths.map(async (p) => (await facts.file(p)).exists));
+              const there = paths.filter((_, i) => exist[i]);
+              return there.length ? { summary: `remove ${there.join(' and ')}` } : null;
+            },
+            async apply(c, facts) {
+              await c.run(['rm', '-rf', '--', ...paths]);
+              facts.invalidate({ files: paths });
+            },
+          } satisfies Operation,
+        ]
+      : []),
+  ]);
+  await waitMembership(ctx, peers, `etcd: ${memberLabel(change.member)} gone, every member answers, one leader`);
+}
+
+function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
+  const live = facts.etcd;
+  if (!live) return []; // no cluster yet: the members bootstrap together
+  const { changes } = planMembership(
+    live,
+    inv.hostsWithRole('etcd').map((h) => targetOf(inv, h)),
+    { inventoryHosts: inv.hosts.map((h) => h.name), replace: facts.replace, learners: hasLearners(live.version) },
+  );
+  return changes.map((c) => ({
+    // Members that are down leave, and new ones join, before Patroni's list of etcd hosts changes;
+    // members that answer leave after it no longer names them.
+    phase: c.kind === 'remove' && c.why === 'leaves' ? 'etcd.start' : 'etcd.prepare',
+    text: describeChange(c),
+    run: (ctx: ApplyContext) => (c.kind === 'add' ? join(ctx, c) : leave(ctx, c)),
+  }));
+}
 
 /**
  * What each Debian release's etcd offers Patroni: 3.4.23 on Debian 12 serves the v2 API when asked
@@ -34,33 +268,32 @@ export const etcd: Component = {
       `and ${platform.release.label}'s etcd ${e.etcd} deprecates it: pgha does not depend on it there; install Patroni 3.0.3 or later`
     );
   },
-  files({ inv, host, dcs }) {
+  upgrades: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
+  files({ inv, host, dcs, etcdState }) {
     if (!host.roles.has('etcd')) return [];
-    const ctx = {
-      cluster: inv.cluster,
-      host,
-      etcd: {
-        clientPort: inv.etcd.client_port,
-        dataDir: etcdDataDir(inv),
-        peerUrl: etcdPeerUrl(inv, host),
-        clientUrl: etcdClientUrl(inv, host),
-        initialCluster: inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(inv, h)}`).join(','),
-        token: `pgha-${inv.cluster.name}`,
-        // Patroni's `etcd:` DCS speaks the v2 API.
-        enableV2: dcs === 'etcd',
-      },
-    };
-    return [renderFile('etcd', CONFIG, 'etcd.default.hbs', ctx)];
+    return [configFile(inv, host, dcs, etcdState ?? 'new')];
   },
+  plan,
   async prepare(ctx) {
-    await ctx.rollout.stage('etcd config', ctx.session.withRole('etcd'), (conn) => [
-      fileOp(renderedFile(ctx, conn.target.name, CONFIG), [restartService('etcd', { noBlock: true })]),
-    ]);
+    const { inv } = ctx.session;
+    const members = currentMembers(inv, ctx.topology.facts).map((h) => h.name);
+    const conns = ctx.session.withRole('etcd').filter((c) => members.includes(c.target.name));
+    if (conns.length) {
+      await ctx.rollout.stage('etcd config', conns, (conn) => [configOp(renderedFile(ctx, conn.target.name, ETCD_CONFIG), restartEtcd)]);
+    }
+    await ctx.topology.run('etcd.prepare', ctx);
   },
   async start(ctx) {
-    await ctx.rollout.stage('etcd', ctx.session.withRole('etcd'), () => [service('etcd', { noBlock: true })]);
-    if (ctx.rollout.check) return;
-    await ctx.rollout.waitFor('etcd: every member healthy, one leader', () => etcdReady(ctx.session), { timeoutMs: 120_000, intervalMs: 1000 });
+    const { session, rollout } = ctx;
+    await ctx.topology.run('etcd.start', ctx);
+    await rollout.stage('etcd', session.withRole('etcd'), () => [service('etcd', { noBlock: true })]);
+    if (rollout.check) return;
+    await rollout.waitFor('etcd: every member healthy, one leader', () => etcdReady(session), { timeoutMs: 120_000, intervalMs: 1000 });
+    // The cluster runs: every member's file names every member and says "existing", as a member
+    // (re)joining must start. etcd reads those lines only on a first start: no restart.
+    await rollout.stage('etcd config (cluster running)', session.withRole('etcd'), (conn) => [
+      configOp(configFile(session.inv, session.inv.host(conn.target.name), ctx.dcs, 'existing'), restartEtcd),
+    ]);
   },
   verify: (session) => [
     check('etcd', undefined, async () => {
@@ -71,3 +304,4 @@ export const etcd: Component = {
     }),
   ],
 };
+

@@ -8,11 +8,13 @@ import { renderFile } from '../../render/template.js';
 import { fileOp } from '../../render/op.js';
 import { hostPort, sqlVia } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
-import { currentLeader } from '../patroni/cluster.js';
-import { check, renderedFile, type Component } from '../types.js';
+import type { Host, Inventory } from '../../inventory/index.js';
+import { currentLeader, leaderOf } from '../patroni/cluster.js';
+import { check, renderedFile, type ApplyContext, type Component, type TopologyFacts, type TopologyStep } from '../types.js';
 import { haproxyServers, primaryRouteProblem } from './state.js';
 
-const CONFIG = '/etc/haproxy/haproxy.cfg';
+export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
+const CONFIG = HAPROXY_CONFIG;
 
 /** Gate: every connected HAProxy host routes its primary port to the current leader only. */
 export async function haproxyRoutesToLeader(session: Session, leader?: string): Promise<true | string> {
@@ -25,9 +27,43 @@ export async function haproxyRoutesToLeader(session: Session, leader?: string): 
   return true;
 }
 
+/** Day 2: HAProxy hosts that start routing (new, or not running pgha's config) and hosts that no longer route. */
+function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
+  if (!facts.patroni || !leaderOf(facts.patroni.cluster)) return []; // a new cluster: apply's stages start everything
+  const joining = inv.hostsWithRole('haproxy').filter((h) => {
+    const f = facts.hosts.get(h.name);
+    return !f?.haproxy.active || !f.haproxy.pgha;
+  });
+  const leaving = inv.hosts.filter((h) => !h.roles.has('haproxy') && facts.hosts.get(h.name)?.haproxy.active && facts.hosts.get(h.name)?.haproxy.pgha);
+  const { primary_port: primary, replicas_port: replicas } = inv.haproxy;
+  return [
+    ...joining.map((h): TopologyStep => ({
+      phase: 'haproxy.prepare',
+      text: `haproxy: ${h.name} starts routing clients: port ${primary} to the leader, port ${replicas} to the replicas`,
+      run: (ctx) => join(ctx, h),
+    })),
+    ...leaving.map((h): TopologyStep => ({
+      phase: 'haproxy.start',
+      text: `haproxy: ${h.name} stops routing (HAProxy stopped and disabled): clients must no longer use its address`,
+      run: (ctx) => ctx.rollout.stage(`haproxy leave (${h.name})`, [ctx.session.conn(h)], () => [service('haproxy', { running: false, enabled: false })]).then(() => {}),
+    })),
+  ];
+}
+
+async function join(ctx: ApplyContext, h: Host): Promise<void> {
+  const conn = ctx.session.conn(h);
+  await ctx.rollout.stage(`haproxy join (${h.name})`, [conn], () => [fileOp(renderedFile(ctx, h.name, CONFIG), [reloadService('haproxy')]), service('haproxy')]);
+  await ctx.rollout.waitFor(`HAProxy on ${h.name}: the primary port routes to the leader`, async () => {
+    const leader = (await currentLeader(ctx.session))?.name;
+    if (!leader) return 'no Patroni leader';
+    return primaryRouteProblem(await haproxyServers(ctx.session.inv, conn), leader) ?? true;
+  }, { timeoutMs: 60_000, intervalMs: 1000 });
+}
+
 export const haproxy: Component = {
   name: 'haproxy',
   packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
+  upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
     const p = inv.patroni;
@@ -42,12 +78,16 @@ export const haproxy: Component = {
     };
     return [renderFile('haproxy', CONFIG, 'haproxy.cfg.hbs', ctx)];
   },
+  plan,
   async prepare(ctx) {
+    await ctx.topology.run('haproxy.prepare', ctx);
     await ctx.rollout.stage('haproxy', ctx.session.withRole('haproxy'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadService('haproxy')]), service('haproxy')]);
   },
   async start(ctx) {
-    if (ctx.rollout.check) return;
-    await ctx.rollout.waitFor('HAProxy: the primary port routes to the leader', () => haproxyRoutesToLeader(ctx.session), { timeoutMs: 60_000, intervalMs: 1000 });
+    if (!ctx.rollout.check) {
+      await ctx.rollout.waitFor('HAProxy: the primary port routes to the leader', () => haproxyRoutesToLeader(ctx.session), { timeoutMs: 60_000, intervalMs: 1000 });
+    }
+    await ctx.topology.run('haproxy.start', ctx);
   },
   // Clients' view: psql from a database host to each HAProxy host's ports.
   verify: (session) =>

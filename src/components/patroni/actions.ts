@@ -6,7 +6,7 @@ import type { Host, Inventory } from '../../inventory/index.js';
 import type { Connection } from '../../ssh/index.js';
 import { httpFrom, sqlLocal, type HttpResult } from '../../session/remote.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
-import type { PatroniSetup } from './config.js';
+import { patchDynamicConfig, type PatroniSetup } from './config.js';
 import { restapiUrl } from './paths.js';
 
 // ---------------------------------------------------------------- REST API
@@ -38,6 +38,25 @@ export function refused(action: string, r: HttpResult): PghaError {
   if (r.status === 412) return new PghaError(`Patroni refused the ${action} (412): ${text}. Nothing was changed.`);
   if (r.status === 401 || r.status === 403) return new PghaError(`Patroni refused the REST API credentials (${r.status}): check restapi_password in the secrets file`);
   return new PghaError(`Patroni answered ${r.status} to the ${action}: ${text}`);
+}
+
+/**
+ * POST /restart of one member: Patroni stops and starts its PostgreSQL (a replica in synchronous
+ * mode first hands the synchronous role to another member) and answers when it is done, or after
+ * `timeoutSec`. `pendingOnly`: only if a restart is pending (Patroni answers 503 otherwise).
+ */
+export function requestRestart(inv: Inventory, from: Connection, member: Host, opts: { timeoutSec: number; pendingOnly?: boolean }): Promise<HttpResult> {
+  const body = { timeout: opts.timeoutSec, ...(opts.pendingOnly ? { restart_pending: true } : {}) };
+  return httpFrom(from, 'POST', restapiUrl(inv, member, '/restart'), { body, auth: inv, timeoutSec: opts.timeoutSec + 30 });
+}
+
+/**
+ * Maintenance mode on or off (PATCH /config {pause}, as `patronictl pause` does): while paused,
+ * Patroni neither fails over nor stops PostgreSQL when it stops itself, so Patroni can be
+ * restarted (upgraded) under a running PostgreSQL.
+ */
+export async function setPaused(inv: Inventory, from: Connection, h: Host, paused: boolean): Promise<void> {
+  await patchDynamicConfig(inv, from, h, { pause: paused ? true : null });
 }
 
 // ---------------------------------------------------------------- a member's services

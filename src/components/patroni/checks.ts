@@ -3,12 +3,12 @@
 // that cannot take over right now (stopped, lagging) is a PghaError (exit 1).
 import type { Inventory } from '../../inventory/index.js';
 import { InputError, PghaError } from '../../errors.js';
-import { isRunningState, leaderOf, type PatroniCluster, type PatroniMember } from './cluster.js';
+import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from './cluster.js';
 
 const nofailover = (m: PatroniMember) => m.tags?.nofailover === true;
 
 /** Why `m` cannot become the leader now, or undefined when it can. `streaming`: names the leader sees streaming. */
-function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Set<string>): PghaError | undefined {
+export function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Set<string>): PghaError | undefined {
   if (nofailover(m)) return new InputError(`${m.name} is tagged nofailover: Patroni never promotes it`);
   if (!isRunningState(m.state)) return new PghaError(`${m.name} is ${m.state}, not running: it cannot take over`);
   if (streaming && !streaming.has(m.name)) return new PghaError(`${m.name} does not stream from the leader: it cannot take over`);
@@ -41,6 +41,11 @@ export function checkSwitchover(inv: Inventory, c: PatroniCluster, candidate: st
     if (m.name === leader.name) throw new InputError(`${candidate} is the leader already`);
     const problem = candidateProblem(inv, m, streaming);
     if (problem) throw problem;
+    // In synchronous mode Patroni switches over only to the synchronous standby (412 otherwise).
+    const sync = c.members.filter((x) => normalizeRole(x.role) === 'sync_standby').map((x) => x.name);
+    if (sync.length && !sync.includes(m.name)) {
+      throw new PghaError(`${candidate} is not the synchronous standby (${sync.join(', ')} is): in synchronous mode only the synchronous standby can take over without losing acknowledged writes; leave out --candidate, or name it`);
+    }
   } else {
     const able = c.members.filter((m) => m.name !== leader.name && !candidateProblem(inv, m, streaming));
     if (able.length === 0) {

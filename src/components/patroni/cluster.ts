@@ -32,10 +32,11 @@ export interface PatroniSelf {
   state: string;
   role: string;
   timeline?: number;
-  xlog?: { location?: number; received_location?: number; replayed_location?: number };
+  xlog?: { location?: number; received_location?: number; replayed_location?: number; paused?: boolean };
   pending_restart?: boolean;
   tags?: Record<string, unknown>;
   pause?: boolean;
+  postmaster_start_time?: string;
   /** Patroni itself: {"version": "4.0.7", "scope": "lab", ...}. */
   patroni?: { version?: string };
 }

@@ -11,7 +11,6 @@ import { renderedFile, type ApplyContext, type Dcs } from '../types.js';
 import { PATRONI_CONFIG, restapiUrl } from './paths.js';
 import { isPatroniSecretKey } from './files.js';
 import { MASK, shellQuote } from '../../ssh/index.js';
-import { anyPatroniCluster } from './cluster.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -51,7 +50,7 @@ export async function memberSetup(conn: Connection): Promise<PatroniSetup> {
 // ---------------------------------------------------------------- the dynamic configuration
 
 /** The dynamic settings pgha manages: bootstrap.dcs of the rendered config (one source for both). */
-function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
+export function wantedDynamicConfig(ctx: ApplyContext, h: Host): Record<string, Json> {
   return (parse(renderedFile(ctx, h, PATRONI_CONFIG).content) as { bootstrap: { dcs: Record<string, Json> } }).bootstrap.dcs;
 }
 
@@ -127,26 +126,28 @@ export async function patchDynamicConfig(inv: Inventory, conn: Connection, h: Ho
 export function dynamicConfigOp(ctx: ApplyContext, leader: Host): Operation {
   const { inv } = ctx.session;
   const diff = async () => dynamicConfigPatch(await liveDynamicConfig(inv, ctx.session.conn(leader), leader), wantedDynamicConfig(ctx, leader));
+  // The changed parameters that take effect only after a restart (asked read-only: check mode too).
+  const needingRestart = async (conn: Connection, patch: Record<string, Json>) => {
+    const params = Object.keys(((patch.postgresql ?? {}) as Record<string, Json>).parameters ?? {});
+    if (!params.length) return [];
+    const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
+    return (await sqlLocal(inv, conn, `select name from pg_settings where context = 'postmaster' and name in (${list}) order by name`)).stdout.split('\n').filter(Boolean);
+  };
+  const record = (restart: string[]) => {
+    ctx.pendingRestart.push(...restart);
+    if (restart.length && !ctx.restartPending) ctx.notes.push(pendingRestartNote(restart, ctx.inventoryFile));
+  };
   return {
     describe: 'dynamic configuration (PATCH /config)',
-    async check() {
-      const { changes } = await diff();
+    async check(conn) {
+      const { patch, changes } = await diff();
+      if (changes.length && ctx.rollout.check) record(await needingRestart(conn, patch));
       return changes.length ? { summary: changes.join(', ') } : null;
     },
     async apply(conn) {
       const { patch } = await diff();
       await patchDynamicConfig(inv, conn, leader, patch);
-      const params = Object.keys(((patch.postgresql ?? {}) as Record<string, Json>).parameters ?? {});
-      if (params.length) {
-        const list = params.map((p) => `'${p.replace(/'/g, "''")}'`).join(',');
-        const restart = (await sqlLocal(inv, conn, `select name from pg_settings where context = 'postmaster' and name in (${list})`)).stdout.split('\n').filter(Boolean);
-        if (restart.length) {
-          const now = await anyPatroniCluster(ctx.session);
-          const members = (now?.cluster.members ?? []).filter((m) => m.name !== leader.name).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-          const replicas = members.map((m) => ({ name: m.name, nofailover: m.tags?.nofailover === true || inv.hosts.some((h) => h.name === m.name && h.tags.nofailover) }));
-          ctx.notes.push(pendingRestartNote(restart, { cluster: inv.cluster.name, leader: leader.name, replicas, inventoryFile: ctx.inventoryFile }));
-        }
-      }
+      record(await needingRestart(conn, patch));
     },
   };
 }
@@ -157,28 +158,46 @@ function listing(items: string[]): string {
 }
 
 /**
- * What to do about parameters that need a PostgreSQL restart. `patronictl restart --pending`
- * for the whole cluster restarts the leader first (writes fail while it restarts): instead the
- * replicas one by one, then a switchover to a restarted one, then the old leader (a no-op when
- * the switchover's demotion already restarted it: `--pending`).
+ * What to do about parameters that need a PostgreSQL restart: `pgha restart` (or apply with
+ * --restart-pending) restarts the replicas one at a time, switches over to a restarted one and
+ * restarts the old leader. (`patronictl restart --pending` for the whole cluster would restart the
+ * leader first, failing writes meanwhile.)
  */
-export function pendingRestartNote(
-  params: string[],
-  c: { cluster: string; leader: string; replicas: { name: string; nofailover: boolean }[]; inventoryFile?: string },
-): string {
-  const restart = (member: string) => `sudo -u postgres patronictl -c ${PATRONI_CONFIG} restart ${c.cluster} ${member} --pending --force`;
-  const head = `pending restart: ${listing(params)} ${params.length === 1 ? 'takes' : 'take'} effect only after PostgreSQL restarts.`;
-  const candidate = c.replicas.find((r) => !r.nofailover);
-  const steps = c.replicas.map((r) => restart(r.name));
-  let how: string;
-  if (candidate) {
-    steps.push(`pgha switchover -i ${shellQuote(c.inventoryFile ?? 'INVENTORY')} --candidate ${candidate.name}`, restart(c.leader));
-    how =
-      'Restart the replicas first, one at a time, then switch over to a restarted replica and restart the old leader ' +
-      '(a switchover pauses writes for about 2 s; restarting the leader in place fails them for longer)';
-  } else {
-    steps.push(restart(c.leader));
-    how = 'Restart the replicas first, one at a time, then the leader (no replica can take over: writes fail while it restarts)';
-  }
-  return `${head} ${how}; patronictl runs on any database host:\n${steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}`;
+export function pendingRestartNote(params: string[], inventoryFile?: string): string {
+  const inv = shellQuote(inventoryFile ?? 'INVENTORY');
+  return (
+    `pending restart: ${listing(params)} ${params.length === 1 ? 'takes' : 'take'} effect only after PostgreSQL restarts. ` +
+    `\`pgha restart -i ${inv}\` restarts the members one at a time without a write outage beyond one switchover ` +
+    `(the replicas, a switchover to a restarted one, the old leader); \`pgha restart -i ${inv} --check\` shows the order, ` +
+    'and `pgha apply --restart-pending` applies and restarts in one run'
+  );
 }
+
+/**
+ * Settings a hot standby may not run lower than its primary: PostgreSQL refuses to start it with
+ * less, so Patroni starts a replica with the primary's value (from pg_controldata) and keeps it
+ * marked pending_restart. Lowering one therefore needs the primary restarted with it first.
+ */
+export const STANDBY_MINIMUM_SETTINGS = ['max_connections', 'max_prepared_transactions', 'max_locks_per_transaction', 'max_worker_processes', 'max_wal_senders'] as const;
+
+/**
+ * The standby-minimum settings that `wanted` (PostgreSQL parameters; default: the live dynamic
+ * configuration's) lowers below what the leader runs (empty: none).
+ */
+export async function loweredStandbyMinimums(
+  inv: Inventory,
+  leaderConn: Connection,
+  leader: Host,
+  wantedParameters?: Record<string, Json>,
+): Promise<{ name: string; running: number; wanted: number }[]> {
+  const wanted = (wantedParameters ?? liveConfigParameters(await liveDynamicConfig(inv, leaderConn, leader)) ?? {}) as Record<string, Json>;
+  const list = STANDBY_MINIMUM_SETTINGS.map((n) => `'${n}'`).join(',');
+  const rows = (await sqlLocal(inv, leaderConn, `select name || '=' || setting from pg_settings where name in (${list}) order by name`)).stdout.split('\n').filter(Boolean);
+  return rows.flatMap((row) => {
+    const [name, running] = row.split('=');
+    const w = Number.parseInt(String(wanted[name] ?? ''), 10);
+    return Number.isFinite(w) && w < Number(running) ? [{ name, running: Number(running), wanted: w }] : [];
+  });
+}
+
+const liveConfigParameters = (cfg: Record<string, Json>) => ((cfg.postgresql ?? {}) as Record<string, Json>).parameters;

@@ -10,13 +10,17 @@ import { check, renderedFile, type Component } from '../types.js';
 import { anyPatroniCluster, isLeaderRole, leaderOf, membersStreaming, patroniHasLeader } from './cluster.js';
 import { dynamicConfigOp } from './config.js';
 import { patroniFiles } from './files.js';
+import { planMembers } from './members.js';
 import { PATRONI_CONFIG, postgresMajor } from './paths.js';
 import { PATRONI_RELEASES } from './version.js';
 
 export const patroni: Component = {
   name: 'patroni',
   packages: (inv, h, release) => (h.roles.has('postgres') ? [`postgresql-${postgresMajor(inv, release)}`, ...PATRONI_RELEASES[release.name].packages, 'curl'] : []),
+  // PostgreSQL's server package brings its client and libpq5 (one source); Patroni is its own.
+  upgrades: (inv, h, release) => (h.roles.has('postgres') ? [`postgresql-${postgresMajor(inv, release)}`, 'patroni'] : []),
   files: patroniFiles,
+  plan: planMembers,
   platformProblem(inv, platform) {
     const asked = inv.cluster.postgres_version;
     const shipped = PATRONI_RELEASES[platform.release.name].postgres;
@@ -39,13 +43,18 @@ export const patroni: Component = {
     const leader = found && leaderOf(found.cluster);
     if (rollout.check) {
       await rollout.stage('patroni start', members, () => [service('patroni')]);
-      if (leader) await rollout.stage('patroni dynamic config', [session.conn(leader.name)], () => [dynamicConfigOp(ctx, inv.host(leader.name))]);
+      // The dynamic config is the cluster's: asked of the leader, or (a leader that leaves is switched
+      // away from first) of a member that stays.
+      const staying = inv.hostsWithRole('postgres').map((h) => h.name);
+      const via = leader && (staying.includes(leader.name) ? leader.name : found.cluster.members.map((m) => m.name).find((n) => staying.includes(n)));
+      if (via) await rollout.stage('patroni dynamic config', [session.conn(via)], () => [dynamicConfigOp(ctx, inv.host(via))]);
       return;
     }
     const first = leader ? inv.host(leader.name) : inv.hostsWithRole('postgres').find((h) => !h.tags.nofailover)!;
     await rollout.stage(`patroni start (${first.name})`, [session.conn(first)], () => [service('patroni')]);
     await rollout.waitFor('Patroni: a leader is running', () => patroniHasLeader(session), { timeoutMs: 180_000, intervalMs: 1000 });
     await ctx.leaderUp();
+    await ctx.topology.run('patroni.start', ctx);
 
     const others = members.filter((c) => c.target.name !== first.name);
     if (others.length) await rollout.stage('patroni start (replicas)', others, () => [service('patroni')]);
@@ -54,6 +63,7 @@ export const patroni: Component = {
     const now = await anyPatroniCluster(session);
     const leaderHost = inv.host(leaderOf(now!.cluster)!.name);
     await rollout.stage('patroni dynamic config', [session.conn(leaderHost)], () => [dynamicConfigOp(ctx, leaderHost)]);
+    await ctx.topology.run('patroni.leave', ctx);
   },
   verify: (session) => [
     check('patroni', undefined, async () => {

@@ -6,7 +6,8 @@ import { renderFile, type RenderedFile } from '../../render/template.js';
 import { hostPort } from '../../session/remote.js';
 import { dataDir } from '../patroni/paths.js';
 import type { RenderInput } from '../types.js';
-import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, REPO_USER } from './paths.js';
+import { etcdEndpoints } from '../etcd/endpoints.js';
+import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, RECORD_BACKUPS, recordKey, REPO_USER } from './paths.js';
 
 function context(inv: Inventory, host: RenderInput['host'], platform: RenderInput['platform']) {
   return {
@@ -31,12 +32,13 @@ export function pgbackrestFiles({ inv, host, platform }: RenderInput): RenderedF
   }
   if (host.roles.has('backup_repository')) {
     files.push(renderFile('pgbackrest', PGBACKREST_CONF, 'repo.conf.hbs', ctx, { owner: REPO_USER, group: REPO_USER, mode: 0o640 }));
+    files.push(renderFile('pgbackrest', RECORD_BACKUPS, 'record-backups.sh.hbs', { ...ctx, recordKey: recordKey(inv), etcdEndpoints: etcdEndpoints(inv) }, { mode: 0o755 }));
   }
   // Scheduled backups run where the repository is: the repository host, or (shared) every
   // database host, where only the primary goes ahead.
   const shared = inv.pgbackrest.repository.type === 'shared';
   if (host.roles.has('backup_repository') || (shared && host.roles.has('postgres'))) {
-    const backup = { user: shared ? 'postgres' : REPO_USER, onPrimaryOnly: shared };
+    const backup = { user: shared ? 'postgres' : REPO_USER, onPrimaryOnly: shared, record: shared ? null : RECORD_BACKUPS };
     for (const type of ['full', 'diff'] as const) {
       const more = { ...ctx, type, backup, calendar: inv.pgbackrest.schedule[type] };
       files.push(renderFile('pgbackrest', `/etc/systemd/system/pgha-backup-${type}.service`, 'backup.service.hbs', more));

@@ -7,13 +7,14 @@
 // start: `check` passes, a first full backup, timers for the schedule.
 import { command, daemonReload, directory, file, service, systemGroup, systemUser, type Operation } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
-import type { Host } from '../../inventory/index.js';
+import type { Host, Inventory } from '../../inventory/index.js';
 import { fileOp } from '../../render/op.js';
 import type { Connection } from '../../ssh/index.js';
 import { POSTGRES_HOME } from '../patroni/paths.js';
-import { check, renderedFile, type ApplyContext, type Component } from '../types.js';
+import { check, renderedFile, type ApplyContext, type Component, type TopologyFacts, type TopologyStep } from '../types.js';
 import { isScheduleUnit, pgbackrestFiles } from './files.js';
-import { ARCHIVE_PUSH, LOG_DIR, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, REPO_HOME, REPO_USER, SPOOL_DIR } from './paths.js';
+import { ARCHIVE_PUSH, LOG_DIR, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, RECORD_BACKUPS, REPO_HOME, REPO_USER, SPOOL_DIR } from './paths.js';
+import { describeLost, recordBackups } from './record.js';
 import { lastLines, pgbackrest as runPgbackrest, pgbackrestRunner, stanzaInfo, stanzaCheck } from './runner.js';
 
 interface Side {
@@ -54,7 +55,7 @@ async function prepare(ctx: ApplyContext): Promise<void> {
       directory(LOG_DIR, owned),
       directory(SPOOL_DIR, owned),
       mine(PGBACKREST_CONF),
-      ...(isRepo ? [] : [mine(ARCHIVE_PUSH)]),
+      ...(isRepo ? [mine(RECORD_BACKUPS)] : [mine(ARCHIVE_PUSH)]),
       ...(repo ? keyPairOps(side, conn.target.name) : []),
       ...(repo && !isRepo ? [mine(PGBACKREST_SSH_CONFIG)] : []),
     ];
@@ -120,10 +121,52 @@ async function leaderUp(ctx: ApplyContext): Promise<void> {
   ]);
 }
 
+/** The backup list copied into etcd; a failure is a note, not a failed apply. */
+async function record(ctx: ApplyContext): Promise<void> {
+  const done = await recordBackups(ctx.session);
+  if (done !== true) ctx.notes.push(`the backup list could not be copied into etcd (${done}): should the repository's disk be lost, pgha could not name the backups lost with it`);
+}
+
+/**
+ * `pgha replace` of the repository host: its repository starts empty. The stanza is created again
+ * (leaderUp, as on a new cluster), then this step takes a full backup and says what was lost.
+ */
+function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
+  const repo = inv.repositoryHost;
+  if (!repo || facts.replace !== repo.name || !facts.repository || facts.repository.exists) return [];
+  const lost = describeLost(inv, facts.repository.recorded);
+  return [
+    {
+      phase: 'pgbackrest.start',
+      text: `pgbackrest: the repository on ${repo.name} is created again (stanza ${inv.pgbackrest.stanza}, a new full backup); ${lost}`,
+      run: async (ctx) => {
+        const { session, rollout } = ctx;
+        const runner = await pgbackrestRunner(session);
+        await rollout.waitFor(`pgBackRest check of stanza ${inv.pgbackrest.stanza} (WAL archiving works)`, () => stanzaCheck(session, runner), { timeoutMs: 240_000, intervalMs: 3000 });
+        await rollout.stage('pgbackrest full backup (new repository)', [runner.conn], () => [
+          {
+            describe: 'a full backup in the new repository',
+            async check() {
+              return (await stanzaInfo(session, runner)).backups.some((b) => b.type === 'full' && !b.error) ? null : { summary: 'take a full backup' };
+            },
+            async apply() {
+              const r = await runPgbackrest(session, runner, ['--type=full', 'backup'], { check: false, timeoutMs: 4 * 3600_000 });
+              if (r.code !== 0) throw new PghaError(`the full backup failed (pgBackRest exit ${r.code}): ${lastLines(r, 3)}`);
+              await record(ctx);
+            },
+          },
+        ]);
+        rollout.reporter.say(`pgbackrest: ${lost}`);
+      },
+    },
+  ];
+}
+
 /** Once the cluster runs: `check` (WAL archiving works), a first full backup, the backup schedule. */
 async function start(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;
   const stanza = session.inv.pgbackrest.stanza;
+  await ctx.topology.run('pgbackrest.start', ctx);
   if (!rollout.check) {
     const runner = await pgbackrestRunner(session);
     // Nothing changed since the last apply: verify runs the same check at the end, no need to pay for it twice.
@@ -139,6 +182,7 @@ async function start(ctx: ApplyContext): Promise<void> {
         async apply() {
           const r = await runPgbackrest(session, runner, ['--type=full', 'backup'], { check: false, timeoutMs: 4 * 3600_000 });
           if (r.code !== 0) throw new PghaError(`the first full backup failed (pgBackRest exit ${r.code}): ${lastLines(r, 3)}`);
+          await record(ctx);
         },
       },
     ]);
@@ -181,8 +225,11 @@ export function calendarCheck(schedule: { full: string; diff: string }): Operati
 
 export const pgbackrest: Component = {
   name: 'pgbackrest',
-  packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client'] : [])],
+  // curl on the repository host: the backup list goes to etcd's JSON gateway.
+  packages: (inv, h) => [...(h.roles.has('postgres') ? ['pgbackrest'] : []), ...(h.roles.has('backup_repository') ? ['pgbackrest', 'openssh-client', 'curl'] : [])],
+  upgrades: (_inv, h) => (h.roles.has('postgres') || h.roles.has('backup_repository') ? ['pgbackrest'] : []),
   files: pgbackrestFiles,
+  plan,
   prepare,
   leaderUp,
   start,

@@ -91,3 +91,18 @@ export function parseInfo(json: string, stanza: string): StanzaInfo {
     archiveMax: maxs[maxs.length - 1],
   };
 }
+
+/** pg_stat_archiver's figures that say whether WAL archiving works now. */
+export interface ArchiverStats {
+  failed_count: number;
+  last_failed_time: string | null;
+  last_archived_time: string | null;
+}
+
+/** WAL archiving fails now: its last failure came after its last success (or there was none). */
+export function archivingFails(a: ArchiverStats): boolean {
+  return a.failed_count > 0 && a.last_failed_time !== null && (a.last_archived_time === null || Date.parse(a.last_failed_time) > Date.parse(a.last_archived_time));
+}
+
+/** THE archiver query (a json object), asked on the leader. */
+export const ARCHIVER_SQL = `(select row_to_json(a) from (select last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time from pg_stat_archiver) a)`;

@@ -12,6 +12,10 @@ export const PGBACKREST_SSH_CONFIG = '/var/lib/postgresql/.ssh/config';
 export const REPO_USER = 'pgbackrest';
 export const REPO_HOME = '/var/lib/pgbackrest';
 export const LOG_DIR = '/var/log/pgbackrest';
+/** On the repository host: copies the backup list into etcd after every backup (see record.ts). */
+export const RECORD_BACKUPS = '/usr/local/lib/pgha/pgbackrest-record-backups';
+/** The etcd key (v3 keyspace, not Patroni's) holding the repository's last backup list. */
+export const recordKey = (inv: Inventory) => `/pgha/${inv.cluster.name}/pgbackrest/${inv.pgbackrest.stanza}/info`;
 export const SPOOL_DIR = '/var/spool/pgbackrest';
 
 export const archiveCommand = () => `${ARCHIVE_PUSH} %p`;

@@ -3,6 +3,7 @@
 import { InputError, PghaError } from '../../errors.js';
 import type { Session } from '../../session/session.js';
 import { lastLines, pgbackrestRunner, stanzaInfo, runBackup, type BackupType } from '../../components/pgbackrest/runner.js';
+import { recordBackups } from '../../components/pgbackrest/record.js';
 import { storedTotal, type BackupResult } from './format.js';
 
 /** Members whose PostgreSQL is down on purpose while a backup runs, and why (said on pgBackRest's warning). */
@@ -50,6 +51,9 @@ export async function takeBackup(session: Session, type: BackupType, out: (line:
   const known = new Set(before.backups.map((b) => b.label));
   const backup = after.backups.filter((b) => !known.has(b.label)).pop();
   if (!backup) throw new PghaError('pgBackRest reported success, but info lists no new backup');
+  // The backup list outlives the repository host in etcd (what `pgha replace` names if its disk is lost).
+  const recorded = await recordBackups(session).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+  if (recorded !== true) out(`  note: the backup list could not be copied into etcd: ${recorded}`);
   // Retention may have expired older backups: the repository total is what is left.
   return { backup, storedTotal: storedTotal(after), ms };
 }

@@ -65,25 +65,26 @@ export function formatRepoInfo(info: StanzaInfo): string {
   return lines.join('\n');
 }
 
+/** `pgha backups --json`: snake_case keys like every --json of pgha; sizes in bytes, times in ISO 8601 UTC. */
 export function repoInfoJson(info: StanzaInfo): unknown {
   return {
     stanza: info.stanza,
-    status: { code: info.code, message: info.message, backupRunning: info.backupRunning },
+    status: { code: info.code, message: info.message, backup_running: info.backupRunning },
     archive: { min: info.archiveMin ?? null, max: info.archiveMax ?? null },
-    storedTotal: storedTotal(info),
+    stored_total: storedTotal(info),
     backups: info.backups.map((b) => ({
       label: b.label,
       type: b.type,
       prior: b.prior,
       start: new Date(b.start * 1000).toISOString(),
       stop: new Date(b.stop * 1000).toISOString(),
-      durationSeconds: b.stop - b.start,
-      databaseSize: b.databaseSize,
-      backupSize: b.backupSize,
-      storedSize: b.storedSize,
-      storedSetSize: b.storedSetSize,
-      walStart: b.walStart ?? null,
-      walStop: b.walStop ?? null,
+      duration_seconds: b.stop - b.start,
+      database_size: b.databaseSize,
+      backup_size: b.backupSize,
+      stored_size: b.storedSize,
+      stored_set_size: b.storedSetSize,
+      wal_start: b.walStart ?? null,
+      wal_stop: b.walStop ?? null,
       error: b.error,
     })),
   };

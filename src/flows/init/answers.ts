@@ -1,6 +1,6 @@
 // The answers `pgha init` needs, whether they come from the wizard or from flags, and the checks
 // both paths share (the wizard re-asks on a failed check; flags mode reports every failure).
-import { addressProblem, aptProxyProblem, canonicalAddress, CLUSTER_NAME_RE, etcdCountProblem, HOST_NAME_RE, isAddressSyntax, POSTGRES_VERSIONS, REPOSITORY_PATH_RE, SSH_USER_RE } from '../../inventory/index.js';
+import { addressProblem, aptProxyProblem, canonicalAddress, cidrProblem, CLUSTER_NAME_RE, etcdCountProblem, HOST_NAME_RE, isAddressSyntax, POSTGRES_VERSIONS, REPOSITORY_PATH_RE, SSH_USER_RE } from '../../inventory/index.js';
 
 export interface HostEntry {
   name: string;
@@ -24,12 +24,15 @@ export interface InitAnswers {
   /** null: left out of the inventory, the hosts' Debian release decides (15 on Debian 12, 17 on Debian 13). */
   postgresVersion: number | null;
   hosts: HostEntry[];
-  ssh: { user: string; port: number; privateKey: string };
+  /** privateKey null: none named (the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
+  ssh: { user: string; port: number; privateKey: string | null };
   roles: { etcd: string[]; postgres: string[]; haproxy: string[] };
   repository: Repository;
   synchronousMode: boolean;
   ports: Ports;
   aptProxy: string | null;
+  /** Networks (CIDR) whose clients may connect to PostgreSQL, written as pg_hba rules. */
+  clientNetworks: string[];
 }
 
 export const DEFAULTS = {
@@ -37,7 +40,7 @@ export const DEFAULTS = {
   postgresVersion: null, // the hosts' release decides
   sshUser: 'admin',
   sshPort: 22,
-  privateKey: '~/.ssh/id_ed25519',
+  privateKey: null as string | null,
   sharedRepoPath: '/mnt/pgbackrest',
   ports: {
     postgres: 5432,
@@ -104,6 +107,11 @@ export function checkAptProxy(v: string): string | null {
   return problem ? `"${v}": ${problem}` : null;
 }
 
+export function checkClientNetwork(v: string): string | null {
+  const problem = cidrProblem(v);
+  return problem ? `"${v}": ${problem}` : null;
+}
+
 export function checkSharedPath(v: string): string | null {
   return REPOSITORY_PATH_RE.test(v) ? null : 'the shared repository path must be absolute, without spaces or control characters';
 }
@@ -160,5 +168,6 @@ export function answerProblems(a: InitAnswers): string[] {
   if (new Set(used).size !== used.length) problems.push('ports: SSH and each service need their own port');
   if (a.synchronousMode && a.roles.postgres.length < 2) problems.push('synchronous replication needs at least 2 postgres hosts');
   if (a.aptProxy !== null) push(checkAptProxy(a.aptProxy));
+  for (const n of a.clientNetworks) push(checkClientNetwork(n));
   return problems;
 }

@@ -15,6 +15,15 @@ export interface InitFlags {
   repoPath?: string;
   sync?: boolean;
   aptProxy?: string;
+  clientNetwork?: string[];
+  postgresPort?: string;
+  restapiPort?: string;
+  etcdClientPort?: string;
+  etcdPeerPort?: string;
+  primaryPort?: string;
+  replicasPort?: string;
+  statsPort?: string;
+  writeAnyway?: boolean;
   output?: string;
   secrets?: string;
   knownHosts?: string;
@@ -60,8 +69,17 @@ export function answersFromFlags(f: InitFlags): { answers: InitAnswers; problems
     roles: { etcd: role(f.etcd), postgres: role(f.postgres), haproxy: role(f.haproxy) },
     repository: f.repoPath ? { type: 'shared', path: f.repoPath } : { type: 'host', host: f.repoHost ?? '' },
     synchronousMode: f.sync ?? false,
-    ports: { ...DEFAULTS.ports },
+    ports: {
+      postgres: int('--postgres-port', f.postgresPort, DEFAULTS.ports.postgres),
+      restapi: int('--restapi-port', f.restapiPort, DEFAULTS.ports.restapi),
+      etcdClient: int('--etcd-client-port', f.etcdClientPort, DEFAULTS.ports.etcdClient),
+      etcdPeer: int('--etcd-peer-port', f.etcdPeerPort, DEFAULTS.ports.etcdPeer),
+      haproxyPrimary: int('--primary-port', f.primaryPort, DEFAULTS.ports.haproxyPrimary),
+      haproxyReplicas: int('--replicas-port', f.replicasPort, DEFAULTS.ports.haproxyReplicas),
+      haproxyStats: int('--stats-port', f.statsPort, DEFAULTS.ports.haproxyStats),
+    },
     aptProxy: f.aptProxy ?? null,
+    clientNetworks: (f.clientNetwork ?? []).flatMap(splitList),
   };
   // With required flags missing, the remaining checks would only echo them (e.g. "no hosts").
   if (!missing) problems.push(...answerProblems(answers));

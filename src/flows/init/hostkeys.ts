@@ -3,45 +3,22 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeSSH } from 'node-ssh';
-import { PghaError } from '../../errors.js';
+import { defaultKeyPaths } from '../../session/session.js';
 import { SshConnection } from '../../ssh/index.js';
+import { fetchHostKey } from '../../ssh/host-key.js';
 import { knownHostsLine } from '../../ssh/known-hosts.js';
 
 export { fingerprint, keyTypeOf, knownHostsLine } from '../../ssh/known-hosts.js';
 
 export interface HostProbe {
   fetchKey(address: string, port: number): Promise<Buffer>;
-  /** Logs in (and runs `sudo -n true` unless the user is root); throws with the reason. */
-  login(o: { name: string; address: string; port: number; user: string; privateKeyPath: string; key: Buffer }): Promise<void>;
+  /** Logs in (and runs `sudo -n true` unless the user is root); throws with the reason. privateKeyPath null: the agent, then ~/.ssh/id_*. */
+  login(o: { name: string; address: string; port: number; user: string; privateKeyPath: string | null; home?: string; key: Buffer }): Promise<void>;
 }
 
 export const sshProbe: HostProbe = {
-  async fetchKey(address, port) {
-    let seen: Buffer | undefined;
-    const ssh = new NodeSSH();
-    try {
-      // Refusing the key ends the handshake before any authentication is attempted.
-      await ssh.connect({
-        host: address,
-        port,
-        username: 'pgha',
-        readyTimeout: 10_000,
-        hostVerifier: (key: Buffer) => {
-          seen = key;
-          return false;
-        },
-      });
-    } catch (err) {
-      if (!seen) throw err;
-    } finally {
-      ssh.connection?.on('error', () => {});
-      ssh.dispose();
-    }
-    if (!seen) throw new PghaError(`${address}:${port}: the SSH server sent no host key`);
-    return seen;
-  },
-  async login({ name, address, port, user, privateKeyPath, key }) {
+  fetchKey: (address, port) => fetchHostKey(address, port),
+  async login({ name, address, port, user, privateKeyPath, home, key }) {
     // A known_hosts holding only the confirmed key, so the transport's strict check applies.
     const dir = mkdtempSync(join(tmpdir(), 'pgha-init-'));
     try {
@@ -52,7 +29,9 @@ export const sshProbe: HostProbe = {
         address,
         port,
         user,
-        privateKeyPath,
+        privateKeyPath: privateKeyPath ?? '',
+        defaultKeyPaths: defaultKeyPaths(home),
+        agentSocket: process.env.SSH_AUTH_SOCK || undefined,
         sudo: true,
         knownHostsPath,
         hostKeyPolicy: 'strict',
@@ -60,7 +39,7 @@ export const sshProbe: HostProbe = {
         commandTimeoutMs: 30_000,
       });
       try {
-        await conn.run('true');
+        await conn.run('true'); // through sudo -n unless root: says so when sudo wants a password
       } finally {
         await conn.close();
       }

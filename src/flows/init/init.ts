@@ -2,7 +2,7 @@
 // written all at once. Nothing is written until every answer is in and the result validates.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, InputError, PghaError } from '../../errors.js';
 import { answerProblems, type InitAnswers } from './answers.js';
@@ -10,7 +10,8 @@ import { answersFromFlags, type InitFlags } from './flags.js';
 import { fingerprint, keyTypeOf, knownHostsLine, sshProbe, type HostProbe } from './hostkeys.js';
 import { generateSecrets, renderInventory, renderSecrets } from './render.js';
 import { loadInventory } from '../../inventory/index.js';
-import { askAnswers, askHostKeys, askOverwrite, type ConfirmedKey, type PromptContext } from './wizard.js';
+import { hostFieldMatches, parseKnownHosts } from '../../ssh/known-hosts.js';
+import { askAnswers, askHostKeys, askOverwrite, askWrite, summary, type ConfirmedKey, type PromptContext } from './wizard.js';
 import { stage, type OutFile } from './write.js';
 
 export type { InitFlags } from './flags.js';
@@ -43,15 +44,33 @@ function relRef(fromDir: string, to: string): string {
   return r === '' ? '.' : r;
 }
 
-function resolvePaths(f: InitFlags, cwd: string): Paths {
-  const inventory = resolve(cwd, f.output ?? 'inventory.yml');
+const tilde = (p: string, home: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p);
+
+function resolvePaths(f: InitFlags, cwd: string, home: string): Paths {
+  const inventory = resolve(cwd, tilde(f.output ?? 'inventory.yml', home));
   const dir = dirname(inventory);
   const stem = basename(inventory, extname(inventory));
   return {
     inventory,
-    secrets: f.secrets ? resolve(cwd, f.secrets) : join(dir, `${stem}.secrets.yml`),
-    knownHosts: f.knownHosts ? resolve(cwd, f.knownHosts) : join(dir, 'known_hosts'),
+    secrets: f.secrets ? resolve(cwd, tilde(f.secrets, home)) : join(dir, `${stem}.secrets.yml`),
+    knownHosts: f.knownHosts ? resolve(cwd, tilde(f.knownHosts, home)) : join(dir, 'known_hosts'),
   };
+}
+
+/**
+ * A path as the inventory should hold it: as the operator gave it when absolute or ~/..., a path
+ * relative to the current directory made relative to the inventory's (which relative paths in an
+ * inventory are resolved against), and a default relative to it.
+ */
+function written(given: string | undefined, abs: string, inventoryDir: string): string {
+  if (given !== undefined && (isAbsolute(given) || given === '~' || given.startsWith('~/'))) return given;
+  return relRef(inventoryDir, abs);
+}
+
+/** Hosts with no key for their address and SSH port in the known_hosts text. */
+function hostsWithoutKey(a: InitAnswers, knownHosts: string): string[] {
+  const entries = parseKnownHosts(knownHosts).filter((e) => e.marker === '');
+  return a.hosts.filter((h) => !entries.some((e) => hostFieldMatches(e.hosts, h.address, a.ssh.port))).map((h) => h.name);
 }
 
 const isExitPrompt = (err: unknown) => err instanceof Error && err.name === 'ExitPromptError';
@@ -61,7 +80,7 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   const home = deps.home ?? homedir();
   const expandHome = (p: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : resolve(dirname(paths.inventory), p));
   const probe = deps.probe ?? sshProbe;
-  const paths = resolvePaths(flags, cwd);
+  const paths = resolvePaths(flags, cwd, home);
   const interactive = deps.tty && !flags.nonInteractive && !flags.name && !flags.host?.length;
   const show = (p: string) => relative(cwd, p) || p;
   // Existing files init would replace; known_hosts is only ever added to.
@@ -74,7 +93,7 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   let answers: InitAnswers;
   let keys: ConfirmedKey[] = [];
   if (interactive) {
-    const io = { context: deps.context, say: (t: string) => deps.out(`${t}\n`), expandHome };
+    const io = { context: deps.context, say: (t: string) => deps.out(`${t}\n`), expandHome, home };
     try {
       if (existing.length && !flags.force && !(await askOverwrite(io, existing.map(show)))) {
         throw new InputError('nothing written: the existing files were kept');
@@ -82,7 +101,16 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
       answers = await askAnswers(io);
       const problems = answerProblems(answers);
       if (problems.length) throw new InputError('init: the answers do not make a valid cluster:', problems.map((p) => `  ${p}`));
-      keys = await askHostKeys(io, answers, probe);
+      const test = await askHostKeys(io, answers, probe);
+      keys = test.keys;
+      io.say(summary(answers, test));
+      if (!(await askWrite(io, test))) {
+        throw new PghaError(
+          test.tested && test.reached.length === 0
+            ? 'nothing written: no host answered over SSH (run init again once they do, or answer yes to write anyway)'
+            : 'nothing written',
+        );
+      }
     } catch (err) {
       if (isExitPrompt(err)) throw new PghaError('interrupted: nothing was written', EXIT.interrupted);
       throw err;
@@ -102,26 +130,30 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
         existing.map((p) => `  ${show(p)}`),
       );
     }
-    if (!existsSync(expandHome(answers.ssh.privateKey))) {
+    if (answers.ssh.privateKey !== null && !existsSync(expandHome(answers.ssh.privateKey))) {
       deps.out(`note: the SSH private key ${answers.ssh.privateKey} does not exist on this machine.\n`);
     }
     if (flags.scanHostKeys) {
       if (!flags.yes) throw new InputError('init: --scan-host-keys trusts keys nobody has checked: add --yes to confirm that');
       keys = await scanKeys(answers, probe, deps.out);
+      if (keys.length === 0 && !flags.writeAnyway) {
+        throw new PghaError('init: no host answered over SSH, so nothing was written: check the addresses and the SSH port (or add --write-anyway)');
+      }
     }
   }
 
   const dir = dirname(paths.inventory);
   const inventoryText = renderInventory(answers, {
     schema: relRef(dir, SCHEMA_FILE),
-    secrets: relRef(dir, paths.secrets),
-    knownHosts: relRef(dir, paths.knownHosts),
+    secrets: written(flags.secrets, paths.secrets, dir),
+    knownHosts: written(flags.knownHosts, paths.knownHosts, dir),
   });
   const files: OutFile[] = [
     { path: paths.secrets, content: renderSecrets(answers.clusterName, generateSecrets()), mode: 0o600 },
     { path: paths.inventory, content: inventoryText, mode: 0o644 },
   ];
-  if (keys.length) files.push({ path: paths.knownHosts, content: mergeKnownHosts(paths.knownHosts, keys), mode: 0o644 });
+  const knownHosts = mergeKnownHosts(paths.knownHosts, keys);
+  if (keys.length) files.push({ path: paths.knownHosts, content: knownHosts, mode: 0o644 });
 
   const staged = await stage(files);
   // Messages name the files init writes, never their temp names (gone once discarded).
@@ -148,12 +180,13 @@ export async function runInit(flags: InitFlags, deps: InitDeps): Promise<void> {
   const inv = show(paths.inventory);
   const lines = ['', 'Written:', `  ${inv}  (inventory)`, `  ${show(paths.secrets)}  (secrets, mode 0600: keep it out of version control)`];
   if (keys.length) lines.push(`  ${show(paths.knownHosts)}  (${keys.length} confirmed host key${keys.length === 1 ? '' : 's'})`);
-  const unconfirmed = answers.hosts.length - keys.length;
+  // Hosts whose key is in known_hosts (confirmed now, or there already) need no --accept-new-host-keys.
+  const unknown = hostsWithoutKey(answers, knownHosts);
   lines.push('', 'Next steps:', `  pgha validate -i ${inv}`);
-  if (unconfirmed > 0) {
-    lines.push(`  pgha apply -i ${inv} --accept-new-host-keys   (records the ${unconfirmed} host key${unconfirmed === 1 ? '' : 's'} not in ${show(paths.knownHosts)} yet)`);
+  if (unknown.length > 0) {
+    lines.push(`  pgha apply -i ${inv} --accept-new-host-keys   (records the host key${unknown.length === 1 ? '' : 's'} of ${unknown.join(', ')}, not in ${show(paths.knownHosts)} yet)`);
   } else {
-    lines.push(`  pgha apply -i ${inv}`);
+    lines.push(`  pgha apply -i ${inv}   (every host key is in ${show(paths.knownHosts)})`);
   }
   deps.out(lines.join('\n') + '\n');
 }

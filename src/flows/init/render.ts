@@ -2,6 +2,7 @@
 // same order, same comments) so an operator can read and edit what `pgha init` wrote.
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
+import { inCidr } from '../../inventory/index.js';
 import type { InitAnswers } from './answers.js';
 
 /** The PostgreSQL majors Debian itself ships (12: 15, 13: 17); others come from the PostgreSQL apt repository. */
@@ -72,7 +73,9 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
   out.push('ssh:');
   out.push(line(`  user: ${s(a.ssh.user)}`, 'an unprivileged user with passwordless sudo (or root)'));
   out.push(`  port: ${a.ssh.port}`);
-  out.push(`  private_key: ${s(a.ssh.privateKey)}`);
+  if (a.ssh.privateKey !== null) out.push(`  private_key: ${s(a.ssh.privateKey)}`);
+  else out.push(line('  # private_key: ~/.ssh/id_ed25519', "unset: ~/.ssh/config's IdentityFile, else the ssh-agent, then ~/.ssh/id_*", 37));
+  out.push(line('  # jump: admin@bastion:22', 'jump host(s) when the hosts are reachable only through a bastion', 37));
   out.push(line('  sudo: true', 'run privileged steps through `sudo -n`'));
   out.push(line(`  known_hosts: ${s(refs.knownHosts)}`, 'relative to this inventory; pgha checks every host key against it'));
   out.push(line('  host_key_policy: strict', 'strict: unknown or changed keys are refused; accept-new: record unknown keys'));
@@ -84,7 +87,7 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
     out.push(`  ${h.name}:`);
     out.push(`    address: ${s(h.address)}`);
   }
-  out.push(line('    # ssh:', 'per-host overrides of user, port, private_key'));
+  out.push(line('    # ssh:', 'per-host overrides of user, port, private_key, jump'));
   out.push('    #   port: 2222');
   out.push('');
   out.push('roles:');
@@ -126,8 +129,22 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
   out.push(line('  parameters:', 'PostgreSQL parameters, managed by Patroni', w));
   out.push('    max_connections: 200');
   out.push('    shared_buffers: 256MB');
-  out.push(line('  pg_hba: []', "extra rules, after pgha's own (replication, Patroni, pgBackRest)", w));
-  out.push('  #  - host all all 10.0.10.0/24 scram-sha-256');
+  if (a.clientNetworks.length === 0) {
+    out.push(line('  pg_hba: []', "extra rules, after pgha's own (replication, Patroni, pgBackRest)", w));
+    out.push('  #  - host all all 10.0.10.0/24 scram-sha-256');
+  } else {
+    out.push(line('  pg_hba:', "extra rules, after pgha's own (replication, Patroni, pgBackRest)", w));
+    const hw = Math.max(w + 6, ...a.clientNetworks.map((n) => `    - host all all ${n} scram-sha-256`.length + 2));
+    for (const n of a.clientNetworks) out.push(line(`    - host all all ${n} scram-sha-256`, 'clients of this network (direct connections)', hw));
+    // Through HAProxy a client's connection arrives from the HAProxy host's address.
+    const byName = new Map(a.hosts.map((h) => [h.name, h.address]));
+    for (const name of a.roles.haproxy) {
+      const addr = byName.get(name);
+      if (!addr || a.clientNetworks.some((n) => inCidr(addr, n))) continue;
+      const cidr = addr.includes(':') ? `${addr}/128` : /^[0-9.]+$/.test(addr) ? `${addr}/32` : addr;
+      out.push(line(`    - host all all ${cidr} scram-sha-256`, `clients through HAProxy on ${name} arrive from its address`, hw));
+    }
+  }
   out.push('');
   out.push('haproxy:');
   out.push(line(`  primary_port: ${a.ports.haproxyPrimary}`, 'read-write: always the current leader', 27));

@@ -1,12 +1,13 @@
 // The interactive questions. Thin on purpose: each answer is checked with the same functions the
 // flags use (answers.ts), and the result is a plain InitAnswers object.
 import { existsSync } from 'node:fs';
-import { confirm, input, select } from '@inquirer/prompts';
+import { checkbox, confirm, input, select } from '@inquirer/prompts';
 import {
   DEFAULTS,
   PORT_LABELS,
   checkAddress,
   checkAptProxy,
+  checkClientNetwork,
   checkClusterName,
   checkHostName,
   checkPort,
@@ -34,12 +35,24 @@ export interface WizardIO {
   say(text: string): void;
   /** Expands a leading ~ (for checking that the private key exists). */
   expandHome(path: string): string;
+  /** The home directory (~/.ssh/id_* when no key is named). */
+  home?: string;
 }
 
 const toInt = (v: string) => (/^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN);
 
+export const INTRO = [
+  'pgha init writes three files for a new cluster: an inventory (hosts, their roles, ports and settings; plain',
+  'YAML you can edit later), a secrets file with generated passwords (mode 0600, never shown) and, for the host',
+  'keys you confirm, a known_hosts file. It asks for the cluster, its hosts and which of them run etcd, PostgreSQL',
+  'and HAProxy, where backups live, and SSH access; Enter takes the default in brackets. Nothing is written before',
+  'a summary of every answer and your go-ahead; Ctrl+C leaves no file behind.',
+  '',
+].join('\n');
+
 export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
   const ctx = io.context;
+  io.say(INTRO);
   const clusterName = await input(
     { message: 'Cluster name', default: DEFAULTS.clusterName, validate: (v) => checkClusterName(v.trim()) ?? true },
     ctx,
@@ -80,22 +93,25 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
   const privateKey = (
     await input(
       {
-        message: 'SSH private key',
-        default: DEFAULTS.privateKey,
-        validate: (v) => (existsSync(io.expandHome(v.trim())) ? true : `${v.trim()} does not exist`),
+        message: 'SSH private key (empty: the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)',
+        default: '',
+        validate: (v) => (v.trim() === '' || existsSync(io.expandHome(v.trim())) ? true : `${v.trim()} does not exist`),
       },
       ctx,
     )
   ).trim();
 
   const names = hosts.map((h) => h.name);
-  const firstThree = names.slice(0, 3).join(',');
+  const firstThree = names.slice(0, 3);
+  // Space toggles a host, a digit toggles that host, Enter accepts; the first three are checked.
   const askRole = async (role: 'etcd' | 'postgres' | 'haproxy', what: string, hint = '') =>
-    splitList(
-      await input(
-        { message: `Hosts running ${what}, comma-separated${hint}`, default: firstThree, validate: (v) => checkRole(role, splitList(v), names) ?? true },
-        ctx,
-      ),
+    checkbox(
+      {
+        message: `Hosts running ${what}${hint}`,
+        choices: names.map((n) => ({ name: n, value: n, checked: firstThree.includes(n) })),
+        validate: (chosen) => checkRole(role, chosen.map((c) => c.value), names) ?? true,
+      },
+      ctx,
     );
   const roles = {
     etcd: await askRole('etcd', 'etcd', ' (an odd number, at least 3)'),
@@ -170,6 +186,17 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
     }
   }
 
+  const networks = splitList(
+    await input(
+      {
+        message: 'Client networks allowed to connect to PostgreSQL, as pg_hba rules (CIDR, comma-separated; empty: none yet)',
+        default: '',
+        validate: (v) => splitList(v).map(checkClientNetwork).find((p) => p !== null) ?? true,
+      },
+      ctx,
+    ),
+  );
+
   const proxy = (
     await input(
       { message: 'APT proxy for the hosts (optional, e.g. http://10.0.10.1:3142)', default: '', validate: (v) => (v.trim() === '' ? true : (checkAptProxy(v.trim()) ?? true)) },
@@ -181,13 +208,45 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
     clusterName: clusterName.trim(),
     postgresVersion,
     hosts,
-    ssh: { user, port, privateKey },
+    ssh: { user, port, privateKey: privateKey === '' ? null : privateKey },
     roles,
     repository,
     synchronousMode,
     ports,
     aptProxy: proxy === '' ? null : proxy,
+    clientNetworks: networks,
   };
+}
+
+/** Every answer, for a last look before anything is written. */
+export function summary(a: InitAnswers, test: HostTest): string {
+  const list = (xs: string[]) => xs.join(', ');
+  const lines = [
+    '',
+    'Summary:',
+    `  cluster          ${a.clusterName}, PostgreSQL ${a.postgresVersion ?? "of the hosts' Debian release (15 on 12, 17 on 13)"}${a.synchronousMode ? ', synchronous replication' : ''}`,
+    ...a.hosts.map((h, i) => `  ${i === 0 ? 'hosts           ' : '                '} ${h.name} ${h.address}`),
+    `  etcd             ${list(a.roles.etcd)}`,
+    `  postgres         ${list(a.roles.postgres)}`,
+    `  haproxy          ${list(a.roles.haproxy)}`,
+    `  backups          ${a.repository.type === 'host' ? `repository host ${a.repository.host}` : `shared path ${a.repository.path}`}`,
+    `  ssh              ${a.ssh.user}, port ${a.ssh.port}, ${a.ssh.privateKey ?? 'the ssh-agent, then ~/.ssh/id_*'}`,
+    `  ports            ${Object.entries(a.ports).map(([k, v]) => `${PORT_LABELS[k as keyof Ports].replace(/ port$/, '')} ${v}`).join(', ')}`,
+    `  client networks  ${a.clientNetworks.length ? list(a.clientNetworks) : 'none (add pg_hba rules later)'}`,
+    `  apt proxy        ${a.aptProxy ?? 'none'}`,
+    `  host keys        ${test.tested ? `${test.keys.length} of ${a.hosts.length} confirmed${test.keys.length ? ` (${list(test.keys.map((k) => k.host))})` : ''}` : 'not checked (apply --accept-new-host-keys records them)'}`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** The go-ahead; false: nothing is written. When SSH reached no host, the default is no. */
+export async function askWrite(io: WizardIO, test: HostTest): Promise<boolean> {
+  if (test.tested && test.reached.length === 0) {
+    io.say('No host answered over SSH: check the addresses, the SSH port, and that sshd runs and is not firewalled.');
+    return confirm({ message: 'Write the files anyway?', default: false }, io.context);
+  }
+  return confirm({ message: 'Write these files?', default: true }, io.context);
 }
 
 async function askAddress(ctx: PromptContext | undefined, name: string, hosts: HostEntry[]): Promise<string> {
@@ -205,23 +264,32 @@ export interface ConfirmedKey {
   key: Buffer;
 }
 
-/** Offers to test SSH to every host; returns the host keys the user confirmed. */
-export async function askHostKeys(io: WizardIO, a: InitAnswers, probe: HostProbe): Promise<ConfirmedKey[]> {
+/** The SSH test: whether it ran, which hosts answered, and the keys the user confirmed. */
+export interface HostTest {
+  tested: boolean;
+  reached: string[];
+  keys: ConfirmedKey[];
+}
+
+/** Offers to test SSH to every host; returns which answered and the host keys the user confirmed. */
+export async function askHostKeys(io: WizardIO, a: InitAnswers, probe: HostProbe): Promise<HostTest> {
   const ctx = io.context;
   const go = await confirm(
     { message: 'Test SSH to each host now and confirm its host key? (otherwise `pgha apply --accept-new-host-keys` records them later)', default: true },
     ctx,
   );
-  if (!go) return [];
+  if (!go) return { tested: false, reached: [], keys: [] };
   const confirmed: ConfirmedKey[] = [];
+  const reached: string[] = [];
   for (const h of a.hosts) {
     let key: Buffer;
     try {
       key = await probe.fetchKey(h.address, a.ssh.port);
     } catch (err) {
-      io.say(`${h.name} (${h.address}): cannot reach SSH: ${(err as Error).message}`);
+      io.say(`${h.name}: ${(err as Error).message}`);
       continue;
     }
+    reached.push(h.name);
     io.say(`${h.name} (${h.address}:${a.ssh.port}) host key: ${keyTypeOf(key)} ${fingerprint(key)}`);
     const ok = await confirm(
       { message: `Is this ${h.name}'s host key? (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host)`, default: false },
@@ -233,13 +301,21 @@ export async function askHostKeys(io: WizardIO, a: InitAnswers, probe: HostProbe
     }
     confirmed.push({ host: h.name, address: h.address, port: a.ssh.port, key });
     try {
-      await probe.login({ name: h.name, address: h.address, port: a.ssh.port, user: a.ssh.user, privateKeyPath: io.expandHome(a.ssh.privateKey), key });
+      await probe.login({
+        name: h.name,
+        address: h.address,
+        port: a.ssh.port,
+        user: a.ssh.user,
+        privateKeyPath: a.ssh.privateKey === null ? null : io.expandHome(a.ssh.privateKey),
+        home: io.home,
+        key,
+      });
       io.say(`${h.name}: SSH login as ${a.ssh.user} and sudo work.`);
     } catch (err) {
       io.say(`SSH test failed: ${(err as Error).message}`);
     }
   }
-  return confirmed;
+  return { tested: true, reached, keys: confirmed };
 }
 
 /** Asks before replacing each existing file; false when the user declines any. */

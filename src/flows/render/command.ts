@@ -3,16 +3,19 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import type { Inventory } from '../../inventory/index.js';
+import { InputError } from '../../errors.js';
+import type { Inventory, Secrets } from '../../inventory/index.js';
+import { MASK } from '../../ssh/mask.js';
 import { checkPlatform, renderHost } from '../../components/index.js';
 import { RELEASE_NAMES, releaseNamed } from '../../components/base/release.js';
 import { postgresMajor } from '../../components/patroni/paths.js';
 import { effectiveTiming, timingSummary } from '../../components/patroni/timing.js';
 import { dcsForPatroniVersion, PATRONI_RELEASES } from '../../components/patroni/version.js';
 import type { Dcs, Platform } from '../../components/types.js';
-import { InputError } from '../../errors.js';
 import { maskedContent } from '../../render/mask.js';
 import type { CommandContext } from '../context.js';
+
+const SECRET_KEYS = ['superuser_password', 'replication_password', 'rewind_password', 'restapi_password'] as const;
 
 export interface RenderFlags {
   output: string;
@@ -58,7 +61,14 @@ export async function render(ctx: CommandContext, flags: RenderFlags): Promise<n
   if (!release) throw new InputError(`--release ${JSON.stringify(flags.release)}: expected one of ${RELEASE_NAMES.join(', ')} (or 12, 13)`);
   const patroniVersion = flags.patroniVersion ?? PATRONI_RELEASES[release.name].patroni;
   const dcs = dcsForPatroniVersion(patroniVersion);
-  const inv = await ctx.inventory();
+  const loaded = await ctx.inventory({ secretsOptional: true });
+  if (loaded.secretsMissing && flags.showSecrets) {
+    throw new InputError(`--show-secrets needs the secrets file ${loaded.secretsFile}, which does not exist (pgha init writes one)`);
+  }
+  // Without a secrets file every password is rendered as the mask it would be shown as anyway.
+  const inv: Inventory = loaded.secretsMissing ? { ...loaded, secrets: Object.fromEntries(SECRET_KEYS.map((k) => [k, MASK])) as unknown as Secrets } : loaded;
+  if (loaded.secretsMissing) ctx.err(`note: secrets file ${loaded.secretsFile} not found: passwords are rendered as ${MASK}
+`);
   if (flags.host) inv.host(flags.host); // an unknown name is bad input
   const platform: Platform = { release, patroniVersions: [patroniVersion] };
   checkPlatform(inv, platform, dcs);

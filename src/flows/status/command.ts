@@ -1,13 +1,17 @@
 // `pgha status`: one view of the whole cluster, gathered from the hosts, with a verdict.
-// Exit code: 0 healthy, 1 degraded, 2 down.
+// Exit code, as monitoring plugins expect: 0 healthy, 1 degraded, 2 down, 3 unknown (bad input).
 import { Reporter } from '../../engine/index.js';
+import { InputError } from '../../errors.js';
+import type { Inventory } from '../../inventory/index.js';
 import { connectEach, secretMasker } from '../../session/session.js';
 import type { CommandContext } from '../context.js';
 import { gatherStatus } from './gather.js';
 import { assembleStatus, type Verdict } from './model.js';
 import { formatStatus } from './format.js';
 
-const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
+export const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
+/** Status could not say (bad input, no inventory): "unknown" to a monitoring system. */
+export const UNKNOWN_EXIT = 3;
 
 export interface StatusOptions {
   json?: boolean;
@@ -18,12 +22,20 @@ export interface StatusOptions {
 }
 
 export async function status(ctx: CommandContext, opts: StatusOptions): Promise<number> {
-  const inv = await ctx.inventory(); // bad input fails before anything is printed
-  const reporter = new Reporter({ verbose: opts.verbose, out: process.stderr, masker: secretMasker(inv) });
+  let inv: Inventory;
+  try {
+    inv = await ctx.inventory(); // bad input fails before anything is printed
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    // A monitoring system reading --json gets a document that says "unknown" (the error is on stderr too).
+    if (opts.json) ctx.out(`${JSON.stringify({ cluster: null, verdict: 'unknown', reasons: [err.message, ...err.lines] }, null, 2)}\n`);
+    throw new InputError(err.message, err.lines);
+  }
+  const reporter = new Reporter({ verbose: opts.verbose, out: process.stderr, masker: secretMasker(inv), log: ctx.log });
   const once = async () => {
     const started = Date.now();
     // Connected afresh each time: a host that was unreachable may be back.
-    const reach = connectEach(inv, { reporter });
+    const reach = connectEach(inv, { ...ctx.sessionOptions(), reporter });
     let inputs;
     try {
       inputs = await gatherStatus(inv, reach);

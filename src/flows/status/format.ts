@@ -1,7 +1,9 @@
-// `pgha status` as text: aligned columns; on a terminal the verdict and bad states are colored.
+// `pgha status` as text: aligned columns; with colours (a terminal, or FORCE_COLOR; never with
+// NO_COLOR: see CommandContext.color) the verdict and bad states are coloured, by kleur.
+import * as kleur from 'kleur/colors';
 import type { StatusReport, Verdict } from './model.js';
 
-const ANSI = { bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', dim: '\x1b[2m', reset: '\x1b[0m' };
+const ANSI = { bold: kleur.bold, red: kleur.red, green: kleur.green, yellow: kleur.yellow };
 
 function formatAge(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
@@ -23,7 +25,18 @@ function table(rows: string[][]): string[] {
 }
 
 export function formatStatus(r: StatusReport, opts: { color?: boolean; elapsedMs?: number } = {}): string {
-  const c = (code: keyof typeof ANSI, s: string) => (opts.color ? `${ANSI[code]}${s}${ANSI.reset}` : s);
+  // kleur's switch is global; the caller decided (formatting is synchronous, so it is restored at once).
+  const before = kleur.$.enabled;
+  kleur.$.enabled = opts.color === true;
+  try {
+    return formatStatusText(r, opts);
+  } finally {
+    kleur.$.enabled = before;
+  }
+}
+
+function formatStatusText(r: StatusReport, opts: { color?: boolean; elapsedMs?: number }): string {
+  const c = (code: keyof typeof ANSI, s: string) => ANSI[code](s);
   const verdictColor: Record<Verdict, keyof typeof ANSI> = { healthy: 'green', degraded: 'yellow', down: 'red' };
   const head = (s: string) => c('bold', s);
   const out: string[] = [];

@@ -7,7 +7,7 @@ import { sqlLocal, within } from '../../session/remote.js';
 import { etcdState } from '../../components/etcd/state.js';
 import { haproxyServers } from '../../components/haproxy/state.js';
 import { patroniCluster, patroniSelf, REPLICATION_SQL } from '../../components/patroni/cluster.js';
-import { parseInfo } from '../../components/pgbackrest/info.js';
+import { ARCHIVER_SQL, parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
@@ -17,7 +17,7 @@ const QUESTION_MS = 8_000;
 
 const LOCAL_SQL = `select json_build_object(
   'in_recovery', pg_is_in_recovery(),
-  'archiver', (select row_to_json(a) from (select last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time from pg_stat_archiver) a),
+  'archiver', ${ARCHIVER_SQL},
   'replication', ${REPLICATION_SQL})`;
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];

@@ -4,7 +4,7 @@ export type { PatroniSelf } from '../../components/patroni/cluster.js';
 import type { EtcdMemberState } from '../../components/etcd/state.js';
 import { upServers, type HaproxyServer } from '../../components/haproxy/state.js';
 import { isLeaderRole, isRunningState as isUp, leaderOf, normalizeRole, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
-import type { StanzaInfo } from '../../components/pgbackrest/info.js';
+import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/info.js';
 import { effectiveTiming, failoverExpectation, timingSummary } from '../../components/patroni/timing.js';
 import type { Timing } from '../../inventory/index.js';
 
@@ -303,7 +303,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     const l = inp.local[leaderName];
     if (l && 'ok' in l) {
       const a = l.ok.archiver;
-      const failing = a.failed_count > 0 && a.last_failed_time !== null && (a.last_archived_time === null || Date.parse(a.last_failed_time) > Date.parse(a.last_archived_time));
+      const failing = archivingFails(a);
       backups.archiving = { ...a, failing };
       if (failing) reasons.push(`WAL archiving fails on the leader ${leaderName}: last failure ${a.last_failed_wal ?? '?'} at ${a.last_failed_time} (${a.failed_count} failures)`);
     } else if (!unreachable.has(leaderName)) {

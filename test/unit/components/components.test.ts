@@ -24,47 +24,19 @@ test('dynamic config: changed settings and parameters are patched, dropped param
   assert.deepEqual(changes, ['ttl 30 -> 15', 'postgresql.parameters.max_connections 200 -> 300', 'postgresql.parameters.work_mem "4MB" -> null']);
 });
 
-test('pending restart note: one parameter "takes" effect; replicas first, a switchover, then the old leader', () => {
-  const note = pendingRestartNote(['max_connections'], {
-    cluster: 'lab',
-    leader: 'node1',
-    replicas: [{ name: 'node2', nofailover: false }, { name: 'node3', nofailover: false }],
-    inventoryFile: 'inventories/lab.yml',
-  });
+test('pending restart note: one parameter "takes" effect; it names pgha restart, its --check and apply --restart-pending', () => {
   assert.equal(
-    note,
-    'pending restart: max_connections takes effect only after PostgreSQL restarts. Restart the replicas first, one at a time, then switch over ' +
-      'to a restarted replica and restart the old leader (a switchover pauses writes for about 2 s; restarting the leader in place fails them ' +
-      'for longer); patronictl runs on any database host:\n' +
-      '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node2 --pending --force\n' +
-      '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node3 --pending --force\n' +
-      '  3. pgha switchover -i inventories/lab.yml --candidate node2\n' +
-      '  4. sudo -u postgres patronictl -c /etc/patroni/config.yml restart lab node1 --pending --force',
+    pendingRestartNote(['max_connections'], 'inventories/lab.yml'),
+    'pending restart: max_connections takes effect only after PostgreSQL restarts. `pgha restart -i inventories/lab.yml` restarts the members ' +
+      'one at a time without a write outage beyond one switchover (the replicas, a switchover to a restarted one, the old leader); ' +
+      '`pgha restart -i inventories/lab.yml --check` shows the order, and `pgha apply --restart-pending` applies and restarts in one run',
   );
 });
 
-test('pending restart note: several parameters "take" effect; the candidate is never a nofailover member', () => {
-  const note = pendingRestartNote(['max_connections', 'shared_buffers', 'max_wal_senders'], {
-    cluster: 'main',
-    leader: 'pg2',
-    replicas: [{ name: 'pg1', nofailover: true }, { name: 'pg3', nofailover: false }],
-    inventoryFile: 'my inventory.yml',
-  });
-  const lines = note.split('\n');
-  assert.match(lines[0], /^pending restart: max_connections, shared_buffers and max_wal_senders take effect only after PostgreSQL restarts\. /);
-  assert.deepEqual(lines.slice(1), [
-    '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg1 --pending --force',
-    '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg3 --pending --force',
-    "  3. pgha switchover -i 'my inventory.yml' --candidate pg3",
-    '  4. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg2 --pending --force',
-  ]);
-  // No member can take over: the leader last, and the note says writes fail meanwhile.
-  const alone = pendingRestartNote(['max_connections', 'shared_buffers'], { cluster: 'main', leader: 'pg2', replicas: [{ name: 'pg1', nofailover: true }] });
-  assert.match(alone, /^pending restart: max_connections and shared_buffers take effect .* then the leader \(no replica can take over: writes fail while it restarts\)/);
-  assert.deepEqual(alone.split('\n').slice(1), [
-    '  1. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg1 --pending --force',
-    '  2. sudo -u postgres patronictl -c /etc/patroni/config.yml restart main pg2 --pending --force',
-  ]);
+test('pending restart note: several parameters "take" effect; the inventory path is quoted for the shell', () => {
+  const note = pendingRestartNote(['max_connections', 'shared_buffers', 'max_wal_senders'], 'my inventory.yml');
+  assert.match(note, /^pending restart: max_connections, shared_buffers and max_wal_senders take effect only after PostgreSQL restarts\. /);
+  assert.match(note, /`pgha restart -i 'my inventory\.yml'` restarts/);
 });
 
 test('HAProxy stats CSV: servers with their status, frontends and backends dropped', () => {
@@ -117,10 +89,10 @@ test('packages: each host gets what its roles need, and no more', async () => {
   const inv = await loadInventory(join(dir, 'inv.yml'));
   const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'python3-etcd'];
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.bookworm).sort(), [...pg1, 'postgresql-15'].sort());
-  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['openssh-client', 'pgbackrest']);
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'pgbackrest']);
   // Debian 13: its PostgreSQL, and python3-etcd all the same (its patroni package does not pull it in).
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).sort(), [...pg1, 'postgresql-17'].sort());
-  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.trixie).sort(), ['openssh-client', 'pgbackrest']);
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.trixie).sort(), ['curl', 'openssh-client', 'pgbackrest']);
   // A major the inventory names wins over the release's.
   inv.cluster.postgres_version = 16;
   assert.ok(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).includes('postgresql-16'));

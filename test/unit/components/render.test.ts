@@ -47,6 +47,7 @@ test('renderHost returns only the files of the host roles', async () => {
   const inv = await example();
   const paths = (h: string) => renderHost(inv, h, { dcs: 'etcd' }).map((f) => f.path).sort();
   assert.deepEqual(paths('pg1'), [
+    '/etc/apt/preferences.d/pgha.pref',
     '/etc/default/etcd',
     '/etc/haproxy/haproxy.cfg',
     '/etc/patroni/config.yml',
@@ -56,11 +57,13 @@ test('renderHost returns only the files of the host roles', async () => {
     '/var/lib/postgresql/.ssh/config',
   ]);
   assert.deepEqual(paths('backup1'), [
+    '/etc/apt/preferences.d/pgha.pref',
     '/etc/pgbackrest.conf',
     '/etc/systemd/system/pgha-backup-diff.service',
     '/etc/systemd/system/pgha-backup-diff.timer',
     '/etc/systemd/system/pgha-backup-full.service',
     '/etc/systemd/system/pgha-backup-full.timer',
+    '/usr/local/lib/pgha/pgbackrest-record-backups',
   ]);
   const patroni = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/patroni/config.yml')!;
   assert.deepEqual([patroni.owner, patroni.group, patroni.mode, patroni.secret], ['postgres', 'postgres', 0o600, true]);
@@ -152,8 +155,21 @@ test('apt files appear only when asked for', async () => {
     y.replace('apt_proxy: null', 'apt_proxy: http://10.0.10.1:3142').replace('postgresql_apt_repository: false', 'postgresql_apt_repository: true'),
   );
   const apt = renderHost(inv, 'backup1', { dcs: 'etcd' }).filter((f) => f.component === 'base');
-  assert.deepEqual(apt.map((f) => f.path).sort(), ['/etc/apt/apt.conf.d/01pgha-proxy', '/etc/apt/sources.list.d/pgdg.sources']);
+  assert.deepEqual(apt.map((f) => f.path).sort(), ['/etc/apt/apt.conf.d/01pgha-proxy', '/etc/apt/preferences.d/pgha.pref', '/etc/apt/sources.list.d/pgdg.sources']);
   assert.match(apt.find((f) => f.path.includes('proxy'))!.content, /Acquire::http::Proxy "http:\/\/10\.0\.10\.1:3142";/);
+});
+
+test('apt pins: packages.versions becomes one stanza per package at priority 990 (installs and holds, never downgrades); none pinned, no stanza', async () => {
+  const inv = await example((y) => y.replace(/^  versions: \{\}.*$/m, '  versions:\n    postgresql-15: 15.18-0+deb12u1\n    haproxy: 2.6.12-1+deb12u3'));
+  const pins = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/apt/preferences.d/pgha.pref')!;
+  assert.ok(pins.beforePackages, 'written before any package is installed');
+  assert.equal(
+    pins.content.split('\n').filter((l) => !l.startsWith('#')).join('\n'),
+    '\nPackage: haproxy\nPin: version 2.6.12-1+deb12u3\nPin-Priority: 990\n\nPackage: postgresql-15\nPin: version 15.18-0+deb12u1\nPin-Priority: 990\n',
+  );
+  const none = renderHost(await example(), 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/apt/preferences.d/pgha.pref')!;
+  assert.doesNotMatch(none.content, /^Package:/m);
+  assert.match(none.content, /^# No version is pinned\.$/m);
 });
 
 test('maskSecrets hides every password', async () => {
@@ -246,11 +262,11 @@ test('pgha render --release trixie: PostgreSQL 17, Patroni 4.0.7 and its timing;
   const inv = await example();
   const r = render(inv, '--release', 'trixie');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^7 files rendered \(Debian 13 \(trixie\), PostgreSQL 17, Patroni 4\.0\.7: DCS etcd3, secrets masked\)$/m);
+  assert.match(r.stdout, /^8 files rendered \(Debian 13 \(trixie\), PostgreSQL 17, Patroni 4\.0\.7: DCS etcd3, secrets masked\)$/m);
   assert.match(r.stdout, /^timing balanced: ttl 20 s, loop_wait 2 s, retry_timeout 5 s \(Patroni 4\.0\.7 raises the profile's ttl 12 s/m);
   assert.match(readFileSync(join(r.out, 'pg1/etc/patroni/config.yml'), 'utf8'), /^etcd3:$/m);
   const d12 = render(inv);
-  assert.match(d12.stdout, /^7 files rendered \(Debian 12 \(bookworm\), PostgreSQL 15, Patroni 3\.0\.2: DCS etcd, secrets masked\)$/m);
+  assert.match(d12.stdout, /^8 files rendered \(Debian 12 \(bookworm\), PostgreSQL 15, Patroni 3\.0\.2: DCS etcd, secrets masked\)$/m);
   assert.match(d12.stdout, /^timing balanced: ttl 12 s, loop_wait 2 s, retry_timeout 5 s; /m);
 
   const old = render(inv, '--release', 'bullseye');

@@ -10,6 +10,7 @@ import { explainLogLine } from '../../../src/flows/backup/backup.js';
 import { checkTarget, formatMicros, parseTargetTime, restoreArgs, type RestoreTarget } from '../../../src/components/pgbackrest/target.js';
 import { clusterKey, dcsRemoveCommand, isKeyNotFound } from '../../../src/components/patroni/actions.js';
 import { readPatroniSetup } from '../../../src/components/patroni/config.js';
+import { assertSnakeCase } from '../../helpers.js';
 
 // pgBackRest 2.45's `info --output=json` shape (trimmed).
 const INFO = JSON.stringify([
@@ -160,22 +161,23 @@ test('pgha backups: table with the three sizes explained, and JSON in bytes', ()
     text,
     /^DATABASE: its size when backed up; BACKUP: what the backup copied \(everything for full, the changed files for diff\/incr\); STORED: what it added to the repository, compressed \(22\.4 MiB in all\)$/m,
   );
-  const json = repoInfoJson(REAL) as { status: { code: number }; storedTotal: number; backups: Record<string, unknown>[] };
+  const json = repoInfoJson(REAL) as { status: { code: number }; stored_total: number; backups: Record<string, unknown>[] };
   assert.equal(json.status.code, 0);
-  assert.equal(json.storedTotal, 23_490_431);
+  assert.equal(json.stored_total, 23_490_431);
+  assertSnakeCase(json);
   assert.deepEqual(json.backups[2], {
     label: '20261201-025510F_20261201-025521D',
     type: 'diff',
     prior: '20261201-025510F',
     start: '2026-12-01T02:55:21.000Z',
     stop: '2026-12-01T02:55:23.000Z',
-    durationSeconds: 2,
-    databaseSize: 45_907_745,
-    backupSize: 23_216_394,
-    storedSize: 9_091_356,
-    storedSetSize: 12_135_696,
-    walStart: '00000001000000000000000D',
-    walStop: '00000001000000000000000D',
+    duration_seconds: 2,
+    database_size: 45_907_745,
+    backup_size: 23_216_394,
+    stored_size: 9_091_356,
+    stored_set_size: 12_135_696,
+    wal_start: '00000001000000000000000D',
+    wal_stop: '00000001000000000000000D',
     error: false,
   });
   assert.equal(formatBytes(512), '512 B');

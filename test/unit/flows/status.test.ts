@@ -11,6 +11,7 @@ import { parseInfo } from '../../../src/components/pgbackrest/info.js';
 import { checkSwitchover, parseAt } from '../../../src/components/patroni/checks.js';
 import { EXIT, PghaError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/index.js';
+import { assertSnakeCase } from '../../helpers.js';
 
 const CLUSTER_HEALTHY = `{"members": [{"name": "node1", "role": "leader", "state": "running", "api_url": "http://10.88.214.11:8008/patroni", "host": "10.88.214.11", "port": 5432, "timeline": 1}, {"name": "node2", "role": "replica", "state": "running", "api_url": "http://10.88.214.12:8008/patroni", "host": "10.88.214.12", "port": 5432, "timeline": 1, "lag": 0}, {"name": "node3", "role": "replica", "state": "running", "api_url": "http://10.88.214.13:8008/patroni", "host": "10.88.214.13", "port": 5432, "timeline": 1, "lag": 0}]}`;
 // Patroni stopped on node3 (systemctl stop patroni), a second later.
@@ -114,6 +115,7 @@ test('status JSON: the documented fields, and it round-trips', () => {
   for (const m of doc.members) for (const key of ['name', 'host', 'role', 'state', 'timeline', 'lag_bytes', 'patroni_state', 'pending_restart', 'tags']) assert.ok(key in m, key);
   for (const e of doc.etcd) for (const key of ['name', 'healthy', 'leader']) assert.ok(key in e, key);
   for (const key of ['last_full', 'last_diff', 'archiving', 'status']) assert.ok(key in doc.backups, key);
+  assertSnakeCase(doc);
 });
 
 test('status: Patroni stopped on a replica -> degraded, the reason names it', () => {
@@ -255,7 +257,7 @@ test('status text: aligned plain text without a terminal, colors on one', () => 
   assert.match(plain, /^cluster lab: HEALTHY/);
   assert.match(plain, /^node2 +10\.88\.214\.12 +replica +streaming \(running\) +1 +0$/m);
   assert.match(plain, /^ {2}last full {2}20261122-053610F/m);
-  assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[0m/);
+  assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[39m/);
   const degraded = formatStatus(assembleStatus(inputs({ backups: { ok: parseInfo(PGBACKREST_NO_BACKUP, 'main') } })));
   assert.match(degraded, /^DEGRADED because:\n {2}- no full backup in stanza main$/m);
 });
@@ -295,6 +297,13 @@ test('switchover checks: bad candidates are refused with a clear message and exi
   tagged.members[2].tags = { nofailover: true };
   assert.deepEqual(exitOf(() => checkSwitchover(inv, tagged, 'node3', streamingAll)), { code: EXIT.badInput, message: 'node3 is tagged nofailover: Patroni never promotes it' });
   assert.match(exitOf(() => checkSwitchover(inv, c, 'node3', new Set(['node2']))).message, /node3 does not stream from the leader/);
+  const sync = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  sync.members[1].role = 'sync_standby';
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, sync, 'node3', streamingAll)), {
+    code: EXIT.failed,
+    message: 'node3 is not the synchronous standby (node2 is): in synchronous mode only the synchronous standby can take over without losing acknowledged writes; leave out --candidate, or name it',
+  });
+  assert.equal(checkSwitchover(inv, sync, 'node2', streamingAll).name, 'node1');
   const paused = { ...c, pause: true };
   assert.match(exitOf(() => checkSwitchover(inv, paused, 'node2', streamingAll)).message, /paused/);
   const none = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;

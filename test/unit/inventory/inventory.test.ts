@@ -70,6 +70,7 @@ const corpus: [file: string, where: string[], gist: RegExp][] = [
   ['bad-ssh-user.yml', ['20:9: ssh.user'], /got "Admin", expected a user name/],
   ['bad-calendar.yml', ['21:11: pgbackrest.schedule.full'], /got "Sun 25:00", not a calendar expression systemd accepts/],
   ['duplicate-address-ipv6.yml', ['9:14: hosts.pg3.address'], /"fd00:0:0::01" is also the address of pg1/],
+  ['bad-package-versions.yml', ['19:20: packages.versions.postgresql-15', '20:5: packages.versions.HAProxy', '21:14: packages.versions.patroni'], /got "15\.18 -0\+deb12u1", not a Debian version, expected \[EPOCH:\]UPSTREAM\[-REVISION\]/],
 ];
 
 for (const [file, where, gist] of corpus) {
@@ -102,7 +103,7 @@ test('the valid fixture and inventories/example.yml load, with defaults applied'
   assert.deepEqual(inv.timing.haproxy, { inter_ms: 2000, fastinter_ms: 500, fall: 3, rise: 1 });
   assert.equal(inv.patroni.users.replication, 'replicator');
   assert.equal(inv.host('pg1').ssh.knownHosts, join(process.cwd(), 'inventories/known_hosts'));
-  assert.ok(inv.host('pg1').ssh.privateKey.startsWith('/') && !inv.host('pg1').ssh.privateKey.includes('~'));
+  assert.ok(inv.host('pg1').ssh.privateKey!.startsWith('/') && !inv.host('pg1').ssh.privateKey!.includes('~'));
 });
 
 test('timing profiles set Patroni and HAProxy timings together; balanced is the default; overrides obey the rule', async () => {

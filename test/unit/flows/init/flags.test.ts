@@ -42,6 +42,7 @@ const lab: InitAnswers = {
   synchronousMode: false,
   ports: { ...DEFAULTS.ports },
   aptProxy: null,
+  clientNetworks: [],
 };
 
 async function renderAndLoad(a: InitAnswers) {
@@ -227,4 +228,76 @@ test('a failed validation of the staged files names the target files, never thei
   assert.equal(err.message, 'init: the generated inventory does not validate (a bug in pgha init): inv.yml: 1 problem');
   assert.deepEqual(err.lines, ['inv.yml:3:9: cluster.name: got "x", expected letters']);
   assert.deepEqual(readdirSync(dir), [], 'nothing written, no temp file left');
+});
+
+test('flags set every port and client networks (a pg_hba rule each, and one per HAProxy host outside them)', async () => {
+  const dir = tmp();
+  const ports = ['--postgres-port', '6432', '--restapi-port', '8009', '--etcd-client-port', '2479', '--etcd-peer-port', '2480', '--primary-port', '6000', '--replicas-port', '6001', '--stats-port', '7001'];
+  // node3 (an HAProxy host) is outside the client network: clients through it arrive from 10.88.214.13.
+  const hosts = ['--host', 'node1=10.88.213.11', '--host', 'node2=10.88.213.12', '--host', 'node3=10.88.214.13', '--host', 'node4=10.88.213.14'];
+  const r = pgha(dir, 'init', '--name', 'lab', '--repo-host', 'node4', ...hosts, ...ports, '--client-network', '10.88.213.0/24', '--client-network', '2001:db8::/64');
+  assert.equal(r.status, 0, r.stderr);
+  const inv = await loadInventory(join(dir, 'inventory.yml'));
+  assert.deepEqual(
+    [inv.patroni.postgres_port, inv.patroni.restapi_port, inv.etcd.client_port, inv.etcd.peer_port, inv.haproxy.primary_port, inv.haproxy.replicas_port, inv.haproxy.stats_port],
+    [6432, 8009, 2479, 2480, 6000, 6001, 7001],
+  );
+  assert.deepEqual(inv.patroni.pg_hba, ['host all all 10.88.213.0/24 scram-sha-256', 'host all all 2001:db8::/64 scram-sha-256', 'host all all 10.88.214.13/32 scram-sha-256']);
+
+  const bad = pgha(tmp(), 'init', ...LAB, '--client-network', '10.88.213.5/24', '--primary-port', '5432');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /"10\.88\.213\.5\/24": host bits set past \/24, expected a network in CIDR notation/);
+  assert.match(bad.stderr, /ports: SSH and each service need their own port/);
+});
+
+test('paths are written as given: absolute stays absolute, relative is made relative to the inventory', () => {
+  const dir = tmp();
+  const elsewhere = tmp();
+  const r = pgha(dir, 'init', ...LAB, '--output', 'clusters/lab.yml', '--known-hosts', join(elsewhere, 'kh'), '--secrets', 'clusters/private/lab.secrets.yml', '--ssh-key', '~/.ssh/lab_key');
+  assert.equal(r.status, 0, r.stderr);
+  const text = readFileSync(join(dir, 'clusters/lab.yml'), 'utf8');
+  assert.match(text, new RegExp(`^ {2}known_hosts: ${join(elsewhere, 'kh').replace(/[/.]/g, '\\$&')} `, 'm'));
+  assert.match(text, /^secrets: private\/lab\.secrets\.yml$/m);
+  assert.match(text, /^ {2}private_key: ~\/\.ssh\/lab_key$/m);
+  assert.equal(pgha(dir, 'validate', '-i', 'clusters/lab.yml').status, 0);
+});
+
+test('without --ssh-key no key is written (the agent, then ~/.ssh/id_*), said in a comment', () => {
+  const dir = tmp();
+  assert.equal(pgha(dir, 'init', ...LAB).status, 0);
+  const text = readFileSync(join(dir, 'inventory.yml'), 'utf8');
+  assert.doesNotMatch(text, /^ {2}private_key:/m);
+  assert.match(text, /^ {2}# private_key: ~\/\.ssh\/id_ed25519 +# unset: ~\/\.ssh\/config's IdentityFile, else the ssh-agent/m);
+});
+
+test('next steps match the known_hosts file: keys already there need no --accept-new-host-keys', () => {
+  const dir = tmp();
+  const key = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString('base64');
+  writeFileSync(join(dir, 'known_hosts'), [1, 2, 3, 4].map((i) => `10.88.213.${10 + i} ssh-ed25519 ${key}\n`).join(''));
+  const all = pgha(dir, 'init', ...LAB);
+  assert.equal(all.status, 0, all.stderr);
+  assert.match(all.stdout, /^ {2}pgha apply -i inventory\.yml +\(every host key is in known_hosts\)$/m);
+  assert.doesNotMatch(all.stdout, /accept-new-host-keys/);
+
+  writeFileSync(join(dir, 'known_hosts'), `10.88.213.11 ssh-ed25519 ${key}\n`);
+  const some = pgha(dir, 'init', ...LAB, '--force');
+  assert.match(some.stdout, /^ {2}pgha apply -i inventory\.yml --accept-new-host-keys +\(records the host keys of node2, node3, node4, not in known_hosts yet\)$/m);
+});
+
+test('--scan-host-keys when no host answers: nothing written (exit 1), unless --write-anyway', async () => {
+  const dir = tmp();
+  const flags = { name: 'lab', host: lab.hosts.map((h) => `${h.name}=${h.address}`), repoHost: 'node4', scanHostKeys: true, yes: true };
+  let out = '';
+  const deps = {
+    tty: false,
+    out: (t: string) => void (out += t),
+    cwd: dir,
+    home: dir,
+    probe: { fetchKey: async () => { throw new PghaError('cannot connect to 10.88.213.11:22: connection refused (is sshd running and listening on port 22?)'); }, login: async () => {} },
+  };
+  await assert.rejects(runInit(flags, deps), (e: PghaError) => e.exitCode === 1 && /no host answered over SSH, so nothing was written/.test(e.message));
+  assert.match(out, /^node1 \(10\.88\.213\.11\): cannot read its host key: cannot connect to .*connection refused/m);
+  assert.deepEqual(readdirSync(dir), []);
+  await runInit({ ...flags, writeAnyway: true }, deps);
+  assert.deepEqual(readdirSync(dir).sort(), ['inventory.secrets.yml', 'inventory.yml']);
 });

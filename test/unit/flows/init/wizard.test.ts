@@ -110,6 +110,7 @@ function setup() {
 test('wizard: answers typed into the prompts, invalid ones re-asked, host keys confirmed', async () => {
   const { dir, term, deps, out } = setup();
   const run = runInit({ output: 'inventory.yml' }, deps);
+  await term.expect(/pgha init writes three files for a new cluster/);
   await term.answer(/Cluster name/, 'lab' + ENTER);
   await term.answer(/PostgreSQL major version/, ENTER);
   await term.answer(/Host 1 name/, 'node1' + ENTER);
@@ -127,15 +128,18 @@ test('wizard: answers typed into the prompts, invalid ones re-asked, host keys c
   await term.answer(/Host 5 name \(empty when done\)/, ENTER);
   await term.answer(/SSH user/, ENTER);
   await term.answer(/SSH port/, ENTER);
-  await term.answer(/SSH private key/, ENTER);
-  await term.answer(/Hosts running etcd/, CLEAR + 'node1,node2,node3,node4' + ENTER);
-  await term.answer(/etcd: needs an odd number of members, at least 3 \(got 4\)/, CLEAR + 'node1,node2,node3' + ENTER);
+  await term.answer(/SSH private key \(empty: the ssh-agent/, ENTER);
+  // Checkboxes: the first three are checked; 4 toggles node4 (4 members: refused), 4 again and Enter.
+  await term.answer(/Hosts running etcd/, '4' + ENTER);
+  await term.answer(/etcd: needs an odd number of members, at least 3 \(got 4\)/, '4' + ENTER);
   await term.answer(/Hosts running PostgreSQL/, ENTER);
   await term.answer(/Hosts running HAProxy/, ENTER);
   await term.answer(/Where does the pgBackRest backup repository live/, ENTER);
   await term.answer(/Repository host/, ENTER); // node4, the one host without postgres
   await term.answer(/Synchronous replication/, 'y' + ENTER);
   await term.answer(/Use the default ports/, ENTER);
+  await term.answer(/Client networks allowed to connect/, '10.88.213.7/24' + ENTER);
+  await term.answer(/host bits set past \/24/, CLEAR + '10.88.213.0/24' + ENTER);
   await term.answer(/APT proxy/, 'http://10.88.213.1:3142' + ENTER);
   await term.answer(/Test SSH to each host now/, ENTER);
   for (const [i, n] of ['node1', 'node2', 'node3', 'node4'].entries()) {
@@ -143,6 +147,12 @@ test('wizard: answers typed into the prompts, invalid ones re-asked, host keys c
     // node3's key is refused: it must not be recorded.
     await term.answer(new RegExp(`Is this ${n}'s host key\\?`), (n === 'node3' ? 'n' : 'y') + ENTER);
   }
+  // Every answer shown before anything is written.
+  await term.expect(/Summary:\n {2}cluster +lab, PostgreSQL of the hosts' Debian release \(15 on 12, 17 on 13\), synchronous replication\n {2}hosts +node1 10\.88\.213\.11\n/);
+  await term.expect(/ {2}etcd +node1, node2, node3\n/);
+  await term.expect(/ {2}client networks +10\.88\.213\.0\/24\n {2}apt proxy +http:\/\/10\.88\.213\.1:3142\n {2}host keys +3 of 4 confirmed \(node1, node2, node4\)/);
+  assert.deepEqual(readdirSync(dir), ['home'], 'nothing written before the go-ahead');
+  await term.answer(/Write these files\?/, ENTER);
   await run;
 
   const inv = await loadInventory(join(dir, 'inventory.yml'));
@@ -150,6 +160,9 @@ test('wizard: answers typed into the prompts, invalid ones re-asked, host keys c
   assert.equal(inv.repositoryHost?.name, 'node4');
   assert.equal(inv.patroni.synchronous_mode, true);
   assert.equal(inv.packages.apt_proxy, 'http://10.88.213.1:3142');
+  assert.deepEqual(inv.patroni.pg_hba, ['host all all 10.88.213.0/24 scram-sha-256']);
+  assert.deepEqual(inv.roles.etcd, ['node1', 'node2', 'node3']);
+  assert.equal(inv.host('node1').ssh.privateKey, undefined, 'no key named: the agent, then ~/.ssh/id_*');
   assert.equal(statSync(join(dir, 'inventory.secrets.yml')).mode & 0o777, 0o600);
   const kh = readFileSync(join(dir, 'known_hosts'), 'utf8').trim().split('\n');
   assert.deepEqual(kh.map((l) => l.split(' ')[0]), ['10.88.213.11', '10.88.213.12', '10.88.213.14']);
@@ -179,14 +192,47 @@ test('wizard: a shared repository path; nothing probed when SSH testing is decli
   await term.answer(/Shared repository path/, ENTER);
   await term.answer(/Synchronous replication/, ENTER);
   await term.answer(/Use the default ports/, ENTER);
+  await term.answer(/Client networks/, ENTER);
   await term.answer(/APT proxy/, ENTER);
   await term.answer(/Test SSH to each host now/, 'n' + ENTER);
+  await term.expect(/ {2}host keys +not checked \(apply --accept-new-host-keys records them\)/);
+  await term.answer(/Write these files\?/, ENTER);
   await run;
   assert.equal(probed, false);
   const inv = await loadInventory(join(dir, 'inventory.yml'));
   assert.equal(inv.cluster.name, 'main');
   assert.equal(inv.pgbackrest.repository.type, 'shared');
   assert.equal(inv.pgbackrest.repository.path, DEFAULTS.sharedRepoPath);
+  assert.deepEqual(readdirSync(dir).sort(), ['home', 'inventory.secrets.yml', 'inventory.yml']);
+});
+
+test('wizard: no host answers over SSH: said in apply\'s words, and nothing written unless told to', async () => {
+  const { dir, term, deps } = setup();
+  deps.probe = {
+    fetchKey: async (address) => {
+      throw new PghaError(`cannot connect to ${address}:22: connection refused (is sshd running and listening on port 22?)`);
+    },
+    login: async () => assert.fail('no login without a key'),
+  };
+  const answerAll = async (run: Promise<void>, write: string) => {
+    await term.answer(/Cluster name/, ENTER);
+    await term.answer(/PostgreSQL major version/, ENTER);
+    for (const i of [1, 2, 3]) {
+      await term.answer(new RegExp(`Host ${i} name`), `db${i}` + ENTER);
+      await term.answer(new RegExp(`db${i} address`), `10.0.0.${i}` + ENTER);
+    }
+    await term.answer(/Host 4 name/, ENTER);
+    for (const q of [/SSH user/, /SSH port/, /SSH private key/, /Hosts running etcd/, /Hosts running PostgreSQL/, /Hosts running HAProxy/]) await term.answer(q, ENTER);
+    await term.answer(/Where does the pgBackRest backup repository live/, DOWN + ENTER);
+    for (const q of [/Shared repository path/, /Synchronous replication/, /Use the default ports/, /Client networks/, /APT proxy/, /Test SSH to each host now/]) await term.answer(q, ENTER);
+    await term.expect(/db1: cannot connect to 10\.0\.0\.1:22: connection refused \(is sshd running and listening on port 22\?\)/);
+    await term.expect(/No host answered over SSH: check the addresses, the SSH port/);
+    await term.answer(/Write the files anyway\? \(y\/N\)/, write + ENTER);
+    return run;
+  };
+  await assert.rejects(answerAll(runInit({}, deps), ''), (err: unknown) => err instanceof PghaError && err.exitCode === 1 && /no host answered over SSH/.test(err.message));
+  assert.deepEqual(readdirSync(dir), ['home']);
+  await answerAll(runInit({}, deps), 'y');
   assert.deepEqual(readdirSync(dir).sort(), ['home', 'inventory.secrets.yml', 'inventory.yml']);
 });
 
@@ -284,16 +330,18 @@ test('the wizard in a real terminal: prompts, re-asked answers, files written', 
   await t.answer(/SSH user.*admin/, 'Enter');
   await t.answer(/SSH port.*22/, 'Enter');
   await t.answer(/SSH private key.*id_ed25519/, 'Enter');
-  await t.answer(/Hosts running etcd.*node1,node2,node3/, 'C-u', 'node1,node2', 'Enter');
-  await t.answer(/etcd: needs an odd number of members/, 'C-u', 'Enter'); // back to the default
+  // A checkbox per host, the first three checked: space unchecks node1, and checks node4 three lines down.
+  await t.answer(/Hosts running etcd/, ' ', 'Down', 'Down', 'Down', ' ', 'Enter');
   await t.answer(/Hosts running PostgreSQL/, 'Enter');
   await t.answer(/Hosts running HAProxy/, 'Enter');
   await t.answer(/Where does the pgBackRest backup repository live/, 'Enter');
   await t.answer(/Repository host/, 'Enter');
   await t.answer(/Synchronous replication/, 'Enter');
   await t.answer(/Use the default ports \(PostgreSQL 5432, Patroni REST API 8008, etcd client 2379, etcd peer 2380/, 'Enter');
+  await t.answer(/Client networks/, 'Enter');
   await t.answer(/APT proxy/, 'Enter');
   await t.answer(/Test SSH to each host now/, 'n', 'Enter');
+  await t.answer(/Write these files\?/, 'Enter');
   await t.waitFor(/EXIT=0/);
   const screen = t.screen();
   assert.match(screen, /pgha validate -i inventory\.yml/);
@@ -303,7 +351,8 @@ test('the wizard in a real terminal: prompts, re-asked answers, files written', 
   const v = pgha(t.work, 'validate', '-i', 'inventory.yml');
   assert.equal(v.status, 0, v.stdout + v.stderr);
   const inv = readFileSync(join(t.work, 'inventory.yml'), 'utf8');
-  assert.match(inv, /^ {2}etcd: \[node1, node2, node3\]/m);
+  assert.match(inv, /^ {2}etcd: \[node2, node3, node4\]/m);
+  assert.match(inv, /^ {2}postgres: \[node1, node2, node3\]/m);
   assert.match(inv, /^ {2}backup_repository: node4/m);
   for (const m of readFileSync(join(t.work, 'inventory.secrets.yml'), 'utf8').matchAll(/_password: (\S+)/g)) {
     assert.ok(!screen.includes(m[1]), 'a password was shown on the screen');
