@@ -213,7 +213,11 @@ async function measure(first: boolean): Promise<void> {
       // patronictl on the leader's host: Patroni's own switchover, without SSH or pgha.
       const r = await lab.ssh(leader, `TIMEFORMAT=%R; { time sudo -u postgres patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${candidate} --force >/dev/null; } 2>&1`);
       ref.push(Number(r.stdout.trim().split('\n').pop()));
-      must(await pgha(['verify', '-i', inventory], { built: true }), 'verify after patronictl switchover');
+      // patronictl returns when Patroni is done; HAProxy notices the roles within its checks
+      // (inter 2 s x fall 3 on the replicas port), so verify may need a few seconds more.
+      let v = await pgha(['verify', '-i', inventory], { built: true });
+      for (let t = Date.now(); v.code !== 0 && Date.now() - t < 30_000; v = await pgha(['verify', '-i', inventory], { built: true })) await new Promise((r) => setTimeout(r, 2000));
+      must(v, 'verify after patronictl switchover');
     }
     record('reference: patronictl switchover on the leader host', ref);
   }
