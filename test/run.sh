@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine (as root):
 # installs what it needs (Debian packages, npm ci), type-checks, then runs every test file
-# with node's test runner. Lab tests boot real Debian 12 machines (systemd-nspawn).
+# with node's test runner. Lab tests boot real Debian 12 machines (systemd-nspawn), and
+# test/cluster/trixie.test.ts Debian 13 ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,8 @@ files=(
   test/unit/components/render.test.ts
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
+  test/unit/components/base/release.test.ts
+  test/unit/components/patroni/timing.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
   test/unit/components/pgbackrest/record.test.ts
   test/unit/components/etcd/index.test.ts
@@ -48,6 +51,7 @@ files=(
   test/unit/session/session.test.ts
   test/unit/engine/engine.test.ts
   test/unit/engine/engine-ssh.test.ts
+  test/unit/engine/facts.test.ts
   test/unit/vagrant/vagrant.test.ts
   test/faults/checker.test.ts
   test/lab/lab.test.ts
@@ -60,6 +64,9 @@ files=(
   test/cluster/errors.test.ts
   test/cluster/topology.test.ts
   test/cluster/faults.test.ts
+  # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
+  # subnet; the Debian 12 lab above stays up), taken down at the end.
+  test/cluster/trixie.test.ts
 )
 
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"

@@ -86,7 +86,7 @@ export function registerCommands(program: Command): void {
     .option('--ssh-user <user>', 'SSH user (root, or a user with passwordless sudo)', 'admin')
     .option('--ssh-port <port>', 'SSH port', '22')
     .option('--ssh-key <file>', 'SSH private key (~ is your home directory; default: none written: the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
-    .option('--pg-version <n>', 'PostgreSQL major version (15 is what Debian 12 ships)', '15')
+    .option('--pg-version <n>', "PostgreSQL major version (default: none in the inventory, the hosts' Debian release decides: 15 on Debian 12, 17 on Debian 13)")
     .option('--etcd <names>', 'comma-separated etcd hosts, an odd number >= 3 (default: the first three hosts)')
     .option('--postgres <names>', 'comma-separated PostgreSQL/Patroni hosts (default: the first three hosts)')
     .option('--haproxy <names>', 'comma-separated HAProxy hosts (default: the first three hosts)')
@@ -144,7 +144,11 @@ export function registerCommands(program: Command): void {
     .option(...INVENTORY)
     .requiredOption('-o, --output <dir>', 'directory to write into (created if missing)')
     .option('--host <name>', 'only this host')
-    .option('--patroni-version <version>', "the Patroni version the hosts run; below 3.0.3 the DCS is etcd's v2 API (etcd:), else etcd3:", '3.0.2')
+    .option('--release <name>', "the hosts' Debian release: bookworm (12) or trixie (13); it picks the default PostgreSQL major and Patroni", 'bookworm')
+    .option(
+      '--patroni-version <version>',
+      "the Patroni version the hosts run (default: the release's, 3.0.2 or 4.0.7); below 3.0.3 the DCS is etcd's v2 API (etcd:), else etcd3:; from 3.2 on ttl is at least 20 s",
+    )
     .option('--show-secrets', 'write the real passwords (secret files are then mode 0600)')
     .action(action(async () => (await import('../flows/render/command.js')).render));
 

@@ -2,10 +2,13 @@
 // topology plan made (or refused) before any host is touched, the packages stage, every
 // component's prepare and start stages behind their health gates (with the plan's steps at their
 // points), then verify. Every step reads the host first and acts only on a difference.
-import { formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../components/index.js';
+import { checkPlatform, formatChecks, packagesStage, renderHost, rolloutComponents, verifyCluster } from '../components/index.js';
+import { readClusterRelease } from '../components/base/release.js';
 import { wantedDynamicConfig, type Json } from '../components/patroni/config.js';
-import { detectDcs, patroniTtlNote } from '../components/patroni/version.js';
-import type { ApplyContext, CheckResult, Dcs, EtcdClusterState, RenderedFile } from '../components/types.js';
+import { postgresMajor } from '../components/patroni/paths.js';
+import { effectiveTiming, raisedTimingNote, timingSummary } from '../components/patroni/timing.js';
+import { detectPatroni } from '../components/patroni/version.js';
+import type { ApplyContext, CheckResult, Dcs, EtcdClusterState, Platform, RenderedFile } from '../components/types.js';
 import { Rollout, StageFailed, type Reporter } from '../engine/index.js';
 import { EXIT, InputError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
@@ -40,8 +43,8 @@ export interface ConvergeResult {
   checks?: CheckResult[];
 }
 
-function renderAll(inv: Inventory, dcs: Dcs, etcdState: EtcdClusterState): Map<string, RenderedFile[]> {
-  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs, etcdState })]));
+function renderAll(inv: Inventory, dcs: Dcs, platform: Platform, etcdState: EtcdClusterState): Map<string, RenderedFile[]> {
+  return new Map(inv.hosts.map((h) => [h.name, renderHost(inv, h.name, { dcs, platform, etcdState })]));
 }
 
 /** Converges the session's hosts to the inventory (a refused plan throws an InputError). */
@@ -50,8 +53,13 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
   const started = Date.now();
   const rollout = opts.rollout ?? new Rollout({ check: opts.check, reporter });
   const notes = opts.notes ?? [];
+  // The hosts' release decides packages and configuration: one release, or a refusal before anything changes.
+  const release = await readClusterRelease(session);
+  const expected = await detectPatroni(session, release.name);
+  checkPlatform(inv, { release, patroniVersions: expected.versions }, expected.dcs);
+  out(`${release.label} on every host: PostgreSQL ${postgresMajor(inv, release)}${inv.cluster.postgres_version === undefined ? " (the release's default)" : ''}\n`);
   // The live cluster and the plan, before any host is touched.
-  const facts = await readTopologyFacts(session, { replace: opts.replace, purge: opts.purge });
+  const facts = await readTopologyFacts(session, { release, replace: opts.replace, purge: opts.purge });
   const topology = new TopologyPlan(facts, planTopology(facts, inv), reporter);
   out(topology.describe(opts.check ?? false));
   // A host joining or leaving changes the others too (etcd membership, pg_hba, HAProxy's servers).
@@ -61,16 +69,21 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
   const etcdState: EtcdClusterState = facts.etcd ? 'existing' : 'new';
   try {
     // The files written before the packages do not depend on the DCS choice.
-    const early = renderAll(inv, 'etcd', etcdState);
-    await packagesStage({ session, rollout, notes, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
+    const early = renderAll(inv, expected.dcs, { release, patroniVersions: expected.versions }, etcdState);
+    await packagesStage({ session, rollout, notes, release, files: (h) => early.get(typeof h === 'string' ? h : h.name) ?? [] });
 
-    const { dcs, version, versions } = await detectDcs(session);
+    const { dcs, version, versions } = await detectPatroni(session, release.name);
+    const platform: Platform = { release, patroniVersions: versions };
+    checkPlatform(inv, platform, dcs);
     out(`Patroni ${version}: DCS ${dcs === 'etcd' ? 'etcd (v2 API, compare-and-swap leader updates)' : 'etcd3'}\n`);
-    const files = renderAll(inv, dcs, etcdState);
+    const timing = effectiveTiming(inv.timing.patroni, versions);
+    out(`${timingSummary(inv.timing, timing)}\n`);
+    const files = renderAll(inv, dcs, platform, etcdState);
     const actx: Omit<ApplyContext, 'leaderUp'> = {
       session,
       rollout,
       dcs,
+      platform,
       files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [],
       notes,
       pendingRestart: [],
@@ -78,8 +91,8 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
       inventoryFile: opts.inventoryFile,
       topology,
     };
-    const ttlNote = patroniTtlNote(versions, inv.timing.patroni.ttl);
-    if (ttlNote) actx.notes.push(ttlNote);
+    const raised = raisedTimingNote(inv.timing, timing);
+    if (raised) actx.notes.push(raised);
 
     await rolloutComponents(actx);
     const missed = opts.check ? [] : topology.notRun();

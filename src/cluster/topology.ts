@@ -13,6 +13,7 @@ import { leaderOf, patroniCluster, replicationState, streamingNames, type Patron
 import { bestReplica } from '../components/patroni/members.js';
 import { readBackupRecord } from '../components/pgbackrest/record.js';
 import { pgbackrestRunner, stanzaInfo } from '../components/pgbackrest/runner.js';
+import type { Release } from '../components/base/release.js';
 import { dataDir, PATRONI_CONFIG } from '../components/patroni/paths.js';
 import type { ApplyContext, HostRoleFacts, Topology, TopologyFacts, TopologyPhase, TopologyStep } from '../components/types.js';
 import { formatSeconds, Steps, type Reporter } from '../engine/index.js';
@@ -49,8 +50,8 @@ export function parseHostFacts(stdout: string): HostRoleFacts & { etcdctl: boole
   };
 }
 
-async function hostFacts(inv: Inventory, conn: Connection) {
-  const r = await conn.run(['sh', '-c', HOST_FACTS, 'sh', dataDir(inv), etcdDataDir(inv), PATRONI_CONFIG, HAPROXY_CONFIG, HEADER], { display: 'role facts (services, data directories)' });
+async function hostFacts(inv: Inventory, conn: Connection, release: Release) {
+  const r = await conn.run(['sh', '-c', HOST_FACTS, 'sh', dataDir(inv, release), etcdDataDir(inv), PATRONI_CONFIG, HAPROXY_CONFIG, HEADER], { display: 'role facts (services, data directories)' });
   return parseHostFacts(r.stdout);
 }
 
@@ -86,12 +87,12 @@ async function patroniFacts(session: Session, hosts: Map<string, HostRoleFacts>)
 }
 
 /** Everything the plan is made from, read-only. */
-export async function readTopologyFacts(session: Session, opts: { replace?: string; purge?: boolean } = {}): Promise<TopologyFacts> {
+export async function readTopologyFacts(session: Session, opts: { release: Release; replace?: string; purge?: boolean }): Promise<TopologyFacts> {
   const { inv } = session;
-  const read = await Promise.all([...session.conns.values()].map(async (c) => [c.target.name, await hostFacts(inv, c)] as const));
+  const read = await Promise.all([...session.conns.values()].map(async (c) => [c.target.name, await hostFacts(inv, c, opts.release)] as const));
   const hosts = new Map(read);
   const [etcd, patroni] = await Promise.all([etcdFacts(session, hosts), patroniFacts(session, hosts)]);
-  const facts: TopologyFacts = { etcd, patroni, hosts, replace: opts.replace, purge: opts.purge ?? false };
+  const facts: TopologyFacts = { release: opts.release, etcd, patroni, hosts, replace: opts.replace, purge: opts.purge ?? false };
   if (opts.replace !== undefined && inv.repositoryHost?.name === opts.replace) {
     // The rebuilt repository host: is its repository there (a rerun), and what did the old one hold?
     const exists = await stanzaInfo(session, await pgbackrestRunner(session)).then((i) => i.code === 0 || i.code === 2, () => false);

@@ -16,6 +16,9 @@ import type { Connection } from '../ssh/index.js';
 import { sqlLocal } from '../session/remote.js';
 import { fileOp } from '../render/op.js';
 import { base } from '../components/base/index.js';
+import type { Release } from '../components/base/release.js';
+import { postgresMajor } from '../components/patroni/paths.js';
+import { PATRONI_RELEASES } from '../components/patroni/version.js';
 import { heldPackages, installedPackages, offeredVersions, simulatedUpgrade, upstreamVersion } from '../components/base/apt.js';
 import { upgradesFor } from '../components/index.js';
 import { etcdReady } from '../components/etcd/state.js';
@@ -28,6 +31,8 @@ import { planRoll, runRoll, type RollPlan } from './roll.js';
 import { changeText, consideredPackages, hostChanges, installArgs, planHostUpgrade, TURNS, type HostUpgrade, type PackageChange, type Turn } from './upgrade-plan.js';
 
 export interface UpgradeOptions {
+  /** The cluster's Debian release (its PostgreSQL major, its packages). */
+  release: Release;
   /** Everything `apt-get upgrade` would do, not only the stack. */
   all?: boolean;
   /** Seconds a member or service may take to come back. */
@@ -40,9 +45,11 @@ export interface UpgradeOptions {
  * apt's settings and pins (the base component's files) as the inventory says, on every host; in
  * check mode only shown. Written first: the pins decide what apt may install from now on.
  */
-export async function aptSettingsStage(session: Session, rollout: Rollout): Promise<void> {
+export async function aptSettingsStage(session: Session, rollout: Rollout, release: Release): Promise<void> {
+  // The base component's files depend on the release only (the pgdg suite), not on Patroni's version.
+  const platform = { release, patroniVersions: [PATRONI_RELEASES[release.name].patroni] };
   await rollout.stage('apt settings and pins', [...session.conns.values()], (conn) =>
-    base.files!({ inv: session.inv, host: session.inv.host(conn.target.name), dcs: 'etcd' }).map((f) => fileOp(f)),
+    base.files!({ inv: session.inv, host: session.inv.host(conn.target.name), dcs: 'etcd', platform }).map((f) => fileOp(f)),
   );
 }
 
@@ -52,13 +59,13 @@ export async function refreshLists(session: Session, reporter: Reporter): Promis
 }
 
 /** Every host's plan, from its facts (read-only). */
-export async function planUpgrade(session: Session, opts: Pick<UpgradeOptions, 'all'>): Promise<HostUpgrade[]> {
+export async function planUpgrade(session: Session, opts: Pick<UpgradeOptions, 'all' | 'release'>): Promise<HostUpgrade[]> {
   const { inv } = session;
   return Promise.all(
     inv.hosts.map(async (h) => {
       const conn = session.conn(h);
       const [installed, held, others] = await Promise.all([installedPackages(conn), heldPackages(conn), opts.all ? simulatedUpgrade(conn) : Promise.resolve(null)]);
-      const facts = { host: h.name, database: h.roles.has('postgres'), components: upgradesFor(inv, h), installed, pins: inv.packages.versions, held, others };
+      const facts = { host: h.name, database: h.roles.has('postgres'), components: upgradesFor(inv, h, opts.release), installed, pins: inv.packages.versions, held, others };
       const offered = await offeredVersions(conn, consideredPackages(facts));
       return planHostUpgrade({ ...facts, offered });
     }),
@@ -251,10 +258,10 @@ export async function serverVersion(inv: Inventory, conn: Connection): Promise<s
 }
 
 /** The PostgreSQL roll of an upgrade: each member's packages, then its restart, on the new version. */
-async function postgresRoll(session: Session, steps: Steps, plans: HostUpgrade[], roll: RollPlan, timeoutSec: number): Promise<void> {
+async function postgresRoll(session: Session, steps: Steps, plans: HostUpgrade[], roll: RollPlan, timeoutSec: number, release: Release): Promise<void> {
   const { inv } = session;
   const planOf = (m: string) => plans.find((p) => p.host === m)!;
-  const server = `postgresql-${inv.cluster.postgres_version}`;
+  const server = `postgresql-${postgresMajor(inv, release)}`;
   const changes = (m: string) => [...(planOf(m).turns.postgresql ?? []), ...(planOf(m).turns.host ?? [])];
   await runRoll(
     session,
@@ -304,7 +311,7 @@ export async function runUpgrade(session: Session, plans: HostUpgrade[], roll: R
     );
   }
   // The roll prints its own steps and says what it left untouched when it stops.
-  if (roll) await postgresRoll(session, steps, plans, roll, opts.timeoutSec);
+  if (roll) await postgresRoll(session, steps, plans, roll, opts.timeoutSec, opts.release);
   for (const p of plans) {
     const rolled = roll && (roll.replicas.includes(p.host) || roll.leader?.name === p.host);
     if ((p.turns.host ?? []).length && !rolled) await turn(`upgrade ${names(p.turns.host!)} on ${p.host}`, () => install(session, steps, p.host, p.turns.host!));

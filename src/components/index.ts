@@ -12,28 +12,41 @@ import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
-import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from './types.js';
+import type { Release } from './base/release.js';
+import { RELEASES, ReleaseError } from './base/release.js';
+import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type Platform, type TopologyFacts, type TopologyStep } from './types.js';
 
 export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
 
-/** Every Debian package a host's roles need, from every component. */
-export function packagesFor(inv: Inventory, h: Host): string[] {
-  return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h) ?? []))];
+/** Every Debian package a host's roles need on the cluster's release, from every component. */
+export function packagesFor(inv: Inventory, h: Host, release: Release): string[] {
+  return [...new Set(COMPONENTS.flatMap((c) => c.packages?.(inv, h, release) ?? []))];
 }
 
-/** Per component, the Debian packages that are its software on a host (what `pgha upgrade` upgrades). */
-export function upgradesFor(inv: Inventory, h: Host): { component: ComponentName; packages: string[] }[] {
+/** Per component, the Debian packages that are its software on a host on the cluster's release (what `pgha upgrade` upgrades). */
+export function upgradesFor(inv: Inventory, h: Host, release: Release): { component: ComponentName; packages: string[] }[] {
   return COMPONENTS.flatMap((c) => {
-    const packages = c.upgrades?.(inv, h) ?? [];
+    const packages = c.upgrades?.(inv, h, release) ?? [];
     return packages.length ? [{ component: c.name, packages }] : [];
   });
 }
 
-/** Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. */
-export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; etcdState?: EtcdClusterState }): RenderedFile[] {
+/**
+ * Every file pgha writes on `hostName`, for its roles only. Needs inv.secrets. Without a platform:
+ * Debian 12 with the Patroni of the DCS given (3.0.2 for etcd:, 3.0.3 for etcd3:), as `pgha render`
+ * shows by default; apply always passes the platform it read from the hosts.
+ */
+export function renderHost(inv: Inventory, hostName: string, opts: { dcs: Dcs; platform?: Platform; etcdState?: EtcdClusterState }): RenderedFile[] {
   if (!inv.secrets) throw new Error('rendering needs the secrets: load the inventory with its secrets file');
   const host = inv.host(hostName);
-  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, etcdState: opts.etcdState }) ?? []);
+  const platform = opts.platform ?? { release: RELEASES.bookworm, patroniVersions: [opts.dcs === 'etcd' ? '3.0.2' : '3.0.3'] };
+  return COMPONENTS.flatMap((c) => c.files?.({ inv, host, dcs: opts.dcs, platform, etcdState: opts.etcdState }) ?? []);
+}
+
+/** Every component's objection to this platform, as one refusal (exit 2, nothing changed); none: returns. */
+export function checkPlatform(inv: Inventory, platform: Platform, dcs: Dcs): void {
+  const problems = COMPONENTS.flatMap((c) => c.platformProblem?.(inv, platform, dcs) ?? []);
+  if (problems.length) throw new ReleaseError(problems.join('; '));
 }
 
 /** Every component's topology steps for these facts, in the order apply runs them (throws an InputError to refuse). */
@@ -49,14 +62,14 @@ export function planComponents(facts: TopologyFacts, inv: Inventory): TopologySt
  * cluster), then every missing package in one apt call per host (at its pinned version, if the
  * inventory pins one), all hosts in parallel; pinned packages installed at another version are noted.
  */
-export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files' | 'notes'>): Promise<void> {
+export async function packagesStage(ctx: Pick<ApplyContext, 'session' | 'rollout' | 'files' | 'notes'> & { release: Release }): Promise<void> {
   const { session, rollout } = ctx;
   const versions = session.inv.packages.versions;
   await rollout.stage('packages', [...session.conns.values()], (conn) => {
     const h = session.inv.host(conn.target.name);
     return [
       ...ctx.files(h).filter((f) => f.beforePackages).map((f) => fileOp(f)),
-      packages(packagesFor(session.inv, h), { versions }),
+      packages(packagesFor(session.inv, h, ctx.release), { versions }),
       // Pinned packages installed at another version are reported, never moved (pgha upgrade does).
       ...(Object.keys(versions).length ? [pinDriftOp(versions, (note) => ctx.notes.push(note))] : []),
     ];

@@ -5,6 +5,7 @@ import type { Rollout } from '../engine/index.js';
 import type { Host, Inventory } from '../inventory/index.js';
 import type { ComponentName, RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
+import type { Release } from './base/release.js';
 import type { EtcdLive } from './etcd/membership.js';
 import type { PatroniCluster } from './patroni/cluster.js';
 import type { StanzaInfo } from './pgbackrest/info.js';
@@ -14,6 +15,16 @@ export type { ComponentName, RenderedFile } from '../render/template.js';
 /** Patroni's DCS section: etcd's v2 API below Patroni 3.0.3, etcd3 from then on (see patroni/version.ts). */
 export type Dcs = 'etcd' | 'etcd3';
 
+/**
+ * What the cluster's hosts run, read from them before planning: one Debian release (each
+ * component picks its packages and configuration for it from its own per-release table) and the
+ * Patroni version of the database hosts (the DCS section and the timing rules follow from it).
+ */
+export interface Platform {
+  release: Release;
+  /** Every database host's Patroni (installed, or what apt would install, or the release's). */
+  patroniVersions: string[];
+}
 /** etcd's ETCD_INITIAL_CLUSTER_STATE: "new" to bootstrap a cluster, "existing" once one runs. */
 export type EtcdClusterState = 'new' | 'existing';
 
@@ -22,6 +33,7 @@ export interface RenderInput {
   inv: Inventory;
   host: Host;
   dcs: Dcs;
+  platform: Platform;
   /** Default "new" (a cluster to bootstrap, as `pgha render` shows it); apply says "existing" once etcd runs. */
   etcdState?: EtcdClusterState;
 }
@@ -61,6 +73,8 @@ export interface HostRoleFacts {
 
 /** The live cluster as apply found it, before touching any host (src/cluster/topology.ts reads it). */
 export interface TopologyFacts {
+  /** The cluster's Debian release (read before the plan; paths such as the data directory follow from it). */
+  release: Release;
   /** etcd's membership; null when no etcd answers (a cluster to bootstrap). */
   etcd: EtcdLive | null;
   /** Patroni's view (GET /cluster) and who streams from the leader; null when no Patroni answers. */
@@ -88,6 +102,7 @@ export interface ApplyContext {
   session: Session;
   rollout: Rollout;
   dcs: Dcs;
+  platform: Platform;
   /** Rendered files of a host (for its roles only). */
   files(host: Host | string): RenderedFile[];
   /** Notes for the end of the run (pending restarts and the like). */
@@ -117,13 +132,16 @@ export interface CheckResult {
 
 export interface Component {
   name: ComponentName;
-  /** Debian packages a host needs for this component (by its roles). */
-  packages?(inv: Inventory, host: Host): string[];
+  /** Debian packages a host needs for this component (by its roles), on the cluster's release. */
+  packages?(inv: Inventory, host: Host, release: Release): string[];
+  /** Why this component cannot run on this platform with this inventory (nothing is changed then), or null. */
+  platformProblem?(inv: Inventory, platform: Platform, dcs: Dcs): string | null;
   /**
-   * The Debian packages that are this component's software on a host (by its roles): `pgha upgrade`
-   * upgrades them, with the installed packages built from the same source, in this component's turn.
+   * The Debian packages that are this component's software on a host (by its roles), on the
+   * cluster's release: `pgha upgrade` upgrades them, with the installed packages built from the
+   * same source, in this component's turn.
    */
-  upgrades?(inv: Inventory, host: Host): string[];
+  upgrades?(inv: Inventory, host: Host, release: Release): string[];
   /** Every file this component writes on a host (by its roles). Needs inv.secrets. */
   files?(r: RenderInput): RenderedFile[];
   /** Rollout, first pass (registry order): files, users, directories; nothing that needs another component running. */

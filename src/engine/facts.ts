@@ -102,6 +102,45 @@ export async function readUserFacts(conn: Connection, users: string[], groups: s
   return out;
 }
 
+/** A host's operating system, from /etc/os-release (os-release(5)). */
+export interface OsRelease {
+  /** ID, e.g. "debian". */
+  id: string;
+  /** VERSION_CODENAME, e.g. "trixie"; "" when the file has none (a testing image, another OS). */
+  codename: string;
+  /** VERSION_ID, e.g. "13"; "" when absent. */
+  versionId: string;
+  /** PRETTY_NAME, e.g. "Debian GNU/Linux 13 (trixie)", for messages. */
+  prettyName: string;
+}
+
+/** Pure: the text of /etc/os-release -> its fields (shell-style assignments, values optionally quoted). */
+export function parseOsRelease(text: string): OsRelease {
+  const fields = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    let v = m[2].trim();
+    const q = v[0];
+    if ((q === '"' || q === "'") && v.endsWith(q) && v.length >= 2) v = v.slice(1, -1);
+    // os-release(5): inside double quotes, \\ \$ \" and \` stand for the character itself.
+    if (q === '"') v = v.replace(/\\([\\$"`])/g, '$1');
+    fields.set(m[1], v);
+  }
+  return {
+    id: fields.get('ID') ?? '',
+    codename: fields.get('VERSION_CODENAME') ?? '',
+    versionId: fields.get('VERSION_ID') ?? '',
+    prettyName: fields.get('PRETTY_NAME') ?? fields.get('NAME') ?? 'an unknown system',
+  };
+}
+
+/** The host's /etc/os-release (falling back to /usr/lib/os-release, as os-release(5) says). */
+export async function readOsRelease(conn: Connection): Promise<OsRelease> {
+  const r = await conn.run(['sh', '-c', 'cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release'], { sudo: false, check: false, display: 'os-release' });
+  return parseOsRelease(r.code === 0 ? r.stdout : '');
+}
+
 /** The facts of one host, cached for a stage. */
 export class Facts {
   private files = new Map<string, FileFact>();

@@ -56,8 +56,10 @@ export interface Host {
 
 export interface Timing {
   profile: TimingProfile;
-  /** Seconds (the profile's, or the inventory's patroni.* overrides). */
+  /** Seconds (the profile's, or the inventory's patroni.* overrides), as the inventory asks them (see patroni/timing.ts for what Patroni makes of them). */
   patroni: { ttl: number; loop_wait: number; retry_timeout: number };
+  /** The inventory sets patroni.ttl, loop_wait or retry_timeout itself. */
+  overridden: boolean;
   haproxy: { inter_ms: number; fastinter_ms: number; fall: number; rise: number };
 }
 
@@ -253,6 +255,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     timing: {
       profile: c.timing,
       patroni: effectiveTiming(c),
+      overridden: c.patroni.ttl !== undefined || c.patroni.loop_wait !== undefined || c.patroni.retry_timeout !== undefined,
       haproxy: { ...TIMING_PROFILES[c.timing].haproxy },
     },
     etcd: c.etcd,

@@ -246,7 +246,12 @@ export const InventorySchema = z
           .string()
           .regex(CLUSTER_NAME_RE, 'expected letters, digits, - and _ (at most 63)')
           .describe("the Patroni scope (the cluster's name in etcd)"),
-        postgres_version: z.int().min(POSTGRES_VERSIONS.min).max(POSTGRES_VERSIONS.max).default(15).describe('PostgreSQL major version'),
+        postgres_version: z
+          .int()
+          .min(POSTGRES_VERSIONS.min)
+          .max(POSTGRES_VERSIONS.max)
+          .optional()
+          .describe("PostgreSQL major version (default: the hosts' Debian release's, 15 on Debian 12, 17 on Debian 13)"),
       })
       .describe('the cluster'),
     secrets: z

@@ -22,6 +22,8 @@ export interface FaultContext {
   haproxy: (Endpoint & { name: string })[];
   cred: Credentials;
   log: (s: string) => void;
+  /** The ttl Patroni runs with (its dynamic configuration: Patroni 3.2 and later raise the profile's below 20 s). */
+  ttl: number;
 }
 
 export async function faultContext(inventory: string, log: (s: string) => void = (s) => console.log(s)): Promise<FaultContext> {
@@ -34,7 +36,21 @@ export async function faultContext(inventory: string, log: (s: string) => void =
     haproxy: inv.hostsWithRole('haproxy').map((h) => ({ name: h.name, host: h.address, port: inv.haproxy.primary_port })),
     cred: { user: inv.patroni.users.superuser, password: inv.secrets.superuser_password },
     log,
+    ttl: (await liveTtl(inv)) ?? inv.timing.patroni.ttl,
   };
+}
+
+/** GET /config's ttl from the first member that answers (what pgha wrote there: what Patroni runs with); null when none answers. */
+async function liveTtl(inv: Inventory): Promise<number | null> {
+  for (const h of inv.hostsWithRole('postgres')) {
+    try {
+      const ttl = ((await getJson(restapiUrl(inv, h, '/config'))) as { ttl?: unknown }).ttl;
+      if (typeof ttl === 'number') return ttl;
+    } catch {
+      // next member
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- cluster state, asked from the test host
@@ -263,7 +279,7 @@ async function writesResumed(r: FaultRun, since: number, timeoutMs: number): Pro
   return (await r.checker.waitForAcks(since, 5, timeoutMs)) ? Math.round((Date.now() - since) / 100) / 10 : null;
 }
 
-const ttl = (ctx: FaultContext) => ctx.inv.timing.patroni.ttl;
+const ttl = (ctx: FaultContext) => ctx.ttl;
 
 /**
  * Where the time goes: when a member other than `old` is Patroni's running leader (asked over the

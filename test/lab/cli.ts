@@ -4,8 +4,8 @@ import * as lab from './lab.js';
 
 const HELP = `Usage: npm run lab -- COMMAND [ARGS]
 
-The pgha container lab: Debian 12 machines (systemd-nspawn) with systemd, sshd and their own
-addresses on a private bridge. node1..node3 are the database hosts and node4 the backup
+The pgha container lab: Debian 12 machines (or Debian 13 with PGHA_LAB_RELEASE=trixie;
+systemd-nspawn) with systemd, sshd and their own addresses on a private bridge. node1..node3 are the database hosts and node4 the backup
 repository host of inventories/lab.yml. Needs root.
 
 Commands:
@@ -30,6 +30,8 @@ Environment (defaults):
   PGHA_LAB_DIR=/var/lib/pgha-lab   base image, machine disks, key, known_hosts, secrets, logs
   PGHA_LAB_BRIDGE=pghabr0          host bridge
   PGHA_LAB_SUBNET=10.88.213.0/24   host .1 (apt proxy on port 3142), nodeK .(10+K)
+  PGHA_LAB_RELEASE=bookworm        the machines' Debian release: bookworm (12) or trixie (13); each has
+                                   its own cached base image, and a lab dir holds machines of one release
   PGHA_LAB_KEEP_FAILED=1           leave a failed up in place for inspection (else it is taken down)
 `;
 
@@ -50,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
       const n = args[0] === undefined ? lab.DEFAULT_MACHINES : Number(args[0]);
       const t0 = Date.now();
       await lab.up(n, (s) => process.stderr.write(`${s}\n`));
-      process.stdout.write(`lab up: ${lab.machineNames(n).join(', ')} answer ssh (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+      process.stdout.write(`lab up (${lab.labConfig().release}): ${lab.machineNames(n).join(', ')} answer ssh (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
       process.stdout.write(`inventory: ${lab.labInventoryPath()}\n`);
       return 0;
     }
@@ -60,11 +62,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'status': {
       const s = lab.status();
-      process.stdout.write(`dir ${s.config.dir}  bridge ${s.config.bridge} ${s.bridge ? 'up' : 'absent'}  `);
+      process.stdout.write(`dir ${s.config.dir}  release ${s.config.release}  bridge ${s.config.bridge} ${s.bridge ? 'up' : 'absent'}  `);
       process.stdout.write(`apt proxy ${s.proxy ? `${s.config.proxyUrl} (pid ${s.proxy})` : 'stopped'}\n`);
       for (const m of s.machines) {
         const link = m.linkUp === null ? 'no link' : m.linkUp ? 'link up' : 'PARTITIONED';
-        process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
+        process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${(m.release ?? '-').padEnd(9)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
       }
       if (s.machines.length === 0) process.stdout.write('no machines\n');
       if (lab.isolated()) process.stdout.write(`bastion on: SSH from this host reaches ${lab.BASTION} only\n`);

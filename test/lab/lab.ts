@@ -1,8 +1,10 @@
-// The container lab: Debian 12 machines (systemd-nspawn) with systemd, sshd and their own
-// addresses on a private bridge, for tests that run pgha against real hosts.
+// The container lab: Debian 12 (or, with PGHA_LAB_RELEASE=trixie, Debian 13) machines
+// (systemd-nspawn) with systemd, sshd and their own addresses on a private bridge, for tests that
+// run pgha against real hosts. The host stays Debian 12 either way.
 //
 // API for other tests (stable; everything else in this file is internal):
-//   labConfig()             paths, bridge, addresses (from PGHA_LAB_DIR, PGHA_LAB_BRIDGE, PGHA_LAB_SUBNET)
+//   labConfig()             paths, bridge, addresses, release (from PGHA_LAB_DIR, PGHA_LAB_BRIDGE,
+//                           PGHA_LAB_SUBNET, PGHA_LAB_RELEASE)
 //   up(n = 4)               boots node1..nodeN (idempotent) and waits until each answers ssh
 //   down()                  stops everything and removes the machines' disks (base, keys, secrets stay)
 //   isUp(n = 4)             true when node1..nodeN are running
@@ -37,7 +39,11 @@ export const BASTION = 'node5';
 /** ip rule priorities of the bastion setup (host-wide table, so each rule names this lab's subnet). */
 const BASTION_RULE_PREFS = { allow: 20000, deny: 20001 };
 
-const DEFAULTS = { dir: '/var/lib/pgha-lab', bridge: 'pghabr0', subnet: '10.88.213.0/24' };
+const DEFAULTS = { dir: '/var/lib/pgha-lab', bridge: 'pghabr0', subnet: '10.88.213.0/24', release: 'bookworm' };
+/** The Debian releases the lab's machines can run (the host is Debian 12 either way). */
+export const LAB_RELEASES = ['bookworm', 'trixie'] as const;
+export type LabRelease = (typeof LAB_RELEASES)[number];
+const RELEASE_LABEL: Record<LabRelease, string> = { bookworm: 'Debian 12 (bookworm)', trixie: 'Debian 13 (trixie)' };
 const PROXY_PORT = 3142;
 // Bump when the base image's contents change, so a cached older base is rebuilt.
 const BASE_VERSION = '1';
@@ -58,7 +64,10 @@ export interface LabConfig {
   keyPath: string;
   knownHostsPath: string;
   secretsPath: string;
+  /** Dir, bridge and subnet are the defaults (the release may differ). */
   isDefault: boolean;
+  /** The machines' Debian release (PGHA_LAB_RELEASE; each has its own cached base image). */
+  release: LabRelease;
 }
 
 export interface Result {
@@ -73,6 +82,8 @@ export interface MachineStatus {
   running: boolean;
   pid: number | null;
   linkUp: boolean | null;
+  /** The Debian release its disk was made from. */
+  release: LabRelease | null;
 }
 
 // ---------------------------------------------------------------- configuration
@@ -97,6 +108,8 @@ export function labConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
     throw new Error(`PGHA_LAB_SUBNET must be an IPv4 network with a prefix of /8 to /24, e.g. ${DEFAULTS.subnet}`);
   }
   if (!/^[A-Za-z0-9_-]{1,15}$/.test(bridge)) throw new Error('PGHA_LAB_BRIDGE must be a valid interface name');
+  const release = (env.PGHA_LAB_RELEASE || DEFAULTS.release) as LabRelease;
+  if (!LAB_RELEASES.includes(release)) throw new Error(`PGHA_LAB_RELEASE must be one of ${LAB_RELEASES.join(', ')}, got ${JSON.stringify(env.PGHA_LAB_RELEASE)}`);
   const prefixLength = Number(m[2]);
   const network = (ipToInt(m[1]) & (0xffffffff << (32 - prefixLength))) >>> 0;
   const hostAddress = intToIp(network + 1);
@@ -112,6 +125,7 @@ export function labConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
     knownHostsPath: path.join(dir, 'known_hosts'),
     secretsPath: path.join(dir, 'lab.secrets.yml'),
     isDefault: dir === DEFAULTS.dir && bridge === DEFAULTS.bridge && `${intToIp(network)}/${prefixLength}` === DEFAULTS.subnet,
+    release,
   };
 }
 
@@ -139,7 +153,8 @@ function paths(cfg: LabConfig, name: string) {
     log: path.join(cfg.dir, 'logs', `${name}.log`),
   };
 }
-const baseDir = (cfg: LabConfig) => path.join(cfg.dir, 'base');
+/** The cached base image of the lab's release (bookworm keeps the name it always had). */
+const baseDir = (cfg: LabConfig) => path.join(cfg.dir, cfg.release === 'bookworm' ? 'base' : `base-${cfg.release}`);
 const acngPidFile = (cfg: LabConfig) => path.join(cfg.dir, 'apt-cacher-ng.pid');
 /**
  * The machine's name for systemd-nspawn. nspawn names the host side of its link `vb-` + this
@@ -319,6 +334,28 @@ export function hostMirror(): string {
   throw new Error(`no Debian bookworm mirror found in the host's apt sources (${deb822})`);
 }
 
+/**
+ * The host's deb822 apt sources for a machine of `release`: the same mirrors, each bookworm suite
+ * (bookworm, bookworm-updates, bookworm-security, ...) renamed. The host itself stays Debian 12.
+ */
+export function releaseSources(hostSources: string, release: LabRelease): string {
+  return hostSources.replace(/^(Suites:.*)$/gim, (line) => line.replace(/\bbookworm(?=-|\s|$)/g, release));
+}
+
+/**
+ * systemd in every machine takes inotify instances, all as root on the host, where the kernel's
+ * default limit (128) is shared by every machine of every lab: a machine's units then fail with
+ * "Too many open files". Raised (never lowered) when up finds it too low.
+ */
+const INOTIFY_INSTANCES = 1024;
+function ensureInotifyInstances(log: (s: string) => void): void {
+  const file = '/proc/sys/fs/inotify/max_user_instances';
+  const now = Number(fs.readFileSync(file, 'utf8').trim());
+  if (now >= INOTIFY_INSTANCES) return;
+  fs.writeFileSync(file, `${INOTIFY_INSTANCES}\n`);
+  log(`raised fs.inotify.max_user_instances from ${now} to ${INOTIFY_INSTANCES} (every machine's systemd takes some)`);
+}
+
 /** Installs the host packages the lab needs; no daemon is started by their installation. */
 export function ensureHostPackages(): void {
   const missing = HOST_PACKAGES.filter(
@@ -398,16 +435,17 @@ export function ensureBase(cfg: LabConfig = labConfig(), log: (s: string) => voi
   }
   fs.rmSync(build, { recursive: true, force: true });
   const mirror = hostMirror();
-  log(`building the base image (debootstrap bookworm from ${mirror}) ...`);
-  must('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, 'bookworm', build, mirror]);
+  log(`building the ${RELEASE_LABEL[cfg.release]} base image (debootstrap ${cfg.release} from ${mirror}) ...`);
+  must('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, cfg.release, build, mirror]);
   const at = (p: string) => path.join(build, p);
   // Each machine gets its own host keys and machine id; none may come from the base.
   for (const f of fs.readdirSync(at('etc/ssh'))) if (f.startsWith('ssh_host_')) fs.rmSync(at(`etc/ssh/${f}`));
   fs.writeFileSync(at('etc/machine-id'), '');
   fs.rmSync(at('etc/hostname'), { force: true });
-  // The same sources as the host (its mirror and suites); reached through the host's apt proxy.
+  // The same sources as the host (its mirror and suites, renamed for the release); reached through
+  // the host's apt proxy.
   fs.rmSync(at('etc/apt/sources.list'), { force: true });
-  fs.copyFileSync('/etc/apt/sources.list.d/debian.sources', at('etc/apt/sources.list.d/debian.sources'));
+  fs.writeFileSync(at('etc/apt/sources.list.d/debian.sources'), releaseSources(fs.readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8'), cfg.release));
   const trust = aptTrustSettings();
   if (trust) fs.writeFileSync(at('etc/apt/apt.conf.d/90pgha-lab-mirror'), trust);
   fs.writeFileSync(at('etc/ssh/sshd_config.d/pgha-lab.conf'), 'PasswordAuthentication no\nUseDNS no\n');
@@ -485,9 +523,32 @@ async function stopProxy(cfg: LabConfig): Promise<void> {
 // ---------------------------------------------------------------- machines
 
 /** Mounts the machine's disk (overlay over the base) and prepares it: first time, and each up. */
+/** The release a machine's disk was made from (recorded beside it; machines from before releases are bookworm). */
+function machineRelease(cfg: LabConfig, name: string): LabRelease | null {
+  const p = paths(cfg, name);
+  if (!fs.existsSync(p.upper)) return null;
+  const file = path.join(p.dir, 'release');
+  return fs.existsSync(file) ? (fs.readFileSync(file, 'utf8').trim() as LabRelease) : 'bookworm';
+}
+
+/** Machines of another release in this lab dir are refused before anything is touched: their disks sit on another base. */
+function assertOneRelease(cfg: LabConfig): void {
+  const other = existingMachines(cfg).filter((n) => (machineRelease(cfg, n) ?? cfg.release) !== cfg.release);
+  if (other.length) {
+    const was = machineRelease(cfg, other[0])!;
+    throw new Error(
+      `${other.join(', ')} in ${cfg.dir} ${other.length === 1 ? 'is a' : 'are'} ${RELEASE_LABEL[was]} machine${other.length === 1 ? '' : 's'}, ` +
+        `and PGHA_LAB_RELEASE asks for ${RELEASE_LABEL[cfg.release]}: take that lab down first (PGHA_LAB_RELEASE=${was} npm run lab -- down), ` +
+        'or use another PGHA_LAB_DIR, PGHA_LAB_BRIDGE and PGHA_LAB_SUBNET',
+    );
+  }
+}
+
 function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: string): void {
   const p = paths(cfg, name);
+  const fresh = !fs.existsSync(p.upper);
   for (const d of [p.upper, p.work, p.root, path.dirname(p.log)]) fs.mkdirSync(d, { recursive: true });
+  if (fresh) fs.writeFileSync(path.join(p.dir, 'release'), `${cfg.release}\n`);
   if (!mountPoints().includes(p.root)) {
     must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${baseDir(cfg)},upperdir=${p.upper},workdir=${p.work}`, p.root]);
   }
@@ -660,6 +721,7 @@ export async function start(name: string): Promise<StartResult> {
   const cfg = labConfig();
   machineAddress(name, cfg);
   if (!fs.existsSync(paths(cfg, name).upper)) throw new Error(`${name} is not part of the lab; run up first`);
+  assertOneRelease(cfg);
   const t0 = Date.now();
   const booted = nspawnPid(cfg, name) === null;
   if (booted) {
@@ -768,6 +830,7 @@ export function status(): { config: LabConfig; bridge: boolean; proxy: number | 
         running: running(cfg, name),
         pid,
         linkUp: link.code === 0 ? /[<,]UP[,>]/.test(link.stdout) : null,
+        release: machineRelease(cfg, name),
       };
     }),
   };
@@ -787,8 +850,10 @@ export async function up(n: number = DEFAULT_MACHINES, log: (s: string) => void 
   assertRoot();
   const cfg = labConfig();
   const names = machineNames(n);
+  assertOneRelease(cfg);
   try {
     ensureHostPackages();
+    ensureInotifyInstances(log);
     bastionOff(cfg); // every test but the bastion's own expects the machines reachable
     const pubkey = ensureKey(cfg);
     ensureSecrets(cfg);

@@ -10,8 +10,8 @@ export const base: Component = {
   name: 'base',
   // Its key signs the PostgreSQL project's repository.
   packages: (inv) => (inv.packages.postgresql_apt_repository ? ['postgresql-common'] : []),
-  files({ inv, host }) {
-    const ctx = { packages: inv.packages };
+  files({ inv, host, platform }) {
+    const ctx = { packages: inv.packages, release: platform.release };
     return [
       ...(inv.packages.apt_proxy ? [renderFile('base', '/etc/apt/apt.conf.d/01pgha-proxy', 'apt-proxy.conf.hbs', ctx, { beforePackages: true })] : []),
       ...(inv.packages.postgresql_apt_repository ? [renderFile('base', '/etc/apt/sources.list.d/pgdg.sources', 'pgdg.sources.hbs', ctx, { beforePackages: true })] : []),

@@ -9,6 +9,7 @@ import { PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import { fileOp } from '../../render/op.js';
+import type { ReleaseName } from '../base/release.js';
 import type { Connection } from '../../ssh/index.js';
 import { check, renderedFile, type ApplyContext, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from '../types.js';
 import { etcdDataDir, etcdClientUrl, etcdPeerUrl } from './endpoints.js';
@@ -245,9 +246,28 @@ function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
   }));
 }
 
+/**
+ * What each Debian release's etcd offers Patroni: 3.4.23 on Debian 12 serves the v2 API when asked
+ * (ETCD_ENABLE_V2), which Patroni 3.0.2 needs (see the DCS in the README); 3.5.16 on Debian 13
+ * deprecates it and 3.6 removes it, so nothing pgha does there may depend on it. Both take the same
+ * ETCD_* settings otherwise, and pgha's etcdctl calls use the v3 API on both.
+ */
+export const ETCD_RELEASES: Record<ReleaseName, { etcd: string; v2: 'available' | 'deprecated' }> = {
+  bookworm: { etcd: '3.4', v2: 'available' },
+  trixie: { etcd: '3.5', v2: 'deprecated' },
+};
+
 export const etcd: Component = {
   name: 'etcd',
   packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
+  platformProblem(_inv, platform, dcs) {
+    const e = ETCD_RELEASES[platform.release.name];
+    if (dcs !== 'etcd' || e.v2 === 'available') return null;
+    return (
+      `Patroni ${platform.patroniVersions.join(', ')} needs etcd's v2 API (its etcd3: DCS can lose acknowledged writes below 3.0.3), ` +
+      `and ${platform.release.label}'s etcd ${e.etcd} deprecates it: pgha does not depend on it there; install Patroni 3.0.3 or later`
+    );
+  },
   upgrades: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
   files({ inv, host, dcs, etcdState }) {
     if (!host.roles.has('etcd')) return [];

@@ -37,7 +37,7 @@ export interface PatroniSelf {
   tags?: Record<string, unknown>;
   pause?: boolean;
   postmaster_start_time?: string;
-  /** Patroni's own version. */
+  /** Patroni itself: {"version": "4.0.7", "scope": "lab", ...}. */
   patroni?: { version?: string };
 }
 

@@ -7,8 +7,9 @@ import { bracketed, hostPort } from '../../session/remote.js';
 import { yamlSecretMask } from '../../render/secret-mask.js';
 import { etcdClientHosts } from '../etcd/endpoints.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
-import type { RenderInput } from '../types.js';
-import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
+import type { Platform, RenderInput } from '../types.js';
+import { effectiveTiming } from './timing.js';
+import { binDir, dataDir, PATRONI_CONFIG, postgresMajor } from './paths.js';
 
 const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
 
@@ -62,13 +63,15 @@ function parameters(inv: Inventory): { key: string; value: string | number | boo
   return Object.entries(all).map(([key, value]) => ({ key, value }));
 }
 
-function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
+function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs'], platform: Platform) {
   const p = inv.patroni;
+  const t = effectiveTiming(inv.timing.patroni, platform.patroniVersions);
   return {
     cluster: inv.cluster,
     host: { name: host.name, address: host.address, tags: host.tags },
     dcs,
-    timing: inv.timing.patroni,
+    // What the Patroni runs with (3.2 and later raise a short ttl): the DCS then says what is in effect.
+    timing: { ttl: t.ttl, loop_wait: t.loop_wait, retry_timeout: t.retry_timeout },
     users: p.users,
     secrets: inv.secrets,
     patroni: { ...p, restapiAddress: hostPort(host.address, p.restapi_port) },
@@ -81,18 +84,18 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
       // Patroni strips the brackets before it sets listen_addresses.
       listen: `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
       connectAddress: hostPort(host.address, p.postgres_port),
-      dataDir: dataDir(inv),
-      binDir: binDir(inv),
+      dataDir: dataDir(inv, platform.release),
+      binDir: binDir(inv, platform.release),
     },
     pgHba: hbaRules(inv),
     pgIdent: `pgha postgres ${p.users.superuser}`,
   };
 }
 
-export function patroniFiles({ inv, host, dcs }: RenderInput): RenderedFile[] {
+export function patroniFiles({ inv, host, dcs, platform }: RenderInput): RenderedFile[] {
   if (!host.roles.has('postgres')) return [];
   return [
-    renderFile('patroni', CREATECLUSTER_CONF, 'createcluster.conf.hbs', { cluster: inv.cluster }, { beforePackages: true }),
-    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK }),
+    renderFile('patroni', CREATECLUSTER_CONF, 'createcluster.conf.hbs', { major: postgresMajor(inv, platform.release) }, { beforePackages: true }),
+    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs, platform), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK }),
   ];
 }

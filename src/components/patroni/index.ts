@@ -11,15 +11,25 @@ import { anyPatroniCluster, isLeaderRole, leaderOf, membersStreaming, patroniHas
 import { dynamicConfigOp } from './config.js';
 import { patroniFiles } from './files.js';
 import { planMembers } from './members.js';
-import { PATRONI_CONFIG } from './paths.js';
+import { PATRONI_CONFIG, postgresMajor } from './paths.js';
+import { PATRONI_RELEASES } from './version.js';
 
 export const patroni: Component = {
   name: 'patroni',
-  packages: (inv, h) => (h.roles.has('postgres') ? [`postgresql-${inv.cluster.postgres_version}`, 'patroni', 'curl'] : []),
+  packages: (inv, h, release) => (h.roles.has('postgres') ? [`postgresql-${postgresMajor(inv, release)}`, ...PATRONI_RELEASES[release.name].packages, 'curl'] : []),
   // PostgreSQL's server package brings its client and libpq5 (one source); Patroni is its own.
-  upgrades: (inv, h) => (h.roles.has('postgres') ? [`postgresql-${inv.cluster.postgres_version}`, 'patroni'] : []),
+  upgrades: (inv, h, release) => (h.roles.has('postgres') ? [`postgresql-${postgresMajor(inv, release)}`, 'patroni'] : []),
   files: patroniFiles,
   plan: planMembers,
+  platformProblem(inv, platform) {
+    const asked = inv.cluster.postgres_version;
+    const shipped = PATRONI_RELEASES[platform.release.name].postgres;
+    if (asked === undefined || asked === shipped || inv.packages.postgresql_apt_repository) return null;
+    return (
+      `cluster.postgres_version ${asked}: ${platform.release.label} ships PostgreSQL ${shipped} only; leave postgres_version out ` +
+      `(the release's default, ${shipped}) or set packages.postgresql_apt_repository: true`
+    );
+  },
   async prepare(ctx) {
     await ctx.rollout.stage('patroni config', ctx.session.withRole('postgres'), (conn) => [
       fileOp(renderedFile(ctx, conn.target.name, PATRONI_CONFIG), [reloadService('patroni')]),

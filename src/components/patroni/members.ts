@@ -145,7 +145,7 @@ async function leave(ctx: ApplyContext, host: Host, purge: boolean): Promise<voi
     stoppedOp(),
     // It holds the cluster's passwords, and a Patroni started by hand would join the cluster again.
     removedOp(`${PATRONI_CONFIG} removed`, [PATRONI_CONFIG]),
-    ...(purge ? [removedOp(`data directory ${dataDir(inv)} removed (--purge)`, [dataDir(inv)])] : []),
+    ...(purge ? [removedOp(`data directory ${dataDir(inv, ctx.platform.release)} removed (--purge)`, [dataDir(inv, ctx.platform.release)])] : []),
   ]);
   await gone(ctx, host.name);
 }
@@ -185,7 +185,8 @@ export function planMembers(facts: TopologyFacts, inv: Inventory): TopologyStep[
     steps.push({ phase: 'patroni.start', text: `postgres: ${h.name} joins as a replica, ${how}, and streams from the leader`, run: (ctx) => join(ctx, h) });
   }
   for (const name of leavingMembers(facts, inv)) {
-    const data = facts.purge ? `its data directory ${dataDir(inv)} is removed (--purge)` : `its data stays in ${dataDir(inv)} (--purge removes it)`;
+    const dir = dataDir(inv, facts.release);
+    const data = facts.purge ? `its data directory ${dir} is removed (--purge)` : `its data stays in ${dir} (--purge removes it)`;
     steps.push({
       phase: 'patroni.leave',
       text: `postgres: ${name} leaves: Patroni stopped and disabled, its config removed, its member key gone from the DCS and its replication slot dropped; ${data}`,

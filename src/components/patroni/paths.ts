@@ -1,14 +1,19 @@
 // Where Patroni and PostgreSQL live on a database host, derived from the inventory alone (pure).
 import type { Host, Inventory } from '../../inventory/index.js';
 import { hostPort } from '../../session/remote.js';
+import type { Release } from '../base/release.js';
+import { PATRONI_RELEASES } from './version.js';
 
 /** Patroni's configuration (it holds passwords: postgres:postgres 0600). */
 export const PATRONI_CONFIG = '/etc/patroni/config.yml';
 /** Home of the OS user postgres. */
 export const POSTGRES_HOME = '/var/lib/postgresql';
 
-export const dataDir = (inv: Inventory) => `/var/lib/postgresql/${inv.cluster.postgres_version}/main`;
-export const binDir = (inv: Inventory) => `/usr/lib/postgresql/${inv.cluster.postgres_version}/bin`;
+/** The PostgreSQL major: the inventory's, else the default of the hosts' Debian release. */
+export const postgresMajor = (inv: Inventory, release: Release): number => inv.cluster.postgres_version ?? PATRONI_RELEASES[release.name].postgres;
+
+export const dataDir = (inv: Inventory, release: Release) => `/var/lib/postgresql/${postgresMajor(inv, release)}/main`;
+export const binDir = (inv: Inventory, release: Release) => `/usr/lib/postgresql/${postgresMajor(inv, release)}/bin`;
 
 /** A URL of the Patroni REST API of `h`. */
 export function restapiUrl(inv: Inventory, h: Host, path: string): string {

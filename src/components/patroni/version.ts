@@ -1,14 +1,26 @@
 // Which Patroni the database hosts run (a fact), and what follows from its version: the DCS
-// section (etcd's v2 API below 3.0.3, see README "The DCS") and the smallest ttl it accepts.
+// section (etcd's v2 API below 3.0.3, see README "The DCS") and, in timing.ts, the timing rules it
+// enforces. Also what each Debian release ships: its default PostgreSQL major and its Patroni.
 import { InputError } from '../../errors.js';
 import type { Session } from '../../session/session.js';
+import type { ReleaseName } from '../base/release.js';
 import type { Dcs } from '../types.js';
 
-/** Debian 12's Patroni, assumed for planning when it is neither installed nor known to apt. */
-const DEFAULT_PATRONI_VERSION = '3.0.2';
+/**
+ * Per Debian release: the PostgreSQL major a cluster gets when the inventory names none, the
+ * Patroni Debian ships (assumed for planning while it is neither installed nor known to apt), and
+ * the packages Patroni needs for etcd. Its etcd: and etcd3: DCS modules both import python3-etcd,
+ * which Debian 13's patroni package does not pull in (its dependency on "python3-etcd |
+ * python3-consul | ..." is met by python3-consul, a dependency of its own): without it Patroni
+ * stops at once ("Can not find suitable configuration of distributed configuration store").
+ */
+export const PATRONI_RELEASES: Record<ReleaseName, { postgres: number; patroni: string; packages: string[] }> = {
+  bookworm: { postgres: 15, patroni: '3.0.2', packages: ['patroni', 'python3-etcd'] },
+  trixie: { postgres: 17, patroni: '4.0.7', packages: ['patroni', 'python3-etcd'] },
+};
 
 /** 3.0.2 (or a Debian version like 3.0.2-1) as 3_000_002, for comparisons. */
-function patroniVersionNumber(version: string): number {
+export function patroniVersionNumber(version: string): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(version.trim());
   if (!m) throw new InputError(`not a Patroni version: "${version}", expected e.g. 3.0.2`);
   return Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3] ?? 0);
@@ -19,32 +31,35 @@ export function dcsForPatroniVersion(version: string): Dcs {
   return patroniVersionNumber(version) < 3_000_003 ? 'etcd' : 'etcd3';
 }
 
-/**
- * Patroni 3.2 and later take 20 s as the smallest ttl: a shorter one (the balanced and fast
- * profiles) becomes 20, and unplanned failovers slow down accordingly. The note for apply, or null.
- */
-export function patroniTtlNote(versions: string[], ttl: number): string | null {
-  if (ttl >= 20) return null;
-  const raising = versions.find((v) => patroniVersionNumber(v) >= 3_002_000);
-  if (!raising) return null;
-  return `Patroni ${raising} uses a ttl of at least 20 s: the inventory's ttl ${ttl} becomes 20, and an unplanned failover takes about 23 s`;
+/** The Patroni versions of the database hosts; the DCS section follows the OLDEST. */
+export interface PatroniVersions {
+  dcs: Dcs;
+  /** The oldest (it decides the DCS). */
+  version: string;
+  /** Every database host's, in inventory order. */
+  versions: string[];
+}
+
+/** Pure: the DCS choice for these versions (none: the release's Patroni). */
+export function patroniVersions(versions: string[], fallback: string): PatroniVersions {
+  if (versions.length === 0) return { dcs: dcsForPatroniVersion(fallback), version: fallback, versions: [fallback] };
+  const oldest = [...versions].sort((a, b) => patroniVersionNumber(a) - patroniVersionNumber(b))[0];
+  return { dcs: dcsForPatroniVersion(oldest), version: oldest, versions };
 }
 
 /**
- * The DCS section follows the OLDEST Patroni on the database hosts: the installed version, or
- * (check mode, nothing installed yet) the version apt would install.
+ * The Patroni of every database host: the installed version, or (check mode, nothing installed
+ * yet) the version apt would install, or the release's.
  */
-export async function detectDcs(session: Session): Promise<{ dcs: Dcs; version: string; versions: string[] }> {
+export async function detectPatroni(session: Session, release: ReleaseName): Promise<PatroniVersions> {
+  const fallback = PATRONI_RELEASES[release].patroni;
   const versions = await Promise.all(
     session.withRole('postgres').map(async (conn) => {
       const r = await conn.run(['dpkg-query', '-W', '-f', '${Version}', 'patroni'], { sudo: false, check: false });
       if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
       const policy = await conn.run(['apt-cache', 'policy', 'patroni'], { sudo: false, check: false });
-      return /Candidate: (\d[^\s]*)/.exec(policy.stdout)?.[1] ?? DEFAULT_PATRONI_VERSION;
+      return /Candidate: (\d[^\s]*)/.exec(policy.stdout)?.[1] ?? fallback;
     }),
   );
-  if (versions.length === 0) return { dcs: dcsForPatroniVersion(DEFAULT_PATRONI_VERSION), version: DEFAULT_PATRONI_VERSION, versions };
-  const parsed = versions.map((v) => ({ v, dcs: dcsForPatroniVersion(v) }));
-  const oldest = parsed.find((p) => p.dcs === 'etcd') ?? parsed[0];
-  return { dcs: oldest.dcs, version: oldest.v, versions };
+  return patroniVersions(versions, fallback);
 }

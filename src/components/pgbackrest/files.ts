@@ -9,7 +9,7 @@ import type { RenderInput } from '../types.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
 import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, RECORD_BACKUPS, recordKey, REPO_USER } from './paths.js';
 
-function context(inv: Inventory, host: RenderInput['host']) {
+function context(inv: Inventory, host: RenderInput['host'], platform: RenderInput['platform']) {
   return {
     cluster: inv.cluster,
     host,
@@ -17,13 +17,13 @@ function context(inv: Inventory, host: RenderInput['host']) {
     patroni: { ...inv.patroni, restapiAddress: hostPort(host.address, inv.patroni.restapi_port) },
     pgbackrest: inv.pgbackrest,
     repositoryHost: inv.repositoryHost,
-    postgres: { dataDir: dataDir(inv) },
+    postgres: { dataDir: dataDir(inv, platform.release) },
     postgresServers: inv.hostsWithRole('postgres').map((h, i) => ({ name: h.name, index: i + 1, hostAddress: h.address })),
   };
 }
 
-export function pgbackrestFiles({ inv, host }: RenderInput): RenderedFile[] {
-  const ctx = context(inv, host);
+export function pgbackrestFiles({ inv, host, platform }: RenderInput): RenderedFile[] {
+  const ctx = context(inv, host, platform);
   const files: RenderedFile[] = [];
   if (host.roles.has('postgres')) {
     files.push(renderFile('pgbackrest', ARCHIVE_PUSH, 'archive-push.sh.hbs', ctx, { mode: 0o755 }));

@@ -126,10 +126,18 @@ export async function restoreCluster(session: Session, opts: RestoreOptions): Pr
     // Sockets only: no client reaches it while it recovers (and the listen address in the
     // restored config may be another member's).
     await startPostgresAlone(firstConn, setup, RECOVERY_LOG, "-c listen_addresses=''");
+    // pg_ctl start -W returns before the postmaster has written its pid file, so "no server
+    // running" right after it is a start still under way (seen on a loaded host), not a stop:
+    // it is a stop once PostgreSQL was seen running, or when it never appears within 15 s.
+    const startedAt = Date.now();
+    let seenRunning = false;
     await waitFor(
       'the end of recovery (promotion)',
       async () => {
-        if (!(await postgresRunning(firstConn, setup))) {
+        const running = await postgresRunning(firstConn, setup);
+        if (running) seenRunning = true;
+        else if (!seenRunning && Date.now() - startedAt < 15_000) return 'starting';
+        if (!running) {
           const log = await firstConn.run(['tail', '-n', '15', RECOVERY_LOG], { check: false });
           throw new GiveUp(`PostgreSQL stopped during recovery; the end of ${RECOVERY_LOG}:\n${log.stdout.trimEnd()}`);
         }

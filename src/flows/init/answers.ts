@@ -21,7 +21,8 @@ export type Repository = { type: 'host'; host: string } | { type: 'shared'; path
 
 export interface InitAnswers {
   clusterName: string;
-  postgresVersion: number;
+  /** null: left out of the inventory, the hosts' Debian release decides (15 on Debian 12, 17 on Debian 13). */
+  postgresVersion: number | null;
   hosts: HostEntry[];
   /** privateKey null: none named (the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
   ssh: { user: string; port: number; privateKey: string | null };
@@ -36,7 +37,7 @@ export interface InitAnswers {
 
 export const DEFAULTS = {
   clusterName: 'main',
-  postgresVersion: 15, // what Debian 12 ships
+  postgresVersion: null, // the hosts' release decides
   sshUser: 'admin',
   sshPort: 22,
   privateKey: null as string | null,
@@ -140,7 +141,7 @@ export function answerProblems(a: InitAnswers): string[] {
   const problems: string[] = [];
   const push = (p: string | null) => p && problems.push(p);
   push(checkClusterName(a.clusterName));
-  push(checkPostgresVersion(a.postgresVersion));
+  if (a.postgresVersion !== null) push(checkPostgresVersion(a.postgresVersion));
   if (a.hosts.length === 0) problems.push('no hosts');
   a.hosts.forEach((h, i) => {
     push(checkHostName(h.name, a.hosts.slice(0, i).map((x) => x.name)));

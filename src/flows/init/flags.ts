@@ -59,7 +59,7 @@ export function answersFromFlags(f: InitFlags): { answers: InitAnswers; problems
   const role = (v: string | undefined) => (v === undefined ? dbDefault : splitList(v));
   const answers: InitAnswers = {
     clusterName: f.name ?? DEFAULTS.clusterName,
-    postgresVersion: int('--pg-version', f.pgVersion, DEFAULTS.postgresVersion),
+    postgresVersion: f.pgVersion === undefined ? DEFAULTS.postgresVersion : int('--pg-version', f.pgVersion, 0),
     hosts,
     ssh: {
       user: f.sshUser ?? DEFAULTS.sshUser,

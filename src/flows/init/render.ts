@@ -5,6 +5,9 @@ import { stringify } from 'yaml';
 import { inCidr } from '../../inventory/index.js';
 import type { InitAnswers } from './answers.js';
 
+/** The PostgreSQL majors Debian itself ships (12: 15, 13: 17); others come from the PostgreSQL apt repository. */
+const DEBIAN_MAJORS = [15, 17];
+
 export interface RenderRefs {
   /** $schema hint, relative to the inventory's directory. */
   schema: string;
@@ -53,10 +56,14 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
   out.push('cluster:');
   out.push(line(`  name: ${s(a.clusterName)}`, "Patroni scope (the cluster's name in etcd); letters, digits, - and _"));
   out.push(
-    line(
-      `  postgres_version: ${a.postgresVersion}`,
-      a.postgresVersion === 15 ? 'PostgreSQL major version (15 is what Debian 12 ships)' : 'PostgreSQL major version (from the PostgreSQL apt repository: Debian 12 ships 15)',
-    ),
+    a.postgresVersion === null
+      ? "  # postgres_version: 17   # PostgreSQL major; left out, the hosts' Debian release decides (15 on Debian 12, 17 on Debian 13)"
+      : line(
+          `  postgres_version: ${a.postgresVersion}`,
+          DEBIAN_MAJORS.includes(a.postgresVersion)
+            ? 'PostgreSQL major version (Debian 12 ships 15, Debian 13 ships 17)'
+            : 'PostgreSQL major version (from the PostgreSQL apt repository: Debian 12 ships 15, Debian 13 ships 17)',
+        ),
   );
   out.push('');
   out.push('# Passwords (superuser, replication, rewind, Patroni REST API) live only in this file,');
@@ -164,7 +171,7 @@ export function renderInventory(a: InitAnswers, refs: RenderRefs): string {
   out.push(line(`  apt_proxy: ${a.aptProxy === null ? 'null' : s(a.aptProxy)}`, 'e.g. http://10.0.10.1:3142'));
   out.push(
     line(
-      `  postgresql_apt_repository: ${a.postgresVersion !== 15}`,
+      `  postgresql_apt_repository: ${a.postgresVersion !== null && !DEBIAN_MAJORS.includes(a.postgresVersion)}`,
       'true: use the PostgreSQL project\'s apt repository (newer versions)',
       37,
     ),

@@ -57,16 +57,15 @@ export async function askAnswers(io: WizardIO): Promise<InitAnswers> {
     { message: 'Cluster name', default: DEFAULTS.clusterName, validate: (v) => checkClusterName(v.trim()) ?? true },
     ctx,
   );
-  const postgresVersion = toInt(
-    await input(
-      {
-        message: 'PostgreSQL major version (Debian 12 ships 15)',
-        default: String(DEFAULTS.postgresVersion),
-        validate: (v) => checkPostgresVersion(toInt(v)) ?? true,
-      },
-      ctx,
-    ),
+  const pgAnswer = await input(
+    {
+      message: "PostgreSQL major version (empty: the hosts' Debian release decides, 15 on Debian 12, 17 on Debian 13)",
+      default: '',
+      validate: (v) => (v.trim() === '' ? true : (checkPostgresVersion(toInt(v)) ?? true)),
+    },
+    ctx,
   );
+  const postgresVersion = pgAnswer.trim() === '' ? DEFAULTS.postgresVersion : toInt(pgAnswer);
 
   io.say('Hosts: the database hosts (and a backup repository host, if it is to be one). At least 3.');
   const hosts: HostEntry[] = [];
@@ -225,7 +224,7 @@ export function summary(a: InitAnswers, test: HostTest): string {
   const lines = [
     '',
     'Summary:',
-    `  cluster          ${a.clusterName}, PostgreSQL ${a.postgresVersion}${a.synchronousMode ? ', synchronous replication' : ''}`,
+    `  cluster          ${a.clusterName}, PostgreSQL ${a.postgresVersion ?? "of the hosts' Debian release (15 on 12, 17 on 13)"}${a.synchronousMode ? ', synchronous replication' : ''}`,
     ...a.hosts.map((h, i) => `  ${i === 0 ? 'hosts           ' : '                '} ${h.name} ${h.address}`),
     `  etcd             ${list(a.roles.etcd)}`,
     `  postgres         ${list(a.roles.postgres)}`,

@@ -6,9 +6,12 @@ import { basename, dirname, join, relative } from 'node:path';
 import { InputError } from '../../errors.js';
 import type { Inventory, Secrets } from '../../inventory/index.js';
 import { MASK } from '../../ssh/mask.js';
-import { renderHost } from '../../components/index.js';
-import { dcsForPatroniVersion } from '../../components/patroni/version.js';
-import type { Dcs } from '../../components/types.js';
+import { checkPlatform, renderHost } from '../../components/index.js';
+import { RELEASE_NAMES, releaseNamed } from '../../components/base/release.js';
+import { postgresMajor } from '../../components/patroni/paths.js';
+import { effectiveTiming, timingSummary } from '../../components/patroni/timing.js';
+import { dcsForPatroniVersion, PATRONI_RELEASES } from '../../components/patroni/version.js';
+import type { Dcs, Platform } from '../../components/types.js';
 import { maskedContent } from '../../render/mask.js';
 import type { CommandContext } from '../context.js';
 
@@ -17,7 +20,10 @@ const SECRET_KEYS = ['superuser_password', 'replication_password', 'rewind_passw
 export interface RenderFlags {
   output: string;
   host?: string;
-  patroniVersion: string;
+  /** bookworm or trixie (or 12, 13). */
+  release: string;
+  /** Default: the release's Patroni. */
+  patroniVersion?: string;
   showSecrets?: boolean;
 }
 
@@ -26,11 +32,11 @@ export interface RenderFlags {
  * ends with its mode whether or not it existed (0600 for secret files with --show-secrets, else
  * 0644): it is written to a private temp file, given its mode, then renamed over the old one.
  */
-export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs; host?: string; showSecrets?: boolean }): Promise<string[]> {
+export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs; platform?: Platform; host?: string; showSecrets?: boolean }): Promise<string[]> {
   const hosts = opts.host ? [inv.host(opts.host)] : inv.hosts;
   const written: string[] = [];
   for (const h of hosts) {
-    for (const f of renderHost(inv, h.name, { dcs: opts.dcs })) {
+    for (const f of renderHost(inv, h.name, { dcs: opts.dcs, platform: opts.platform })) {
       const out = join(dir, h.name, f.path);
       await mkdir(dirname(out), { recursive: true });
       const content = opts.showSecrets ? f.content : maskedContent(f, inv);
@@ -51,7 +57,10 @@ export async function renderToDir(inv: Inventory, dir: string, opts: { dcs: Dcs;
 }
 
 export async function render(ctx: CommandContext, flags: RenderFlags): Promise<number> {
-  const dcs = dcsForPatroniVersion(flags.patroniVersion);
+  const release = releaseNamed(flags.release);
+  if (!release) throw new InputError(`--release ${JSON.stringify(flags.release)}: expected one of ${RELEASE_NAMES.join(', ')} (or 12, 13)`);
+  const patroniVersion = flags.patroniVersion ?? PATRONI_RELEASES[release.name].patroni;
+  const dcs = dcsForPatroniVersion(patroniVersion);
   const loaded = await ctx.inventory({ secretsOptional: true });
   if (loaded.secretsMissing && flags.showSecrets) {
     throw new InputError(`--show-secrets needs the secrets file ${loaded.secretsFile}, which does not exist (pgha init writes one)`);
@@ -61,11 +70,15 @@ export async function render(ctx: CommandContext, flags: RenderFlags): Promise<n
   if (loaded.secretsMissing) ctx.err(`note: secrets file ${loaded.secretsFile} not found: passwords are rendered as ${MASK}
 `);
   if (flags.host) inv.host(flags.host); // an unknown name is bad input
-  const written = await renderToDir(inv, flags.output, { dcs, host: flags.host, showSecrets: flags.showSecrets });
+  const platform: Platform = { release, patroniVersions: [patroniVersion] };
+  checkPlatform(inv, platform, dcs);
+  const written = await renderToDir(inv, flags.output, { dcs, platform, host: flags.host, showSecrets: flags.showSecrets });
   for (const f of written) {
     const rel = relative(process.cwd(), f);
     ctx.out(`${rel && !rel.startsWith('..') ? rel : f}\n`);
   }
-  ctx.out(`${written.length} files rendered (Patroni ${flags.patroniVersion}: DCS ${dcs}${flags.showSecrets ? '' : ', secrets masked'})\n`);
+  const major = postgresMajor(inv, release);
+  ctx.out(`${written.length} files rendered (${release.label}, PostgreSQL ${major}, Patroni ${patroniVersion}: DCS ${dcs}${flags.showSecrets ? '' : ', secrets masked'})\n`);
+  ctx.out(`${timingSummary(inv.timing, effectiveTiming(inv.timing.patroni, [patroniVersion]))}\n`);
   return 0;
 }

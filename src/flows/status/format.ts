@@ -42,6 +42,7 @@ function formatStatusText(r: StatusReport, opts: { color?: boolean; elapsedMs?: 
   const out: string[] = [];
   const took = opts.elapsedMs !== undefined ? ` in ${(opts.elapsedMs / 1000).toFixed(2)}s` : '';
   out.push(`cluster ${r.cluster}: ${c(verdictColor[r.verdict], r.verdict.toUpperCase())}  (leader ${r.leader ?? 'none'}; checked ${r.checked_at}${took})`);
+  if (r.timing) out.push(r.timing.summary);
   if (r.paused) out.push(c('yellow', 'paused: maintenance mode, Patroni does not fail over'));
   if (r.scheduled_switchover) out.push(`scheduled switchover at ${r.scheduled_switchover.at}${r.scheduled_switchover.to ? ` to ${r.scheduled_switchover.to}` : ''}`);
   for (const h of r.hosts.filter((x) => !x.reachable)) out.push(c('red', `UNREACHABLE ${h.name} (${h.address}): ${h.error}`));

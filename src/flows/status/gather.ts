@@ -85,6 +85,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     etcdHosts: inv.hostsWithRole('etcd').map((h) => h.name),
     haproxyHosts: inv.hostsWithRole('haproxy').map((h) => h.name),
     maximumLagOnFailover: inv.patroni.maximum_lag_on_failover,
+    timing: inv.timing,
     stanza: inv.pgbackrest.stanza,
     patroni: Object.fromEntries(pg.map((h, i) => [h.name, patroniAnswers[i]])),
     patroniSelf: Object.fromEntries(pg.map((h, i) => [h.name, selfAnswers[i]])),

@@ -5,6 +5,8 @@ import type { EtcdMemberState } from '../../components/etcd/state.js';
 import { upServers, type HaproxyServer } from '../../components/haproxy/state.js';
 import { isLeaderRole, isRunningState as isUp, leaderOf, normalizeRole, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
 import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/info.js';
+import { effectiveTiming, failoverExpectation, timingSummary } from '../../components/patroni/timing.js';
+import type { Timing } from '../../inventory/index.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 
@@ -33,6 +35,8 @@ export interface StatusInputs {
   etcdHosts: string[];
   haproxyHosts: string[];
   maximumLagOnFailover: number;
+  /** The inventory's timing (what Patroni runs with follows from the versions the members report). */
+  timing?: Timing;
   stanza: string;
   /** GET /cluster, per postgres host that was asked. */
   patroni: Record<string, Answer<PatroniCluster>>;
@@ -69,12 +73,29 @@ export interface BackupRef {
   age_seconds: number;
 }
 
+/** The timing profile as the members' Patroni runs it (3.2 and later raise a ttl below 20 s). */
+export interface TimingReport {
+  profile: string;
+  /** What the members report (GET /patroni), each distinct version once; empty when none answered. */
+  patroni_versions: string[];
+  ttl: number;
+  loop_wait: number;
+  retry_timeout: number;
+  /** The inventory's numbers, when Patroni runs with others. */
+  asked: { ttl: number; loop_wait: number; retry_timeout: number } | null;
+  /** What an unplanned failover takes with these numbers. */
+  unplanned_failover: string;
+  /** All of the above in one line. */
+  summary: string;
+}
+
 export interface StatusReport {
   cluster: string;
   verdict: Verdict;
   reasons: string[];
   checked_at: string;
   leader: string | null;
+  timing: TimingReport | null;
   paused: boolean;
   scheduled_switchover: PatroniCluster['scheduled_switchover'] | null;
   hosts: { name: string; address: string; reachable: boolean; error?: string }[];
@@ -127,6 +148,28 @@ function clusterView(inp: StatusInputs): { from: string; cluster: PatroniCluster
         };
       }),
     },
+  };
+}
+
+/** The inventory's timing as the members' Patroni versions run it; null without the inventory's timing. */
+function timingReport(inp: StatusInputs): TimingReport | null {
+  if (!inp.timing) return null;
+  const versions = [
+    ...new Set(
+      Object.values(inp.patroniSelf ?? {}).flatMap((a) => (a && 'ok' in a && typeof a.ok.patroni?.version === 'string' ? [a.ok.patroni.version] : [])),
+    ),
+  ];
+  const eff = effectiveTiming(inp.timing.patroni, versions);
+  const summary = versions.length ? timingSummary(inp.timing, eff) : `${timingSummary(inp.timing, eff)} (no member reported its Patroni version: as the inventory asks)`;
+  return {
+    profile: inp.timing.profile,
+    patroni_versions: versions,
+    ttl: eff.ttl,
+    loop_wait: eff.loop_wait,
+    retry_timeout: eff.retry_timeout,
+    asked: eff.asked ?? null,
+    unplanned_failover: failoverExpectation(inp.timing, eff),
+    summary,
   };
 }
 
@@ -275,6 +318,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     reasons,
     checked_at: new Date(inp.now).toISOString(),
     leader: leaderName,
+    timing: timingReport(inp),
     paused: view?.cluster.pause === true,
     scheduled_switchover: view?.cluster.scheduled_switchover ?? null,
     hosts: inp.hosts.map((h) => ({ name: h.name, address: h.address, reachable: !h.unreachable, ...(h.unreachable ? { error: h.unreachable } : {}) })),

@@ -10,6 +10,7 @@ import { formatChecks, verifyCluster } from '../../components/index.js';
 import { DEFAULT_MAX_TRANSACTION_AGE_SEC, gatherPreflight, preflightFailure, preflightProblems } from '../../cluster/preflight.js';
 import { aptSettingsStage, describeUpgrade, planPostgresRoll, planUpgrade, refreshLists, runUpgrade, serverVersion, versionsTable } from '../../cluster/upgrade.js';
 import { hostChanges } from '../../cluster/upgrade-plan.js';
+import { readClusterRelease } from '../../components/base/release.js';
 import { DEFAULT_MEMBER_TIMEOUT_SEC } from '../../cluster/restart.js';
 
 export interface UpgradeCommandOptions {
@@ -31,6 +32,8 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeCommandOptions):
   const started = Date.now();
   const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv), log: ctx.log });
   const session = await ctx.session({ reporter });
+  // The hosts' release decides the packages (postgresql-NN): one release, or a refusal before anything changes.
+  const release = await readClusterRelease(session);
 
   // The cluster first: a refusal here comes before anything is touched, package lists included.
   const limits = { maxLagBytes: inv.patroni.maximum_lag_on_failover, maxTransactionAgeSec: opts.maxTransactionAge ?? DEFAULT_MAX_TRANSACTION_AGE_SEC, backups: true };
@@ -39,7 +42,7 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeCommandOptions):
 
   ctx.out('refreshing the package lists on every host (apt-get update)\n');
   await refreshLists(session, reporter);
-  const plans = await planUpgrade(session, { all: opts.all });
+  const plans = await planUpgrade(session, { all: opts.all, release });
   const roll = await planPostgresRoll(session, plans);
   const what = `upgrade of cluster ${inv.cluster.name}${opts.all ? ' (--all: everything apt-get upgrade would do, too)' : ''}`;
   ctx.out(`${what}, to ${Object.keys(inv.packages.versions).length ? 'the pinned versions, else ' : ''}the newest versions the hosts' sources offer:\n${describeUpgrade(plans, roll)}\n`);
@@ -48,20 +51,20 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeCommandOptions):
 
   const rollout = new Rollout({ check: true, reporter });
   if (opts.check) {
-    await aptSettingsStage(session, rollout);
+    await aptSettingsStage(session, rollout, release);
     ctx.out(problems.length ? `preflight would refuse:\n${problems.map((p) => `  ${p}`).join('\n')}\n` : 'preflight: ok (check mode: nothing was changed)\n');
     return problems.length ? EXIT.failed : EXIT.ok;
   }
   if (problems.length) throw preflightFailure('upgrade', problems, 'no package was changed');
   if (nothing) {
-    await aptSettingsStage(session, new Rollout({ reporter }));
+    await aptSettingsStage(session, new Rollout({ reporter }), release);
     ctx.out('nothing to upgrade: every host runs the newest (or pinned) versions\n');
     return EXIT.ok;
   }
   await ctx.confirm(`Upgrade the packages above${roll?.leader?.switchover ? `, switching the leader ${roll.leader.name} over` : ''}?`, confirmation);
-  await aptSettingsStage(session, new Rollout({ reporter }));
+  await aptSettingsStage(session, new Rollout({ reporter }), release);
   const steps = new Steps(ctx.out);
-  const result = await runUpgrade(session, plans, roll, steps, { all: opts.all, timeoutSec: opts.timeout ?? DEFAULT_MEMBER_TIMEOUT_SEC });
+  const result = await runUpgrade(session, plans, roll, steps, { release, all: opts.all, timeoutSec: opts.timeout ?? DEFAULT_MEMBER_TIMEOUT_SEC });
   const checks = await verifyCluster(session);
   ctx.out(`VERIFY\n${formatChecks(checks)}\n`);
   ctx.out(`versions (before -> after):\n${versionsTable(result.versions, inv.hosts)}\n`);

@@ -6,6 +6,7 @@ import type { PatroniMember } from '../../../src/components/patroni/cluster.js';
 import type { LiveMember } from '../../../src/components/etcd/membership.js';
 import { Reporter } from '../../../src/engine/index.js';
 import { InputError } from '../../../src/errors.js';
+import { RELEASES } from '../../../src/components/base/release.js';
 import { PassThrough } from 'node:stream';
 import { fixtureAddress, fixtureInventory } from '../inventory-fixture.js';
 
@@ -32,6 +33,7 @@ const em = (name: string, o: Partial<LiveMember> = {}): LiveMember => {
 /** The facts of a running 3-member cluster (pg1 leads), plus `more` hosts. */
 function facts(more: Record<string, HostRoleFacts> = {}, o: Partial<TopologyFacts> = {}): TopologyFacts {
   return {
+    release: RELEASES.bookworm,
     etcd: { members: [em('pg1'), em('pg2'), em('pg3')], version: '3.4.23' },
     patroni: { cluster: { members: [pm('pg1', 'master'), pm('pg2', 'replica', 100), pm('pg3', 'replica', 50)] }, streaming: new Set(['pg2', 'pg3']) },
     hosts: new Map([
@@ -69,7 +71,7 @@ test('nothing changes: no step (and no plan printed)', async () => {
 
 test('a new cluster (nothing answers): no step, the usual rollout bootstraps it', async () => {
   const inv = await fixtureInventory({ etcd: three, postgres: three, haproxy: three });
-  assert.deepEqual(planTopology({ etcd: null, patroni: null, hosts: new Map(three.map((h) => [h, bare()])), purge: false }, inv), []);
+  assert.deepEqual(planTopology({ release: RELEASES.bookworm, etcd: null, patroni: null, hosts: new Map(three.map((h) => [h, bare()])), purge: false }, inv), []);
 });
 
 test('a host added to every role: etcd joins first, then HAProxy, then PostgreSQL, in the order they run', async () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dynamicConfigPatch, pendingRestartNote } from '../../../src/components/patroni/config.js';
 import { packagesFor } from '../../../src/components/index.js';
+import { RELEASES } from '../../../src/components/base/release.js';
 import { parseHaproxyCsv } from '../../../src/components/haproxy/state.js';
 import { parseInfo } from '../../../src/components/pgbackrest/info.js';
 import { loadInventory } from '../../../src/inventory/index.js';
@@ -86,6 +87,13 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await copyFile('test/fixtures/secrets/test-secrets.yaml', join(dir, 's.yml'));
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
-  assert.deepEqual(packagesFor(inv, inv.host('pg1')).sort(), ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'postgresql-15']);
-  assert.deepEqual(packagesFor(inv, inv.host('backup1')).sort(), ['curl', 'openssh-client', 'pgbackrest']);
+  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'python3-etcd'];
+  assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.bookworm).sort(), [...pg1, 'postgresql-15'].sort());
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'pgbackrest']);
+  // Debian 13: its PostgreSQL, and python3-etcd all the same (its patroni package does not pull it in).
+  assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).sort(), [...pg1, 'postgresql-17'].sort());
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.trixie).sort(), ['curl', 'openssh-client', 'pgbackrest']);
+  // A major the inventory names wins over the release's.
+  inv.cluster.postgres_version = 16;
+  assert.ok(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).includes('postgresql-16'));
 });

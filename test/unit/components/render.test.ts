@@ -8,7 +8,9 @@ import { parse } from 'yaml';
 import { loadInventory, type Inventory } from '../../../src/inventory/index.js';
 import { renderHost } from '../../../src/components/index.js';
 import { PGBACKREST_SSH_CONFIG } from '../../../src/components/pgbackrest/paths.js';
-import { dcsForPatroniVersion, patroniTtlNote } from '../../../src/components/patroni/version.js';
+import { dcsForPatroniVersion } from '../../../src/components/patroni/version.js';
+import { RELEASES } from '../../../src/components/base/release.js';
+import type { Platform } from '../../../src/components/types.js';
 import { maskSecrets } from '../../../src/render/mask.js';
 import { renderToDir } from '../../../src/flows/render/command.js';
 
@@ -39,18 +41,6 @@ test('dcsForPatroniVersion: etcd (v2) below 3.0.3, etcd3 from 3.0.3', () => {
   assert.equal(dcsForPatroniVersion('3.3.0'), 'etcd3');
   assert.equal(dcsForPatroniVersion('4.0.4'), 'etcd3');
   assert.throws(() => dcsForPatroniVersion('latest'));
-});
-
-test('patroniTtlNote: Patroni 3.2 and later raise a ttl below 20 s, and apply says so', () => {
-  assert.equal(patroniTtlNote(['3.0.2-1'], 12), null, "Debian 12's Patroni takes the short ttl");
-  assert.equal(patroniTtlNote(['3.1.2'], 7), null);
-  assert.equal(patroniTtlNote(['3.2.0', '3.2.0'], 30), null, 'safe: nothing to raise');
-  assert.equal(patroniTtlNote(['4.0.4'], 20), null);
-  assert.equal(
-    patroniTtlNote(['3.0.2', '4.0.4-1.pgdg120+1'], 12),
-    "Patroni 4.0.4-1.pgdg120+1 uses a ttl of at least 20 s: the inventory's ttl 12 becomes 20, and an unplanned failover takes about 23 s",
-  );
-  assert.match(patroniTtlNote(['3.2.2'], 7) ?? '', /^Patroni 3\.2\.2 uses a ttl of at least 20 s: the inventory's ttl 7 becomes 20/);
 });
 
 test('renderHost returns only the files of the host roles', async () => {
@@ -189,22 +179,61 @@ test('maskSecrets hides every password', async () => {
   assert.match(all, /password: "\*\*\*\*\*\*\*\*"/);
 });
 
-// Golden files pin the rendered output of inventories/example.yml (secrets masked).
-// Update deliberately with: UPDATE_GOLDEN=1 node --import tsx --test test/unit/render.test.ts
-test('golden: rendering inventories/example.yml matches test/golden/example', async () => {
-  const inv = await example();
-  const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
-  await renderToDir(inv, out, { dcs: dcsForPatroniVersion('3.0.2') });
-  if (process.env.UPDATE_GOLDEN === '1') {
-    for (const f of files(out)) {
-      mkdirSync(dirname(join(GOLDEN, f)), { recursive: true });
-      writeFileSync(join(GOLDEN, f), readFileSync(join(out, f)));
+// Golden files pin the rendered output of inventories/example.yml (secrets masked), on Debian 12
+// with its Patroni 3.0.2 (test/golden/example) and on Debian 13 with its Patroni 4.0.7
+// (test/golden/example-trixie). Update deliberately with:
+//   UPDATE_GOLDEN=1 node --import tsx --test test/unit/components/render.test.ts
+const GOLDENS: [string, Platform][] = [
+  [GOLDEN, { release: RELEASES.bookworm, patroniVersions: ['3.0.2'] }],
+  [`${GOLDEN}-trixie`, { release: RELEASES.trixie, patroniVersions: ['4.0.7'] }],
+];
+for (const [golden, platform] of GOLDENS) {
+  test(`golden: rendering inventories/example.yml for ${platform.release.label} matches ${golden}`, async () => {
+    const inv = await example();
+    const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
+    await renderToDir(inv, out, { dcs: dcsForPatroniVersion(platform.patroniVersions[0]), platform });
+    if (process.env.UPDATE_GOLDEN === '1') {
+      for (const f of files(out)) {
+        mkdirSync(dirname(join(golden, f)), { recursive: true });
+        writeFileSync(join(golden, f), readFileSync(join(out, f)));
+      }
     }
-  }
-  assert.ok(existsSync(GOLDEN), 'no golden files: run once with UPDATE_GOLDEN=1 and review them');
-  assert.deepEqual(files(out), files(GOLDEN));
-  for (const f of files(out)) {
-    assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(GOLDEN, f), 'utf8'), `${f} differs from the golden file`);
+    assert.ok(existsSync(golden), 'no golden files: run once with UPDATE_GOLDEN=1 and review them');
+    assert.deepEqual(files(out), files(golden));
+    for (const f of files(out)) {
+      assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(golden, f), 'utf8'), `${f} differs from the golden file`);
+    }
+  });
+}
+
+test('Debian 13: PostgreSQL 17 by default, etcd3 without the v2 API, Patroni 4 runs ttl 20 and the DCS says so', async () => {
+  const inv = await example();
+  const trixie: Platform = { release: RELEASES.trixie, patroniVersions: ['4.0.7-3~deb13u1'] };
+  const pg1 = renderHost(inv, 'pg1', { dcs: 'etcd3', platform: trixie });
+  const file = (path: string, list = pg1) => list.find((f) => f.path === path)!.content;
+  const c = parse(file('/etc/patroni/config.yml'));
+  assert.equal(c.postgresql.data_dir, '/var/lib/postgresql/17/main');
+  assert.equal(c.postgresql.bin_dir, '/usr/lib/postgresql/17/bin');
+  assert.ok(c.etcd3 && !c.etcd);
+  assert.deepEqual([c.bootstrap.dcs.ttl, c.bootstrap.dcs.loop_wait, c.bootstrap.dcs.retry_timeout], [20, 2, 5]);
+  assert.doesNotMatch(file('/etc/default/etcd'), /ENABLE_V2/);
+  assert.match(file('/etc/postgresql-common/createcluster.d/pgha.conf'), /installing postgresql-17 must not create/);
+  assert.match(file('/etc/pgbackrest.conf'), /^pg1-path=\/var\/lib\/postgresql\/17\/main$/m);
+  assert.match(file('/etc/pgbackrest.conf', renderHost(inv, 'backup1', { dcs: 'etcd3', platform: trixie })), /^pg3-path=\/var\/lib\/postgresql\/17\/main$/m);
+  // The same inventory on Debian 12: its PostgreSQL 15, and Patroni 3.0.2 takes ttl 12 as it is.
+  const b = parse(file('/etc/patroni/config.yml', renderHost(inv, 'pg1', { dcs: 'etcd', platform: { release: RELEASES.bookworm, patroniVersions: ['3.0.2'] } })));
+  assert.equal(b.postgresql.data_dir, '/var/lib/postgresql/15/main');
+  assert.deepEqual([b.bootstrap.dcs.ttl, b.bootstrap.dcs.loop_wait, b.bootstrap.dcs.retry_timeout], [12, 2, 5]);
+  // A major the inventory names wins.
+  inv.cluster.postgres_version = 16;
+  assert.equal(parse(file('/etc/patroni/config.yml', renderHost(inv, 'pg1', { dcs: 'etcd3', platform: trixie }))).postgresql.data_dir, '/var/lib/postgresql/16/main');
+});
+
+test("the PostgreSQL project's apt repository follows the release", async () => {
+  const inv = await example((y) => y.replace('postgresql_apt_repository: false', 'postgresql_apt_repository: true'));
+  for (const release of [RELEASES.bookworm, RELEASES.trixie]) {
+    const f = renderHost(inv, 'pg1', { dcs: 'etcd3', platform: { release, patroniVersions: ['4.0.7'] } }).find((x) => x.path === '/etc/apt/sources.list.d/pgdg.sources')!;
+    assert.match(f.content, new RegExp(`^Suites: ${release.name}-pgdg$`, 'm'));
   }
 });
 
@@ -223,6 +252,38 @@ test('pgha render writes DIR/HOST/<path>, secrets masked', async () => {
     encoding: 'utf8',
   });
   assert.equal(bad.status, 2);
+});
+
+test('pgha render --release trixie: PostgreSQL 17, Patroni 4.0.7 and its timing; a release or version that cannot work is refused (exit 2)', async () => {
+  const render = (inv: Inventory, ...args: string[]) => {
+    const out = mkdtempSync(join(tmpdir(), 'pgha-cli-render-'));
+    return { out, ...spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'render', '-i', inv.file, '-o', out, '--host', 'pg1', ...args], { encoding: 'utf8' }) };
+  };
+  const inv = await example();
+  const r = render(inv, '--release', 'trixie');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^8 files rendered \(Debian 13 \(trixie\), PostgreSQL 17, Patroni 4\.0\.7: DCS etcd3, secrets masked\)$/m);
+  assert.match(r.stdout, /^timing balanced: ttl 20 s, loop_wait 2 s, retry_timeout 5 s \(Patroni 4\.0\.7 raises the profile's ttl 12 s/m);
+  assert.match(readFileSync(join(r.out, 'pg1/etc/patroni/config.yml'), 'utf8'), /^etcd3:$/m);
+  const d12 = render(inv);
+  assert.match(d12.stdout, /^8 files rendered \(Debian 12 \(bookworm\), PostgreSQL 15, Patroni 3\.0\.2: DCS etcd, secrets masked\)$/m);
+  assert.match(d12.stdout, /^timing balanced: ttl 12 s, loop_wait 2 s, retry_timeout 5 s; /m);
+
+  const old = render(inv, '--release', 'bullseye');
+  assert.equal(old.status, 2);
+  assert.match(old.stderr, /--release "bullseye": expected one of bookworm, trixie \(or 12, 13\)/);
+  // Patroni 3.0.2 would need etcd's v2 API, which Debian 13's etcd deprecates: nothing there depends on it.
+  const v2 = render(inv, '--release', 'trixie', '--patroni-version', '3.0.2');
+  assert.equal(v2.status, 2);
+  assert.match(v2.stderr, /Patroni 3\.0\.2 needs etcd's v2 API .* Debian 13 \(trixie\)'s etcd 3\.5 deprecates it/);
+  const pg15 = await example((y) => y.replace(/^  # postgres_version: .*$/m, '  postgres_version: 15'));
+  const p = render(pg15, '--release', 'trixie');
+  assert.equal(p.status, 2);
+  assert.match(
+    p.stderr,
+    /cluster\.postgres_version 15: Debian 13 \(trixie\) ships PostgreSQL 17 only; leave postgres_version out \(the release's default, 17\) or set packages\.postgresql_apt_repository: true/,
+  );
+  assert.equal(render(pg15).status, 0, 'Debian 12 ships 15');
 });
 
 /** `pgha render`'s config for HAProxy, checked by Debian's haproxy -c; throws with its output. */

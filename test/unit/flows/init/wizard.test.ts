@@ -148,7 +148,7 @@ test('wizard: answers typed into the prompts, invalid ones re-asked, host keys c
     await term.answer(new RegExp(`Is this ${n}'s host key\\?`), (n === 'node3' ? 'n' : 'y') + ENTER);
   }
   // Every answer shown before anything is written.
-  await term.expect(/Summary:\n {2}cluster +lab, PostgreSQL 15, synchronous replication\n {2}hosts +node1 10\.88\.213\.11\n/);
+  await term.expect(/Summary:\n {2}cluster +lab, PostgreSQL of the hosts' Debian release \(15 on 12, 17 on 13\), synchronous replication\n {2}hosts +node1 10\.88\.213\.11\n/);
   await term.expect(/ {2}etcd +node1, node2, node3\n/);
   await term.expect(/ {2}client networks +10\.88\.213\.0\/24\n {2}apt proxy +http:\/\/10\.88\.213\.1:3142\n {2}host keys +3 of 4 confirmed \(node1, node2, node4\)/);
   assert.deepEqual(readdirSync(dir), ['home'], 'nothing written before the go-ahead');

@@ -1,0 +1,41 @@
+// The host facts' pure parsers, from real files: /etc/os-release of Debian 12 and 13 (the lab's
+// machines), and the shapes os-release(5) allows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseOsRelease } from '../../../src/engine/facts.js';
+
+const BOOKWORM = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+SUPPORT_URL="https://www.debian.org/support"
+BUG_REPORT_URL="https://bugs.debian.org/"
+`;
+
+const TRIXIE = `PRETTY_NAME="Debian GNU/Linux 13 (trixie)"
+NAME="Debian GNU/Linux"
+VERSION_ID="13"
+VERSION="13 (trixie)"
+VERSION_CODENAME=trixie
+DEBIAN_VERSION_FULL=13.8
+ID=debian
+HOME_URL="https://www.debian.org/"
+SUPPORT_URL="https://www.debian.org/support"
+BUG_REPORT_URL="https://bugs.debian.org/"
+`;
+
+test('os-release of Debian 12 and 13: id, codename, version, pretty name', () => {
+  assert.deepEqual(parseOsRelease(BOOKWORM), { id: 'debian', codename: 'bookworm', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)' });
+  assert.deepEqual(parseOsRelease(TRIXIE), { id: 'debian', codename: 'trixie', versionId: '13', prettyName: 'Debian GNU/Linux 13 (trixie)' });
+});
+
+test("os-release: single quotes, escapes inside double quotes, comments and blank lines; what is missing is ''", () => {
+  const text = "# a comment\n\nID='ubuntu'\nPRETTY_NAME=\"Ubuntu \\\"Noble\\\" \\$HOME\"\nVERSION_CODENAME=noble\n";
+  assert.deepEqual(parseOsRelease(text), { id: 'ubuntu', codename: 'noble', versionId: '', prettyName: 'Ubuntu "Noble" $HOME' });
+  // A testing image has no codename yet; no PRETTY_NAME falls back to NAME, nothing at all to a phrase.
+  assert.deepEqual(parseOsRelease('ID=debian\nNAME="Debian GNU/Linux"\n'), { id: 'debian', codename: '', versionId: '', prettyName: 'Debian GNU/Linux' });
+  assert.equal(parseOsRelease('').prettyName, 'an unknown system');
+});
