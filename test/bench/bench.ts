@@ -295,7 +295,8 @@ async function measure(first: boolean): Promise<void> {
     await lab.poweroff(victim);
     const rebuilt = await lab.rebuild(victim);
     const replaced = must(await pgha(['replace', '-i', base, victim, '--yes'], { built: true, timeoutMs: 60 * 60_000 }), 'replace');
-    const clone = new RegExp(`^Patroni: ${victim} streams from the leader: ready \\(([\\d.]+)s\\)$`, 'm').exec(replaced.stdout)?.[1];
+    // replace's gate names the member when it is new to Patroni, else waits for every replica.
+    const clone = (new RegExp(`^Patroni: ${victim} streams from the leader: ready \\(([\\d.]+)s\\)$`, 'm').exec(replaced.stdout) ?? /^Patroni: every replica streaming from the leader: ready \(([\d.]+)s\)$/m.exec(replaced.stdout))?.[1] ?? '?';
     record(`replace a rebuilt replica (${size} database): pgha replace, from the new host key to verified`, [replaced.ms / 1000], undefined, `machine rebuilt in ${(rebuilt.ms / 1000).toFixed(1)} s before; the clone and catch-up alone: ${clone} s; ${stageTimes(replaced.stdout)}`);
     await lab.ssh(await currentLeader(inventory), "sudo -u postgres psql -XAtc 'drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'");
   }
