@@ -311,17 +311,9 @@ async function measure(first: boolean): Promise<void> {
       const inv = inventoryWithParameter(inventory, 'max_connections', 201 + (i % 2));
       must(await pgha(['apply', '-i', inv], { built: true }), 'apply (max_connections)');
       await waitPending(inv);
-      const { result } = await runScenario(ctx2, 'rolling restart', async (r) => {
-        const res = await pgha(['restart', '-i', inv, '--yes'], { built: true });
-        r.note(`pgha restart: exit ${res.code}`);
-        if (res.code !== 0) throw new Error(`pgha restart failed: ${res.stdout}${res.stderr}`);
-        wall.push(res.ms / 1000);
-      });
-      if (result.problems.length) {
-        console.error(`rolling restart run ${i + 1}: ${result.problems.join('; ')}`);
-        process.exit(1);
-      }
-      gaps.push(result.unavailabilityS);
+      const m = await commandUnderWriter(ctx2, 'rolling restart', i, ['restart', '-i', inv, '--yes']);
+      gaps.push(m.gap);
+      wall.push(m.wall);
     }
     record('rolling restart of 3 members (pgha restart): longest write gap', gaps, undefined, 'replicas one at a time, one switchover, the old leader restarted by its demotion');
     record('rolling restart of 3 members (pgha restart): the whole command', wall);
@@ -341,22 +333,33 @@ async function measure(first: boolean): Promise<void> {
       const next = inventoryWithVersions(inventory, { 'postgresql-15': '15.20-0+deb12u1', haproxy: '2.6.12-1+deb12u4' });
       must(await pgha(['apply', '-i', old], { built: true }), 'deploy with the older versions pinned');
       const uctx = await faultContext(next, () => {});
-      const { result } = await runScenario(uctx, 'minor upgrade', async (r) => {
-        const res = await pgha(['upgrade', '-i', next, '--yes'], { built: true, timeoutMs: 30 * 60_000 });
-        r.note(`pgha upgrade: exit ${res.code}`);
-        if (res.code !== 0) throw new Error(`pgha upgrade failed: ${res.stdout}${res.stderr}`);
-        wall.push(res.ms / 1000);
-      });
-      if (result.problems.length) {
-        console.error(`minor upgrade run ${i + 1}: ${result.problems.join('; ')}`);
-        process.exit(1);
-      }
-      gaps.push(result.unavailabilityS);
+      const m = await commandUnderWriter(uctx, 'minor upgrade', i, ['upgrade', '-i', next, '--yes'], 30 * 60_000);
+      gaps.push(m.gap);
+      wall.push(m.wall);
     }
     record('minor upgrade of 3 members (postgresql-15 15.18 -> 15.20, haproxy deb12u3 -> deb12u4): longest write gap', gaps, undefined, 'HAProxy hosts one at a time, PostgreSQL replicas, one switchover, the old leader');
     record('minor upgrade of 3 members: the whole command (incl. apt-get update, preflight, verify)', wall);
     must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
   }
+}
+
+/**
+ * One pgha command under the lost-write checker's writer: its longest write gap and its wall time.
+ * A failed command or a checker problem (a lost write, a double primary) ends the benchmark.
+ */
+async function commandUnderWriter(ctx: FaultContext, scenario: string, run: number, argv: string[], timeoutMs?: number): Promise<{ gap: number; wall: number }> {
+  let wall = 0;
+  const { result } = await runScenario(ctx, scenario, async (r) => {
+    const res = await pgha(argv, { built: true, ...(timeoutMs ? { timeoutMs } : {}) });
+    r.note(`pgha ${argv[0]}: exit ${res.code}`);
+    if (res.code !== 0) throw new Error(`pgha ${argv[0]} failed: ${res.stdout}${res.stderr}`);
+    wall = res.ms / 1000;
+  });
+  if (result.problems.length) {
+    console.error(`${scenario} run ${run + 1}: ${result.problems.join('; ')}`);
+    process.exit(1);
+  }
+  return { gap: result.unavailabilityS, wall };
 }
 
 /** The lab inventory with node5 as a host (no role unless given) and these roles, in a temp file. */

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap } from '../helpers.js';
+import { DB, processIdentity, sh } from './lab-cluster.js';
 import { PassThrough } from 'node:stream';
 import { Reporter, Rollout, StageFailed, packages } from '../../src/engine/index.js';
 import { loadInventory } from '../../src/inventory/index.js';
 import { openSession } from '../../src/session/session.js';
 
-const DB = ['node1', 'node2', 'node3'];
 let inventory: string;
 const addr = (name: string) => lab.machineAddress(name);
 const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -28,24 +28,6 @@ function inventoryWith(changes: [string[], unknown][]): string {
   const file = join(dir, 'inventory.yml');
   writeFileSync(file, doc.toString());
   return file;
-}
-
-async function sh(host: string, cmd: string, input?: string): Promise<string> {
-  const r = await lab.ssh(host, cmd, { timeoutMs: 30_000, input });
-  assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-/** What a restart would change: postmaster start time, HAProxy's and etcd's main PIDs. */
-async function processIdentity(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const h of DB) {
-    out[`${h} postgres`] = await sh(h, "sudo -u postgres psql -XAtc 'select pg_postmaster_start_time()'");
-    out[`${h} haproxy`] = await sh(h, 'systemctl show -p MainPID --value haproxy');
-    out[`${h} etcd`] = await sh(h, 'systemctl show -p MainPID --value etcd');
-    out[`${h} patroni`] = await sh(h, 'systemctl show -p MainPID --value patroni');
-  }
-  return out;
 }
 
 function assertVerified(stdout: string): void {

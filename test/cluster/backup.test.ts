@@ -8,52 +8,11 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha } from '../helpers.js';
+import { archiveNow, DB, leader, members, psql, sh, sleep, verified as verifiedOn } from './lab-cluster.js';
 import { formatBytes } from '../../src/flows/backup/format.js';
 
-const DB = ['node1', 'node2', 'node3'];
 let inventory: string;
 const timings: string[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function sh(host: string, cmd: string, input?: string): Promise<string> {
-  const r = await lab.ssh(host, cmd, { timeoutMs: 60_000, input });
-  assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-/** SQL on a member's own PostgreSQL as postgres (over stdin: no quoting). */
-const psql = (host: string, sql: string) => sh(host, 'sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1', sql);
-
-interface Member {
-  name: string;
-  role: string;
-  state: string;
-  timeline?: number;
-}
-async function members(): Promise<Member[]> {
-  for (const h of DB) {
-    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
-    if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
-  }
-  throw new Error('no Patroni REST API answers');
-}
-async function leader(): Promise<string> {
-  const ls = (await members()).filter((m) => m.role === 'leader');
-  assert.equal(ls.length, 1, `leaders: ${JSON.stringify(ls)}`);
-  return ls[0].name;
-}
-
-/** Completes the current WAL segment on the leader and waits until pgBackRest has archived it. */
-async function archiveNow(host: string): Promise<string> {
-  const seg = await psql(host, 'select pg_walfile_name(pg_switch_wal())');
-  for (let i = 0; i < 60; i++) {
-    const last = await psql(host, 'select coalesce(last_archived_wal, \'\') from pg_stat_archiver');
-    if (last >= seg) return seg;
-    await sleep(1000);
-  }
-  throw new Error(`${host}: ${seg} not archived after 60 s`);
-}
-
 async function postmasterStarts(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const h of DB) out[h] = await psql(h, 'select pg_postmaster_start_time()');
@@ -74,14 +33,7 @@ async function backupsJson(): Promise<{ status: { code: number }; backups: Backu
   return JSON.parse(r.stdout);
 }
 
-async function verified(): Promise<void> {
-  for (let i = 0; ; i++) {
-    const v = await pgha(['verify', '-i', inventory]);
-    if (v.code === 0) return;
-    if (i >= 20) assert.fail(`verify failed:\n${v.stdout}${v.stderr}`);
-    await sleep(3000);
-  }
-}
+const verified = () => verifiedOn(inventory);
 
 describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
   before(async () => {

@@ -17,66 +17,11 @@ process.env.PGHA_LAB_SUBNET = process.env.PGHA_TRIXIE_LAB_SUBNET || '10.88.113.0
 const lab = await import('../lab/lab.js');
 const { pgha, recap } = await import('../helpers.js');
 const { faultContext, partitionLeader, runScenario, waitAllStreaming } = await import('../faults/suite.js');
+const { archiveNow, DB, leader, members, processIdentity, psql, sh, sleep, verified: verifiedOn } = await import('./lab-cluster.js');
 
-const DB = ['node1', 'node2', 'node3'];
 const timings: string[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let inventory: string;
-
-async function sh(host: string, cmd: string, input?: string): Promise<string> {
-  const r = await lab.ssh(host, cmd, { timeoutMs: 60_000, input });
-  assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-const psql = (host: string, sql: string) => sh(host, 'sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1', sql);
-
-interface Member {
-  name: string;
-  role: string;
-  state: string;
-  timeline?: number;
-}
-async function members(): Promise<Member[]> {
-  for (const h of DB) {
-    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
-    if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
-  }
-  throw new Error('no Patroni REST API answers');
-}
-async function leader(): Promise<string> {
-  const ls = (await members()).filter((m) => m.role === 'leader');
-  assert.equal(ls.length, 1, `leaders: ${JSON.stringify(ls)}`);
-  return ls[0].name;
-}
-
-/** Completes the current WAL segment on the leader and waits until pgBackRest has archived it. */
-async function archiveNow(host: string): Promise<void> {
-  const seg = await psql(host, 'select pg_walfile_name(pg_switch_wal())');
-  for (let i = 0; i < 60; i++) {
-    if ((await psql(host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return;
-    await sleep(1000);
-  }
-  throw new Error(`${host}: ${seg} not archived after 60 s`);
-}
-
-async function verified(): Promise<void> {
-  for (let i = 0; ; i++) {
-    const v = await pgha(['verify', '-i', inventory]);
-    if (v.code === 0) return;
-    if (i >= 20) assert.fail(`verify failed:\n${v.stdout}${v.stderr}`);
-    await sleep(3000);
-  }
-}
-
-/** What a restart would change: postmaster start time and each service's main PID. */
-async function processIdentity(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const h of DB) {
-    out[`${h} postgres`] = await psql(h, 'select pg_postmaster_start_time()');
-    for (const s of ['haproxy', 'etcd', 'patroni']) out[`${h} ${s}`] = await sh(h, `systemctl show -p MainPID --value ${s}`);
-  }
-  return out;
-}
+const verified = () => verifiedOn(inventory);
 
 describe('Debian 13 (trixie) on the lab', { timeout: 60 * 60_000 }, () => {
   before(async () => {

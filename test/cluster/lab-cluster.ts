@@ -1,0 +1,75 @@
+// What the lab tests ask a running cluster directly on its machines (not through pgha): a command
+// on a host, SQL on a member's own PostgreSQL, Patroni's view of the members and the leader, a WAL
+// segment archived now, verify until it passes. The lab reads its settings from the environment
+// at every call, so a test file that sets up its own lab (trixie.test.ts) can use these too.
+import assert from 'node:assert/strict';
+import * as lab from '../lab/lab.js';
+import { pgha } from '../helpers.js';
+
+/** The lab cluster's database hosts. */
+export const DB = ['node1', 'node2', 'node3'];
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A command on a lab machine; its stdout, trimmed (a failure fails the test). */
+export async function sh(host: string, cmd: string, input?: string): Promise<string> {
+  const r = await lab.ssh(host, cmd, { timeoutMs: 60_000, input });
+  assert.equal(r.code, 0, `${host}: ${cmd}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** SQL on a member's own PostgreSQL as postgres (over stdin: no quoting). */
+export const psql = (host: string, sql: string) => sh(host, 'sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1', sql);
+
+export interface Member {
+  name: string;
+  role: string;
+  state: string;
+  timeline?: number;
+}
+
+/** Patroni's members, from the first database host whose REST API answers. */
+export async function members(): Promise<Member[]> {
+  for (const h of DB) {
+    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
+    if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
+  }
+  throw new Error('no Patroni REST API answers');
+}
+
+/** The one leader (two or none fail the test). */
+export async function leader(): Promise<string> {
+  const ls = (await members()).filter((m) => m.role === 'leader');
+  assert.equal(ls.length, 1, `leaders: ${JSON.stringify(ls)}`);
+  return ls[0].name;
+}
+
+/** Completes the current WAL segment on the leader and waits until pgBackRest has archived it; its name. */
+export async function archiveNow(host: string): Promise<string> {
+  const seg = await psql(host, 'select pg_walfile_name(pg_switch_wal())');
+  for (let i = 0; i < 60; i++) {
+    if ((await psql(host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return seg;
+    await sleep(1000);
+  }
+  throw new Error(`${host}: ${seg} not archived after 60 s`);
+}
+
+/** `pgha verify` until it passes (HAProxy may need a few checks to see new roles), at most about a minute. */
+export async function verified(inventory: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const v = await pgha(['verify', '-i', inventory]);
+    if (v.code === 0) return;
+    if (i >= 20) assert.fail(`verify failed:\n${v.stdout}${v.stderr}`);
+    await sleep(3000);
+  }
+}
+
+/** What a restart would change: each member's postmaster start time and its services' main PIDs. */
+export async function processIdentity(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const h of DB) {
+    out[`${h} postgres`] = await psql(h, 'select pg_postmaster_start_time()');
+    for (const s of ['haproxy', 'etcd', 'patroni']) out[`${h} ${s}`] = await sh(h, `systemctl show -p MainPID --value ${s}`);
+  }
+  return out;
+}
