@@ -102,11 +102,16 @@ export interface ReplicaState {
   sync_state: string;
   /** Bytes between the leader's current WAL position and the replica's replay position. */
   lag_bytes: number | null;
+  /** Bytes the replica has not yet flushed (what maximum_lag_on_failover is about: Patroni compares
+   * received WAL). Fresh: a replica answers after every flush, while its replay position may be
+   * reported only every wal_receiver_status_interval. */
+  received_lag_bytes?: number | null;
 }
 
 /** THE replication query (a json array), also embedded in status's one-round-trip question. */
 export const REPLICATION_SQL = `(select coalesce(json_agg(json_build_object('name', application_name, 'state', state, 'sync_state', sync_state,
-  'lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint)), '[]') from pg_stat_replication)`;
+  'lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,
+  'received_lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint)), '[]') from pg_stat_replication)`;
 
 /** pg_stat_replication on the leader, asked locally (lag measured now: Patroni's own figure is loop_wait old). */
 export async function replicationState(inv: Inventory, leaderConn: Connection): Promise<ReplicaState[]> {

@@ -203,6 +203,14 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     leaderName = leader?.name ?? null;
     const leaderLocal = leader ? inp.local[leader.name] : undefined;
     const streaming = leaderLocal && 'ok' in leaderLocal ? new Set(leaderLocal.ok.replication.filter((r) => r.state === 'streaming').map((r) => r.name)) : undefined;
+    // The leader's pg_stat_replication measures now how much WAL a replica has not received (what
+    // maximum_lag_on_failover limits); Patroni's figure is up to loop_wait old (a WAL switch shows a
+    // whole segment until the replica's next loop), so it is only the fallback.
+    const liveLag = new Map(
+      leaderLocal && 'ok' in leaderLocal
+        ? leaderLocal.ok.replication.flatMap((r) => (typeof r.received_lag_bytes === 'number' ? [[r.name, r.received_lag_bytes] as const] : []))
+        : [],
+    );
     const names = [...inp.postgres, ...raw.map((m) => m.name).filter((n) => !inp.postgres.includes(n))];
     for (const name of names) {
       const m = raw.find((x) => x.name === name);
@@ -220,7 +228,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
         else if (streaming) state = streaming.has(name) ? 'streaming' : 'running';
         else state = m.state;
       }
-      const lag = isLeaderRole(role) ? 0 : typeof m.lag === 'number' ? m.lag : null;
+      const lag = isLeaderRole(role) ? 0 : (liveLag.get(name) ?? (typeof m.lag === 'number' ? m.lag : null));
       members.push({
         name,
         host: m.host ?? host?.address ?? null,

@@ -319,3 +319,30 @@ test('switchover --at: ISO 8601 with a timezone, in the future', () => {
   assert.match(exitOf(() => parseAt('tomorrow', now)).message, /expected an ISO 8601 time with a timezone/);
   assert.match(exitOf(() => parseAt('2029-12-31T23:59:00Z', now)).message, /is in the past/);
 });
+
+test("status: a replica's lag is the leader's live pg_stat_replication figure (received WAL), Patroni's loop_wait-old figure only without it", () => {
+  // Right after a WAL switch Patroni can show a whole segment for every replica until their next loop.
+  const stale = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
+  stale.members[1].lag = 16_715_320;
+  stale.members[2].lag = 16_715_320;
+  const rows = (node2: number, node3: number) => [
+    { name: 'node2', state: 'streaming', sync_state: 'async', lag_bytes: node2 + 100, received_lag_bytes: node2 },
+    { name: 'node3', state: 'streaming', sync_state: 'async', lag_bytes: node3 + 100, received_lag_bytes: node3 },
+  ];
+  const withRows = (node2: number, node3: number) =>
+    assembleStatus(
+      inputs({
+        local: { ...inputs().local, node1: { ok: { ...JSON.parse(LOCAL_LEADER), replication: rows(node2, node3) } } },
+        patroni: { node1: { ok: stale }, node2: { ok: stale }, node3: { ok: stale } },
+      }),
+    );
+  const fresh = withRows(0, 0);
+  assert.equal(fresh.verdict, 'healthy', fresh.reasons.join('; '));
+  assert.deepEqual(fresh.members.map((m) => m.lag_bytes), [0, 0, 0]);
+  const behind = withRows(0, 50_000_000);
+  assert.equal(behind.verdict, 'degraded');
+  assert.deepEqual(behind.reasons, ['node3 lags 50000000 bytes (more than maximum_lag_on_failover 1048576)']);
+  // Without the leader's rows (the old fixture), Patroni's figure decides.
+  const fallback = assembleStatus(inputs({ patroni: { node1: { ok: stale }, node2: { ok: stale }, node3: { ok: stale } } }));
+  assert.equal(fallback.verdict, 'degraded');
+});
