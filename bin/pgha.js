@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point installed as `pgha`: runs the compiled CLI (built by `npm ci` through the prepare script).
-import { main } from '../dist/cli/main.js';
+// Entry point installed as `pgha`: runs the compiled CLI, bundled into dist/bundle (built by `npm ci`
+// through the prepare script): one file per lazily loaded command instead of hundreds of modules.
+import { main } from '../dist/bundle/main.js';
 
 process.exitCode = await main(process.argv);

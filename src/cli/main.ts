@@ -5,12 +5,13 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, PghaError } from '../errors.js';
 import { escapeControls } from '../terminal.js';
+import { packagePath } from '../package-files.js';
 import { BAD_INPUT_EXIT, registerCommands } from './commands.js';
 import { takePassphraseFromEnv } from './context.js';
 
-/** pgha's own version: its package.json (src/cli and dist/cli are both two levels below it), never npm's environment. */
+/** pgha's own version: its package.json, never npm's environment. */
 export function pghaVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function buildProgram(): Command {
@@ -34,6 +35,11 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   takePassphraseFromEnv();
+  // A reader that went away (`pgha status | head -3`) ends the output, not with a crash's stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+    throw err;
+  });
   const program = buildProgram();
   // `pgha` alone: the help, on stderr, as a usage error.
   if (argv.length <= 2) {

@@ -3,9 +3,9 @@
 // Every rendered file is a RenderedFile; how a component builds its context is its own business.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import type { SecretMask } from '../engine/ops.js';
+import { packagePath } from '../package-files.js';
 
 /** The component a file belongs to (its folder under src/components and templates/). */
 export type ComponentName = 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest';
@@ -40,8 +40,8 @@ function aptString(v: string): string {
   return `"${[...v].map((c) => (/^[\x21\x23-\x5b\x5d-\x7e]$/.test(c) ? c : enc(c))).join('')}"`;
 }
 
-// templates/ beside src/ and dist/ alike (the published package ships it).
-const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+// templates/ at the package's root (the published package ships it).
+const TEMPLATE_DIR = packagePath('templates/');
 export const HEADER = 'Written by pgha from the inventory. Local changes are overwritten by the next apply.';
 
 let hbs: typeof Handlebars | undefined;

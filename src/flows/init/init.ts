@@ -3,8 +3,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EXIT, InputError, PghaError } from '../../errors.js';
+import { packagePath } from '../../package-files.js';
 import { answerProblems, type InitAnswers } from './answers.js';
 import { answersFromFlags, type InitFlags } from './flags.js';
 import { fingerprint, keyTypeOf, knownHostsLine, sshProbe, type HostProbe } from './hostkeys.js';
@@ -36,8 +36,8 @@ interface Paths {
   knownHosts: string;
 }
 
-// The package's JSON Schema, for the yaml-language-server hint (src/flows/init and dist/flows/init alike).
-const SCHEMA_FILE = fileURLToPath(new URL('../../../schema/inventory.schema.json', import.meta.url));
+// The package's JSON Schema, for the yaml-language-server hint.
+const SCHEMA_FILE = packagePath('schema/inventory.schema.json');
 
 function relRef(fromDir: string, to: string): string {
   const r = relative(fromDir, to);

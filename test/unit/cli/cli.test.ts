@@ -37,6 +37,7 @@ test('a bare Error is a bug by construction: every `new Error(` in src is a prog
     'src/cluster/converge.ts: topology steps never',
     'src/components/index.ts: rendering needs the ',
     'src/components/types.ts: no rendered ${path} ',
+    'src/package-files.ts: pgha: cannot find it', // a broken installation, not an operator's input
     'src/ssh/connection.ts: bad file mode ${JSON',
     'src/ssh/quote.ts: empty command\');',
     "src/ssh/ssh.ts: timeout'), { level: ",
@@ -187,4 +188,25 @@ test('replace and reinit: bad input and a missing --yes without a terminal are r
   const missing = pgha('reinit', '-i', inv.file);
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /missing required argument 'member'/);
+});
+
+test('output to a reader that went away (`pgha ... | head -1`) ends quietly with the exit code, no EPIPE stack', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['bin/pgha.js', 'init', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before pgha writes a byte
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  assert.equal(code, 0);
+});
+
+test('the installed entry point runs the bundle: templates and the schema are found from dist/bundle', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const out = mkdtempSync(join(tmpdir(), 'pgha-render-'));
+  const r = pgha('render', '-i', 'inventories/example.yml', '-o', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(readFileSync(join(out, 'pg1/etc/patroni/config.yml'), 'utf8'), /^scope: /m);
 });

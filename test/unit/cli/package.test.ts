@@ -20,7 +20,7 @@ test('the packed tarball, installed into a temp prefix, runs init, validate and 
     files: { path: string }[];
   }[];
   const shipped = packed[0].files.map((f) => f.path);
-  for (const f of ['bin/pgha.js', 'dist/cli/main.js', 'templates/patroni/patroni.yml.hbs', 'schema/inventory.schema.json', 'inventories/example.yml']) {
+  for (const f of ['bin/pgha.js', 'dist/bundle/main.js', 'templates/patroni/patroni.yml.hbs', 'schema/inventory.schema.json', 'inventories/example.yml']) {
     assert.ok(shipped.includes(f), `${f} is not in the package`);
   }
   assert.ok(!shipped.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'sources and tests stay out of the package');
