@@ -49,6 +49,7 @@ files=(
   test/unit/ssh/connection.test.ts
   test/unit/ssh/auth.test.ts
   test/unit/session/session.test.ts
+  test/unit/session/remote.test.ts
   test/unit/engine/engine.test.ts
   test/unit/engine/engine-ssh.test.ts
   test/unit/engine/facts.test.ts

@@ -61,6 +61,32 @@ export async function httpFrom(
   return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
 }
 
+/** Ends each answer of httpGetEach in curl's output: the HTTP status and curl's exit code of that URL. */
+const EACH_END = /\n@@pgha-http (\d{3}) (\d+)@@\n/g;
+
+/**
+ * GET of several URLs by ONE curl on `from` (a host's questions cost one process and one SSH
+ * channel, not one each): each URL's answer, or a RemoteError for a URL curl could not fetch.
+ */
+export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
+  const timeoutSec = opts.timeoutSec ?? 3;
+  const args = ['curl', '-sS', '--max-time', String(timeoutSec), '-w', '\\n@@pgha-http %{http_code} %{exitcode}@@\\n', ...urls];
+  const r = await from.run(args, { sudo: false, check: false, timeoutMs: (timeoutSec * urls.length + 10) * 1000 });
+  const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('curl:'));
+  const answers: (HttpResult | RemoteError)[] = [];
+  let start = 0;
+  for (const m of r.stdout.matchAll(EACH_END)) {
+    const url = urls[answers.length];
+    const exit = Number(m[2]);
+    if (exit !== 0) answers.push(new RemoteError(`GET ${url} from ${from.target.name}: ${errors.shift() ?? `curl exit ${exit}`}`));
+    else answers.push({ status: Number(m[1]), body: r.stdout.slice(start, m.index) });
+    start = m.index + m[0].length;
+  }
+  // curl itself failed before its first URL (not installed, bad option): every URL fails alike.
+  while (answers.length < urls.length) answers.push(new RemoteError(`GET ${urls[answers.length]} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`));
+  return answers;
+}
+
 /**
  * Runs SQL with psql on `from` (a database host) as the superuser, against host:port over TCP
  * (e.g. an HAProxy port). The password goes over stdin. Returns psql's unaligned output.

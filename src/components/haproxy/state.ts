@@ -35,9 +35,14 @@ export function primaryRouteProblem(servers: HaproxyServer[], leader: string): s
   return up.length === 1 && up[0] === leader ? null : `primary backend has [${up.join(', ')}] up, leader is ${leader}`;
 }
 
+/** HAProxy's stats page as CSV, asked on the HAProxy host itself. */
+export function statsCsvUrl(inv: Inventory): string {
+  return `http://127.0.0.1:${inv.haproxy.stats_port}/;csv`;
+}
+
 /** HAProxy's stats, from its stats listener on the HAProxy host. */
 export async function haproxyServers(inv: Inventory, conn: Connection): Promise<HaproxyServer[]> {
-  const r = await conn.run(['curl', '-sS', '--max-time', '3', `http://127.0.0.1:${inv.haproxy.stats_port}/;csv`], {
+  const r = await conn.run(['curl', '-sS', '--max-time', '3', statsCsvUrl(inv)], {
     sudo: false,
     check: false,
     timeoutMs: 13_000,

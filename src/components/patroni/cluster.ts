@@ -3,7 +3,7 @@
 import type { Host, Inventory } from '../../inventory/index.js';
 import type { Connection } from '../../ssh/index.js';
 import type { Session } from '../../session/session.js';
-import { httpFrom, RemoteError, sqlLocal } from '../../session/remote.js';
+import { httpFrom, RemoteError, sqlLocal, type HttpResult } from '../../session/remote.js';
 import { restapiUrl } from './paths.js';
 
 export type PatroniRole = 'leader' | 'replica' | 'sync_standby' | 'standby_leader';
@@ -61,16 +61,25 @@ export function leaderOf(c: PatroniCluster): PatroniMember | undefined {
   return c.members.find((m) => isLeaderRole(m.role) && isRunningState(m.state));
 }
 
-/** GET /cluster from the Patroni of `h`, asked on that host itself. */
-export async function patroniCluster(inv: Inventory, conn: Connection, h: Host): Promise<PatroniCluster> {
-  const r = await httpFrom(conn, 'GET', restapiUrl(inv, h, '/cluster'));
+/** Pure: the cluster view in `h`'s answer to GET /cluster. */
+export function clusterAnswer(h: Host, r: HttpResult): PatroniCluster {
   if (r.status !== 200) throw new RemoteError(`Patroni on ${h.name} answered ${r.status} to GET /cluster`);
   return JSON.parse(r.body) as PatroniCluster;
 }
 
-/** GET /patroni of `h` (a 503 still carries the member's state, e.g. stopped PostgreSQL). */
+/** Pure: the member's own state in an answer to GET /patroni (a 503 still carries it, e.g. stopped PostgreSQL). */
+export function selfAnswer(r: HttpResult): PatroniSelf {
+  return JSON.parse(r.body) as PatroniSelf;
+}
+
+/** GET /cluster from the Patroni of `h`, asked on that host itself. */
+export async function patroniCluster(inv: Inventory, conn: Connection, h: Host): Promise<PatroniCluster> {
+  return clusterAnswer(h, await httpFrom(conn, 'GET', restapiUrl(inv, h, '/cluster')));
+}
+
+/** GET /patroni of `h`. */
 export async function patroniSelf(inv: Inventory, conn: Connection, h: Host): Promise<PatroniSelf> {
-  return JSON.parse((await httpFrom(conn, 'GET', restapiUrl(inv, h, '/patroni'))).body) as PatroniSelf;
+  return selfAnswer(await httpFrom(conn, 'GET', restapiUrl(inv, h, '/patroni')));
 }
 
 /** The first answer of GET /cluster from the connected postgres hosts, in order; null when none answers. */

@@ -3,10 +3,11 @@
 import type { Inventory } from '../../inventory/index.js';
 import type { Connection } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
-import { sqlLocal, within } from '../../session/remote.js';
+import { httpGetEach, sqlLocal, within, type HttpResult } from '../../session/remote.js';
 import { etcdState } from '../../components/etcd/state.js';
-import { haproxyServers } from '../../components/haproxy/state.js';
-import { patroniCluster, patroniSelf, REPLICATION_SQL } from '../../components/patroni/cluster.js';
+import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
+import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
+import { restapiUrl } from '../../components/patroni/paths.js';
 import { ARCHIVER_SQL, parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
@@ -40,12 +41,35 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     return answer(`${what} on ${name}`, () => fn(c));
   };
   const pg = inv.hostsWithRole('postgres');
-  const patroni = Promise.all(pg.map((h) => on(h.name, 'GET /cluster', (c) => patroniCluster(inv, c, h))));
-  const self = Promise.all(
-    pg.map((h) =>
-      on(h.name, 'GET /patroni', (c) => patroniSelf(inv, c, h)),
-    ),
+  const proxies = inv.hostsWithRole('haproxy');
+  // A host's HTTP questions (Patroni's cluster view and its own state, HAProxy's stats) in one curl.
+  const http = new Map(
+    inv.hosts.map((h) => {
+      // HAProxy's local stats first: a hung Patroni (3 s per URL) does not hold them back.
+      const urls = {
+        ...(h.roles.has('haproxy') ? { stats: statsCsvUrl(inv) } : {}),
+        ...(h.roles.has('postgres') ? { cluster: restapiUrl(inv, h, '/cluster'), self: restapiUrl(inv, h, '/patroni') } : {}),
+      };
+      const keys = Object.keys(urls) as (keyof typeof urls)[];
+      const asked = keys.length ? on(h.name, 'HTTP', (c) => httpGetEach(c, keys.map((k) => urls[k]!))) : undefined;
+      return [h.name, { keys, asked }] as const;
+    }),
   );
+  // One URL's answer, read by `parse`; the error of the whole question or of that URL otherwise.
+  const httpAnswer = async <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T): Promise<{ ok: T } | { error: string }> => {
+    const { keys, asked } = http.get(name)!;
+    const all = await asked!;
+    if ('error' in all) return all;
+    const r = all.ok[keys.indexOf(key)];
+    if (r instanceof Error) return { error: message(r) };
+    try {
+      return { ok: parse(r) };
+    } catch (err) {
+      return { error: message(err) };
+    }
+  };
+  const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
+  const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
   const local = Promise.all(
     pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
   );
@@ -61,7 +85,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     if (!from) return { error: 'no etcd host is reachable' };
     return answer(`etcdctl on ${from}`, async () => ({ from, members: await etcdState(inv, (await conn(from))!) }));
   })();
-  const haproxy = Promise.all(inv.hostsWithRole('haproxy').map((h) => on(h.name, 'HAProxy stats', (c) => haproxyServers(inv, c))));
+  const haproxy = Promise.all(proxies.map((h) => httpAnswer(h.name, 'stats', (r) => parseHaproxyCsv(r.body))));
   const backups = (async () => {
     const stanza = inv.pgbackrest.stanza;
     const info = async (c: Connection, user: string) => parseInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
@@ -91,7 +115,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     patroniSelf: Object.fromEntries(pg.map((h, i) => [h.name, selfAnswers[i]])),
     local: Object.fromEntries(pg.map((h, i) => [h.name, localAnswers[i]])),
     etcd: etcdAnswer,
-    haproxy: Object.fromEntries(inv.hostsWithRole('haproxy').map((h, i) => [h.name, haproxyAnswers[i]])),
+    haproxy: Object.fromEntries(proxies.map((h, i) => [h.name, haproxyAnswers[i]])),
     backups: backupsAnswer,
   };
 }
