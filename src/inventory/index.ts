@@ -22,7 +22,7 @@ import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
 export { addressProblem, aptProxyProblem, canonicalAddress, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
-export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
+export type { InventoryConfig, Secrets, TimingProfile, TlsSettings } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
 
@@ -72,6 +72,8 @@ export interface Inventory {
   haproxy: InventoryConfig['haproxy'];
   pgbackrest: InventoryConfig['pgbackrest'];
   packages: InventoryConfig['packages'];
+  /** TLS on every link (`tls.enabled`), and how pgha issues the certificates. */
+  tls: InventoryConfig['tls'];
   /** Absolute path of the secrets file. */
   secretsFile: string;
   /** Present when loaded with secrets (the default). Never print these. */
@@ -236,6 +238,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     haproxy: c.haproxy,
     pgbackrest: c.pgbackrest,
     packages: c.packages,
+    tls: c.tls,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

@@ -3,38 +3,68 @@
 // then every member healthy with one leader.
 import { restartService, service } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
-import { renderFile } from '../../render/template.js';
+import { renderFile, type RenderedFile } from '../../render/template.js';
+import type { Host, Inventory } from '../../inventory/index.js';
+import { CA_BUNDLE, certFile, keyFile, tlsOn, withTls } from '../tls/paths.js';
 import { fileOp } from '../../render/op.js';
-import { check, renderedFile, type Component } from '../types.js';
+import { check, renderedFile, type Component, type Dcs } from '../types.js';
 import { etcdDataDir, etcdClientUrl, etcdPeerUrl } from './endpoints.js';
 import { etcdProblem, etcdReady, etcdState } from './state.js';
 
-const CONFIG = '/etc/default/etcd';
+export const ETCD_CONFIG = '/etc/default/etcd';
+
+/**
+ * How a member's config file speaks: as the inventory says (plain or tls), or `transition`, the
+ * step of moving a running cluster to TLS: peers over TLS already, the client port answering TLS
+ * (client certificates required) and clear text on the same port, advertising clear text for the
+ * Patroni members not switched yet.
+ */
+export type EtcdTransport = 'plain' | 'tls' | 'transition';
+
+/** /etc/default/etcd of one member. */
+export function etcdConfigFile(inv: Inventory, host: Host, dcs: Dcs, transport: EtcdTransport = tlsOn(inv) ? 'tls' : 'plain'): RenderedFile {
+  const tlsView = withTls(inv, true);
+  const plainView = withTls(inv, false);
+  const client = (v: Inventory) => etcdClientUrl(v, host);
+  const listenClientUrls = {
+    // The localhost listener of old: nothing of pgha's uses it, and with TLS it would be one more port.
+    plain: `${client(plainView)},http://127.0.0.1:${inv.etcd.client_port}`,
+    tls: client(tlsView),
+    // One port, both: etcd tells TLS from clear text per connection.
+    transition: `${client(plainView)},${client(tlsView)}`,
+  }[transport];
+  const peerView = transport === 'plain' ? plainView : tlsView;
+  const ctx = {
+    cluster: inv.cluster,
+    host,
+    etcd: {
+      clientPort: inv.etcd.client_port,
+      dataDir: etcdDataDir(inv),
+      peerUrl: etcdPeerUrl(peerView, host),
+      listenClientUrls,
+      advertiseClientUrl: client(transport === 'tls' ? tlsView : plainView),
+      initialCluster: inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(peerView, h)}`).join(','),
+      token: `pgha-${inv.cluster.name}`,
+      // Patroni's `etcd:` DCS speaks the v2 API.
+      enableV2: dcs === 'etcd',
+      tls: transport !== 'plain',
+      transition: transport === 'transition',
+    },
+    tls: { cert: certFile('etcd'), key: keyFile('etcd'), ca: CA_BUNDLE },
+  };
+  return renderFile('etcd', ETCD_CONFIG, 'etcd.default.hbs', ctx);
+}
 
 export const etcd: Component = {
   name: 'etcd',
   packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
   files({ inv, host, dcs }) {
     if (!host.roles.has('etcd')) return [];
-    const ctx = {
-      cluster: inv.cluster,
-      host,
-      etcd: {
-        clientPort: inv.etcd.client_port,
-        dataDir: etcdDataDir(inv),
-        peerUrl: etcdPeerUrl(inv, host),
-        clientUrl: etcdClientUrl(inv, host),
-        initialCluster: inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(inv, h)}`).join(','),
-        token: `pgha-${inv.cluster.name}`,
-        // Patroni's `etcd:` DCS speaks the v2 API.
-        enableV2: dcs === 'etcd',
-      },
-    };
-    return [renderFile('etcd', CONFIG, 'etcd.default.hbs', ctx)];
+    return [etcdConfigFile(inv, host, dcs)];
   },
   async prepare(ctx) {
     await ctx.rollout.stage('etcd config', ctx.session.withRole('etcd'), (conn) => [
-      fileOp(renderedFile(ctx, conn.target.name, CONFIG), [restartService('etcd', { noBlock: true })]),
+      fileOp(renderedFile(ctx, conn.target.name, ETCD_CONFIG), [restartService('etcd', { noBlock: true })]),
     ]);
   },
   async start(ctx) {

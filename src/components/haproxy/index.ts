@@ -4,7 +4,9 @@
 // primary backend has exactly the Patroni leader up.
 import { reloadService, service } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
-import { renderFile } from '../../render/template.js';
+import { renderFile, type RenderedFile } from '../../render/template.js';
+import type { Inventory } from '../../inventory/index.js';
+import { CA_BUNDLE, tlsOn } from '../tls/paths.js';
 import { fileOp } from '../../render/op.js';
 import { hostPort, sqlVia } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
@@ -12,7 +14,7 @@ import { currentLeader } from '../patroni/cluster.js';
 import { check, renderedFile, type Component } from '../types.js';
 import { haproxyServers, primaryRouteProblem } from './state.js';
 
-const CONFIG = '/etc/haproxy/haproxy.cfg';
+export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 
 /** Gate: every connected HAProxy host routes its primary port to the current leader only. */
 export async function haproxyRoutesToLeader(session: Session, leader?: string): Promise<true | string> {
@@ -25,25 +27,35 @@ export async function haproxyRoutesToLeader(session: Session, leader?: string): 
   return true;
 }
 
+/**
+ * haproxy.cfg. `restTls` says, per member, whether its REST API speaks TLS: as the inventory
+ * says, except while pgha moves a running cluster to TLS one member at a time.
+ */
+export function haproxyConfigFile(inv: Inventory, restTls: (member: string) => boolean = () => tlsOn(inv)): RenderedFile {
+  const p = inv.patroni;
+  const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance, restTls: restTls(h.name) }));
+  const ctx = {
+    cluster: inv.cluster,
+    timing: { haproxy: inv.timing.haproxy },
+    patroni: p,
+    haproxy: inv.haproxy,
+    postgresServers: servers,
+    replicaServers: servers.filter((s) => !s.noloadbalance),
+    tls: tlsOn(inv),
+    tlsCa: CA_BUNDLE,
+  };
+  return renderFile('haproxy', HAPROXY_CONFIG, 'haproxy.cfg.hbs', ctx);
+}
+
 export const haproxy: Component = {
   name: 'haproxy',
   packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
-    const p = inv.patroni;
-    const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance }));
-    const ctx = {
-      cluster: inv.cluster,
-      timing: { haproxy: inv.timing.haproxy },
-      patroni: p,
-      haproxy: inv.haproxy,
-      postgresServers: servers,
-      replicaServers: servers.filter((s) => !s.noloadbalance),
-    };
-    return [renderFile('haproxy', CONFIG, 'haproxy.cfg.hbs', ctx)];
+    return [haproxyConfigFile(inv)];
   },
   async prepare(ctx) {
-    await ctx.rollout.stage('haproxy', ctx.session.withRole('haproxy'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadService('haproxy')]), service('haproxy')]);
+    await ctx.rollout.stage('haproxy', ctx.session.withRole('haproxy'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, HAPROXY_CONFIG), [reloadService('haproxy')]), service('haproxy')]);
   },
   async start(ctx) {
     if (ctx.rollout.check) return;

@@ -6,6 +6,7 @@ import { renderFile, type RenderedFile } from '../../render/template.js';
 import { hostPort } from '../../session/remote.js';
 import { dataDir } from '../patroni/paths.js';
 import type { RenderInput } from '../types.js';
+import { CA_BUNDLE, tlsOn } from '../tls/paths.js';
 import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, REPO_USER } from './paths.js';
 
 function context(inv: Inventory, host: RenderInput['host']) {
@@ -18,6 +19,7 @@ function context(inv: Inventory, host: RenderInput['host']) {
     repositoryHost: inv.repositoryHost,
     postgres: { dataDir: dataDir(inv) },
     postgresServers: inv.hostsWithRole('postgres').map((h, i) => ({ name: h.name, index: i + 1, hostAddress: h.address })),
+    tls: tlsOn(inv) ? { ca: CA_BUNDLE } : false,
   };
 }
 

@@ -173,24 +173,32 @@ test('maskSecrets hides every password', async () => {
   assert.match(all, /password: "\*\*\*\*\*\*\*\*"/);
 });
 
-// Golden files pin the rendered output of inventories/example.yml (secrets masked).
-// Update deliberately with: UPDATE_GOLDEN=1 node --import tsx --test test/unit/render.test.ts
-test('golden: rendering inventories/example.yml matches test/golden/example', async () => {
-  const inv = await example();
-  const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
-  await renderToDir(inv, out, { dcs: dcsForPatroniVersion('3.0.2') });
-  if (process.env.UPDATE_GOLDEN === '1') {
-    for (const f of files(out)) {
-      mkdirSync(dirname(join(GOLDEN, f)), { recursive: true });
-      writeFileSync(join(GOLDEN, f), readFileSync(join(out, f)));
+// Golden files pin the rendered output of inventories/example.yml (secrets masked): with TLS (the
+// default), and with `tls: false`, whose files are byte for byte what pgha rendered before TLS
+// existed (test/golden/example-plain is that earlier golden set, unchanged): a cluster deployed by
+// an earlier pgha is exactly a `tls: false` cluster.
+// Update deliberately with: UPDATE_GOLDEN=1 node --import tsx --test test/unit/components/render.test.ts
+for (const [golden, edit] of [
+  [GOLDEN, (y: string) => y],
+  [`${GOLDEN}-plain`, (y: string) => `${y}\ntls: false\n`],
+] as const) {
+  test(`golden: rendering inventories/example.yml matches ${golden}`, async () => {
+    const inv = await example(edit);
+    const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
+    await renderToDir(inv, out, { dcs: dcsForPatroniVersion('3.0.2') });
+    if (process.env.UPDATE_GOLDEN === '1') {
+      for (const f of files(out)) {
+        mkdirSync(dirname(join(golden, f)), { recursive: true });
+        writeFileSync(join(golden, f), readFileSync(join(out, f)));
+      }
     }
-  }
-  assert.ok(existsSync(GOLDEN), 'no golden files: run once with UPDATE_GOLDEN=1 and review them');
-  assert.deepEqual(files(out), files(GOLDEN));
-  for (const f of files(out)) {
-    assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(GOLDEN, f), 'utf8'), `${f} differs from the golden file`);
-  }
-});
+    assert.ok(existsSync(golden), 'no golden files: run once with UPDATE_GOLDEN=1 and review them');
+    assert.deepEqual(files(out), files(golden));
+    for (const f of files(out)) {
+      assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(golden, f), 'utf8'), `${f} differs from the golden file`);
+    }
+  });
+}
 
 test('pgha render writes DIR/HOST/<path>, secrets masked', async () => {
   const inv = await example();
