@@ -11,9 +11,11 @@ import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
+import { tls } from './tls/index.js';
 import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
 
-export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
+// tls before the services: their certificates exist before any of them starts (or restarts).
+export const COMPONENTS: readonly Component[] = [base, tls, etcd, patroni, haproxy, pgbackrest];
 
 /** Every Debian package a host's roles need, from every component. */
 export function packagesFor(inv: Inventory, h: Host): string[] {

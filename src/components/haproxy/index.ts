@@ -2,7 +2,8 @@
 // streaming replicas, as Patroni's REST API tells HAProxy's health checks. The config is rendered
 // whole; a changed config reloads HAProxy on that host only. Gate: on every HAProxy host the
 // primary backend has exactly the Patroni leader up.
-import { reloadService, service } from '../../engine/index.js';
+import { reloadService, service, waitFor, type Reporter } from '../../engine/index.js';
+import type { Connection } from '../../ssh/index.js';
 import { PghaError } from '../../errors.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import type { Inventory } from '../../inventory/index.js';
@@ -45,6 +46,23 @@ export function haproxyConfigFile(inv: Inventory, restTls: (member: string) => b
     tlsCa: CA_BUNDLE,
   };
   return renderFile('haproxy', HAPROXY_CONFIG, 'haproxy.cfg.hbs', ctx);
+}
+
+/**
+ * `systemctl reload haproxy` on one host (a new process takes over the listeners; connections
+ * open on the old one finish there), then waits until it routes the primary port to the leader.
+ */
+export async function reloadAndWait(session: Session, conn: Connection, reporter?: Reporter): Promise<void> {
+  const active = await conn.run(['systemctl', 'is-active', '--quiet', 'haproxy'], { check: false });
+  if (active.code !== 0) return;
+  await conn.run(['systemctl', 'reload', 'haproxy']);
+  const leader = (await currentLeader(session))?.name;
+  if (!leader) return;
+  await waitFor(
+    `HAProxy on ${conn.target.name} routing to ${leader}`,
+    async () => primaryRouteProblem(await haproxyServers(session.inv, conn), leader) ?? true,
+    { timeoutMs: 60_000, intervalMs: 500, reporter },
+  );
 }
 
 export const haproxy: Component = {

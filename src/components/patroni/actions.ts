@@ -108,3 +108,24 @@ export async function removeClusterFromDcs(inv: Inventory, etcdConn: Connection,
   const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), tls), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
   if (r.code !== 0 && !isKeyNotFound(r.stderr)) throw new PghaError(`${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim()}`);
 }
+
+/**
+ * `systemctl reload patroni` (SIGHUP): Patroni re-reads its config, loads a changed REST API
+ * certificate and reloads PostgreSQL (which loads its certificate anew). Nothing restarts. Then
+ * waits until its REST API answers again (verified against the CA the host trusts).
+ */
+export async function reloadMember(inv: Inventory, conn: Connection, h: Host): Promise<void> {
+  const active = await conn.run(['systemctl', 'is-active', '--quiet', 'patroni'], { check: false });
+  if (active.code !== 0) return;
+  await conn.run(['systemctl', 'reload', 'patroni']);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await httpFrom(conn, 'GET', restapiUrl(inv, h, '/patroni')).then(
+      (r) => r.status === 200 || r.status === 503,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new PghaError(`${h.name}: Patroni's REST API does not answer after the reload`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
