@@ -114,6 +114,6 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await copyFile('test/fixtures/secrets/test-secrets.yaml', join(dir, 's.yml'));
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
-  assert.deepEqual(packagesFor(inv, inv.host('pg1')).sort(), ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'postgresql-15']);
+  assert.deepEqual(packagesFor(inv, inv.host('pg1')).sort(), ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'openssl', 'patroni', 'pgbackrest', 'postgresql-15']);
   assert.deepEqual(packagesFor(inv, inv.host('backup1')).sort(), ['openssh-client', 'pgbackrest']);
 });
