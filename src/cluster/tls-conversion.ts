@@ -3,7 +3,9 @@
 // certificates are on the hosts and before the components write their final files. Each step is
 // found from the hosts' config files, so an interrupted run is finished by the next one.
 //
-//   1. etcd, one member at a time: its peer URL becomes https in the membership (`member update`)
+//   1. etcd, one member at a time: every member first holds its certificate and the CA for its
+//      peer connections (still clear text: it can then dial a peer that listens over TLS); then
+//      one member at a time its peer URL becomes https in the membership (`member update`)
 //      and it restarts speaking TLS to its peers, its client port answering TLS and clear text
 //      (the Patroni members not switched yet keep working).
 //   2. PostgreSQL serves TLS (Patroni reloads with ssl on; nothing restarts).
@@ -23,8 +25,8 @@ import type { Connection } from '../ssh/index.js';
 import type { ApplyContext } from '../components/types.js';
 import { renderedFile } from '../components/types.js';
 import { ETCD_CONFIG, etcdConfigFile } from '../components/etcd/index.js';
-import { etcdHealthy, memberList, updatePeerUrl } from '../components/etcd/actions.js';
-import { etcdPeerUrl } from '../components/etcd/endpoints.js';
+import { etcdHealthy, etcdHealthyEach, memberListAt, updatePeerUrlAt } from '../components/etcd/actions.js';
+import { etcdClientUrl, etcdPeerUrl } from '../components/etcd/endpoints.js';
 import { HAPROXY_CONFIG } from '../components/haproxy/index.js';
 import { haproxyServers, primaryRouteProblem } from '../components/haproxy/state.js';
 import { patroniConfigFile } from '../components/patroni/files.js';
@@ -35,11 +37,12 @@ import { sqlLocal } from '../session/remote.js';
 import { tlsOn, withTls } from '../components/tls/paths.js';
 
 /** How a config file on a host speaks, read from its text. */
-type EtcdState = 'plain' | 'transition' | 'tls';
+type EtcdState = 'plain' | 'trust' | 'transition' | 'tls';
 type PatroniState = 'plain' | 'ssl-only' | 'tls';
 
 export function etcdConfigState(text: string): EtcdState {
-  if (!/^ETCD_CERT_FILE=/m.test(text)) return 'plain';
+  if (!/^ETCD_PEER_CERT_FILE=/m.test(text)) return 'plain';
+  if (/^ETCD_LISTEN_PEER_URLS="http:\/\//m.test(text)) return 'trust';
   return /^ETCD_LISTEN_CLIENT_URLS="[^"]*http:\/\//m.test(text) ? 'transition' : 'tls';
 }
 
@@ -94,7 +97,6 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;
   const inv = session.inv;
   if (!tlsOn(inv)) return;
-  const plain = withTls(inv, false);
   const say = (s: string) => rollout.reporter.progress('tls', s);
   const etcd = (await members(ctx, 'etcd', 'etcd', ETCD_CONFIG)).filter((m) => m.running && m.text !== null);
   const patroni = (await members(ctx, 'postgres', 'patroni', PATRONI_CONFIG)).filter((m) => m.running && m.text !== null);
@@ -106,7 +108,8 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
   if (!etcdTodo.length && !patroniTodo.length && !paused) return;
 
   const plan = [
-    etcd.some((m) => etcdState(m) === 'plain') && `etcd peers to TLS, one member at a time (${etcd.filter((m) => etcdState(m) === 'plain').map((m) => m.host.name).join(', ')})`,
+    etcd.some((m) => etcdState(m) === 'plain' || etcdState(m) === 'trust') &&
+      `etcd peers to TLS, one member at a time, twice: the CA trusted, then TLS (${etcd.filter((m) => etcdState(m) === 'plain' || etcdState(m) === 'trust').map((m) => m.host.name).join(', ')})`,
     patroni.some((m) => patroniState(m) === 'plain') && 'PostgreSQL serves TLS (Patroni reloads; nothing restarts)',
     patroniTodo.length && 'the cluster paused; Patroni restarted with TLS on every member, the leader last (PostgreSQL keeps running; writes through HAProxy pause for a few seconds while the leader\'s REST API restarts); HAProxy checks over TLS',
     etcdTodo.length && 'etcd clients over TLS only, one member at a time',
@@ -116,21 +119,31 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
   if (rollout.check) return;
   const t0 = Date.now();
 
-  // ---- 1. etcd peers over TLS, member by member.
-  const asked = () => etcd.find((m) => etcdState(m) !== 'tls') ?? etcd[0];
-  for (const m of etcd.filter((x) => etcdState(x) === 'plain' || etcdState(x) === 'transition')) {
+  // Each etcd member asked the way it speaks now (its client port answers TLS from `transition` on).
+  const endpointOf = (m: Member) => etcdClientUrl(withTls(inv, etcdState(m) === 'transition' || etcdState(m) === 'tls'), m.host);
+  const etcdOk = (from: Member) => etcdHealthyEach(inv, from.conn, new Map(etcd.map((m) => [m.host.name, endpointOf(m)])));
+
+  // ---- 1. etcd peers over TLS, member by member: first every member trusts the CA.
+  for (const m of etcd.filter((x) => etcdState(x) === 'plain')) {
+    const trust = etcdConfigFile(inv, m.host, ctx.dcs, 'trust');
+    await rollout.stage(`tls: etcd peers trust the cluster CA (${m.host.name})`, [m.conn], () => [fileOp(trust)]);
+    await m.conn.run(['systemctl', 'restart', 'etcd'], { timeoutMs: 120_000 });
+    m.text = trust.content;
+    await rollout.waitFor(`etcd healthy after restarting ${m.host.name}`, () => etcdOk(m), { timeoutMs: 120_000, intervalMs: 1000 });
+  }
+  for (const m of etcd.filter((x) => etcdState(x) === 'trust' || etcdState(x) === 'transition')) {
     const transition = etcdConfigFile(inv, m.host, ctx.dcs, 'transition');
-    const list = await memberList(plain, asked().conn);
+    const list = await memberListAt(inv, m.conn, endpointOf(m));
     const me = list.find((x) => x.name === m.host.name);
     if (!me) throw new PghaError(`${m.host.name} is not a member of the etcd cluster (${list.map((x) => x.name).join(', ')})`);
     const peerUrl = etcdPeerUrl(inv, m.host);
     const changed = m.text !== transition.content;
     if (!changed && me.peerURLs.includes(peerUrl)) continue;
     await rollout.stage(`tls: etcd peers over TLS (${m.host.name})`, [m.conn], () => [fileOp(transition)]);
-    if (!me.peerURLs.includes(peerUrl)) await updatePeerUrl(plain, asked().conn, me, peerUrl);
+    if (!me.peerURLs.includes(peerUrl)) await updatePeerUrlAt(inv, m.conn, endpointOf(m), me, peerUrl);
     await m.conn.run(['systemctl', 'restart', 'etcd'], { timeoutMs: 120_000 });
     m.text = transition.content;
-    await rollout.waitFor(`etcd healthy with ${m.host.name}'s peers over TLS`, () => etcdHealthy(plain, m.conn), { timeoutMs: 120_000, intervalMs: 1000 });
+    await rollout.waitFor(`etcd healthy with ${m.host.name}'s peers over TLS`, () => etcdOk(m), { timeoutMs: 120_000, intervalMs: 1000 });
   }
 
   // ---- 2. PostgreSQL serves TLS.

@@ -14,12 +14,14 @@ import { etcdProblem, etcdReady, etcdState } from './state.js';
 export const ETCD_CONFIG = '/etc/default/etcd';
 
 /**
- * How a member's config file speaks: as the inventory says (plain or tls), or `transition`, the
- * step of moving a running cluster to TLS: peers over TLS already, the client port answering TLS
+ * How a member's config file speaks: as the inventory says (plain or tls), or a step of moving a
+ * running cluster to TLS: `trust`, every member first, still clear text everywhere but holding
+ * its peer certificate and the CA, so that it can dial (and be dialled by) a member already
+ * listening for peers over TLS; `transition`, peers over TLS, the client port answering TLS
  * (client certificates required) and clear text on the same port, advertising clear text for the
  * Patroni members not switched yet.
  */
-export type EtcdTransport = 'plain' | 'tls' | 'transition';
+export type EtcdTransport = 'plain' | 'trust' | 'tls' | 'transition';
 
 /** /etc/default/etcd of one member. */
 export function etcdConfigFile(inv: Inventory, host: Host, dcs: Dcs, transport: EtcdTransport = tlsOn(inv) ? 'tls' : 'plain'): RenderedFile {
@@ -29,11 +31,12 @@ export function etcdConfigFile(inv: Inventory, host: Host, dcs: Dcs, transport: 
   const listenClientUrls = {
     // The localhost listener of old: nothing of pgha's uses it, and with TLS it would be one more port.
     plain: `${client(plainView)},http://127.0.0.1:${inv.etcd.client_port}`,
+    trust: `${client(plainView)},http://127.0.0.1:${inv.etcd.client_port}`,
     tls: client(tlsView),
     // One port, both: etcd tells TLS from clear text per connection.
     transition: `${client(plainView)},${client(tlsView)}`,
   }[transport];
-  const peerView = transport === 'plain' ? plainView : tlsView;
+  const peerView = transport === 'plain' || transport === 'trust' ? plainView : tlsView;
   const ctx = {
     cluster: inv.cluster,
     host,
@@ -47,7 +50,8 @@ export function etcdConfigFile(inv: Inventory, host: Host, dcs: Dcs, transport: 
       token: `pgha-${inv.cluster.name}`,
       // Patroni's `etcd:` DCS speaks the v2 API.
       enableV2: dcs === 'etcd',
-      tls: transport !== 'plain',
+      tls: transport === 'tls' || transport === 'transition',
+      trust: transport === 'trust',
       transition: transport === 'transition',
     },
     tls: { cert: certFile('etcd'), key: keyFile('etcd'), ca: CA_BUNDLE },
