@@ -32,7 +32,8 @@ interface Member {
 }
 async function members(): Promise<Member[]> {
   for (const h of DB) {
-    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
+    // The lab runs TLS (the default): Patroni's REST API is verified against the cluster CA.
+    const r = await lab.ssh(h, `curl -sS --max-time 3 --cacert /etc/pgha/tls/ca.crt https://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
     if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
   }
   throw new Error('no Patroni REST API answers');
@@ -209,7 +210,7 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     const body = JSON.stringify({ leader: old, candidate });
     const sw = await sh(
       old,
-      `curl -sS --max-time 60 -K - -X POST -H 'Content-Type: application/json' --data-binary '${body}' -w '\\n%{http_code}' http://${lab.machineAddress(old)}:8008/switchover`,
+      `curl -sS --max-time 60 -K - -X POST -H 'Content-Type: application/json' --data-binary '${body}' -w '\\n%{http_code}' --cacert /etc/pgha/tls/ca.crt https://${lab.machineAddress(old)}:8008/switchover`,
       `user = "patroni:${secrets.restapi_password}"\n`,
     );
     assert.match(sw, /\n200$/, sw);

@@ -17,6 +17,8 @@ export interface Credentials {
   user: string;
   password: string;
   database?: string;
+  /** The cluster CA (PEM): TLS, the server verified against it and by the address dialled (as sslmode=verify-full). */
+  ca?: string;
 }
 
 /** One acknowledged write: its sequence number and when the acknowledgement arrived (ms). */
@@ -64,6 +66,7 @@ export async function connect(ep: Endpoint, cred: Credentials, timeoutMs = 2000)
     query_timeout: timeoutMs + 500,
     keepAlive: true,
     application_name: 'pgha-fault-checker',
+    ...(cred.ca ? { ssl: { ca: cred.ca } } : {}),
   });
   // A broken connection emits 'error' outside any query; without a listener it would crash the run.
   client.on('error', () => {});
