@@ -40,6 +40,7 @@ files=(
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
+  test/cluster/tls.test.ts
   test/cluster/faults.test.ts
 )
 

@@ -237,6 +237,8 @@ export interface ScenarioOptions {
   probe?: MemberProbe;
   /** Extra time with writes after every member streams again (s). */
   settleS?: number;
+  /** The writer's and probe's credentials, from the context's (a cluster moving to TLS, a CA rotation). */
+  cred?: (c: Credentials) => Credentials;
 }
 
 /**
@@ -250,7 +252,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
   const divergedBefore = new Set(await divergedInArchive(ctx));
   // A real application lists every HAProxy address; start with one that is not on the leader.
   const haproxy = [...ctx.haproxy.filter((h) => h.name !== leader), ...ctx.haproxy.filter((h) => h.name === leader)];
-  const checker = await Checker.start({ writeEndpoints: haproxy, members: ctx.members, cred: ctx.cred, probe: opts.probe });
+  const checker = await Checker.start({ writeEndpoints: haproxy, members: ctx.members, cred: opts.cred ? opts.cred(ctx.cred) : ctx.cred, probe: opts.probe });
   const notes: string[] = [];
   let streamAgainS: number | null = null;
   let faultError: unknown;
