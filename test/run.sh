@@ -23,6 +23,8 @@ files=(
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/tls/ca.test.ts
+  test/unit/cluster/tls-conversion.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
