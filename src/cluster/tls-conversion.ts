@@ -92,6 +92,17 @@ export async function refuseTlsOff(ctx: ApplyContext): Promise<void> {
   }
 }
 
+/**
+ * Whether a running etcd member or Patroni still speaks clear text (some or all of the move to
+ * TLS is still to come): then the move restarts and reloads them itself, with the new
+ * certificates, and nothing may ask them over TLS before.
+ */
+export async function runningInClearText(ctx: ApplyContext): Promise<boolean> {
+  const etcd = await members(ctx, 'etcd', 'etcd', ETCD_CONFIG);
+  const patroni = await members(ctx, 'postgres', 'patroni', PATRONI_CONFIG);
+  return etcd.some((m) => m.running && m.text !== null && etcdConfigState(m.text) !== 'tls') || patroni.some((m) => m.running && m.text !== null && patroniConfigState(m.text) !== 'tls');
+}
+
 /** Moves a running clear-text cluster to TLS (see the top of this file); nothing to do for one that is not running or already there. */
 export async function convertToTls(ctx: ApplyContext): Promise<void> {
   const { session, rollout } = ctx;

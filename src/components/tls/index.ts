@@ -9,7 +9,7 @@ import { directory, file, type StageResult } from '../../engine/index.js';
 import { InputError, PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import type { Session } from '../../session/session.js';
-import { convertToTls, refuseTlsOff } from '../../cluster/tls-conversion.js';
+import { convertToTls, refuseTlsOff, runningInClearText } from '../../cluster/tls-conversion.js';
 import { restartMembersOneByOne } from '../etcd/actions.js';
 import { reloadAndWait } from '../haproxy/index.js';
 import { currentLeader } from '../patroni/cluster.js';
@@ -115,7 +115,8 @@ async function prepare(ctx: ApplyContext): Promise<void> {
       ),
     ];
   });
-  if (!rollout.check) await pickUp(ctx, issued, bundleChanged(result));
+  // A cluster still (partly) in clear text takes up its certificates while it moves to TLS.
+  if (!rollout.check && !(await runningInClearText(ctx))) await pickUp(ctx, issued, bundleChanged(result));
   await convertToTls(ctx);
 }
 
