@@ -122,7 +122,7 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
     etcd.some((m) => etcdState(m) === 'plain' || etcdState(m) === 'trust') &&
       `etcd peers to TLS, one member at a time, twice: the CA trusted, then TLS (${etcd.filter((m) => etcdState(m) === 'plain' || etcdState(m) === 'trust').map((m) => m.host.name).join(', ')})`,
     patroni.some((m) => patroniState(m) === 'plain') && 'PostgreSQL serves TLS (Patroni reloads; nothing restarts)',
-    patroniTodo.length && 'the cluster paused; Patroni restarted with TLS on every member, the leader last (PostgreSQL keeps running; writes through HAProxy pause for a few seconds while the leader\'s REST API restarts); HAProxy checks over TLS',
+    patroniTodo.length && 'the cluster paused; Patroni restarted with TLS on every member, the leader last (PostgreSQL keeps running; HAProxy\'s checks of the leader may fail while its REST API restarts, about 1-2 s); HAProxy checks over TLS',
     etcdTodo.length && 'etcd clients over TLS only, one member at a time',
     (patroniTodo.length || paused) && 'the cluster resumed',
   ].filter((s): s is string => !!s);
@@ -216,7 +216,7 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
       );
       if (isLeader) {
         await rollout.waitFor('HAProxy routing the primary port to the leader again', () => routesTo(ctx, m.host.name), { timeoutMs: 120_000, intervalMs: 250 });
-        say(`the leader ${m.host.name}'s REST API was away for ${((Date.now() - restarted) / 1000).toFixed(1)}s (HAProxy routed no writes meanwhile)`);
+        say(`the leader ${m.host.name}'s REST API was away for ${((Date.now() - restarted) / 1000).toFixed(1)}s`);
       }
     }
     if (!ordered.some((m) => m.host.name === leader)) await haproxyOverTls(ctx);
