@@ -21,6 +21,7 @@
 import { InputError, PghaError } from '../errors.js';
 import type { Host } from '../inventory/index.js';
 import { fileOp } from '../render/op.js';
+import { HEADER } from '../render/template.js';
 import type { Connection } from '../ssh/index.js';
 import type { ApplyContext } from '../components/types.js';
 import { renderedFile } from '../components/types.js';
@@ -62,14 +63,22 @@ interface Member {
   text: string | null;
 }
 
+/**
+ * The role's hosts, each with whether its service runs and its config file: only a file pgha
+ * wrote counts (on a fresh host Debian's etcd runs with Debian's own file, a single-member
+ * etcd that is not the cluster's: nothing to move).
+ */
 async function members(ctx: ApplyContext, role: 'etcd' | 'postgres', service: string, path: string): Promise<Member[]> {
   return Promise.all(
-    ctx.session.withRole(role).map(async (conn) => ({
-      host: ctx.session.inv.host(conn.target.name),
-      conn,
-      running: (await conn.run(['systemctl', 'is-active', '--quiet', service], { check: false })).code === 0,
-      text: await conn.readFile(path),
-    })),
+    ctx.session.withRole(role).map(async (conn) => {
+      const text = await conn.readFile(path);
+      return {
+        host: ctx.session.inv.host(conn.target.name),
+        conn,
+        running: (await conn.run(['systemctl', 'is-active', '--quiet', service], { check: false })).code === 0,
+        text: text !== null && text.includes(HEADER) ? text : null,
+      };
+    }),
   );
 }
 

@@ -42,7 +42,7 @@ function aptString(v: string): string {
 
 // templates/ beside src/ and dist/ alike (the published package ships it).
 const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
-const HEADER = 'Written by pgha from the inventory. Local changes are overwritten by the next apply.';
+export const HEADER = 'Written by pgha from the inventory. Local changes are overwritten by the next apply.';
 
 let hbs: typeof Handlebars | undefined;
 const compiled = new Map<string, HandlebarsTemplateDelegate>();

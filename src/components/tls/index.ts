@@ -9,9 +9,12 @@ import { directory, file, type StageResult } from '../../engine/index.js';
 import { InputError, PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import type { Session } from '../../session/session.js';
-import { convertToTls, refuseTlsOff, runningInClearText } from '../../cluster/tls-conversion.js';
+import { convertToTls, etcdConfigState, patroniConfigState, refuseTlsOff, runningInClearText } from '../../cluster/tls-conversion.js';
+import { HEADER } from '../../render/template.js';
+import { ETCD_CONFIG } from '../etcd/index.js';
+import { HAPROXY_CONFIG, reloadAndWait } from '../haproxy/index.js';
+import { PATRONI_CONFIG } from '../patroni/paths.js';
 import { restartMembersOneByOne } from '../etcd/actions.js';
-import { reloadAndWait } from '../haproxy/index.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { reloadMember } from '../patroni/actions.js';
 import { check, type ApplyContext, type Component } from '../types.js';
@@ -136,9 +139,23 @@ export async function pickUp(ctx: Pick<ApplyContext, 'session' | 'rollout'>, iss
   const { session, rollout } = ctx;
   const { inv } = session;
   const reporter = rollout.reporter;
-  const etcdRestart = inv.hostsWithRole('etcd').map((h) => h.name).filter((n) => bundleHosts.includes(n) && session.conns.has(n));
+  // Only a service that runs pgha's TLS config is asked over TLS and takes anything up (on a
+  // fresh host Debian's own etcd and HAProxy run: the component stages replace them).
+  const runsTls = async (name: string, path: string, tlsIn: (text: string) => boolean) => {
+    const text = session.conns.has(name) ? await session.conn(name).readFile(path) : null;
+    return text !== null && text.includes(HEADER) && tlsIn(text);
+  };
+  const only = async (names: string[], path: string, tlsIn: (text: string) => boolean) => {
+    const ok = await Promise.all(names.map((n) => runsTls(n, path, tlsIn)));
+    return names.filter((_, i) => ok[i]);
+  };
+  const etcdRestart = await only(
+    inv.hostsWithRole('etcd').map((h) => h.name).filter((n) => bundleHosts.includes(n)),
+    ETCD_CONFIG,
+    (t) => etcdConfigState(t) === 'tls',
+  );
   if (etcdRestart.length) await restartMembersOneByOne(session, etcdRestart, { reporter, why: 'new CA bundle' });
-  const pgReload = [...new Set(issued.filter((i) => i.service === 'postgres').map((i) => i.host))];
+  const pgReload = await only([...new Set(issued.filter((i) => i.service === 'postgres').map((i) => i.host))], PATRONI_CONFIG, (t) => patroniConfigState(t) === 'tls');
   if (pgReload.length) {
     const leader = (await currentLeader(session).catch(() => undefined))?.name;
     for (const name of [...pgReload.filter((n) => n !== leader), ...pgReload.filter((n) => n === leader)]) {
@@ -146,7 +163,8 @@ export async function pickUp(ctx: Pick<ApplyContext, 'session' | 'rollout'>, iss
       await reloadMember(inv, session.conn(name), inv.host(name));
     }
   }
-  for (const name of inv.hostsWithRole('haproxy').map((h) => h.name).filter((n) => bundleHosts.includes(n) && session.conns.has(n))) {
+  const haproxyReload = await only(inv.hostsWithRole('haproxy').map((h) => h.name).filter((n) => bundleHosts.includes(n)), HAPROXY_CONFIG, (t) => t.includes('check-ssl'));
+  for (const name of haproxyReload) {
     reporter.progress(name, 'reloading HAProxy (new CA bundle for its checks)');
     await reloadAndWait(session, session.conn(name), reporter);
   }
