@@ -28,10 +28,10 @@ export interface Member {
   timeline?: number;
 }
 
-/** Patroni's members, from the first database host whose REST API answers. */
+/** Patroni's members, from the first database host whose REST API answers (over TLS, the default: verified against the cluster CA). */
 export async function members(): Promise<Member[]> {
   for (const h of DB) {
-    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
+    const r = await lab.ssh(h, `curl -sS --max-time 3 --cacert /etc/pgha/tls/ca.crt https://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
     if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
   }
   throw new Error('no Patroni REST API answers');
