@@ -1,6 +1,7 @@
 // TLS, before every other component: the cluster CA (made once on the operator's machine), on
-// every host the CA bundle it trusts and a certificate per service that terminates TLS (etcd's,
-// PostgreSQL's, which Patroni shares), each made from a key that never leaves its host. Running
+// every host the CA bundle it trusts and a certificate per service that speaks TLS (etcd's,
+// PostgreSQL's, which Patroni shares, and on the backup repository host pgBackRest's, an etcd
+// client), each made from a key that never leaves its host. Running
 // services pick up what changed, one host at a time (etcd restarted, Patroni reloaded, HAProxy
 // reloaded). A running cluster that still speaks clear text is then moved to TLS
 // (src/cluster/tls-conversion.ts). verify and status check every certificate.
@@ -17,6 +18,7 @@ import { PATRONI_CONFIG } from '../patroni/paths.js';
 import { restartMembersOneByOne } from '../etcd/actions.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { reloadMember } from '../patroni/actions.js';
+import { repoUserOps } from '../pgbackrest/index.js';
 import { check, type ApplyContext, type Component } from '../types.js';
 import { createCa, loadClusterCa, loadNextCa, type Ca } from './ca.js';
 import { readTlsFacts, type HostTls } from './facts.js';
@@ -26,7 +28,7 @@ import { CA_BUNDLE, caPaths, servicesOf, TLS_DIR, tlsOn, type TlsService } from 
 import { certificateRows, rowProblem } from './report.js';
 
 /** Hosts that hold TLS material: every role that speaks TLS or checks it (HAProxy checks Patroni over TLS). */
-export const usesTls = (h: Host) => h.roles.has('etcd') || h.roles.has('postgres') || h.roles.has('haproxy');
+export const usesTls = (h: Host) => h.roles.has('etcd') || h.roles.has('postgres') || h.roles.has('haproxy') || h.roles.has('backup_repository');
 
 export const TLS_OFF_WARNING =
   'tls is false: etcd, Patroni\'s REST API and PostgreSQL speak clear text, and anyone who reaches the hosts\' network can write to etcd (and so pick the primary) and read the REST API password off the wire';
@@ -108,6 +110,8 @@ async function prepare(ctx: ApplyContext): Promise<void> {
       directory('/etc/pgha', { owner: 'root', group: 'root', mode: 0o755 }),
       directory(TLS_DIR, { owner: 'root', group: 'root', mode: 0o755 }),
       ...(ca ? [file(CA_BUNDLE, bundleOf([ca, next]), { owner: 'root', group: 'root', mode: 0o644 })] : []),
+      // pgBackRest's key belongs to its user, made here as the pgbackrest stage makes it.
+      ...(servicesOf(h).includes('pgbackrest') ? repoUserOps() : []),
       ...servicesOf(h).map((s) =>
         certificateOp(inv, h, s, {
           signer: async () => signer ?? Promise.reject(new PghaError('no cluster CA')),

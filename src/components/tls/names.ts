@@ -29,7 +29,8 @@ function names(cn: string, all: string[]): CertNames {
 /** What the certificate of `service` on `host` must name. */
 export function wantedNames(inv: Inventory, host: Host, service: TlsService): CertNames {
   const own = [host.name, host.address];
-  if (service === 'etcd') return names(host.name, own);
+  // etcd's serves its own address; pgBackRest's is a client certificate only.
+  if (service === 'etcd' || service === 'pgbackrest') return names(host.name, own);
   const proxies = inv.hostsWithRole('haproxy').flatMap((h) => [h.name, h.address]);
   return names(host.name, [...own, 'localhost', '127.0.0.1', ...proxies, ...inv.tls.client_names]);
 }

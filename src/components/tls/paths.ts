@@ -1,26 +1,30 @@
 // Where TLS material lives, on the hosts and on the operator's machine, derived from the inventory
-// alone (pure). Each service that terminates TLS has its own key, owned by its own user: etcd's
-// (server, peer and etcdctl client) and PostgreSQL's (the server, Patroni's REST API and Patroni's
-// etcd client; Patroni runs as postgres).
+// alone (pure). Each service that speaks TLS has its own key, owned by its own user: etcd's
+// (server, peer and etcdctl client), PostgreSQL's (the server, Patroni's REST API and Patroni's
+// etcd client; Patroni runs as postgres) and, on the backup repository host, pgBackRest's (an etcd
+// client: the backup list it keeps in etcd after every backup).
 import { dirname, join } from 'node:path';
-import type { Host, Inventory } from '../../inventory/index.js';
+import type { Host, Inventory, Role } from '../../inventory/index.js';
 
 export const TLS_DIR = '/etc/pgha/tls';
 /** The CAs every host trusts (the cluster CA; during a CA rotation, the new one as well). */
 export const CA_BUNDLE = `${TLS_DIR}/ca.crt`;
 
-export type TlsService = 'etcd' | 'postgres';
-export const TLS_SERVICES: readonly TlsService[] = ['etcd', 'postgres'];
+export type TlsService = 'etcd' | 'postgres' | 'pgbackrest';
+export const TLS_SERVICES: readonly TlsService[] = ['etcd', 'postgres', 'pgbackrest'];
 
 /** The OS user that owns (and alone reads) a service's private key. */
-export const SERVICE_USER: Record<TlsService, string> = { etcd: 'etcd', postgres: 'postgres' };
+export const SERVICE_USER: Record<TlsService, string> = { etcd: 'etcd', postgres: 'postgres', pgbackrest: 'pgbackrest' };
+
+/** The role whose hosts run each service. */
+const SERVICE_ROLE: Record<TlsService, Role> = { etcd: 'etcd', postgres: 'postgres', pgbackrest: 'backup_repository' };
 
 export const certFile = (s: TlsService) => `${TLS_DIR}/${s}.crt`;
 export const keyFile = (s: TlsService) => `${TLS_DIR}/${s}.key`;
 
 /** The services of a host that need a certificate, by its roles. */
 export function servicesOf(h: Host): TlsService[] {
-  return TLS_SERVICES.filter((s) => h.roles.has(s));
+  return TLS_SERVICES.filter((s) => h.roles.has(SERVICE_ROLE[s]));
 }
 
 /** Whether the inventory asks for TLS (the default). */

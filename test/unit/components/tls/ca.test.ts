@@ -12,7 +12,7 @@ import { loadInventory, type Inventory } from '../../../../src/inventory/index.j
 import { createCa, issueCertificate, loadClusterCa, promoteNextCa } from '../../../../src/components/tls/ca.js';
 import { certProblems, parseCert } from '../../../../src/components/tls/inspect.js';
 import { wantedNames } from '../../../../src/components/tls/names.js';
-import { caPaths } from '../../../../src/components/tls/paths.js';
+import { caPaths, SERVICE_USER, servicesOf } from '../../../../src/components/tls/paths.js';
 import { planCertificate } from '../../../../src/components/tls/issue.js';
 import { parseTlsFacts, type HostTls } from '../../../../src/components/tls/facts.js';
 import { certificateRows, rowProblem } from '../../../../src/components/tls/report.js';
@@ -64,6 +64,13 @@ test('the CA is made once beside the secrets file, its key 0600; a certificate f
   assert.match(text, /CA:FALSE/);
   // etcd's certificate names only the member itself.
   assert.deepEqual(wantedNames(inv, pg1, 'etcd'), { cn: 'pg1', dns: ['pg1'], ip: ['10.0.10.11'] });
+  // Which services need a certificate, by role: the backup repository host has pgBackRest's (an
+  // etcd client: the backup list it keeps in etcd), naming only itself; its key is pgbackrest's.
+  assert.deepEqual(servicesOf(pg1), ['etcd', 'postgres']);
+  const backup1 = inv.host('backup1');
+  assert.deepEqual(servicesOf(backup1), ['pgbackrest']);
+  assert.equal(SERVICE_USER.pgbackrest, 'pgbackrest');
+  assert.deepEqual(wantedNames(inv, backup1, 'pgbackrest'), { cn: 'backup1', dns: ['backup1'], ip: [backup1.address] });
   // A tampered request is refused.
   const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der[der.length - 1] ^= 0x01; // the signature's last byte
