@@ -42,15 +42,15 @@ export async function faultContext(inventory: string, log: (s: string) => void =
     haproxy: inv.hostsWithRole('haproxy').map((h) => ({ name: h.name, host: h.address, port: inv.haproxy.primary_port })),
     cred: { user: inv.patroni.users.superuser, password: inv.secrets.superuser_password, ca },
     log,
-    ttl: (await liveTtl(inv)) ?? inv.timing.patroni.ttl,
+    ttl: (await liveTtl(inv, ca)) ?? inv.timing.patroni.ttl,
   };
 }
 
 /** GET /config's ttl from the first member that answers (what pgha wrote there: what Patroni runs with); null when none answers. */
-async function liveTtl(inv: Inventory): Promise<number | null> {
+async function liveTtl(inv: Inventory, ca: string | undefined): Promise<number | null> {
   for (const h of inv.hostsWithRole('postgres')) {
     try {
-      const ttl = ((await getJson(restapiUrl(inv, h, '/config'))) as { ttl?: unknown }).ttl;
+      const ttl = ((await getJson(restapiUrl(inv, h, '/config'), 2000, ca)) as { ttl?: unknown }).ttl;
       if (typeof ttl === 'number') return ttl;
     } catch {
       // next member
