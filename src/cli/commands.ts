@@ -418,4 +418,42 @@ export function registerCommands(program: Command): void {
       const { completionScript } = await import('./completion.js');
       process.stdout.write(completionScript(program, shell));
     });
+
+  const tls = program
+    .command('tls')
+    .summary("the cluster's TLS: the CA for clients, renewing certificates and the CA")
+    .description(
+      'TLS is on by default on every link (etcd clients and peers with client certificates, Patroni\'s REST API, ' +
+        'PostgreSQL, HAProxy\'s checks). pgha keeps a cluster CA beside the secrets file (<cluster>.ca.crt and ' +
+        '<cluster>.ca.key, mode 0600: back them up with the secrets file) and a certificate per host and service, ' +
+        'made from a key generated on the host itself.',
+    );
+  tls
+    .command('ca')
+    .summary("print the cluster CA's certificate (PEM) for clients")
+    .description(
+      "Print the cluster CA's certificate (PEM) on stdout, for clients to verify the servers: " +
+        "`pgha tls ca -i inventory.yml > ca.crt`, then `psql 'host=HAPROXY port=5000 sslmode=verify-full sslrootcert=ca.crt ...'`. " +
+        'During a CA rotation both CAs are printed. Contacts no host. Exit 0, or 2 when there is no CA yet.',
+    )
+    .option(...INVENTORY)
+    .action(action(async () => (await import('../flows/tls/command.js')).ca));
+  tls
+    .command('renew')
+    .summary('re-issue every host certificate (new keys), or with --ca rotate the cluster CA')
+    .description(
+      'Re-issue every host certificate from a new key made on its host, signed by the cluster CA; each service ' +
+        'picks it up one host at a time, the Patroni leader last (PostgreSQL and Patroni reload, nothing restarts). ' +
+        'With --ca: rotate the CA itself: a new CA is made beside the old one, every host trusts both, every ' +
+        'certificate is re-issued by the new CA, then the old CA is dropped and the new one takes its files (etcd ' +
+        'restarts one member at a time to read its CA bundle). Clients then need the new CA (pgha tls ca). An ' +
+        'interrupted rotation is finished by running it again. Then verify. Exit 0 done and verified, 1 failed, 2 bad input.',
+    )
+    .option(...INVENTORY)
+    .option('--ca', 'rotate the cluster CA (through a period where both CAs are trusted)')
+    .option('--check', 'show what would change and change nothing')
+    .option('-v, --verbose', 'show every step and every command run on the hosts (secrets masked)')
+    .option(LOG[0], LOG[1] + LOG_DEFAULT)
+    .option(...NO_LOG)
+    .action(action(async () => (await import('../flows/tls/command.js')).renew));
 }

@@ -7,6 +7,7 @@
 import { planComponents } from '../components/index.js';
 import { readMembership, type EtcdLive } from '../components/etcd/membership.js';
 import { etcdClientUrl, etcdDataDir } from '../components/etcd/endpoints.js';
+import { tlsOn, withTls } from '../components/tls/paths.js';
 import { HAPROXY_CONFIG } from '../components/haproxy/index.js';
 import { checkSwitchover } from '../components/patroni/checks.js';
 import { leaderOf, patroniCluster, replicationState, streamingNames, type PatroniCluster } from '../components/patroni/cluster.js';
@@ -55,14 +56,20 @@ async function hostFacts(inv: Inventory, conn: Connection, release: Release) {
   return parseHostFacts(r.stdout);
 }
 
-/** etcd's membership, asked where etcdctl is installed (etcd hosts first) of every inventory host's client URL. */
+/**
+ * etcd's membership, asked where etcdctl is installed (etcd hosts first) of every inventory host's
+ * client URL: the way the inventory says the cluster speaks, else the other (a cluster still in
+ * clear text, which this apply moves to TLS; the etcd component compares members whatever the scheme).
+ */
 async function etcdFacts(session: Session, hosts: Map<string, { etcdctl: boolean }>): Promise<EtcdLive | null> {
   const { inv } = session;
-  const endpoints = inv.hosts.map((h) => etcdClientUrl(inv, h));
   const order = [...inv.hostsWithRole('etcd'), ...inv.hosts.filter((h) => !h.roles.has('etcd'))].filter((h) => hosts.get(h.name)?.etcdctl);
-  for (const h of order) {
-    const live = await readMembership(session.conn(h), endpoints);
-    if (live) return live;
+  for (const view of [inv, withTls(inv, !tlsOn(inv))]) {
+    const endpoints = inv.hosts.map((h) => etcdClientUrl(view, h));
+    for (const h of order) {
+      const live = await readMembership(session.conn(h), endpoints);
+      if (live) return live;
+    }
   }
   return null;
 }

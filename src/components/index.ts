@@ -15,8 +15,10 @@ import { pgbackrest } from './pgbackrest/index.js';
 import type { Release } from './base/release.js';
 import { RELEASES, ReleaseError } from './base/release.js';
 import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type Platform, type TopologyFacts, type TopologyStep } from './types.js';
+import { tls } from './tls/index.js';
 
-export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
+// tls before the services: their certificates exist before any of them starts (or restarts).
+export const COMPONENTS: readonly Component[] = [base, tls, etcd, patroni, haproxy, pgbackrest];
 
 /** Every Debian package a host's roles need on the cluster's release, from every component. */
 export function packagesFor(inv: Inventory, h: Host, release: Release): string[] {

@@ -2,7 +2,7 @@
 // `pgha validate` reports schema problems and cross-field problems together.
 import { z } from 'zod';
 import type { PathSeg, Problem } from './locate.js';
-import { canonicalAddress, InventorySchema, MANAGED_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
+import { canonicalAddress, InventorySchema, MANAGED_PARAMETERS, TLS_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
 
 // Hosts by name in a Map: names come from the file, and a name like "constructor" or "__proto__"
 // must never find something on a plain object's prototype.
@@ -146,6 +146,11 @@ export function crossFieldProblems(s: Sections): Problem[] {
     }
   }
 
+  // A certificate renewed every run would be no certificate kept.
+  if (s.tls && s.tls.enabled && s.tls.renew_before_days >= s.tls.cert_days) {
+    add(['tls', 'renew_before_days'], `${s.tls.renew_before_days} days is not less than tls.cert_days (${s.tls.cert_days}), expected fewer days than a certificate is valid`);
+  }
+
   // Timing overrides must keep Patroni's rule.
   if (s.patroni && s.timing) {
     const t = effectiveTiming({ timing: s.timing, patroni: s.patroni });
@@ -162,6 +167,8 @@ export function crossFieldProblems(s: Sections): Problem[] {
       const name = p.toLowerCase();
       if ((MANAGED_PARAMETERS as readonly string[]).includes(name)) {
         add(['patroni', 'parameters', p], `${name} is set by pgha itself, expected it removed`, 'key');
+      } else if ((s.tls?.enabled ?? true) && (TLS_PARAMETERS as readonly string[]).includes(name)) {
+        add(['patroni', 'parameters', p], `${name} is set by pgha itself while tls is on (the host's certificate), expected it removed`, 'key');
       } else if (seen.has(name)) {
         add(['patroni', 'parameters', p], `the same parameter as "${seen.get(name)}" (names are case-insensitive), expected each parameter once`, 'key');
       } else {

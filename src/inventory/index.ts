@@ -24,7 +24,7 @@ export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, M
 export { SSH_DEFAULTS } from './schema.js';
 export { addressProblem, aptProxyProblem, canonicalAddress, cidrProblem, inCidr, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
-export type { InventoryConfig, Secrets, TimingProfile } from './schema.js';
+export type { InventoryConfig, Secrets, TimingProfile, TlsSettings } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
 
@@ -81,6 +81,8 @@ export interface Inventory {
   haproxy: InventoryConfig['haproxy'];
   pgbackrest: InventoryConfig['pgbackrest'];
   packages: InventoryConfig['packages'];
+  /** TLS on every link (`tls.enabled`), and how pgha issues the certificates. */
+  tls: InventoryConfig['tls'];
   /** Absolute path of the secrets file. */
   secretsFile: string;
   /** Present when loaded with secrets (the default). Never print these. */
@@ -263,6 +265,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     haproxy: c.haproxy,
     pgbackrest: c.pgbackrest,
     packages: c.packages,
+    tls: c.tls,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

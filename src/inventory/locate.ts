@@ -212,8 +212,12 @@ function getIn(data: unknown, path: PathSeg[]): unknown {
 function knownKeys(schema: z.ZodType, path: PathSeg[]): string[] {
   let s: any = schema;
   const unwrap = () => {
-    while (s && ['default', 'prefault', 'optional', 'nullable', 'pipe'].includes(s._zod.def.type)) {
-      s = s._zod.def.innerType ?? s._zod.def.in;
+    for (;;) {
+      const def = s?._zod?.def;
+      if (def && ['default', 'prefault', 'optional', 'nullable', 'pipe'].includes(def.type)) s = def.innerType ?? def.in;
+      // true/false or a map (tls): the map's keys.
+      else if (def?.type === 'union') s = def.options.find((o: any) => o._zod.def.type === 'object') ?? def.options[0];
+      else break;
     }
   };
   unwrap();
@@ -296,9 +300,16 @@ export function zodProblems(schema: z.ZodType, issues: z.core.$ZodIssue[], data:
         out.push({ path, at: 'key', message: `got ${describeValue(String(key))}, ${inner}` });
         break;
       }
-      case 'invalid_union':
-        out.push({ path, message: `got ${show(value)}, expected a string, number or true/false` });
+      case 'invalid_union': {
+        // Every alternative refused the value's type: name the types it may have.
+        const types = [...new Set(issue.errors.flatMap((e) => e.filter((i) => i.code === 'invalid_type' && i.path.length === 0).map((i) => (i as { expected: string }).expected)))];
+        const expected =
+          types.length === 0 || ['string', 'number', 'boolean'].every((t) => types.includes(t))
+            ? 'a string, number or true/false'
+            : types.map(describeType).join(' or ');
+        out.push({ path, message: `got ${show(value)}, expected ${expected}` });
         break;
+      }
       case 'invalid_format':
         out.push({
           path,

@@ -238,6 +238,28 @@ const host = z.strictObject({
 
 const hostList = z.array(z.string()).min(1);
 
+/** A name or address clients use to reach HAProxy (a virtual IP, a DNS name): a SAN of the database hosts' certificates. */
+const clientName = z.string().superRefine(problemCheck((v) => (isAddressSyntax(v) ? null : 'not a host name or IP address, expected a DNS name (e.g. db.example.com) or an IPv4/IPv6 address')));
+
+const tlsSettings = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('TLS and client-certificate authentication on every link (false: clear text, warned about)'),
+    cert_days: z.int().min(7).max(3650).default(365).describe('validity of the host certificates pgha issues, in days'),
+    renew_before_days: z
+      .int()
+      .min(1)
+      .max(3650)
+      .default(30)
+      .describe('apply re-issues a host certificate that expires within this many days'),
+    ca_days: z.int().min(365).max(36500).default(3650).describe("validity of the cluster CA pgha makes, in days"),
+    client_names: z
+      .array(clientName)
+      .default([])
+      .describe("extra names or addresses clients connect to (a virtual IP, a DNS name for the HAProxy hosts): added to the database hosts' certificates"),
+  })
+  .describe('TLS settings');
+export type TlsSettings = z.output<typeof tlsSettings>;
+
 export const InventorySchema = z
   .strictObject({
     cluster: z
@@ -386,6 +408,11 @@ export const InventorySchema = z
           .prefault({}),
       })
       .prefault({}),
+    tls: z
+      .union([z.boolean(), tlsSettings])
+      .default(true)
+      .transform((v): TlsSettings => (typeof v === 'boolean' ? tlsSettings.parse({ enabled: v }) : v))
+      .describe('TLS on every link (default): true, false, or a map of settings'),
     packages: z
       .strictObject({
         apt_proxy: z
@@ -422,6 +449,9 @@ export const MANAGED_PARAMETERS = [
   'wal_level',
   'wal_log_hints',
 ] as const;
+
+/** Parameters pgha sets itself when tls is on (each member's certificate). */
+export const TLS_PARAMETERS = ['ssl', 'ssl_cert_file', 'ssl_key_file'] as const;
 
 // Passwords go into YAML, .pgpass, curl and pgBackRest files: one line of printable characters.
 // The message names the character, never the value.

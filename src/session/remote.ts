@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/index.js';
 import { shellQuote, type Connection } from '../ssh/index.js';
 import { PghaError } from '../errors.js';
+import { CA_BUNDLE } from '../components/tls/paths.js';
 
 /** An address where a host:port or URL needs it: IPv6 in brackets. */
 export function bracketed(addr: string): string {
@@ -48,6 +49,8 @@ export async function httpFrom(
   opts: { body?: unknown; auth?: Inventory; timeoutSec?: number } = {},
 ): Promise<HttpResult> {
   const args = ['curl', '-sS', '--max-time', String(opts.timeoutSec ?? 3), '-X', method, '-w', '\\n%{http_code}'];
+  // The cluster's HTTPS endpoints present certificates of the cluster CA, which every host trusts.
+  if (url.startsWith('https://')) args.push('--cacert', CA_BUNDLE);
   let stdin: string | undefined;
   if (opts.auth) {
     args.push('-K', '-');
@@ -70,7 +73,10 @@ const EACH_END = /\n@@pgha-http (\d{3}) (\d+)@@\n/g;
  */
 export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
   const timeoutSec = opts.timeoutSec ?? 3;
-  const args = ['curl', '-sS', '--max-time', String(timeoutSec), '-w', '\\n@@pgha-http %{http_code} %{exitcode}@@\\n', ...urls];
+  const args = ['curl', '-sS', '--max-time', String(timeoutSec), '-w', '\\n@@pgha-http %{http_code} %{exitcode}@@\\n'];
+  // As httpFrom: the cluster's HTTPS endpoints present certificates of the cluster CA.
+  if (urls.some((u) => u.startsWith('https://'))) args.push('--cacert', CA_BUNDLE);
+  args.push(...urls);
   const r = await from.run(args, { sudo: false, check: false, timeoutMs: (timeoutSec * urls.length + 10) * 1000 });
   const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('curl:'));
   const answers: (HttpResult | RemoteError)[] = [];
@@ -99,7 +105,9 @@ export async function sqlVia(
   opts: { timeoutSec?: number; check?: boolean } = {},
 ) {
   const timeout = opts.timeoutSec ?? 10;
-  const conninfo = `host=${target.host} port=${target.port} user=${inv.patroni.users.superuser} dbname=postgres connect_timeout=${Math.min(timeout, 5)}`;
+  // With TLS the server must prove it is the cluster's: a certificate of the cluster CA naming the address dialled.
+  const ssl = inv.tls.enabled ? ` sslmode=verify-full sslrootcert=${CA_BUNDLE}` : '';
+  const conninfo = `host=${target.host} port=${target.port} user=${inv.patroni.users.superuser} dbname=postgres connect_timeout=${Math.min(timeout, 5)}${ssl}`;
   // The whole of stdin is the password (`read` would strip its outer spaces and stop at a line break).
   const script = `PGPASSWORD=$(cat); export PGPASSWORD; exec psql -XAtq -v ON_ERROR_STOP=1 ${shellQuote(conninfo)} -c ${shellQuote(sql)}`;
   return from.run(script, {

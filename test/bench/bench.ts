@@ -152,6 +152,23 @@ async function measure(first: boolean): Promise<void> {
       where = stageTimes(r.stdout);
     }
     record('deploy: bare lab to verified (warm apt proxy)', times, 80, `last run: ${where}`);
+    // The same without TLS (tls: false), for the cost of TLS (goal: within +10 s); TLS last, so
+    // the lab is left with the default cluster.
+    const plain: number[] = [];
+    for (let i = 0; i < runs(3); i++) {
+      await lab.down();
+      await lab.up();
+      const doc = parseDocument(readFileSync(lab.labInventoryPath(), 'utf8'));
+      doc.set('tls', false);
+      const file = join(tmpdir(), 'pgha-bench-plain.yml');
+      writeFileSync(file, doc.toString());
+      plain.push(must(await pgha(['apply', '-i', file], { built: true }), 'deploy without TLS').ms / 1000);
+    }
+    record('deploy without TLS (tls: false): bare lab to verified', plain, undefined, `TLS costs ${round(median(times) - median(plain))} s (goal: within +10 s)`);
+    await lab.down();
+    await lab.up();
+    inventory = lab.labInventoryPath();
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'deploy');
   } else if (!lab.isUp()) {
     await lab.up();
     must(await pgha(['apply', '-i', inventory], { built: true }), 'apply');

@@ -161,7 +161,7 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     const body = JSON.stringify({ leader: old, candidate });
     const sw = await sh(
       old,
-      `curl -sS --max-time 60 -K - -X POST -H 'Content-Type: application/json' --data-binary '${body}' -w '\\n%{http_code}' http://${lab.machineAddress(old)}:8008/switchover`,
+      `curl -sS --max-time 60 -K - -X POST -H 'Content-Type: application/json' --data-binary '${body}' -w '\\n%{http_code}' --cacert /etc/pgha/tls/ca.crt https://${lab.machineAddress(old)}:8008/switchover`,
       `user = "patroni:${secrets.restapi_password}"\n`,
     );
     assert.match(sw, /\n200$/, sw);

@@ -14,8 +14,10 @@ import { ensureCluster, pgha } from '../helpers.js';
 import { Checker, connect, directWriteProbe, WRITES_TABLE, problems } from '../faults/checker.js';
 import {
   applyKilledAt,
+  etcdGet,
   etcdQuorum,
   faultContext,
+  getJson,
   killPatroni,
   killPostmaster,
   leaderName,
@@ -35,6 +37,7 @@ import {
   type ScenarioResult,
 } from '../faults/suite.js';
 import { TIMING_PROFILES, type TimingProfile } from '../../src/inventory/index.js';
+import { restapiUrl } from '../../src/components/patroni/paths.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const results: ScenarioResult[] = [];
@@ -67,14 +70,14 @@ function inventoryWithTiming(profile: TimingProfile): string {
 async function assertTimingInEffect(c: FaultContext, profile: TimingProfile): Promise<void> {
   const want = TIMING_PROFILES[profile];
   const h = c.inv.hostsWithRole('postgres')[0];
-  const cfg = (await (await fetch(`http://${h.address}:${c.inv.patroni.restapi_port}/config`)).json()) as Record<string, number>;
+  const cfg = (await getJson(restapiUrl(c.inv, h, '/config'), 5000, c.ca)) as Record<string, number>;
   assert.deepEqual([cfg.ttl, cfg.loop_wait, cfg.retry_timeout], [want.ttl, want.loop_wait, want.retry_timeout], JSON.stringify(cfg));
   // Patroni writes the leader key with its ttl: the value it really uses.
   const etcd = c.inv.hostsWithRole('etcd')[0];
   let keyTtl = 0;
   for (let i = 0; i < 30 && (keyTtl === 0 || keyTtl > want.ttl); i++) {
     const key = `${c.inv.patroni.namespace}${c.inv.cluster.name}/leader`;
-    const r = (await (await fetch(`http://${etcd.address}:${c.inv.etcd.client_port}/v2/keys${key}`)).json()) as { node?: { ttl?: number } };
+    const r = (await etcdGet(c, etcd.name, `/v2/keys${key}`)) as { node?: { ttl?: number } };
     keyTtl = r.node?.ttl ?? 0;
     if (keyTtl === 0 || keyTtl > want.ttl) await new Promise((res) => setTimeout(res, 1000));
   }

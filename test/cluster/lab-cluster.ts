@@ -1,10 +1,12 @@
 // What the lab tests ask a running cluster directly on its machines (not through pgha): a command
-// on a host, SQL on a member's own PostgreSQL, Patroni's view of the members and the leader, a WAL
-// segment archived now, verify until it passes. The lab reads its settings from the environment
+// on a host, SQL on a member's own PostgreSQL, Patroni's REST API and etcd over TLS (the default:
+// verified against the cluster CA, etcd with the member's client certificate), Patroni's view of
+// the members and the leader, a WAL segment archived now, verify until it passes. The lab reads its settings from the environment
 // at every call, so a test file that sets up its own lab (trixie.test.ts) can use these too.
 import assert from 'node:assert/strict';
 import * as lab from '../lab/lab.js';
 import { pgha } from '../helpers.js';
+import { CA_BUNDLE, certFile, keyFile } from '../../src/components/tls/paths.js';
 
 /** The lab cluster's database hosts. */
 export const DB = ['node1', 'node2', 'node3'];
@@ -28,10 +30,28 @@ export interface Member {
   timeline?: number;
 }
 
-/** Patroni's members, from the first database host whose REST API answers. */
+/** Patroni's REST API URL of a lab host (https: the lab runs TLS, the default). */
+export const restUrl = (host: string, path: string) => `https://${lab.machineAddress(host)}:8008${path}`;
+
+/** curl on a lab host verifying the cluster's certificates (the CA every host trusts). */
+export const curlTls = `curl -sS --cacert ${CA_BUNDLE}`;
+
+/** GET a path of `host`'s Patroni REST API, asked on `from` (default: the host itself); the body. */
+export const patroniGet = (host: string, path: string, from = host) => sh(from, `${curlTls} --max-time 5 ${restUrl(host, path)}`);
+
+/**
+ * etcdctl (v3) on an etcd host of the lab against `endpoints` (names of lab hosts; default: itself)
+ * over TLS, with that member's client certificate (its key is etcd's own: run as etcd).
+ */
+export function etcdctl(host: string, args: string, endpoints: string[] = [host]): Promise<string> {
+  const urls = endpoints.map((h) => `https://${lab.machineAddress(h)}:2379`).join(',');
+  return sh(host, `sudo -u etcd env ETCDCTL_API=3 etcdctl --endpoints=${urls} --cacert=${CA_BUNDLE} --cert=${certFile('etcd')} --key=${keyFile('etcd')} ${args}`);
+}
+
+/** Patroni's members, from the first database host whose REST API answers (over TLS, the default: verified against the cluster CA). */
 export async function members(): Promise<Member[]> {
   for (const h of DB) {
-    const r = await lab.ssh(h, `curl -sS --max-time 3 http://${lab.machineAddress(h)}:8008/cluster`, { timeoutMs: 15_000 });
+    const r = await lab.ssh(h, `${curlTls} --max-time 3 ${restUrl(h, '/cluster')}`, { timeoutMs: 15_000 });
     if (r.code === 0) return (JSON.parse(r.stdout) as { members: Member[] }).members;
   }
   throw new Error('no Patroni REST API answers');

@@ -54,7 +54,8 @@ async function sh(host: string, cmd: string, input?: string): Promise<string> {
 /** SQL through an HAProxy host's primary port (5000), run with psql on `from`, as a client would. */
 function viaPrimaryPort(from: string, haproxyHost: string, sql: string): Promise<string> {
   const password = (parse(readFileSync(lab.labConfig().secretsPath, 'utf8')) as { superuser_password: string }).superuser_password;
-  const conninfo = `host=${lab.machineAddress(haproxyHost)} port=5000 user=postgres dbname=postgres connect_timeout=5`;
+  // The lab runs TLS (the default): the server behind HAProxy is verified as a client would.
+  const conninfo = `host=${lab.machineAddress(haproxyHost)} port=5000 user=postgres dbname=postgres connect_timeout=5 sslmode=verify-full sslrootcert=/etc/pgha/tls/ca.crt`;
   return sh(from, `read -r PGPASSWORD; export PGPASSWORD; psql -XAtq -v ON_ERROR_STOP=1 '${conninfo}' -c "${sql}"`, `${password}\n`);
 }
 

@@ -14,6 +14,7 @@ import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha, recap, type CliResult } from '../helpers.js';
 import { faultContext, leaderName, resultsTable, runScenario, waitEtcdHealthy, type FaultRun, type ScenarioResult } from '../faults/suite.js';
+import { etcdctl } from './lab-cluster.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const DB = ['node1', 'node2', 'node3'];
@@ -132,7 +133,7 @@ async function assertNoChange(inv: string): Promise<void> {
 
 /** Every member etcd lists, asked on `host`: "name learner?" */
 async function etcdMembers(host: string): Promise<string[]> {
-  const json = JSON.parse(await sh(host, `ETCDCTL_API=3 etcdctl --endpoints=http://${lab.machineAddress(host)}:2379 member list -w json`)) as { members: { name: string; isLearner?: boolean }[] };
+  const json = JSON.parse(await etcdctl(host, 'member list -w json')) as { members: { name: string; isLearner?: boolean }[] };
   return json.members.map((m) => `${m.name}${m.isLearner ? ' (learner)' : ''}`).sort();
 }
 

@@ -17,7 +17,8 @@ process.env.PGHA_LAB_SUBNET = process.env.PGHA_TRIXIE_LAB_SUBNET || '10.88.113.0
 const lab = await import('../lab/lab.js');
 const { pgha, recap } = await import('../helpers.js');
 const { faultContext, partitionLeader, runScenario, waitAllStreaming } = await import('../faults/suite.js');
-const { archiveNow, DB, leader, members, processIdentity, psql, sh, sleep, verified: verifiedOn } = await import('./lab-cluster.js');
+const { archiveNow, DB, etcdctl, leader, members, patroniGet, processIdentity, psql, sh, sleep, verified: verifiedOn } = await import('./lab-cluster.js');
+const { CA_BUNDLE, certFile, keyFile } = await import('../../src/components/tls/paths.js');
 
 const timings: string[] = [];
 let inventory: string;
@@ -65,7 +66,9 @@ describe('Debian 13 (trixie) on the lab', { timeout: 60 * 60_000 }, () => {
     // Nothing depends on etcd's v2 API: not enabled, not answering, and Patroni's DCS is etcd3.
     for (const h of DB) {
       assert.doesNotMatch(await sh(h, 'cat /etc/default/etcd'), /ENABLE_V2/);
-      assert.equal(await sh(h, `curl -s -o /dev/null -w '%{http_code}' http://${lab.machineAddress(h)}:2379/v2/keys/`), '404', `${h}: etcd's v2 API answers`);
+      // Over TLS, with the member's client certificate: etcd answers, but not on the v2 API.
+      const v2 = await sh(h, `sudo curl -s -o /dev/null -w '%{http_code}' --cacert ${CA_BUNDLE} --cert ${certFile('etcd')} --key ${keyFile('etcd')} https://${lab.machineAddress(h)}:2379/v2/keys/`);
+      assert.equal(v2, '404', `${h}: etcd's v2 API answers`);
     }
     assert.match(await sh('node1', 'sudo cat /etc/patroni/config.yml'), /^etcd3:$/m);
 
@@ -79,13 +82,12 @@ describe('Debian 13 (trixie) on the lab', { timeout: 60 * 60_000 }, () => {
     }
 
     // The profile as Patroni 4 runs it: ttl 20 in the dynamic configuration, and the leader key's lease granted 20 s.
-    const cfg = JSON.parse(await sh('node1', `curl -sS http://${lab.machineAddress('node1')}:8008/config`)) as Record<string, number>;
+    const cfg = JSON.parse(await patroniGet('node1', '/config')) as Record<string, number>;
     assert.deepEqual([cfg.ttl, cfg.loop_wait, cfg.retry_timeout], [20, 2, 5]);
-    const endpoints = `--endpoints=${DB.map((h) => `http://${lab.machineAddress(h)}:2379`).join(',')}`;
     // The lease id is 64-bit: read it from the text, a JSON number would lose digits.
-    const leaseId = /"lease":(\d+)/.exec(await sh('node1', `ETCDCTL_API=3 etcdctl ${endpoints} get /service/lab/leader -w json`))?.[1];
+    const leaseId = /"lease":(\d+)/.exec(await etcdctl('node1', 'get /service/lab/leader -w json', DB))?.[1];
     assert.ok(leaseId, 'the leader key has a lease');
-    const lease = await sh('node1', `ETCDCTL_API=3 etcdctl ${endpoints} lease timetolive ${BigInt(leaseId).toString(16)}`);
+    const lease = await etcdctl('node1', `lease timetolive ${BigInt(leaseId).toString(16)}`, DB);
     assert.match(lease, /granted with TTL\(20s\)/, lease);
 
     // A new cluster archives from its first segment on: not one failed archive_command.

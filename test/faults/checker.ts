@@ -17,6 +17,13 @@ export interface Credentials {
   user: string;
   password: string;
   database?: string;
+  /** The cluster CA (PEM): TLS, the server verified against it and by the address dialled (as sslmode=verify-full). */
+  ca?: string;
+  /**
+   * With `ca`: a server that does not offer TLS yet is spoken to in clear text (libpq's prefer,
+   * but verified whenever TLS is there): a writer that lives through a cluster's move to TLS.
+   */
+  preferTls?: boolean;
 }
 
 /** One acknowledged write: its sequence number and when the acknowledgement arrived (ms). */
@@ -53,6 +60,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A client with a short connect timeout and statement timeout (server- and client-side). */
 export async function connect(ep: Endpoint, cred: Credentials, timeoutMs = 2000): Promise<pg.Client> {
+  try {
+    return await connectOnce(ep, cred, timeoutMs);
+  } catch (err) {
+    if (cred.ca && cred.preferTls && /does not support SSL/i.test(errText(err))) return connectOnce(ep, { ...cred, ca: undefined }, timeoutMs);
+    throw err;
+  }
+}
+
+async function connectOnce(ep: Endpoint, cred: Credentials, timeoutMs: number): Promise<pg.Client> {
   const client = new pg.Client({
     host: ep.host,
     port: ep.port,
@@ -64,6 +80,7 @@ export async function connect(ep: Endpoint, cred: Credentials, timeoutMs = 2000)
     query_timeout: timeoutMs + 500,
     keepAlive: true,
     application_name: 'pgha-fault-checker',
+    ...(cred.ca ? { ssl: { ca: cred.ca } } : {}),
   });
   // A broken connection emits 'error' outside any query; without a listener it would crash the run.
   client.on('error', () => {});

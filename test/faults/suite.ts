@@ -2,7 +2,8 @@
 // through HAProxy and a probe on every member for the whole scenario, then the final count,
 // the time until every member streams again, and `pgha verify`.
 // Used by test/cluster/faults.test.ts and the opt-in test/faults/etcd3-trap.ts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import * as lab from '../lab/lab.js';
 import { PGHA_FROM_SOURCE, pgha, REPO } from '../helpers.js';
@@ -10,6 +11,7 @@ import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { openSession } from '../../src/session/session.js';
 import { httpFrom } from '../../src/session/remote.js';
 import { restapiUrl } from '../../src/components/patroni/paths.js';
+import { CA_BUNDLE, caPaths, certFile, keyFile } from '../../src/components/tls/paths.js';
 import { Checker, connect, problems, type CheckReport, type Credentials, type Endpoint, type Member, type MemberProbe } from './checker.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -21,6 +23,8 @@ export interface FaultContext {
   /** HAProxy primary ports of every HAProxy host. */
   haproxy: (Endpoint & { name: string })[];
   cred: Credentials;
+  /** The cluster CA (PEM) when the cluster runs TLS. */
+  ca?: string;
   log: (s: string) => void;
   /** The ttl Patroni runs with (its dynamic configuration: Patroni 3.2 and later raise the profile's below 20 s). */
   ttl: number;
@@ -29,22 +33,24 @@ export interface FaultContext {
 export async function faultContext(inventory: string, log: (s: string) => void = (s) => console.log(s)): Promise<FaultContext> {
   const inv = await loadInventory(inventory);
   if (!inv.secrets?.superuser_password) throw new Error('the inventory has no superuser password');
+  const ca = inv.tls.enabled ? readFileSync(caPaths(inv).cert, 'utf8') : undefined;
   return {
+    ca,
     inventory,
     inv,
     members: inv.hostsWithRole('postgres').map((h) => ({ name: h.name, host: h.address, port: inv.patroni.postgres_port })),
     haproxy: inv.hostsWithRole('haproxy').map((h) => ({ name: h.name, host: h.address, port: inv.haproxy.primary_port })),
-    cred: { user: inv.patroni.users.superuser, password: inv.secrets.superuser_password },
+    cred: { user: inv.patroni.users.superuser, password: inv.secrets.superuser_password, ca },
     log,
-    ttl: (await liveTtl(inv)) ?? inv.timing.patroni.ttl,
+    ttl: (await liveTtl(inv, ca)) ?? inv.timing.patroni.ttl,
   };
 }
 
 /** GET /config's ttl from the first member that answers (what pgha wrote there: what Patroni runs with); null when none answers. */
-async function liveTtl(inv: Inventory): Promise<number | null> {
+async function liveTtl(inv: Inventory, ca: string | undefined): Promise<number | null> {
   for (const h of inv.hostsWithRole('postgres')) {
     try {
-      const ttl = ((await getJson(restapiUrl(inv, h, '/config'))) as { ttl?: unknown }).ttl;
+      const ttl = ((await getJson(restapiUrl(inv, h, '/config'), 2000, ca)) as { ttl?: unknown }).ttl;
       if (typeof ttl === 'number') return ttl;
     } catch {
       // next member
@@ -63,17 +69,54 @@ export interface RestMember {
   timeline?: number;
 }
 
-async function getJson(url: string, timeoutMs = 2000): Promise<unknown> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return r.json();
+/** GET a JSON document; https is verified against `ca` (the cluster CA). */
+export async function getJson(url: string, timeoutMs = 2000, ca?: string): Promise<unknown> {
+  if (!url.startsWith('https:')) {
+    const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!r.ok) throw new Error(`${url}: ${r.status}`);
+    return r.json();
+  }
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        if (!res.statusCode || res.statusCode >= 300) reject(new Error(`${url}: ${res.statusCode}`));
+        else {
+          try {
+            resolve(JSON.parse(body));
+          } catch (err) {
+            reject(err);
+          }
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * GET an etcd URL path from an etcd host itself (with TLS, etcd wants a client certificate: the
+ * member's own, as root), e.g. `/health` or `/v2/keys/...`; the parsed JSON.
+ */
+export async function etcdGet(ctx: FaultContext, host: string, path: string, timeoutMs = 5000): Promise<unknown> {
+  const h = ctx.inv.host(host);
+  const tls = ctx.inv.tls.enabled;
+  const url = `${tls ? 'https' : 'http'}://${h.address}:${ctx.inv.etcd.client_port}${path}`;
+  const flags = tls ? `--cacert ${CA_BUNDLE} --cert ${certFile('etcd')} --key ${keyFile('etcd')}` : '';
+  const r = await lab.ssh(host, `sudo curl -sS --max-time ${Math.ceil(timeoutMs / 1000)} ${flags} '${url}'`, { timeoutMs: timeoutMs + 10_000 });
+  if (r.code !== 0) throw new Error(`${host}: ${url}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout);
 }
 
 /** GET /cluster from the first member that answers. */
 export async function clusterView(ctx: FaultContext): Promise<RestMember[] | null> {
   for (const h of ctx.inv.hostsWithRole('postgres')) {
     try {
-      return ((await getJson(restapiUrl(ctx.inv, h, '/cluster'))) as { members: RestMember[] }).members;
+      return ((await getJson(restapiUrl(ctx.inv, h, '/cluster'), 2000, ctx.ca)) as { members: RestMember[] }).members;
     } catch {
       // next member
     }
@@ -210,6 +253,8 @@ export interface ScenarioOptions {
   probe?: MemberProbe;
   /** Extra time with writes after every member streams again (s). */
   settleS?: number;
+  /** The writer's and probe's credentials, from the context's (a cluster moving to TLS, a CA rotation). */
+  cred?: (c: Credentials) => Credentials;
 }
 
 /**
@@ -223,7 +268,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
   const divergedBefore = new Set(await divergedInArchive(ctx));
   // A real application lists every HAProxy address; start with one that is not on the leader.
   const haproxy = [...ctx.haproxy.filter((h) => h.name !== leader), ...ctx.haproxy.filter((h) => h.name === leader)];
-  const checker = await Checker.start({ writeEndpoints: haproxy, members: ctx.members, cred: ctx.cred, probe: opts.probe });
+  const checker = await Checker.start({ writeEndpoints: haproxy, members: ctx.members, cred: opts.cred ? opts.cred(ctx.cred) : ctx.cred, probe: opts.probe });
   const notes: string[] = [];
   let streamAgainS: number | null = null;
   let faultError: unknown;
@@ -398,7 +443,7 @@ export async function waitEtcdHealthy(ctx: FaultContext, timeoutMs: number): Pro
     const ok = await Promise.all(
       hosts.map(async (h) => {
         try {
-          return ((await getJson(`http://${h.address}:${ctx.inv.etcd.client_port}/health`)) as { health: string }).health === 'true';
+          return ((await etcdGet(ctx, h.name, '/health')) as { health: string }).health === 'true';
         } catch {
           return false;
         }

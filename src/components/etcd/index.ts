@@ -5,10 +5,11 @@
 // Patroni's list of etcd hosts names them), members that answer leave last (start, after
 // Patroni's list no longer names them).
 import { restartService, service, type Handler, type Operation } from '../../engine/index.js';
-import { PghaError } from '../../errors.js';
+import { InputError, PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import { fileOp } from '../../render/op.js';
+import { CA_BUNDLE, certFile, keyFile, scheme, tlsOn, withTls } from '../tls/paths.js';
 import type { ReleaseName } from '../base/release.js';
 import type { Connection } from '../../ssh/index.js';
 import { check, renderedFile, type ApplyContext, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from '../types.js';
@@ -32,21 +33,59 @@ import { etcdProblem, etcdReady, etcdState } from './state.js';
 
 export const ETCD_CONFIG = '/etc/default/etcd';
 
-function configFile(inv: Inventory, host: Host, dcs: Dcs, state: EtcdClusterState, initialCluster?: string): RenderedFile {
+/**
+ * How a member's config file speaks: as the inventory says (plain or tls), or a step of moving a
+ * running cluster to TLS: `trust`, every member first, still clear text everywhere but holding
+ * its peer certificate and the CA, so that it can dial (and be dialled by) a member already
+ * listening for peers over TLS; `transition`, peers over TLS, the client port answering TLS
+ * (client certificates required) and clear text on the same port, advertising clear text for the
+ * Patroni members not switched yet.
+ */
+export type EtcdTransport = 'plain' | 'trust' | 'tls' | 'transition';
+
+/**
+ * /etc/default/etcd of one member. `state` and `initialCluster` are read by etcd on a first start
+ * only: "new" with every inventory member (a cluster bootstrapping), or "existing" with the members
+ * a joining one finds.
+ */
+export function etcdConfigFile(
+  inv: Inventory,
+  host: Host,
+  dcs: Dcs,
+  opts: { transport?: EtcdTransport; state?: EtcdClusterState; initialCluster?: string } = {},
+): RenderedFile {
+  const transport = opts.transport ?? (tlsOn(inv) ? 'tls' : 'plain');
+  const tlsView = withTls(inv, true);
+  const plainView = withTls(inv, false);
+  const client = (v: Inventory) => etcdClientUrl(v, host);
+  const listenClientUrls = {
+    // The localhost listener of old: nothing of pgha's uses it, and with TLS it would be one more port.
+    plain: `${client(plainView)},http://127.0.0.1:${inv.etcd.client_port}`,
+    trust: `${client(plainView)},http://127.0.0.1:${inv.etcd.client_port}`,
+    tls: client(tlsView),
+    // One port, both: etcd tells TLS from clear text per connection.
+    transition: `${client(plainView)},${client(tlsView)}`,
+  }[transport];
+  const peerView = transport === 'plain' || transport === 'trust' ? plainView : tlsView;
   const ctx = {
     cluster: inv.cluster,
     host,
     etcd: {
       clientPort: inv.etcd.client_port,
       dataDir: etcdDataDir(inv),
-      peerUrl: etcdPeerUrl(inv, host),
-      clientUrl: etcdClientUrl(inv, host),
-      initialCluster: initialCluster ?? inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(inv, h)}`).join(','),
-      state,
+      peerUrl: etcdPeerUrl(peerView, host),
+      listenClientUrls,
+      advertiseClientUrl: client(transport === 'tls' ? tlsView : plainView),
+      initialCluster: opts.initialCluster ?? inv.hostsWithRole('etcd').map((h) => `${h.name}=${etcdPeerUrl(peerView, h)}`).join(','),
+      state: opts.state ?? 'new',
       token: `pgha-${inv.cluster.name}`,
       // Patroni's `etcd:` DCS speaks the v2 API.
       enableV2: dcs === 'etcd',
+      tls: transport === 'tls' || transport === 'transition',
+      trust: transport === 'trust',
+      transition: transport === 'transition',
     },
+    tls: { cert: certFile('etcd'), key: keyFile('etcd'), ca: CA_BUNDLE },
   };
   return renderFile('etcd', ETCD_CONFIG, 'etcd.default.hbs', ctx);
 }
@@ -86,19 +125,35 @@ const restartEtcd = restartService('etcd', { noBlock: true });
 
 const targetOf = (inv: Inventory, h: Host): MemberTarget => ({ name: h.name, peerUrl: etcdPeerUrl(inv, h), clientUrl: etcdClientUrl(inv, h) });
 
+/** A URL in the inventory's scheme: which member a URL names does not depend on whether it speaks TLS. */
+const inScheme = (inv: Inventory, url: string) => url.replace(/^https?:/, `${scheme(inv)}:`);
+
+/**
+ * The membership apply read, every URL in the inventory's scheme, and whether etcd spoke another
+ * one: a cluster still in clear text (deployed before TLS, or with tls: false), which the tls
+ * component moves to TLS before etcd's stages run; or one with TLS under an inventory saying
+ * tls: false (which the tls component refuses).
+ */
+export function liveInScheme(inv: Inventory, live: EtcdLive): { live: EtcdLive; otherScheme: boolean } {
+  const urls = live.members.flatMap((m) => [...m.peerUrls, ...m.clientUrls]);
+  const otherScheme = urls.some((u) => inScheme(inv, u) !== u);
+  const members = live.members.map((m) => ({ ...m, peerUrls: m.peerUrls.map((u) => inScheme(inv, u)), clientUrls: m.clientUrls.map((u) => inScheme(inv, u)) }));
+  return { live: { ...live, members }, otherScheme };
+}
+
 /** Target hosts that are members already (started voters, not re-created by a replace): their files are written as usual. */
 function currentMembers(inv: Inventory, facts: TopologyFacts): Host[] {
-  const live = facts.etcd;
-  if (!live) return inv.hostsWithRole('etcd');
+  if (!facts.etcd) return inv.hostsWithRole('etcd');
+  const { live } = liveInScheme(inv, facts.etcd);
   return inv.hostsWithRole('etcd').filter((h) => {
     const m = live.members.find((x) => x.peerUrls.includes(etcdPeerUrl(inv, h)));
     return m !== undefined && m.name !== '' && !m.learner && !(facts.replace === h.name && !m.healthy);
   });
 }
 
-/** Client URLs etcdctl may ask: the members apply found and the inventory's. */
+/** Client URLs etcdctl may ask: the members apply found and the inventory's (the way the cluster speaks by the time they are asked). */
 function knownEndpoints(inv: Inventory, facts: TopologyFacts): string[] {
-  const found = facts.etcd?.members.flatMap((m) => m.clientUrls) ?? [];
+  const found = facts.etcd ? liveInScheme(inv, facts.etcd).live.members.flatMap((m) => m.clientUrls) : [];
   return [...new Set([...found, ...inv.hostsWithRole('etcd').map((h) => etcdClientUrl(inv, h))])];
 }
 
@@ -163,7 +218,7 @@ async function join(ctx: ApplyContext, change: Extract<MembershipChange, { kind:
       },
     },
     lazyFileOp(ETCD_CONFIG, async () => {
-      joining ??= configFile(inv, host, ctx.dcs, 'existing', joinInitialCluster(live.members, change.target));
+      joining ??= etcdConfigFile(inv, host, ctx.dcs, { state: 'existing', initialCluster: joinInitialCluster(live.members, change.target) });
       return joining;
     }),
     service('etcd', { noBlock: true }),
@@ -230,13 +285,20 @@ async function leave(ctx: ApplyContext, change: Extract<MembershipChange, { kind
 }
 
 function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
-  const live = facts.etcd;
-  if (!live) return []; // no cluster yet: the members bootstrap together
+  if (!facts.etcd) return []; // no cluster yet: the members bootstrap together
+  const { live, otherScheme } = liveInScheme(inv, facts.etcd);
   const { changes } = planMembership(
     live,
     inv.hostsWithRole('etcd').map((h) => targetOf(inv, h)),
     { inventoryHosts: inv.hosts.map((h) => h.name), replace: facts.replace, learners: hasLearners(live.version) },
   );
+  if (changes.length && otherScheme) {
+    const speaks = tlsOn(inv) ? 'clear text' : 'TLS';
+    throw new InputError(
+      `etcd still speaks ${speaks} (${facts.etcd.members[0]?.peerUrls[0] ?? 'its peer URLs'}) and the inventory changes its members (${changes.map(describeChange).join('; ')}): pgha does one at a time`,
+      [`Safe order: apply the inventory with the hosts etcd has now (${live.members.map(memberLabel).join(', ')}) first, which ${tlsOn(inv) ? 'moves the running cluster to TLS' : 'is refused while the cluster runs TLS'}; then change roles.etcd.`],
+    );
+  }
   return changes.map((c) => ({
     // Members that are down leave, and new ones join, before Patroni's list of etcd hosts changes;
     // members that answer leave after it no longer names them.
@@ -271,7 +333,7 @@ export const etcd: Component = {
   upgrades: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
   files({ inv, host, dcs, etcdState }) {
     if (!host.roles.has('etcd')) return [];
-    return [configFile(inv, host, dcs, etcdState ?? 'new')];
+    return [etcdConfigFile(inv, host, dcs, { state: etcdState ?? 'new' })];
   },
   plan,
   async prepare(ctx) {
@@ -292,7 +354,7 @@ export const etcd: Component = {
     // The cluster runs: every member's file names every member and says "existing", as a member
     // (re)joining must start. etcd reads those lines only on a first start: no restart.
     await rollout.stage('etcd config (cluster running)', session.withRole('etcd'), (conn) => [
-      configOp(configFile(session.inv, session.inv.host(conn.target.name), ctx.dcs, 'existing'), restartEtcd),
+      configOp(etcdConfigFile(session.inv, session.inv.host(conn.target.name), ctx.dcs, { state: 'existing' }), restartEtcd),
     ]);
   },
   verify: (session) => [

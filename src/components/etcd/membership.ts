@@ -6,7 +6,7 @@
 import { InputError, PghaError } from '../../errors.js';
 import type { Operation } from '../../engine/index.js';
 import type { Connection } from '../../ssh/index.js';
-import { etcdctlAt } from './endpoints.js';
+import { etcdctlAsAt, etcdctlAsFor, etcdctlAt } from './endpoints.js';
 
 export interface LiveMember {
   /** Hexadecimal, as etcdctl takes it. */
@@ -89,7 +89,7 @@ export function withHealth(members: LiveMember[], health: string, status: string
 
 /** The membership asked on `from` (etcdctl there) of the etcd at `endpoints`; null when no etcd answers there. */
 export async function readMembership(from: Connection, endpoints: string[]): Promise<EtcdLive | null> {
-  const list = await from.run(etcdctlAt(endpoints, 'member', 'list', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 });
+  const list = await from.run(etcdctlAt(endpoints, 'member', 'list', '-w', 'json'), { ...etcdctlAsAt(endpoints), check: false, timeoutMs: 20_000 });
   if (list.code !== 0) return null;
   const members = parseMemberList(list.stdout);
   const urls = members.flatMap((m) => m.clientUrls);
@@ -98,8 +98,8 @@ export async function readMembership(from: Connection, endpoints: string[]): Pro
   // after the other, and a member that is down would cost its whole deadline each time.
   const quick = (eps: string[], ...args: string[]) => etcdctlAt(eps, ...args).map((a) => (a.startsWith('--command-timeout=') ? '--command-timeout=2s' : a));
   const [health, ...status] = await Promise.all([
-    from.run(quick(urls, 'endpoint', 'health', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 }),
-    ...urls.map((u) => from.run(quick([u], 'endpoint', 'status', '-w', 'json'), { sudo: false, check: false, timeoutMs: 20_000 })),
+    from.run(quick(urls, 'endpoint', 'health', '-w', 'json'), { ...etcdctlAsAt(urls), check: false, timeoutMs: 20_000 }),
+    ...urls.map((u) => from.run(quick([u], 'endpoint', 'status', '-w', 'json'), { ...etcdctlAsAt([u]), check: false, timeoutMs: 20_000 })),
   ]);
   const statusJson = `[${status.map((r) => jsonArray<unknown>(r.stdout)).flat().map((x) => JSON.stringify(x)).join(',')}]`;
   return withHealth(members, health.stdout, statusJson);
@@ -278,7 +278,7 @@ async function reconfigure(conn: Connection, argv: string[], progress?: (text: s
   const deadline = Date.now() + timeoutMs;
   let said = false;
   for (;;) {
-    const r = await conn.run(argv, { sudo: false, check: false, timeoutMs: 30_000 });
+    const r = await conn.run(argv, { ...etcdctlAsFor(argv), check: false, timeoutMs: 30_000 });
     if (r.code === 0) return;
     const why = (r.stderr.trim().split('\n').pop() ?? '').replace(/^Error: /, '');
     if (!/unhealthy cluster/.test(why) || Date.now() > deadline) throw new PghaError(`${conn.target.name}: etcdctl ${argv.slice(argv.indexOf('member')).join(' ')} failed: ${why || `exit ${r.code}`}`);
@@ -291,7 +291,7 @@ async function reconfigure(conn: Connection, argv: string[], progress?: (text: s
 /** `etcdctl member add` run on `conn`: skipped when etcd lists the peer URL already. */
 export function memberAddOp(endpoints: () => string[], t: MemberTarget, learner: boolean): Operation {
   const listed = async (conn: Connection) => {
-    const r = await conn.run(etcdctlAt(endpoints(), 'member', 'list', '-w', 'json'), { sudo: false, timeoutMs: 20_000 });
+    const r = await conn.run(etcdctlAt(endpoints(), 'member', 'list', '-w', 'json'), { ...etcdctlAsAt(endpoints()), timeoutMs: 20_000 });
     return parseMemberList(r.stdout).some((m) => m.peerUrls.includes(t.peerUrl));
   };
   return {
@@ -310,7 +310,7 @@ export function memberRemoveOp(endpoints: () => string[], m: LiveMember, onLeade
   return {
     describe: `etcd member remove ${memberLabel(m)}`,
     async check(conn) {
-      const r = await conn.run(etcdctlAt(endpoints(), 'member', 'list', '-w', 'json'), { sudo: false, timeoutMs: 20_000 });
+      const r = await conn.run(etcdctlAt(endpoints(), 'member', 'list', '-w', 'json'), { ...etcdctlAsAt(endpoints()), timeoutMs: 20_000 });
       return parseMemberList(r.stdout).some((x) => x.id === m.id) ? { summary: `remove member ${m.id}` } : null;
     },
     async apply(conn, _facts, progress) {
@@ -320,7 +320,7 @@ export function memberRemoveOp(endpoints: () => string[], m: LiveMember, onLeade
         // Removing the leader costs an election; handing over first does not.
         const next = live!.members.find((x) => x.id !== m.id && x.healthy && !x.learner);
         if (next) {
-          await conn.run(etcdctlAt(me.clientUrls, 'move-leader', next.id), { sudo: false, timeoutMs: 30_000 });
+          await conn.run(etcdctlAt(me.clientUrls, 'move-leader', next.id), { ...etcdctlAsAt(me.clientUrls), timeoutMs: 30_000 });
           onLeader(`etcd leadership moved from ${memberLabel(m)} to ${next.name}`);
         }
       }
@@ -332,7 +332,7 @@ export function memberRemoveOp(endpoints: () => string[], m: LiveMember, onLeade
 
 /** `etcdctl member promote` of a learner, tried until etcd finds it caught up. */
 export async function promoteLearner(conn: Connection, endpoints: string[], id: string): Promise<true | string> {
-  const r = await conn.run(etcdctlAt(endpoints, 'member', 'promote', id), { sudo: false, check: false, timeoutMs: 20_000 });
+  const r = await conn.run(etcdctlAt(endpoints, 'member', 'promote', id), { ...etcdctlAsAt(endpoints), check: false, timeoutMs: 20_000 });
   if (r.code === 0 || /is not a learner/i.test(r.stderr)) return true;
   return (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? `etcdctl exit ${r.code}`;
 }

@@ -3,7 +3,7 @@
 import type { Inventory } from '../../inventory/index.js';
 import type { Connection } from '../../ssh/index.js';
 import type { Session } from '../../session/session.js';
-import { etcdctl, etcdEndpoints } from './endpoints.js';
+import { etcdctl, etcdctlAs, etcdEndpoints } from './endpoints.js';
 
 export interface EtcdMemberState {
   name: string;
@@ -50,8 +50,8 @@ function parseEtcdState(inv: Inventory, health: { stdout: string; stderr: string
 /** Every etcd member's health and which one leads, asked with etcdctl on `from`. */
 export async function etcdState(inv: Inventory, from: Connection): Promise<EtcdMemberState[]> {
   const [health, status] = await Promise.all([
-    from.run(etcdctl(inv, 'endpoint', 'health', '-w', 'json'), { sudo: false, check: false, timeoutMs: 15_000 }),
-    from.run(etcdctl(inv, 'endpoint', 'status', '-w', 'json'), { sudo: false, check: false, timeoutMs: 15_000 }),
+    from.run(etcdctl(inv, 'endpoint', 'health', '-w', 'json'), { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
+    from.run(etcdctl(inv, 'endpoint', 'status', '-w', 'json'), { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
   ]);
   return parseEtcdState(inv, health, status);
 }

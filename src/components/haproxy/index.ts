@@ -2,9 +2,11 @@
 // streaming replicas, as Patroni's REST API tells HAProxy's health checks. The config is rendered
 // whole; a changed config reloads HAProxy on that host only. Gate: on every HAProxy host the
 // primary backend has exactly the Patroni leader up.
-import { reloadService, service } from '../../engine/index.js';
+import { reloadService, service, waitFor, type Reporter } from '../../engine/index.js';
+import type { Connection } from '../../ssh/index.js';
 import { PghaError } from '../../errors.js';
-import { renderFile } from '../../render/template.js';
+import { renderFile, type RenderedFile } from '../../render/template.js';
+import { CA_BUNDLE, tlsOn } from '../tls/paths.js';
 import { fileOp } from '../../render/op.js';
 import { hostPort, sqlVia } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
@@ -14,7 +16,6 @@ import { check, renderedFile, type ApplyContext, type Component, type TopologyFa
 import { haproxyServers, primaryRouteProblem } from './state.js';
 
 export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
-const CONFIG = HAPROXY_CONFIG;
 
 /** Gate: every connected HAProxy host routes its primary port to the current leader only. */
 export async function haproxyRoutesToLeader(session: Session, leader?: string): Promise<true | string> {
@@ -52,12 +53,49 @@ function plan(facts: TopologyFacts, inv: Inventory): TopologyStep[] {
 
 async function join(ctx: ApplyContext, h: Host): Promise<void> {
   const conn = ctx.session.conn(h);
-  await ctx.rollout.stage(`haproxy join (${h.name})`, [conn], () => [fileOp(renderedFile(ctx, h.name, CONFIG), [reloadService('haproxy')]), service('haproxy')]);
+  await ctx.rollout.stage(`haproxy join (${h.name})`, [conn], () => [fileOp(renderedFile(ctx, h.name, HAPROXY_CONFIG), [reloadService('haproxy')]), service('haproxy')]);
   await ctx.rollout.waitFor(`HAProxy on ${h.name}: the primary port routes to the leader`, async () => {
     const leader = (await currentLeader(ctx.session))?.name;
     if (!leader) return 'no Patroni leader';
     return primaryRouteProblem(await haproxyServers(ctx.session.inv, conn), leader) ?? true;
   }, { timeoutMs: 60_000, intervalMs: 1000 });
+}
+
+/**
+ * haproxy.cfg. `restTls` says, per member, whether its REST API speaks TLS: as the inventory
+ * says, except while pgha moves a running cluster to TLS one member at a time.
+ */
+export function haproxyConfigFile(inv: Inventory, restTls: (member: string) => boolean = () => tlsOn(inv)): RenderedFile {
+  const p = inv.patroni;
+  const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance, restTls: restTls(h.name) }));
+  const ctx = {
+    cluster: inv.cluster,
+    timing: { haproxy: inv.timing.haproxy },
+    patroni: p,
+    haproxy: inv.haproxy,
+    postgresServers: servers,
+    replicaServers: servers.filter((s) => !s.noloadbalance),
+    tls: tlsOn(inv),
+    tlsCa: CA_BUNDLE,
+  };
+  return renderFile('haproxy', HAPROXY_CONFIG, 'haproxy.cfg.hbs', ctx);
+}
+
+/**
+ * `systemctl reload haproxy` on one host (a new process takes over the listeners; connections
+ * open on the old one finish there), then waits until it routes the primary port to the leader.
+ */
+export async function reloadAndWait(session: Session, conn: Connection, reporter?: Reporter): Promise<void> {
+  const active = await conn.run(['systemctl', 'is-active', '--quiet', 'haproxy'], { check: false });
+  if (active.code !== 0) return;
+  await conn.run(['systemctl', 'reload', 'haproxy']);
+  const leader = (await currentLeader(session))?.name;
+  if (!leader) return;
+  await waitFor(
+    `HAProxy on ${conn.target.name} routing to ${leader}`,
+    async () => primaryRouteProblem(await haproxyServers(session.inv, conn), leader) ?? true,
+    { timeoutMs: 60_000, intervalMs: 500, reporter },
+  );
 }
 
 export const haproxy: Component = {
@@ -66,22 +104,12 @@ export const haproxy: Component = {
   upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
-    const p = inv.patroni;
-    const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance }));
-    const ctx = {
-      cluster: inv.cluster,
-      timing: { haproxy: inv.timing.haproxy },
-      patroni: p,
-      haproxy: inv.haproxy,
-      postgresServers: servers,
-      replicaServers: servers.filter((s) => !s.noloadbalance),
-    };
-    return [renderFile('haproxy', CONFIG, 'haproxy.cfg.hbs', ctx)];
+    return [haproxyConfigFile(inv)];
   },
   plan,
   async prepare(ctx) {
     await ctx.topology.run('haproxy.prepare', ctx);
-    await ctx.rollout.stage('haproxy', ctx.session.withRole('haproxy'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, CONFIG), [reloadService('haproxy')]), service('haproxy')]);
+    await ctx.rollout.stage('haproxy', ctx.session.withRole('haproxy'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, HAPROXY_CONFIG), [reloadService('haproxy')]), service('haproxy')]);
   },
   async start(ctx) {
     if (!ctx.rollout.check) {

@@ -5,7 +5,7 @@ import { PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import type { Connection } from '../../ssh/index.js';
 import { httpFrom, sqlLocal, type HttpResult } from '../../session/remote.js';
-import { etcdEndpoints } from '../etcd/endpoints.js';
+import { etcdctlAs, etcdctlTlsFlags, etcdEndpoints } from '../etcd/endpoints.js';
 import { patchDynamicConfig, type PatroniSetup } from './config.js';
 import { restapiUrl } from './paths.js';
 
@@ -110,12 +110,12 @@ export function clusterKey(namespace: string, scope: string): string {
  * etcdctl removing every key of the cluster: the v2 store for Patroni's `etcd:` DCS, the v3
  * keyspace for `etcd3:` (with a trailing slash, so a cluster whose name merely starts the same stays).
  */
-export function dcsRemoveCommand(setup: Pick<PatroniSetup, 'dcs' | 'namespace' | 'scope'>, endpoints: string[]): string[] {
+export function dcsRemoveCommand(setup: Pick<PatroniSetup, 'dcs' | 'namespace' | 'scope'>, endpoints: string[], tlsFlags: { v2: string[]; v3: string[] } = { v2: [], v3: [] }): string[] {
   const key = clusterKey(setup.namespace, setup.scope);
   const ep = `--endpoints=${endpoints.join(',')}`;
   return setup.dcs === 'etcd'
-    ? ['env', 'ETCDCTL_API=2', 'etcdctl', ep, 'rm', '--recursive', key]
-    : ['env', 'ETCDCTL_API=3', 'etcdctl', ep, 'del', '--prefix', `${key}/`];
+    ? ['env', 'ETCDCTL_API=2', 'etcdctl', ep, ...tlsFlags.v2, 'rm', '--recursive', key]
+    : ['env', 'ETCDCTL_API=3', 'etcdctl', ep, ...tlsFlags.v3, 'del', '--prefix', `${key}/`];
 }
 
 /** etcdctl's answer when there was nothing to remove (v2 "Key not found"; v3 deletes 0 keys and exits 0). */
@@ -123,6 +123,28 @@ export const isKeyNotFound = (stderr: string) => /Key not found/i.test(stderr);
 
 /** Removes the cluster's keys from the DCS (asked on an etcd host); nothing there is fine. */
 export async function removeClusterFromDcs(inv: Inventory, etcdConn: Connection, setup: PatroniSetup): Promise<void> {
-  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv)), { sudo: false, check: false, timeoutMs: 30_000 });
+  const tls = { v2: etcdctlTlsFlags(inv, { v2: true }), v3: etcdctlTlsFlags(inv) };
+  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), tls), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
   if (r.code !== 0 && !isKeyNotFound(r.stderr)) throw new PghaError(`${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim()}`);
+}
+
+/**
+ * `systemctl reload patroni` (SIGHUP): Patroni re-reads its config, loads a changed REST API
+ * certificate and reloads PostgreSQL (which loads its certificate anew). Nothing restarts. Then
+ * waits until its REST API answers again (verified against the CA the host trusts).
+ */
+export async function reloadMember(inv: Inventory, conn: Connection, h: Host): Promise<void> {
+  const active = await conn.run(['systemctl', 'is-active', '--quiet', 'patroni'], { check: false });
+  if (active.code !== 0) return;
+  await conn.run(['systemctl', 'reload', 'patroni']);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await httpFrom(conn, 'GET', restapiUrl(inv, h, '/patroni')).then(
+      (r) => r.status === 200 || r.status === 503,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new PghaError(`${h.name}: Patroni's REST API does not answer after the reload`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

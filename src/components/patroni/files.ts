@@ -10,6 +10,7 @@ import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgback
 import type { Platform, RenderInput } from '../types.js';
 import { effectiveTiming } from './timing.js';
 import { binDir, dataDir, PATRONI_CONFIG, postgresMajor } from './paths.js';
+import { CA_BUNDLE, certFile, keyFile, tlsOn } from '../tls/paths.js';
 
 const CREATECLUSTER_CONF = '/etc/postgresql-common/createcluster.d/pgha.conf';
 
@@ -25,11 +26,16 @@ function hbaAddress(addr: string): string {
   return v === 4 ? `${addr}/32` : v === 6 ? `${addr}/128` : addr;
 }
 
-/** pgha's own pg_hba rules (replication, rewind and superuser between members, localhost), then the inventory's. */
-function hbaRules(inv: Inventory): string[] {
+/**
+ * pgha's own pg_hba rules (replication, rewind and superuser between members, localhost), then
+ * the inventory's. With TLS every TCP rule of pgha's is hostssl, and after them every connection
+ * without TLS is rejected: the inventory's own rules (clients through HAProxy) then only ever
+ * match TLS connections, whatever their type says.
+ */
+function hbaRules(inv: Inventory, ssl: boolean): string[] {
   const u = inv.patroni.users;
   const members = inv.hostsWithRole('postgres').map((h) => hbaAddress(h.address));
-  const rule = (db: string, user: string, addr: string) => `host ${db} ${user} ${addr} scram-sha-256`;
+  const rule = (db: string, user: string, addr: string) => `${ssl ? 'hostssl' : 'host'} ${db} ${user} ${addr} scram-sha-256`;
   return [
     // The OS user postgres (Patroni's local tools, pgBackRest) connects over the socket.
     `local all ${u.superuser} peer map=pgha`,
@@ -39,6 +45,7 @@ function hbaRules(inv: Inventory): string[] {
     ...members.map((a) => rule('replication', u.replication, a)),
     ...members.map((a) => rule('all', u.rewind, a)),
     ...members.map((a) => rule('all', u.superuser, a)),
+    ...(ssl ? ['hostnossl all all all reject', 'hostnossl replication all all reject'] : []),
     ...inv.patroni.pg_hba,
   ];
 }
@@ -63,9 +70,17 @@ function parameters(inv: Inventory): { key: string; value: string | number | boo
   return Object.entries(all).map(([key, value]) => ({ key, value }));
 }
 
-function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs'], platform: Platform) {
+/**
+ * Which of Patroni's links use TLS. `tls` and `plain` are the inventory's two settings;
+ * `ssl-only` is a step of moving a running cluster to TLS: PostgreSQL already serves TLS (a reload),
+ * everything else is as before, so replicas switching to verify-full find the leader ready.
+ */
+export type PatroniTransport = 'plain' | 'ssl-only' | 'tls';
+
+function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs'], platform: Platform, transport: PatroniTransport) {
   const p = inv.patroni;
   const t = effectiveTiming(inv.timing.patroni, platform.patroniVersions);
+  const full = transport === 'tls';
   return {
     cluster: inv.cluster,
     host: { name: host.name, address: host.address, tags: host.tags },
@@ -87,15 +102,22 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs'], pla
       dataDir: dataDir(inv, platform.release),
       binDir: binDir(inv, platform.release),
     },
-    pgHba: hbaRules(inv),
+    pgHba: hbaRules(inv, full),
     pgIdent: `pgha postgres ${p.users.superuser}`,
+    // Patroni runs as postgres: PostgreSQL's key serves its REST API and etcd client too.
+    tls: { rest: full, dcs: full, ssl: transport !== 'plain', verify: full, cert: certFile('postgres'), key: keyFile('postgres'), ca: CA_BUNDLE },
   };
+}
+
+/** /etc/patroni/config.yml of one member (its links as the inventory says, unless `transport`). */
+export function patroniConfigFile(inv: Inventory, host: Host, dcs: RenderInput['dcs'], platform: Platform, transport: PatroniTransport = tlsOn(inv) ? 'tls' : 'plain'): RenderedFile {
+  return renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs, platform, transport), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK });
 }
 
 export function patroniFiles({ inv, host, dcs, platform }: RenderInput): RenderedFile[] {
   if (!host.roles.has('postgres')) return [];
   return [
     renderFile('patroni', CREATECLUSTER_CONF, 'createcluster.conf.hbs', { major: postgresMajor(inv, platform.release) }, { beforePackages: true }),
-    renderFile('patroni', PATRONI_CONFIG, 'patroni.yml.hbs', patroniContext(inv, host, dcs, platform), { owner: 'postgres', group: 'postgres', mode: 0o600, secret: true, mask: PATRONI_MASK }),
+    patroniConfigFile(inv, host, dcs, platform),
   ];
 }

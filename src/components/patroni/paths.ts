@@ -3,6 +3,7 @@ import type { Host, Inventory } from '../../inventory/index.js';
 import { hostPort } from '../../session/remote.js';
 import type { Release } from '../base/release.js';
 import { PATRONI_RELEASES } from './version.js';
+import { scheme } from '../tls/paths.js';
 
 /** Patroni's configuration (it holds passwords: postgres:postgres 0600). */
 export const PATRONI_CONFIG = '/etc/patroni/config.yml';
@@ -15,7 +16,7 @@ export const postgresMajor = (inv: Inventory, release: Release): number => inv.c
 export const dataDir = (inv: Inventory, release: Release) => `/var/lib/postgresql/${postgresMajor(inv, release)}/main`;
 export const binDir = (inv: Inventory, release: Release) => `/usr/lib/postgresql/${postgresMajor(inv, release)}/bin`;
 
-/** A URL of the Patroni REST API of `h`. */
+/** A URL of the Patroni REST API of `h` (https with TLS: curl on the hosts verifies it against the cluster CA). */
 export function restapiUrl(inv: Inventory, h: Host, path: string): string {
-  return `http://${hostPort(h.address, inv.patroni.restapi_port)}${path}`;
+  return `${scheme(inv)}://${hostPort(h.address, inv.patroni.restapi_port)}${path}`;
 }

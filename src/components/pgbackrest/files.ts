@@ -8,6 +8,7 @@ import { dataDir } from '../patroni/paths.js';
 import type { RenderInput } from '../types.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
 import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, RECORD_BACKUPS, recordKey, REPO_USER } from './paths.js';
+import { CA_BUNDLE, certFile, keyFile, tlsOn } from '../tls/paths.js';
 
 function context(inv: Inventory, host: RenderInput['host'], platform: RenderInput['platform']) {
   return {
@@ -19,6 +20,8 @@ function context(inv: Inventory, host: RenderInput['host'], platform: RenderInpu
     repositoryHost: inv.repositoryHost,
     postgres: { dataDir: dataDir(inv, platform.release) },
     postgresServers: inv.hostsWithRole('postgres').map((h, i) => ({ name: h.name, index: i + 1, hostAddress: h.address })),
+    // With TLS: the CA every https link is verified against; the repository host's etcd client certificate.
+    tls: tlsOn(inv) ? { ca: CA_BUNDLE, cert: certFile('pgbackrest'), key: keyFile('pgbackrest') } : false,
   };
 }
 

@@ -24,6 +24,11 @@ interface Side {
 const repoSide: Side = { user: REPO_USER, home: REPO_HOME };
 const dbSide: Side = { user: 'postgres', home: POSTGRES_HOME };
 
+/** The repository host's own user (it owns the repository, its SSH key and its etcd client key). */
+export function repoUserOps(): Operation[] {
+  return [systemGroup(REPO_USER), systemUser(REPO_USER, { group: REPO_USER, home: REPO_HOME, shell: '/bin/bash' })];
+}
+
 function keyPairOps(side: Side, hostName: string): Operation[] {
   const ssh = `${side.home}/.ssh`;
   return [
@@ -50,7 +55,7 @@ async function prepare(ctx: ApplyContext): Promise<void> {
     const owned = { owner: side.user, group: side.user, mode: 0o750 };
     const mine = (path: string) => fileOp(renderedFile(ctx, conn.target.name, path));
     return [
-      ...(isRepo ? [systemGroup(side.user), systemUser(side.user, { group: side.user, home: side.home, shell: '/bin/bash' })] : []),
+      ...(isRepo ? repoUserOps() : []),
       ...(isRepo ? [directory(REPO_HOME, owned)] : []),
       directory(LOG_DIR, owned),
       directory(SPOOL_DIR, owned),

@@ -4,7 +4,7 @@
 // went with it.
 import type { Inventory } from '../../inventory/index.js';
 import type { Session } from '../../session/session.js';
-import { etcdctl } from '../etcd/endpoints.js';
+import { etcdctl, etcdctlAs } from '../etcd/endpoints.js';
 import { formatEpoch } from './target.js';
 import { parseInfo, type StanzaInfo } from './info.js';
 import { RECORD_BACKUPS, recordKey, REPO_USER } from './paths.js';
@@ -21,7 +21,7 @@ export async function recordBackups(session: Session): Promise<true | string> {
 export async function readBackupRecord(session: Session): Promise<StanzaInfo | null> {
   const { inv } = session;
   for (const conn of session.withRole('etcd')) {
-    const r = await conn.run(etcdctl(inv, 'get', '--print-value-only', recordKey(inv)), { sudo: false, check: false, timeoutMs: 20_000 });
+    const r = await conn.run(etcdctl(inv, 'get', '--print-value-only', recordKey(inv)), { ...etcdctlAs(inv), check: false, timeoutMs: 20_000 });
     if (r.code !== 0) continue;
     const text = r.stdout.trim();
     return text ? parseInfo(text, inv.pgbackrest.stanza) : null;

@@ -104,6 +104,17 @@ function formatStatusText(r: StatusReport, opts: { color?: boolean; elapsedMs?: 
   );
   if (b.repository_wal_max) out.push(`  newest WAL in the repository: ${b.repository_wal_max}`);
 
+  if (r.tls.enabled) {
+    out.push('');
+    const rows = r.tls.certificates.map((x) => {
+      const problem = x.problems.length ? c('red', x.problems.join('; ')) : x.days_left !== null && x.days_left < 30 ? c('yellow', `expires in ${x.days_left} days`) : '';
+      return [x.host, x.service, x.subject ?? '-', x.not_after?.slice(0, 10) ?? '-', x.days_left === null ? '-' : `${x.days_left}d`, problem];
+    });
+    for (const e of r.tls.errors) rows.push([e.host, '-', '-', '-', '-', c('red', e.error)]);
+    out.push(...table([['CERTIFICATE', 'OF', 'SUBJECT', 'NOT AFTER', 'LEFT', ''].map(head), ...rows]));
+  }
+  for (const w of r.warnings) out.push('', c('yellow', `WARNING: ${w}`));
+
   if (r.reasons.length) {
     out.push('');
     out.push(head(r.verdict === 'down' ? 'DOWN because:' : 'DEGRADED because:'));

@@ -11,7 +11,21 @@ import { restapiUrl } from '../../components/patroni/paths.js';
 import { ARCHIVER_SQL, parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { usesTls } from '../../components/tls/index.js';
+import { readTlsFacts } from '../../components/tls/facts.js';
+import { splitPems } from '../../components/tls/inspect.js';
+import { caPaths, servicesOf, tlsOn } from '../../components/tls/paths.js';
+import { certificateRows } from '../../components/tls/report.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
+
+/** The cluster CA's certificates from the operator's machine (only the certificates: no key is read); none: the hosts' bundles decide. */
+async function localCas(inv: Inventory): Promise<X509Certificate[]> {
+  const p = caPaths(inv);
+  const texts = await Promise.all([p.cert, p.nextCert].map((f) => readFile(f, 'utf8').catch(() => '')));
+  return texts.flatMap((t) => splitPems(t)).map((pem) => new X509Certificate(pem));
+}
 
 /** Per question: long enough for a loaded host, short enough that status never seems to hang. */
 const QUESTION_MS = 8_000;
@@ -95,7 +109,13 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     return answers.find((a) => 'ok' in a) ?? answers[0];
   })();
 
-  const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer] = await Promise.all([patroni, self, local, etcd, haproxy, backups]);
+  const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
+  const tls = (async () => {
+    const cas = await localCas(inv);
+    return Promise.all(tlsHosts.map((h) => on(h.name, 'certificates', async (c) => certificateRows(inv, h, await readTlsFacts(c, servicesOf(h)), cas, Date.now()))));
+  })();
+
+  const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls]);
   return {
     cluster: inv.cluster.name,
     now: Date.now(),
@@ -117,5 +137,6 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     etcd: etcdAnswer,
     haproxy: Object.fromEntries(proxies.map((h, i) => [h.name, haproxyAnswers[i]])),
     backups: backupsAnswer,
+    tls: { enabled: tlsOn(inv), certificates: Object.fromEntries(tlsHosts.map((h, i) => [h.name, tlsAnswers[i]])) },
   };
 }

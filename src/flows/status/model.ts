@@ -7,6 +7,7 @@ import { isLeaderRole, isRunningState as isUp, leaderOf, normalizeRole, type Pat
 import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/info.js';
 import { effectiveTiming, failoverExpectation, timingSummary } from '../../components/patroni/timing.js';
 import type { Timing } from '../../inventory/index.js';
+import { rowProblem, type CertRow } from '../../components/tls/report.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 
@@ -47,6 +48,8 @@ export interface StatusInputs {
   etcd: Answer<{ from: string; members: EtcdMemberState[] }>;
   haproxy: Record<string, Answer<HaproxyServer[]>>;
   backups: Answer<StanzaInfo>;
+  /** Each TLS host's certificates (absent: not asked, as in older captures). */
+  tls?: { enabled: boolean; certificates: Record<string, Answer<CertRow[]>> };
 }
 
 export type MemberRole = PatroniRole;
@@ -114,7 +117,13 @@ export interface StatusReport {
     repository_wal_max: string | null;
     error?: string;
   };
+  /** TLS: on or off, and every certificate on the hosts with its end (a host that did not answer: its error). */
+  tls: { enabled: boolean; certificates: CertRow[]; errors: { host: string; error: string }[] };
+  /** Not a fault, but worth saying each time (tls: false). */
+  warnings: string[];
 }
+
+export const TLS_OFF_STATUS_WARNING = 'TLS is off (tls: false): etcd, Patroni\'s REST API and PostgreSQL speak clear text on the network';
 
 
 /** The first GET /cluster answer, in inventory order; else one pieced together from each member's GET /patroni. */
@@ -319,6 +328,22 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     }
   }
 
+  // ---- certificates: a problem, or within 30 days of its end, makes the cluster degraded
+  const tls: StatusReport['tls'] = { enabled: inp.tls?.enabled ?? false, certificates: [], errors: [] };
+  for (const [host, a] of Object.entries(inp.tls?.certificates ?? {})) {
+    if ('ok' in a) {
+      tls.certificates.push(...a.ok);
+      for (const r of a.ok) {
+        const p = rowProblem(r);
+        if (p) reasons.push(`certificate ${p}`);
+      }
+    } else {
+      tls.errors.push({ host, error: a.error });
+      if (!unreachable.has(host)) reasons.push(`certificates on ${host} unknown: ${a.error}`);
+    }
+  }
+  const warnings = inp.tls && !inp.tls.enabled ? [TLS_OFF_STATUS_WARNING] : [];
+
   const verdict: Verdict = down ? 'down' : reasons.length ? 'degraded' : 'healthy';
   return {
     cluster: inp.cluster,
@@ -334,5 +359,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     etcd,
     haproxy,
     backups,
+    tls,
+    warnings,
   };
 }

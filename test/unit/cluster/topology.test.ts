@@ -25,9 +25,10 @@ const bare = (): HostRoleFacts => ({
   pgData: false,
 });
 const pm = (name: string, role: string, lag = 0, o: Partial<PatroniMember> = {}): PatroniMember => ({ name, role, state: 'running', lag, ...o });
-const em = (name: string, o: Partial<LiveMember> = {}): LiveMember => {
+// A member of a cluster with TLS (the default), or of one still in clear text.
+const em = (name: string, o: Partial<LiveMember> = {}, scheme = 'https'): LiveMember => {
   const a = fixtureAddress(name);
-  return { id: name, name, peerUrls: [`http://${a}:2380`], clientUrls: [`http://${a}:2379`], learner: false, healthy: true, leader: name === 'pg1', ...o };
+  return { id: name, name, peerUrls: [`${scheme}://${a}:2380`], clientUrls: [`${scheme}://${a}:2379`], learner: false, healthy: true, leader: name === 'pg1', ...o };
 };
 
 /** The facts of a running 3-member cluster (pg1 leads), plus `more` hosts. */
@@ -67,6 +68,22 @@ test('nothing changes: no step (and no plan printed)', async () => {
   const steps = planTopology(facts(), inv);
   assert.deepEqual(steps, []);
   assert.equal(new TopologyPlan(facts(), steps, new Reporter()).describe(false), '');
+});
+
+test('a cluster still in clear text under a TLS inventory: the same members are no change; a membership change with it is refused', async () => {
+  const plain = facts({}, { etcd: { members: three.map((n) => em(n, {}, 'http')), version: '3.4.23' } });
+  const inv = await fixtureInventory({ etcd: three, postgres: three, haproxy: three });
+  // The move to TLS (the tls component) changes the URLs, not who is a member.
+  assert.deepEqual(planTopology(plain, inv), []);
+  const grown = await fixtureInventory({ etcd: [...three, 'pg4', 'pg5'], postgres: three, haproxy: three, extra: ['pg4', 'pg5'] });
+  const f = facts({ pg4: bare(), pg5: bare() }, { etcd: plain.etcd });
+  assert.throws(
+    () => planTopology(f, grown),
+    (e: unknown) =>
+      e instanceof InputError &&
+      /^etcd still speaks clear text \(http:\/\/[^)]+:2380\) and the inventory changes its members \(etcd: add pg4 as a learner/.test(e.message) &&
+      /apply the inventory with the hosts etcd has now \(pg1, pg2, pg3\) first, which moves the running cluster to TLS/.test(e.lines.join('\n')),
+  );
 });
 
 test('a new cluster (nothing answers): no step, the usual rollout bootstraps it', async () => {

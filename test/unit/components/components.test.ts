@@ -87,12 +87,13 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await copyFile('test/fixtures/secrets/test-secrets.yaml', join(dir, 's.yml'));
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
-  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'python3-etcd'];
+  // openssl: TLS (the default) makes each host's keys and signing requests there.
+  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'openssl', 'patroni', 'pgbackrest', 'python3-etcd'];
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.bookworm).sort(), [...pg1, 'postgresql-15'].sort());
-  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'pgbackrest']);
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'openssl', 'pgbackrest']);
   // Debian 13: its PostgreSQL, and python3-etcd all the same (its patroni package does not pull it in).
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).sort(), [...pg1, 'postgresql-17'].sort());
-  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.trixie).sort(), ['curl', 'openssh-client', 'pgbackrest']);
+  assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.trixie).sort(), ['curl', 'openssh-client', 'openssl', 'pgbackrest']);
   // A major the inventory names wins over the release's.
   inv.cluster.postgres_version = 16;
   assert.ok(packagesFor(inv, inv.host('pg1'), RELEASES.trixie).includes('postgresql-16'));

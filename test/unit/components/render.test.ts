@@ -90,12 +90,24 @@ test('Patroni config: listen format, pg_hba, DCS section by version, replica met
   const c3 = cfg('etcd3');
   assert.ok(c3.etcd3 && !c3.etcd);
   const hba: string[] = c.postgresql.pg_hba;
-  assert.ok(hba.includes('host replication replicator 127.0.0.1/32 scram-sha-256'));
+  // TLS (the default): every rule pgha writes for the network is hostssl, and clear-text TCP is
+  // rejected before the inventory's own rules are reached.
+  assert.ok(hba.includes('hostssl replication replicator 127.0.0.1/32 scram-sha-256'));
   for (const a of ['10.0.10.11', '10.0.10.12', '10.0.10.13']) {
-    assert.ok(hba.includes(`host replication replicator ${a}/32 scram-sha-256`));
-    assert.ok(hba.includes(`host all rewind_user ${a}/32 scram-sha-256`));
+    assert.ok(hba.includes(`hostssl replication replicator ${a}/32 scram-sha-256`));
+    assert.ok(hba.includes(`hostssl all rewind_user ${a}/32 scram-sha-256`));
   }
+  assert.deepEqual(hba.filter((r) => r.startsWith('host ')), ['host all all 10.0.10.0/24 scram-sha-256'], 'only the inventory writes host rules');
+  assert.ok(hba.indexOf('hostnossl all all all reject') < hba.indexOf('host all all 10.0.10.0/24 scram-sha-256'));
+  assert.ok(hba.indexOf('hostnossl replication all all reject') < hba.indexOf('host all all 10.0.10.0/24 scram-sha-256'));
   assert.equal(hba.at(-1), 'host all all 10.0.10.0/24 scram-sha-256', "the inventory's rules come last");
+  for (const u of ['superuser', 'replication', 'rewind']) {
+    assert.equal(c.postgresql.authentication[u].sslmode, 'verify-full');
+    assert.equal(c.postgresql.authentication[u].sslrootcert, '/etc/pgha/tls/ca.crt');
+  }
+  assert.equal(c.postgresql.parameters.ssl, 'on');
+  assert.equal(c.restapi.certfile, '/etc/pgha/tls/postgres.crt');
+  assert.equal(c.etcd.protocol, 'https');
   const dcs = c.bootstrap.dcs;
   assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [12, 2, 5]);
   assert.equal(dcs.postgresql.parameters.archive_mode, 'on');
@@ -113,7 +125,13 @@ test('etcd: v2 API enabled only for the etcd DCS; data dir is not Debian default
   assert.match(etcd('etcd'), /^ETCD_ENABLE_V2="true"$/m);
   assert.doesNotMatch(etcd('etcd3'), /ETCD_ENABLE_V2/);
   assert.match(etcd('etcd'), /^ETCD_DATA_DIR="\/var\/lib\/etcd\/main"$/m);
-  assert.match(etcd('etcd'), /^ETCD_LISTEN_CLIENT_URLS="http:\/\/10\.0\.10\.11:2379,http:\/\/127\.0\.0\.1:2379"$/m);
+  // TLS (the default): no clear-text listener at all, client certificates required on both ports.
+  assert.match(etcd('etcd'), /^ETCD_LISTEN_CLIENT_URLS="https:\/\/10\.0\.10\.11:2379"$/m);
+  assert.match(etcd('etcd'), /^ETCD_CLIENT_CERT_AUTH="true"$/m);
+  assert.match(etcd('etcd'), /^ETCD_PEER_CLIENT_CERT_AUTH="true"$/m);
+  assert.doesNotMatch(etcd('etcd'), /http:\/\//);
+  const plain = renderHost(await example((y) => `${y}\ntls: false\n`), 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'etcd')!.content;
+  assert.match(plain, /^ETCD_LISTEN_CLIENT_URLS="http:\/\/10\.0\.10\.11:2379,http:\/\/127\.0\.0\.1:2379"$/m);
 });
 
 test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles and noloadbalance", async () => {
@@ -123,11 +141,10 @@ test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles 
   ]) {
     const inv = await example(edit);
     const cfg = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'haproxy')!.content;
-    const dir = mkdtempSync(join(tmpdir(), 'pgha-haproxy-'));
-    writeFileSync(join(dir, 'haproxy.cfg'), cfg);
-    const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
+    haproxyCheck(cfg);
     assert.match(cfg, /option httpchk OPTIONS \/primary/);
+    // The stats page without a password is on localhost only.
+    assert.match(cfg, /^listen stats\n    mode http\n(?:    #.*\n)*    bind 127\.0\.0\.1:7000$/m);
     assert.match(cfg, /option httpchk OPTIONS \/replica\?lag=1048576/);
     assert.match(cfg, /stats socket \/run\/haproxy\/admin\.sock/);
     const { inter_ms, fastinter_ms, fall, rise } = inv.timing.haproxy;
@@ -181,15 +198,19 @@ test('maskSecrets hides every password', async () => {
 
 // Golden files pin the rendered output of inventories/example.yml (secrets masked), on Debian 12
 // with its Patroni 3.0.2 (test/golden/example) and on Debian 13 with its Patroni 4.0.7
-// (test/golden/example-trixie). Update deliberately with:
+// (test/golden/example-trixie), both with TLS (the default); and on Debian 12 with `tls: false`
+// (test/golden/example-plain), whose files are byte for byte what pgha rendered before TLS
+// existed: a cluster deployed by an earlier pgha is exactly a `tls: false` cluster.
+// Update deliberately with:
 //   UPDATE_GOLDEN=1 node --import tsx --test test/unit/components/render.test.ts
-const GOLDENS: [string, Platform][] = [
-  [GOLDEN, { release: RELEASES.bookworm, patroniVersions: ['3.0.2'] }],
-  [`${GOLDEN}-trixie`, { release: RELEASES.trixie, patroniVersions: ['4.0.7'] }],
+const GOLDENS: [string, Platform, (y: string) => string][] = [
+  [GOLDEN, { release: RELEASES.bookworm, patroniVersions: ['3.0.2'] }, (y) => y],
+  [`${GOLDEN}-trixie`, { release: RELEASES.trixie, patroniVersions: ['4.0.7'] }, (y) => y],
+  [`${GOLDEN}-plain`, { release: RELEASES.bookworm, patroniVersions: ['3.0.2'] }, (y) => `${y}\ntls: false\n`],
 ];
-for (const [golden, platform] of GOLDENS) {
+for (const [golden, platform, edit] of GOLDENS) {
   test(`golden: rendering inventories/example.yml for ${platform.release.label} matches ${golden}`, async () => {
-    const inv = await example();
+    const inv = await example(edit);
     const out = mkdtempSync(join(tmpdir(), 'pgha-golden-'));
     await renderToDir(inv, out, { dcs: dcsForPatroniVersion(platform.patroniVersions[0]), platform });
     if (process.env.UPDATE_GOLDEN === '1') {
@@ -289,6 +310,10 @@ test('pgha render --release trixie: PostgreSQL 17, Patroni 4.0.7 and its timing;
 /** `pgha render`'s config for HAProxy, checked by Debian's haproxy -c; throws with its output. */
 function haproxyCheck(cfg: string): void {
   const dir = mkdtempSync(join(tmpdir(), 'pgha-haproxy-'));
+  // The checks' CA file must exist for haproxy -c: a throwaway CA in its place.
+  const ca = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-subj', '/CN=test CA', '-days', '1'], { encoding: 'utf8' });
+  assert.equal(ca.status, 0, ca.stderr);
+  cfg = cfg.replaceAll('/etc/pgha/tls/ca.crt', join(dir, 'ca.crt'));
   writeFileSync(join(dir, 'haproxy.cfg'), cfg);
   const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -302,13 +327,13 @@ test('IPv6 addresses: bracketed in every URL and host:port, bare where ssh takes
 
   const haproxy = file(pg1, '/etc/haproxy/haproxy.cfg');
   haproxyCheck(haproxy);
-  for (const n of [11, 12, 13]) assert.match(haproxy, new RegExp(`^    server pg${n - 10} \\[fd00:10::${n}\\]:5432 check port 8008$`, 'm'));
+  for (const n of [11, 12, 13]) assert.match(haproxy, new RegExp(`^    server pg${n - 10} \\[fd00:10::${n}\\]:5432 check port 8008 check-ssl verify required ca-file \\S+ verifyhost pg${n - 10}$`, 'm'));
 
   const etcd = file(pg1, '/etc/default/etcd');
-  assert.match(etcd, /^ETCD_LISTEN_PEER_URLS="http:\/\/\[fd00:10::11\]:2380"$/m);
-  assert.match(etcd, /^ETCD_LISTEN_CLIENT_URLS="http:\/\/\[fd00:10::11\]:2379,http:\/\/127\.0\.0\.1:2379"$/m);
-  assert.match(etcd, /^ETCD_ADVERTISE_CLIENT_URLS="http:\/\/\[fd00:10::11\]:2379"$/m);
-  assert.match(etcd, /^ETCD_INITIAL_CLUSTER="pg1=http:\/\/\[fd00:10::11\]:2380,pg2=http:\/\/\[fd00:10::12\]:2380,pg3=http:\/\/\[fd00:10::13\]:2380"$/m);
+  assert.match(etcd, /^ETCD_LISTEN_PEER_URLS="https:\/\/\[fd00:10::11\]:2380"$/m);
+  assert.match(etcd, /^ETCD_LISTEN_CLIENT_URLS="https:\/\/\[fd00:10::11\]:2379"$/m);
+  assert.match(etcd, /^ETCD_ADVERTISE_CLIENT_URLS="https:\/\/\[fd00:10::11\]:2379"$/m);
+  assert.match(etcd, /^ETCD_INITIAL_CLUSTER="pg1=https:\/\/\[fd00:10::11\]:2380,pg2=https:\/\/\[fd00:10::12\]:2380,pg3=https:\/\/\[fd00:10::13\]:2380"$/m);
 
   const c = parse(file(pg1, '/etc/patroni/config.yml'));
   assert.equal(c.restapi.listen, '[fd00:10::11]:8008');
@@ -317,9 +342,9 @@ test('IPv6 addresses: bracketed in every URL and host:port, bare where ssh takes
   assert.equal(c.postgresql.listen, '[fd00:10::11],127.0.0.1:5432');
   assert.equal(c.postgresql.connect_address, '[fd00:10::11]:5432');
   assert.deepEqual(c.etcd.hosts, ['[fd00:10::11]:2379', '[fd00:10::12]:2379', '[fd00:10::13]:2379']);
-  assert.ok(c.postgresql.pg_hba.includes('host replication replicator fd00:10::12/128 scram-sha-256'));
+  assert.ok(c.postgresql.pg_hba.includes('hostssl replication replicator fd00:10::12/128 scram-sha-256'));
 
-  assert.match(file(pg1, '/usr/local/lib/pgha/pgbackrest-archive-push'), /--max-time 2 'http:\/\/\[fd00:10::11\]:8008\/primary'\)$/m);
+  assert.match(file(pg1, '/usr/local/lib/pgha/pgbackrest-archive-push'), /--cacert \/etc\/pgha\/tls\/ca\.crt 'https:\/\/\[fd00:10::11\]:8008\/primary'\)$/m);
   // pgBackRest runs `ssh USER@HOST`, and ssh takes no brackets: bare, and so in ssh's own config.
   assert.match(file(pg1, '/etc/pgbackrest.conf'), /^repo1-host=fd00:10::20$/m);
   assert.match(file(pg1, PGBACKREST_SSH_CONFIG), /^Host fd00:10::20$/m);

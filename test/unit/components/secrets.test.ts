@@ -221,7 +221,7 @@ describe('the password reaches psql and curl whole, and only as itself', () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'psql'), '#!/bin/sh\nprintf "[%s]" "$PGPASSWORD"\n', { mode: 0o755 });
-    const inv = { patroni: { users: { superuser: 'postgres' } }, secrets: { superuser_password: '  spaced out pw  ' } } as unknown as Inventory;
+    const inv = { patroni: { users: { superuser: 'postgres' } }, tls: { enabled: false }, secrets: { superuser_password: '  spaced out pw  ' } } as unknown as Inventory;
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {

@@ -346,3 +346,42 @@ test("status: a replica's lag is the leader's live pg_stat_replication figure (r
   const fallback = assembleStatus(inputs({ patroni: { node1: { ok: stale }, node2: { ok: stale }, node3: { ok: stale } } }));
   assert.equal(fallback.verdict, 'degraded');
 });
+
+test('status: certificates listed with their end; one within 30 days, or wrong, degrades naming host and file; tls: false warns', () => {
+  const row = (host: string, service: 'ca' | 'etcd' | 'postgres', days: number, problems: string[] = []) => ({
+    host,
+    service,
+    path: service === 'ca' ? '/etc/pgha/tls/ca.crt' : `/etc/pgha/tls/${service}.crt`,
+    subject: `CN=${host}`,
+    not_after: new Date(NOW + days * 86_400_000 + 3_600_000).toISOString(),
+    days_left: days,
+    problems,
+  });
+  const good = (h: string) => ({ ok: [row(h, 'ca', 3600), row(h, 'etcd', 300), row(h, 'postgres', 300)] });
+  let r = assembleStatus(inputs({ tls: { enabled: true, certificates: { node1: good('node1'), node2: good('node2'), node3: good('node3') } } }));
+  assert.equal(r.verdict, 'healthy', r.reasons.join('; '));
+  assert.equal(r.tls.certificates.length, 9);
+  assert.deepEqual(r.warnings, []);
+  assert.match(formatStatus(r), /^CERTIFICATE +OF +SUBJECT +NOT AFTER +LEFT\nnode1 +ca +CN=node1 +\d{4}-\d\d-\d\d +3600d/m);
+
+  r = assembleStatus(
+    inputs({
+      tls: {
+        enabled: true,
+        certificates: {
+          node1: good('node1'),
+          node2: { ok: [row('node2', 'ca', 3600), row('node2', 'etcd', 12), row('node2', 'postgres', 300)] },
+          node3: { ok: [row('node3', 'ca', 3600), row('node3', 'etcd', 300, ['not signed by the cluster CA (issuer: CN=rogue)']), row('node3', 'postgres', 300)] },
+        },
+      },
+    }),
+  );
+  assert.equal(r.verdict, 'degraded');
+  assert.ok(r.reasons.some((x) => /^certificate node2: \/etc\/pgha\/tls\/etcd\.crt: expires in 12 days \(\d{4}-\d\d-\d\d\): pgha tls renew/.test(x)), r.reasons.join('\n'));
+  assert.ok(r.reasons.includes('certificate node3: /etc/pgha/tls/etcd.crt: not signed by the cluster CA (issuer: CN=rogue)'), r.reasons.join('\n'));
+
+  r = assembleStatus(inputs({ tls: { enabled: false, certificates: {} } }));
+  assert.equal(r.verdict, 'healthy');
+  assert.deepEqual(r.warnings, ['TLS is off (tls: false): etcd, Patroni\'s REST API and PostgreSQL speak clear text on the network']);
+  assert.match(formatStatus(r), /^WARNING: TLS is off \(tls: false\)/m);
+});

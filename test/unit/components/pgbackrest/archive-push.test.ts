@@ -116,7 +116,7 @@ test('archive-push: on the leader (Patroni answers 200 on /primary) the segment 
   const r = run(content, w, 'pg_wal/000000070000000000000011', { cwd: w.data, primaryCode: '200' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.calls.length, 2, r.calls.join('\n'));
-  assert.match(r.calls[0], /^curl .*http:\/\/10\.0\.10\.11:8008\/primary$/);
+  assert.match(r.calls[0], /^curl .*--cacert \/etc\/pgha\/tls\/ca\.crt https:\/\/10\.0\.10\.11:8008\/primary$/);
   assert.equal(r.calls[1], '--stanza=main archive-push pg_wal/000000070000000000000011');
   // Patroni not answering (000) is not the leader: the history is looked at.
   const down = world(HISTORY);

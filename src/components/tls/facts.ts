@@ -1,0 +1,89 @@
+// A host's TLS state (a fact: one script run on the host, plus a pure parser): per service its
+// key (owner, mode and public half: the private key itself is never read off the host) and its
+// certificate, and the CA bundle the host trusts.
+import type { Connection } from '../../ssh/index.js';
+import { CA_BUNDLE, TLS_DIR, type TlsService } from './paths.js';
+
+export interface FileAttrs {
+  owner: string;
+  group: string;
+  mode: number;
+}
+
+export interface ServiceTls {
+  /** null: no key file. */
+  key: (FileAttrs & { publicKeyPem: string | null }) | null;
+  /** null: no certificate file. */
+  cert: (FileAttrs & { pem: string }) | null;
+}
+
+export interface HostTls {
+  services: Partial<Record<TlsService, ServiceTls>>;
+  /** The CA bundle's text, or null when the host has none. */
+  bundle: string | null;
+}
+
+// `openssl pkey -pubout` prints the public key only. Markers start with @@ (PEM lines never do).
+const TLS_FACTS = `d=${TLS_DIR}
+for s in "$@"; do
+  echo "@@service $s"
+  k=$d/$s.key
+  c=$d/$s.crt
+  if [ -f "$k" ]; then
+    echo "@@key $(stat -c '%U %G %a' -- "$k")"
+    openssl pkey -in "$k" -pubout 2>/dev/null || echo "@@badkey"
+  else
+    echo "@@nokey"
+  fi
+  if [ -f "$c" ]; then echo "@@cert $(stat -c '%U %G %a' -- "$c")"; cat -- "$c"; echo; else echo "@@nocert"; fi
+done
+if [ -f ${CA_BUNDLE} ]; then echo "@@bundle"; cat ${CA_BUNDLE}; fi`;
+
+function attrs(line: string): FileAttrs {
+  const [owner, group, mode] = line.split(' ');
+  return { owner, group, mode: parseInt(mode, 8) };
+}
+
+/** The TLS_FACTS script's output, read. */
+export function parseTlsFacts(stdout: string): HostTls {
+  const out: HostTls = { services: {}, bundle: null };
+  let service: ServiceTls | undefined;
+  let into: 'key' | 'cert' | 'bundle' | null = null;
+  let text = '';
+  const flush = () => {
+    if (into === 'key' && service?.key) service.key.publicKeyPem = text.includes('PUBLIC KEY') ? text : null;
+    if (into === 'cert' && service?.cert) service.cert.pem = text;
+    if (into === 'bundle') out.bundle = text;
+    into = null;
+    text = '';
+  };
+  for (const line of stdout.split('\n')) {
+    const m = /^@@(\w+)(?: (.*))?$/.exec(line);
+    if (!m) {
+      if (into) text += `${line}\n`;
+      continue;
+    }
+    flush();
+    const [, what, rest = ''] = m;
+    if (what === 'service') {
+      service = { key: null, cert: null };
+      out.services[rest as TlsService] = service;
+    } else if (what === 'key' && service) {
+      service.key = { ...attrs(rest), publicKeyPem: null };
+      into = 'key';
+    } else if (what === 'cert' && service) {
+      service.cert = { ...attrs(rest), pem: '' };
+      into = 'cert';
+    } else if (what === 'bundle') {
+      into = 'bundle';
+    }
+  }
+  flush();
+  return out;
+}
+
+/** Reads a host's TLS state for its services (as root: the keys are their services' own). */
+export async function readTlsFacts(conn: Connection, services: readonly TlsService[]): Promise<HostTls> {
+  const r = await conn.run(['sh', '-c', TLS_FACTS, 'sh', ...services], { display: `TLS facts: ${services.join(' ') || 'CA bundle'}`, timeoutMs: 30_000 });
+  return parseTlsFacts(r.stdout);
+}
