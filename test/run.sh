@@ -25,6 +25,7 @@ files=(
   test/unit/inventory/hostile.test.ts
   test/unit/inventory/calendar.test.ts
   test/unit/components/render.test.ts
+  test/unit/components/haproxy/runtime.test.ts
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/base/release.test.ts

@@ -62,7 +62,8 @@ async function join(ctx: ApplyContext, h: Host): Promise<void> {
 
 export const haproxy: Component = {
   name: 'haproxy',
-  packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
+  // socat speaks to HAProxy's runtime API (runtime.ts).
+  packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl', 'socat'] : []),
   upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];

@@ -87,7 +87,7 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await copyFile('test/fixtures/secrets/test-secrets.yaml', join(dir, 's.yml'));
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
-  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'python3-etcd'];
+  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'patroni', 'pgbackrest', 'python3-etcd', 'socat'];
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.bookworm).sort(), [...pg1, 'postgresql-15'].sort());
   assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'pgbackrest']);
   // Debian 13: its PostgreSQL, and python3-etcd all the same (its patroni package does not pull it in).
