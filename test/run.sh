@@ -25,6 +25,7 @@ files=(
   test/unit/inventory/hostile.test.ts
   test/unit/inventory/calendar.test.ts
   test/unit/components/render.test.ts
+  test/unit/components/haproxy/runtime.test.ts
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/base/release.test.ts
@@ -68,6 +69,8 @@ files=(
   test/cluster/topology.test.ts
   test/cluster/tls.test.ts
   test/cluster/faults.test.ts
+  test/cluster/primary-port.test.ts
+  test/cluster/apt-stall.test.ts
   # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
   # subnet; the Debian 12 lab above stays up), taken down at the end.
   test/cluster/trixie.test.ts

@@ -9,6 +9,7 @@ import { anyPatroniCluster, leaderOf, replicationState, streamingNames, type Pat
 import { checkSwitchover, findMember } from '../components/patroni/checks.js';
 import { isAcceptedOrUnknown, isPrimary, refused, requestFailover, requestSwitchover } from '../components/patroni/actions.js';
 import { haproxyServers, upServers } from '../components/haproxy/state.js';
+import { drainPrimary, restorePrimary, shutdownSessions } from '../components/haproxy/runtime.js';
 
 /** GET /cluster from the first database host that answers; a PghaError when none does. */
 export async function clusterView(session: Session): Promise<PatroniCluster> {
@@ -88,15 +89,35 @@ export async function planSwitchover(session: Session, candidate: string | undef
   return { leader, what: `switch over cluster ${session.inv.cluster.name} from ${leader.name} to ${candidate ?? 'a replica Patroni picks'}${at ? ` at ${at.toISOString()}` : ' now'}` };
 }
 
-/** POST /switchover now, then wait for the change end to end. Returns the new leader. */
+/**
+ * POST /switchover now, then wait for the change end to end. Returns the new leader. The old
+ * leader is drained in every HAProxy first (no new client connection reaches a server about to
+ * become read-only), its sessions closed once Patroni demoted it, and its HAProxy state
+ * restored afterwards, also when the switchover fails.
+ */
 export async function switchoverNow(session: Session, plan: SwitchoverPlan, candidate: string | undefined, steps: Steps, waitMs = 120_000): Promise<string> {
   const { inv } = session;
-  const r = await requestSwitchover(inv, askFrom(session, plan.leader.name), inv.host(plan.leader.name), { leader: plan.leader.name, ...(candidate ? { candidate } : {}) });
-  if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
-  steps.mark(`Patroni answered ${r.status}`, r.body.trim());
-  const now = await waitForLeaderChange(session, plan.leader.name, steps, waitMs);
-  if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
-  return now;
+  const old = plan.leader.name;
+  const drained = await drainPrimary(session, old);
+  for (const f of drained.failed) steps.say(`  not drained (its health check takes ${old} out later): ${f}`);
+  if (drained.hosts.length) steps.mark(`${old} drained in HAProxy on ${drained.hosts.map((c) => c.target.name).join(', ')}`);
+  let demoted = false;
+  try {
+    const r = await requestSwitchover(inv, askFrom(session, old), inv.host(old), { leader: old, ...(candidate ? { candidate } : {}) });
+    if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
+    steps.mark(`Patroni answered ${r.status}`, r.body.trim());
+    demoted = true;
+    for (const f of await shutdownSessions(drained)) steps.say(`  ${f}`);
+    const now = await waitForLeaderChange(session, old, steps, waitMs);
+    if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
+    return now;
+  } finally {
+    if (drained.hosts.length) {
+      // Refused by Patroni: the old leader still leads. Otherwise ask (unknown counts as demoted: its health is forced down and comes back with its check).
+      const stillLeads = !demoted || (await clusterView(session).then((c) => leaderOf(c)?.name === old, () => false));
+      for (const f of await restorePrimary(drained, stillLeads)) steps.say(`  ${f}`);
+    }
+  }
 }
 
 /** POST /switchover with scheduled_at: Patroni does it at that time. Returns Patroni's answer. */

@@ -2,6 +2,7 @@
 // facts and returns the difference (null: nothing to do), `apply` makes the change.
 // Check mode runs only `check`. Ops never assume state they did not read.
 import { createHash } from 'node:crypto';
+import { stalledOn, watched, withStallReports } from './apt-watch.js';
 import type { Command, Connection, FileAttributes, RunResult } from '../ssh/index.js';
 import { CommandError, CommandTimedOut, commandText, Masker } from '../ssh/index.js';
 import { HostError, PghaError } from '../errors.js';
@@ -160,6 +161,10 @@ export interface PackagesOptions extends NotifyOptions {
   updateTimeoutSec?: number;
   /** How many times `apt-get update` is tried (default 3); waiting for a lock is not a try. */
   updateAttempts?: number;
+  /** Seconds without any download progress after which apt-get is ended as stalled and tried again (default 20; apt-watch.ts). */
+  stallSec?: number;
+  /** Seconds without progress before apply says which host waits on what (default 10). */
+  stallReportSec?: number;
   /** The locks waited for (default APT_LOCKS; tests point elsewhere). */
   locks?: AptLock[];
   /** Exact versions, by package name: a missing package with one is installed as NAME=VERSION. */
@@ -193,15 +198,19 @@ export function packages(names: string[], opts: PackagesOptions = {}): Operation
     async apply(conn, facts, progress) {
       const m = await missing(facts);
       const locks = new AptLockWait(conn, opts.locks ?? APT_LOCKS, opts.lockTimeoutSec ?? 300, progress);
-      await aptUpdate(conn, aptGet(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3, locks);
-      await locks.run(aptGet(['install', '-y', '--no-install-recommends', ...m.map(pinned)]), 30 * 60_000, true);
+      const watch: AptWatch = { stallSec: opts.stallSec ?? 20, reportAfterSec: opts.stallReportSec ?? 10, progress: progress ?? (() => {}) };
+      await aptUpdate(conn, aptGet(['update']), opts.updateTimeoutSec ?? 150, opts.updateAttempts ?? 3, locks, watch);
+      // Downloads first, watched for a stall (dpkg's own work after them makes no download progress).
+      const install = ['install', '-y', '--no-install-recommends', ...m.map(pinned)];
+      await aptDownload(conn, aptGet([...install.slice(0, 2), '--download-only', ...install.slice(2)]), opts.updateAttempts ?? 3, locks, watch);
+      await locks.run(aptGet(install), 30 * 60_000, true);
       facts.invalidate({ packages: names });
     },
   };
 }
 
 /** apt-get, non-interactive, with pgha's network limits. */
-const aptGet = (args: string[]): Command => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, ...args];
+const aptGet = (args: string[]): string[] => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-q', ...APT_NETWORK, ...args];
 
 /**
  * apt-get on a host outside a packages op (`pgha upgrade`): `update` bounded and tried again as
@@ -214,7 +223,7 @@ export async function aptUpgrade(
   opts: { update?: boolean; progress?: (text: string) => void; locks?: AptLock[]; lockTimeoutSec?: number } = {},
 ): Promise<RunResult> {
   const locks = new AptLockWait(conn, opts.locks ?? APT_LOCKS, opts.lockTimeoutSec ?? 300, opts.progress);
-  if (opts.update !== false) await aptUpdate(conn, aptGet(['update']), 150, 3, locks);
+  if (opts.update !== false) await aptUpdate(conn, aptGet(['update']), 150, 3, locks, { stallSec: 20, reportAfterSec: 10, progress: opts.progress ?? (() => {}) });
   if (args.length === 0) return { code: 0, stdout: '', stderr: '' };
   const keepConfig = ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'];
   return locks.run(aptGet([...keepConfig, ...args]), 30 * 60_000, true);
@@ -227,15 +236,17 @@ export async function aptUpgrade(
  * leave its request hanging (seen with apt-cacher-ng). A lock held by someone else is waited
  * for (AptLockWait) and costs no try.
  */
-async function aptUpdate(conn: Connection, update: Command, limit: number, attempts: number, locks: AptLockWait): Promise<void> {
+async function aptUpdate(conn: Connection, update: string[], limit: number, attempts: number, locks: AptLockWait, watch: AptWatch): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let what: string;
     let tail = '';
     try {
-      const r = await locks.run(update, limit * 1000, false);
+      const r = await withStallReports(conn, 'apt-get update', locks.run(watched(update, watch.stallSec), limit * 1000, false), watch.progress, { reportAfterSec: watch.reportAfterSec });
       if (r.code === 0) return;
-      what = `failed (exit ${r.code})`;
+      const peer = stalledOn(r);
+      what = peer ? `stalled (no data for ${watch.stallSec}s from ${peer})` : `failed (exit ${r.code})`;
       tail = conn.masker.mask(r.stderr).trim().split('\n').slice(-5).join('\n');
+      if (peer) tail = tail.split('\n').filter((l) => !l.startsWith('pgha: apt-get stalled')).join('\n');
     } catch (err) {
       if (!(err instanceof CommandTimedOut)) throw err;
       what = `did not finish within ${limit}s`;
@@ -243,6 +254,27 @@ async function aptUpdate(conn: Connection, update: Command, limit: number, attem
     if (attempt >= attempts) {
       throw new HostError(conn.target.name, `apt-get update ${what}, ${attempts} tries; check the host's apt sources and proxy${tail ? `:\n${tail}` : ''}`);
     }
+    watch.progress(`apt-get update ${what}: trying again (try ${attempt + 1} of ${attempts})`);
+  }
+}
+
+/** Stall detection of apt's downloads (apt-watch.ts) and where its reports go. */
+interface AptWatch {
+  stallSec: number;
+  reportAfterSec: number;
+  progress: (text: string) => void;
+}
+
+/** `apt-get install --download-only`, ended and tried again when its downloads stall; a failure other than a stall throws as conn.run would. */
+async function aptDownload(conn: Connection, download: string[], attempts: number, locks: AptLockWait, watch: AptWatch): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await withStallReports(conn, 'package download', locks.run(watched(download, watch.stallSec), 30 * 60_000, false), watch.progress, { reportAfterSec: watch.reportAfterSec });
+    if (r.code === 0) return;
+    const peer = stalledOn(r);
+    if (!peer) throw new HostError(conn.target.name, `apt-get install --download-only failed (exit ${r.code}): ${conn.masker.mask(r.stderr).trim().split('\n').slice(-3).join(' ')}`);
+    const what = `package download stalled (no data for ${watch.stallSec}s from ${peer})`;
+    if (attempt >= attempts) throw new HostError(conn.target.name, `${what}, ${attempts} tries; check the host's apt sources and proxy`);
+    watch.progress(`${what}: trying again (try ${attempt + 1} of ${attempts})`);
   }
 }
 

@@ -226,6 +226,7 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
       lost: 0,
       duplicated: 0,
       doublePrimary: 0,
+      readOnlyErrors: 0,
       streamAgainS: Math.round((Date.now() - t) / 1000),
       verified: true,
       leaderBefore: '-',

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { compareRows, longestGapS, PrimaryProbe, problems, Writer, type Ack, type CheckReport, type Member } from '../faults/checker.js';
+import { compareRows, isReadOnlyError, longestGapS, PrimaryProbe, problems, Writer, type Ack, type CheckReport, type Member } from '../faults/checker.js';
 
 const acks = (seqs: number[], step = 100): Ack[] => seqs.map((seq, i) => ({ seq, at: 1000 + i * step }));
 
@@ -103,6 +103,7 @@ test('problems() names lost writes, duplicates and double primaries; a clean rep
     probeRounds: 5,
     finalLeader: 'node1',
     errors: [],
+    readOnlyErrors: 0,
   };
   assert.deepEqual(problems(clean), []);
   const bad = { ...clean, lost: [3, 4], duplicated: [7], doublePrimaryMoments: [{ at: 0, writable: ['node1', 'node2'] }] };
@@ -110,4 +111,16 @@ test('problems() names lost writes, duplicates and double primaries; a clean rep
   assert.match(p, /2 acknowledged write\(s\) lost \(e\.g\. 3, 4\)/);
   assert.match(p, /1 write\(s\) found twice/);
   assert.match(p, /1 double-primary moment\(s\).*node1 \+ node2/);
+});
+
+test('read-only refusals are told apart from other client errors', () => {
+  // What pg raises: a DatabaseError with the SQLSTATE in `code`.
+  const pgErr = (message: string, code: string) => Object.assign(new Error(message), { code });
+  assert.ok(isReadOnlyError(pgErr('cannot execute INSERT in a read-only transaction', '25006')));
+  assert.ok(isReadOnlyError(pgErr('session is read-only', '25006')));
+  assert.ok(isReadOnlyError(new Error('cannot execute INSERT in a read-only transaction')));
+  assert.ok(!isReadOnlyError(pgErr('terminating connection due to administrator command', '57P01')));
+  assert.ok(!isReadOnlyError(pgErr('the database system is shutting down', '57P03')));
+  assert.ok(!isReadOnlyError(new Error('Connection terminated unexpectedly')));
+  assert.ok(!isReadOnlyError(new Error('connect ECONNREFUSED 10.0.0.1:5000')));
 });

@@ -51,6 +51,8 @@ export interface CheckReport {
   probeRounds: number;
   finalLeader: string;
   errors: string[];
+  /** Client errors of the read-only kind (SQLSTATE 25006): HAProxy's primary port sent the client to a server that does not accept writes. */
+  readOnlyErrors: number;
 }
 
 export const WRITES_TABLE = 'pgha_fault_writes';
@@ -96,6 +98,16 @@ async function connectOnce(ep: Endpoint, cred: Credentials, timeoutMs: number): 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
 /**
+ * A refusal by a server that does not accept writes (a standby, or a primary being demoted):
+ * SQLSTATE 25006 read_only_sql_transaction ("cannot execute INSERT in a read-only transaction",
+ * "session is read-only"). A client of the primary port must never see one.
+ */
+export function isReadOnlyError(err: unknown): boolean {
+  if ((err as { code?: unknown })?.code === '25006') return true;
+  return /read-only transaction|session is read-only/i.test(errText(err));
+}
+
+/**
  * Writes increasing sequence numbers, one at a time, through the endpoints (tried in order on
  * failure, as an application with several HAProxy addresses would). A number whose outcome is
  * unknown (error or timeout) is never retried: every number is attempted once, so a number found
@@ -104,6 +116,8 @@ const errText = (err: unknown) => (err instanceof Error ? err.message : String(e
 export class Writer {
   readonly acks: Ack[] = [];
   readonly errors = new Map<string, number>();
+  /** Writes refused as read-only (see isReadOnlyError), with when (ms). */
+  readonly readOnly: number[] = [];
   attempted = 0;
   startedAt = 0;
   stoppedAt = 0;
@@ -123,6 +137,7 @@ export class Writer {
   }
 
   private noteError(err: unknown): void {
+    if (isReadOnlyError(err)) this.readOnly.push(Date.now());
     const e = errText(err).replace(/\d+/g, 'N');
     this.errors.set(e, (this.errors.get(e) ?? 0) + 1);
   }
@@ -380,6 +395,7 @@ export class Checker {
       probeRounds: this.probe.rounds.length,
       finalLeader: leader.name,
       errors: [...this.writer.errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([e, n]) => `${n}x ${e}`),
+      readOnlyErrors: this.writer.readOnly.length,
     };
   }
 }

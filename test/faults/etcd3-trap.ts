@@ -100,6 +100,7 @@ async function main(): Promise<number> {
         lost: -1,
         duplicated: 0,
         doublePrimary: checker.probe.doublePrimaryMoments().length,
+        readOnlyErrors: checker.writer.readOnly.length,
         streamAgainS: state === true ? Math.round((Date.now() - t0) / 1000) : null,
         verified: false,
         leaderBefore: leader,

@@ -232,6 +232,8 @@ export interface ScenarioResult {
   lost: number;
   duplicated: number;
   doublePrimary: number;
+  /** Writes refused as read-only through HAProxy's primary port (the port sent the client to a server that does not accept writes). */
+  readOnlyErrors: number;
   streamAgainS: number | null;
   verified: boolean;
   leaderBefore: string;
@@ -304,6 +306,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     lost: report.lost.length,
     duplicated: report.duplicated.length,
     doublePrimary: report.doublePrimaryMoments.length,
+    readOnlyErrors: report.readOnlyErrors,
     streamAgainS,
     verified: v.ok,
     leaderBefore: leader,
@@ -483,6 +486,18 @@ export function switchover(ctx: FaultContext) {
   };
 }
 
+/** `pgha switchover` (the shared switchover action: HAProxy drain, Patroni, routing) to the first replica; notes the time pgha reports. */
+export function pghaSwitchover(ctx: FaultContext) {
+  return async (r: FaultRun) => {
+    const candidate = ctx.members.find((m) => m.name !== r.leader)!.name;
+    const res = await pgha(['switchover', '-i', ctx.inventory, '--candidate', candidate, '--yes'], { timeoutMs: 5 * 60_000 });
+    if (res.code !== 0) throw new Error(`pgha switchover exit ${res.code}: ${(res.stdout + res.stderr).trim()}`);
+    const done = /switchover done: \S+ -> \S+ in ([\d.]+)s/.exec(res.stdout);
+    r.note(`pgha switchover to ${candidate}: done in ${done?.[1] ?? '?'} s`);
+    for (const line of res.stdout.split('\n').filter((l) => /not drained|HAProxy on .* answered|runtime API/.test(l))) r.note(line.trim());
+  };
+}
+
 export function partitionReplica(ctx: FaultContext) {
   return async (r: FaultRun) => {
     // The last replica: the writer uses the first non-leader's HAProxy, and a client losing its
@@ -541,7 +556,7 @@ export async function applyKilledAt(inventory: string, point: KillPoint): Promis
 // ---------------------------------------------------------------- the results table
 
 export function resultsTable(results: ScenarioResult[]): string {
-  const head = ['scenario', 'profile', 'write unavailability (s)', 'writes acknowledged', 'writes lost', 'duplicates', 'double-primary moments', 'all streaming again after (s)', 'verified', 'notes'];
+  const head = ['scenario', 'profile', 'write unavailability (s)', 'writes acknowledged', 'writes lost', 'duplicates', 'double-primary moments', 'read-only errors (primary port)', 'all streaming again after (s)', 'verified', 'notes'];
   const rows = results.map((r) => [
     r.scenario,
     r.profile,
@@ -550,6 +565,7 @@ export function resultsTable(results: ScenarioResult[]): string {
     String(r.lost),
     String(r.duplicated),
     String(r.doublePrimary),
+    String(r.readOnlyErrors ?? '-'),
     r.streamAgainS === null ? '-' : r.streamAgainS.toFixed(1),
     r.verified ? 'yes' : 'NO',
     r.notes.replace(/\|/g, '/'),

@@ -100,7 +100,8 @@ export async function reloadAndWait(session: Session, conn: Connection, reporter
 
 export const haproxy: Component = {
   name: 'haproxy',
-  packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl'] : []),
+  // socat speaks to HAProxy's runtime API (runtime.ts).
+  packages: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy', 'curl', 'socat'] : []),
   upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];

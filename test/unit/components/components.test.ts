@@ -87,8 +87,8 @@ test('packages: each host gets what its roles need, and no more', async () => {
   await copyFile('test/fixtures/secrets/test-secrets.yaml', join(dir, 's.yml'));
   await chmod(join(dir, 's.yml'), 0o600);
   const inv = await loadInventory(join(dir, 'inv.yml'));
-  // openssl: TLS (the default) makes each host's keys and signing requests there.
-  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'openssl', 'patroni', 'pgbackrest', 'python3-etcd'];
+  // openssl: TLS (the default) makes each host's keys and signing requests there; socat: HAProxy's runtime API.
+  const pg1 = ['curl', 'etcd-client', 'etcd-server', 'haproxy', 'openssl', 'patroni', 'pgbackrest', 'python3-etcd', 'socat'];
   assert.deepEqual(packagesFor(inv, inv.host('pg1'), RELEASES.bookworm).sort(), [...pg1, 'postgresql-15'].sort());
   assert.deepEqual(packagesFor(inv, inv.host('backup1'), RELEASES.bookworm).sort(), ['curl', 'openssh-client', 'openssl', 'pgbackrest']);
   // Debian 13: its PostgreSQL, and python3-etcd all the same (its patroni package does not pull it in).

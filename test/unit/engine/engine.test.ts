@@ -160,8 +160,10 @@ describe('packages: apt-get update that hangs or fails is tried again', () => {
     assert.ok(Date.now() - started < 15_000, 'the hanging update was killed at its limit');
     const c = calls();
     assert.equal(c.filter((l) => / update$/.test(l)).length, 3);
-    assert.match(c[3], /Acquire::http::Timeout=30 .*install -y --no-install-recommends pgha-no-such-package$/);
-    assert.equal(c.length, 4);
+    // The downloads first (watched for a stall), then the install.
+    assert.match(c[3], /Acquire::http::Timeout=30 .*install -y --download-only --no-install-recommends pgha-no-such-package$/);
+    assert.match(c[4], /Acquire::http::Timeout=30 .*install -y --no-install-recommends pgha-no-such-package$/);
+    assert.equal(c.length, 5);
   });
 
   test('after the last try: a located error with what apt said, and no install', async () => {
@@ -181,8 +183,23 @@ describe('packages: apt-get update that hangs or fails is tried again', () => {
     const none = [{ path: join(dir, 'no-such-lock'), name: 'test lock' }];
     await rollout.stage('packages', [conn], () => [packages(['pgha-no-such-package'], { updateAttempts: 1, locks: none })]);
     assert.equal(calls().filter((l) => / update$/.test(l)).length, 3);
-    assert.match(calls()[3], / install -y --no-install-recommends pgha-no-such-package$/);
+    assert.match(calls()[4], / install -y --no-install-recommends pgha-no-such-package$/);
     assert.match(text(), /^local: changed packages pgha-no-such-package: install pgha-no-such-package$/m);
+  });
+
+  test('a stalled update (no data) is reported while it waits, ended after stallSec and tried again', async () => {
+    fakeApt(['hang', 'ok']);
+    const lines: string[] = [];
+    const started = Date.now();
+    const none = [{ path: join(dir, 'no-such-lock'), name: 'test lock' }];
+    const op = packages(['pgha-no-such-package'], { stallSec: 4, stallReportSec: 2, locks: none });
+    await op.apply(conn, new Facts(conn), (text) => lines.push(text));
+    const took = (Date.now() - started) / 1000;
+    assert.ok(took >= 4 && took < 15, `took ${took}s`);
+    assert.equal(calls().filter((l) => / update$/.test(l)).length, 2);
+    assert.match(calls()[0], /^-q .* update$/);
+    assert.ok(lines.some((l) => /^apt-get update waiting [234]s on .+ \(no data\)$/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^apt-get update stalled \(no data for 4s from .+\): trying again \(try 2 of 3\)$/.test(l)), lines.join('\n'));
   });
 
   test('a lock error past the bound fails with what apt said', async () => {
