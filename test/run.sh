@@ -23,6 +23,7 @@ files=(
   test/unit/components/secrets.test.ts
   test/unit/components/components.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/databases/sql.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
@@ -40,6 +41,7 @@ files=(
   test/cluster/switchover.test.ts
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
+  test/cluster/apps.test.ts
   test/cluster/faults.test.ts
 )
 

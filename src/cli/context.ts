@@ -49,7 +49,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     inventory() {
       inv ??= import('../inventory/index.js').then(async (m) => {
         const loaded = await m.loadInventory(file());
-        masker = new Masker(Object.values(loaded.secrets ?? {}));
+        masker = new Masker(m.secretValues(loaded.secrets));
         return loaded;
       });
       return inv;

@@ -7,13 +7,15 @@ import { fileOp } from '../render/op.js';
 import type { RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import { base } from './base/index.js';
+import { databases } from './databases/index.js';
 import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
+import { notifications } from './notifications/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
 import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
 
-export const COMPONENTS: readonly Component[] = [base, etcd, patroni, haproxy, pgbackrest];
+export const COMPONENTS: readonly Component[] = [base, etcd, notifications, patroni, haproxy, databases, pgbackrest];
 
 /** Every Debian package a host's roles need, from every component. */
 export function packagesFor(inv: Inventory, h: Host): string[] {

@@ -3,7 +3,7 @@
 //   openSession(inv)    all or nothing (apply, verify, backups): any unreachable host fails the command;
 //   connectEach(inv)    tolerant (status, switchover, failover): each host connects on its own with a
 //                       short timeout, and one that does not answer is recorded as unreachable.
-import type { Host, Inventory, Role } from '../inventory/index.js';
+import { type Host, type Inventory, type Role, secretValues } from '../inventory/index.js';
 import { Reporter } from '../engine/reporter.js';
 import { HostError } from '../errors.js';
 import { connectAll, Masker, SshConnection, type Connection, type HostTarget } from '../ssh/index.js';
@@ -50,7 +50,7 @@ function hostTarget(h: Host): HostTarget {
 
 /** The one masker of a command: every secret of the inventory, in every spelling the masker knows. */
 export function secretMasker(inv: Inventory): Masker {
-  return new Masker(Object.values(inv.secrets ?? {}));
+  return new Masker(secretValues(inv.secrets));
 }
 
 /** A Session over the connections there are. */

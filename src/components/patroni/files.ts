@@ -6,6 +6,8 @@ import { renderFile, type RenderedFile } from '../../render/template.js';
 import { bracketed, hostPort } from '../../session/remote.js';
 import { yamlSecretMask } from '../../render/secret-mask.js';
 import { etcdClientHosts } from '../etcd/endpoints.js';
+import { userHbaRules } from '../databases/sql.js';
+import { patroniCallbacks } from '../notifications/index.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
 import type { RenderInput } from '../types.js';
 import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
@@ -38,6 +40,8 @@ function hbaRules(inv: Inventory): string[] {
     ...members.map((a) => rule('replication', u.replication, a)),
     ...members.map((a) => rule('all', u.rewind, a)),
     ...members.map((a) => rule('all', u.superuser, a)),
+    // The inventory's users (users[].pg_hba), then the operator's own lines.
+    ...userHbaRules(inv),
     ...inv.patroni.pg_hba,
   ];
 }
@@ -85,6 +89,7 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
       binDir: binDir(inv),
     },
     pgHba: hbaRules(inv),
+    callbacks: patroniCallbacks(inv),
     pgIdent: `pgha postgres ${p.users.superuser}`,
   };
 }
