@@ -126,6 +126,21 @@ export function registerCommands(program: Command): void {
     .requiredOption(...INVENTORY)
     .action(action(async () => (await import('../flows/apply/command.js')).verify));
 
+  const notify = program.command('notify').summary('failover notifications (notifications.webhooks)');
+  notify
+    .command('test')
+    .summary('send a test event to every webhook, from a database host')
+    .description(
+      'Send a test event ({"event": "test", cluster, member, timeline, time}) from one database host to every ' +
+        'webhook of notifications.webhooks, with the notifier Patroni runs on each role change, one try each. ' +
+        "Prints each webhook's outcome (its scheme, host and port only: a URL's path may hold a token). " +
+        'Exit 0 when every webhook answered 2xx, 1 otherwise, 2 on bad input.',
+    )
+    .requiredOption(...INVENTORY)
+    .option('--member <name>', 'the database host that sends it (default: the first postgres host)')
+    .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .action(action(async () => (await import('../flows/notify/command.js')).notifyTest));
+
   program
     .command('status')
     .summary('one view of the whole cluster with a verdict: healthy, degraded or down (read-only)')

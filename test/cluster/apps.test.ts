@@ -4,14 +4,16 @@
 // under the lost-write checker (a writer through HAProxy): 0 acknowledged writes lost.
 // Turns the features on in a copy of the lab inventory (apps.yml beside it); the lab's own
 // inventory keeps them off, so the other test files are unaffected.
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha, recap } from '../helpers.js';
-import { faultContext, leaderName, runScenario, type FaultContext } from '../faults/suite.js';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { clusterView, faultContext, leaderName, poweroffLeader, runScenario, switchover, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
 
 const APP_PASSWORD_1 = `app-pw-${Math.random().toString(36).slice(2)}-one`;
 const APP_PASSWORD_2 = `app-pw-${Math.random().toString(36).slice(2)}-two`;
@@ -23,15 +25,17 @@ let ctx: FaultContext;
 const PREFIX = lab.machineAddress('node1').replace(/\d+$/, '');
 
 /** The lab inventory with this file's features turned on, and its own secrets file (lab passwords + users'). */
-function writeInventory(base: string, appPassword: string): void {
+function writeInventory(base: string, appPassword: string, hook?: { url: string; token: string }): void {
   const doc = parseDocument(readFileSync(base, 'utf8'));
   const labSecrets = String(doc.get('secrets'));
   secretsFile = join(dirname(base), 'apps.secrets.yml');
-  writeFileSync(secretsFile, `${readFileSync(labSecrets, 'utf8').trimEnd()}\nusers:\n  app: ${JSON.stringify(appPassword)}\n`, { mode: 0o600 });
+  const hookSecret = hook ? `webhook_headers:\n  oncall:\n    Authorization: ${JSON.stringify(`Bearer ${hook.token}`)}\n` : '';
+  writeFileSync(secretsFile, `${readFileSync(labSecrets, 'utf8').trimEnd()}\nusers:\n  app: ${JSON.stringify(appPassword)}\n${hookSecret}`, { mode: 0o600 });
   chmodSync(secretsFile, 0o600);
   doc.set('secrets', secretsFile);
   doc.set('users', [{ name: 'app', options: ['LOGIN'], pg_hba: { databases: ['shop'], from: ['haproxy'] } }, { name: 'readers', options: ['NOLOGIN'] }]);
   doc.set('databases', [{ name: 'shop', owner: 'app', extensions: ['pg_trgm'] }]);
+  if (hook) doc.set('notifications', { webhooks: [{ name: 'oncall', url: hook.url, headers: { 'X-Team': 'dba' }, timeout: 3 }] });
   inventory = join(dirname(base), 'apps.yml');
   writeFileSync(inventory, doc.toString());
 }
@@ -112,5 +116,156 @@ describe('users and databases from the inventory', { timeout: 20 * 60_000 }, () 
     // Neither password reached PostgreSQL's log or the hosts' command lines: only a verifier was sent, over stdin.
     const logs = await lab.ssh('node1', 'sudo journalctl -u patroni --no-pager --since "-10 min"; sudo cat /var/log/postgresql/*.log 2>/dev/null; sudo grep -rh . /var/lib/postgresql/15/main/log 2>/dev/null | tail -2000', { timeoutMs: 60_000 });
     assert.ok(!logs.stdout.includes(APP_PASSWORD_2) && !logs.stdout.includes(APP_PASSWORD_1));
+  });
+});
+
+// ---------------------------------------------------------------- notifications
+
+interface Received {
+  at: number;
+  body: { event: string; id: string; cluster: string; member: string; old_role: string | null; new_role: string | null; timeline: number | null; time: string };
+  headers: IncomingHttpHeaders;
+  path: string;
+}
+
+const HOOK_PORT = 18700 + (Number(lab.machineAddress('node1').split('.')[2]) % 100);
+const HOOK_TOKEN = `tok${Math.random().toString(36).slice(2)}`;
+const PATH_TOKEN = `p${Math.random().toString(36).slice(2)}`;
+const received: Received[] = [];
+let receiver: Server | undefined;
+let blackhole: { close: () => void } | undefined;
+const bridgeHost = () => lab.machineAddress('node1').replace(/\d+$/, '1');
+
+/** The webhook receiver, on the lab bridge's host address: records every POST, answers 200. */
+function startReceiver(): Promise<void> {
+  receiver = createHttpServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      try {
+        received.push({ at: Date.now(), body: JSON.parse(data), headers: req.headers, path: req.url ?? '' });
+      } catch {
+        /* not JSON: not counted */
+      }
+      res.writeHead(200).end('ok');
+    });
+  });
+  return new Promise((res) => receiver!.listen(HOOK_PORT, bridgeHost(), () => res()));
+}
+
+/** A receiver that hangs: accepts connections and never answers (worse than one that is down). */
+function startBlackhole(): Promise<void> {
+  const sockets: Socket[] = [];
+  const server = createTcpServer((s) => void sockets.push(s));
+  blackhole = { close: () => { sockets.forEach((s) => s.destroy()); server.close(); } };
+  return new Promise((res) => server.listen(HOOK_PORT, bridgeHost(), () => res()));
+}
+
+/** When (test clock) a member other than `old` is first seen as the running leader, polled every 200 ms. */
+function watchLeader(old: string, until: () => boolean): Promise<number | null> {
+  return (async () => {
+    while (!until()) {
+      const m = (await clusterView(ctx).catch(() => null))?.find((x) => x.role === 'leader' && x.name !== old && (x.state === 'running' || x.state === 'streaming'));
+      if (m) return Date.now();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return null;
+  })();
+}
+
+/** A fault under the checker, with the time the new leader was first seen. */
+async function roleChange(name: string, fault: (c: FaultContext) => (r: FaultRun) => Promise<void>): Promise<{ result: ScenarioResult; from: number; seen: number | null; leaderBefore: string }> {
+  let from = 0;
+  let seen: number | null = null;
+  const { result } = await runScenario(ctx, name, async (r) => {
+    from = Date.now();
+    let done = false;
+    const watch = watchLeader(r.leader, () => done);
+    try {
+      await fault(ctx)(r);
+    } finally {
+      seen = await Promise.race([watch, new Promise<null>((res) => setTimeout(() => res(null), 1000))]);
+      done = true;
+    }
+  });
+  assert.deepEqual(result.problems, [], JSON.stringify(result));
+  return { result, from, seen, leaderBefore: result.leaderBefore };
+}
+
+const roleEvents = (from: number) => received.filter((e) => e.at >= from && e.body.event === 'role_change');
+
+describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
+  let failoverWithReceiver: number;
+  after(() => {
+    receiver?.close();
+    blackhole?.close();
+  });
+
+  before(async () => {
+    await startReceiver();
+    writeInventory(join(dirname(inventory), 'lab.yml'), APP_PASSWORD_2, { url: `http://${bridgeHost()}:${HOOK_PORT}/hook/${PATH_TOKEN}`, token: HOOK_TOKEN });
+    ctx = await faultContext(inventory, () => {});
+  });
+
+  test('apply installs the notifier; pgha notify test delivers one test event, with the secret header, and prints no secret', async () => {
+    const out = await applyUnderWriter('notifications installed');
+    assert.match(out, /notify\.json: .*create/);
+    assert.match(out, /patroni\/config\.yml: .*content/);
+    const r = await pgha(['notify', 'test', '-i', inventory, '--member', 'node2']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^test event from node2 to 1 webhook\\n  oncall \\(http://${bridgeHost().replace(/\./g, '\\.')}:${HOOK_PORT}\\): HTTP 200 after [\\d.]+s \\(1 try\\)\\n$`));
+    for (const secret of [HOOK_TOKEN, PATH_TOKEN]) assert.ok(!(r.stdout + r.stderr + out).includes(secret), 'a secret was printed');
+    const tests = received.filter((e) => e.body.event === 'test');
+    assert.equal(tests.length, 1);
+    assert.equal(tests[0].headers.authorization, `Bearer ${HOOK_TOKEN}`);
+    assert.equal(tests[0].headers['x-team'], 'dba');
+    assert.equal(tests[0].path, `/hook/${PATH_TOKEN}`);
+    assert.deepEqual([tests[0].body.cluster, tests[0].body.member], ['lab', 'node2']);
+
+    const none = await pgha(['notify', 'test', '-i', join(dirname(inventory), 'lab.yml')]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /notifications\.webhooks is empty: there is no webhook to send a test event to/);
+  });
+
+  test('a switchover: exactly one event per member whose role changed, each within 5 s', async () => {
+    const { from, seen, leaderBefore, result } = await roleChange('switchover with notifications', switchover);
+    await new Promise((r) => setTimeout(r, 6000));
+    const events = roleEvents(from);
+    const summary = events.map((e) => `${e.body.member} ${e.body.old_role}->${e.body.new_role} tl ${e.body.timeline} after ${(e.at - Date.parse(e.body.time)) / 1000}s`);
+    assert.deepEqual(events.map((e) => `${e.body.member}:${e.body.new_role}`).sort(), [`${leaderBefore}:replica`, `${result.leaderAfter}:leader`].sort(), summary.join('; '));
+    for (const e of events) assert.ok(e.at - Date.parse(e.body.time) <= 5000, `slow: ${summary.join('; ')}`);
+    const promoted = events.find((e) => e.body.new_role === 'leader')!;
+    assert.ok(seen !== null && Math.abs(promoted.at - seen) <= 5000, `the promotion event came ${(promoted.at - (seen ?? 0)) / 1000}s from the leader change`);
+    assert.equal(promoted.body.old_role, 'replica');
+    assert.ok((promoted.body.timeline ?? 0) >= 2, `timeline ${promoted.body.timeline}`);
+    console.log(`# switchover events: ${summary.join('; ')}`);
+  });
+
+  test('the leader powered off: the new leader sends exactly one event within 5 s', async () => {
+    const { from, seen, leaderBefore, result } = await roleChange('leader powered off with notifications', poweroffLeader);
+    await new Promise((r) => setTimeout(r, 6000));
+    failoverWithReceiver = result.unavailabilityS;
+    const events = roleEvents(from);
+    const summary = events.map((e) => `${e.body.member} ${e.body.old_role}->${e.body.new_role} after ${(e.at - Date.parse(e.body.time)) / 1000}s`);
+    const promoted = events.filter((e) => e.body.new_role === 'leader');
+    assert.equal(promoted.length, 1, summary.join('; '));
+    assert.equal(promoted[0].body.member, result.leaderAfter);
+    assert.notEqual(promoted[0].body.member, leaderBefore);
+    assert.ok(promoted[0].at - Date.parse(promoted[0].body.time) <= 5000 && seen !== null && Math.abs(promoted[0].at - seen) <= 5000, summary.join('; '));
+    assert.equal(new Set(events.map((e) => `${e.body.member}:${e.body.new_role}`)).size, events.length, `a duplicate event: ${summary.join('; ')}`);
+    console.log(`# power-off events: ${summary.join('; ')}; write unavailability ${result.unavailabilityS}s`);
+  });
+
+  test('a webhook receiver that hangs does not slow the failover down', async () => {
+    await new Promise<void>((r) => receiver!.close(() => r()));
+    await startBlackhole();
+    try {
+      const { result } = await roleChange('leader powered off, webhook receiver hanging', poweroffLeader);
+      console.log(`# failover with the receiver answering: ${failoverWithReceiver}s; hanging: ${result.unavailabilityS}s`);
+      // Noise on 2 shared cores is a few seconds either way; a blocked promotion would cost the notifier's 3 s timeout x 5 tries.
+      assert.ok(result.unavailabilityS <= failoverWithReceiver + 4, `failover took ${result.unavailabilityS}s with the receiver hanging, ${failoverWithReceiver}s with it answering`);
+    } finally {
+      blackhole?.close();
+    }
   });
 });
