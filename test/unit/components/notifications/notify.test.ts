@@ -156,9 +156,11 @@ test('a failing receiver is tried again, a bounded number of times', async () =>
     const { inv } = await load(HOOKS(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`));
     const n = installNotifier(inv!);
     spawnSync('python3', [n.script, 'on_role_change', 'master', 't'], { env: n.env, encoding: 'utf8', timeout: 10_000 });
-    // retries: 2 -> 3 tries, 1 s and 2 s apart.
-    await sleep(5000);
+    // retries: 2 -> 3 tries, 1 s and 2 s apart (after up to 3 s asking for the timeline: no PostgreSQL here).
+    await sleep(8000);
     assert.equal(tries, 3);
+    await sleep(2500);
+    assert.equal(tries, 3, 'no fourth try');
   } finally {
     server.close();
   }
