@@ -126,6 +126,19 @@ export function registerCommands(program: Command): void {
     .requiredOption(...INVENTORY)
     .action(action(async () => (await import('../flows/apply/command.js')).verify));
 
+  program
+    .command('prometheus')
+    .summary("write the cluster's Prometheus scrape config and alert rules (monitoring: true)")
+    .description(
+      'Write pgha-CLUSTER-scrape.yml (scrape_configs for Patroni, etcd, HAProxy, postgres_exporter and ' +
+        'node_exporter on every host) and pgha-CLUSTER-rules.yml (alerts: no leader, replication lag, failsafe ' +
+        'mode active, WAL archiving failing, backups older than the default schedule, etcd without a leader, ' +
+        'an endpoint down) into a directory, for the operator to load into Prometheus. Contacts no host.',
+    )
+    .requiredOption(...INVENTORY)
+    .requiredOption('-o, --output <dir>', 'directory to write the two files into')
+    .action(action(async () => (await import('../flows/prometheus/command.js')).prometheus));
+
   const notify = program.command('notify').summary('failover notifications (notifications.webhooks)');
   notify
     .command('test')

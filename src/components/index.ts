@@ -10,12 +10,13 @@ import { base } from './base/index.js';
 import { databases } from './databases/index.js';
 import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
+import { monitoring } from './monitoring/index.js';
 import { notifications } from './notifications/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
 import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
 
-export const COMPONENTS: readonly Component[] = [base, etcd, notifications, patroni, haproxy, databases, pgbackrest];
+export const COMPONENTS: readonly Component[] = [base, etcd, notifications, patroni, haproxy, databases, pgbackrest, monitoring];
 
 /** Every Debian package a host's roles need, from every component. */
 export function packagesFor(inv: Inventory, h: Host): string[] {

@@ -131,6 +131,12 @@ export function crossFieldProblems(s: Sections): Problem[] {
           { port: s.haproxy.stats_port, path: ['haproxy', 'stats_port'] },
         );
       }
+      // The exporters of monitoring: true (ports in src/components/monitoring/prometheus.ts).
+      if (s.monitoring) {
+        ports.push({ port: 9100, path: ['monitoring'] });
+        if (roles.postgres.includes(name)) ports.push({ port: 9187, path: ['monitoring'] });
+        if (roles.haproxy.includes(name)) ports.push({ port: 8405, path: ['monitoring'] });
+      }
       const byPort = new Map<number, PathSeg[]>();
       for (const p of ports) {
         const first = byPort.get(p.port);

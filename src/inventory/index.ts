@@ -76,6 +76,8 @@ export interface Inventory {
   /** Database users and databases pgha manages on the leader (src/components/databases). */
   users: InventoryConfig['users'];
   databases: InventoryConfig['databases'];
+  /** Prometheus endpoints (src/components/monitoring). */
+  monitoring: boolean;
   /** Role-change webhooks (src/components/notifications). */
   notifications: InventoryConfig['notifications'];
   /** Absolute path of the secrets file. */
@@ -257,6 +259,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     users: c.users,
     databases: c.databases,
     notifications: c.notifications,
+    monitoring: c.monitoring,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

@@ -395,6 +395,10 @@ export const InventorySchema = z
       })
       .prefault({})
       .describe('failover notifications'),
+    monitoring: z
+      .boolean()
+      .default(false)
+      .describe('metrics for Prometheus: node_exporter (9100), postgres_exporter (9187), HAProxy exporter (8405), with Patroni and etcd /metrics; pgha prometheus writes the scrape config and alert rules'),
     users: z
       .array(appUser)
       .default([])

@@ -6,6 +6,7 @@
 // inventory keeps them off, so the other test files are unaffected.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -25,7 +26,7 @@ let ctx: FaultContext;
 const PREFIX = lab.machineAddress('node1').replace(/\d+$/, '');
 
 /** The lab inventory with this file's features turned on, and its own secrets file (lab passwords + users'). */
-function writeInventory(base: string, appPassword: string, hook?: { url: string; token: string }): void {
+function writeInventory(base: string, appPassword: string, hook?: { url: string; token: string }, monitoring = false): void {
   const doc = parseDocument(readFileSync(base, 'utf8'));
   const labSecrets = String(doc.get('secrets'));
   secretsFile = join(dirname(base), 'apps.secrets.yml');
@@ -35,6 +36,7 @@ function writeInventory(base: string, appPassword: string, hook?: { url: string;
   doc.set('secrets', secretsFile);
   doc.set('users', [{ name: 'app', options: ['LOGIN'], pg_hba: { databases: ['shop'], from: ['haproxy'] } }, { name: 'readers', options: ['NOLOGIN'] }]);
   doc.set('databases', [{ name: 'shop', owner: 'app', extensions: ['pg_trgm'] }]);
+  if (monitoring) doc.set('monitoring', true);
   if (hook) doc.set('notifications', { webhooks: [{ name: 'oncall', url: hook.url, headers: { 'X-Team': 'dba' }, timeout: 3 }] });
   inventory = join(dirname(base), 'apps.yml');
   writeFileSync(inventory, doc.toString());
@@ -135,6 +137,7 @@ const received: Received[] = [];
 let receiver: Server | undefined;
 let blackhole: { close: () => void } | undefined;
 const bridgeHost = () => lab.machineAddress('node1').replace(/\d+$/, '1');
+const hookSettings = () => ({ url: `http://${bridgeHost()}:${HOOK_PORT}/hook/${PATH_TOKEN}`, token: HOOK_TOKEN });
 
 /** The webhook receiver, on the lab bridge's host address: records every POST, answers 200. */
 function startReceiver(): Promise<void> {
@@ -203,7 +206,7 @@ describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
 
   before(async () => {
     await startReceiver();
-    writeInventory(join(dirname(inventory), 'lab.yml'), APP_PASSWORD_2, { url: `http://${bridgeHost()}:${HOOK_PORT}/hook/${PATH_TOKEN}`, token: HOOK_TOKEN });
+    writeInventory(join(dirname(inventory), 'lab.yml'), APP_PASSWORD_2, hookSettings());
     ctx = await faultContext(inventory, () => {});
   });
 
@@ -267,5 +270,47 @@ describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
     } finally {
       blackhole?.close();
     }
+  });
+});
+
+// ---------------------------------------------------------------- metrics
+
+describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    writeInventory(join(dirname(inventory), 'lab.yml'), APP_PASSWORD_2, hookSettings(), true);
+    ctx = await faultContext(inventory, () => {});
+  });
+
+  test('apply installs the exporters; every endpoint answers with its metric names; verify checks them', async () => {
+    const out = await applyUnderWriter('monitoring installed');
+    assert.match(out, /packages .*prometheus-node-exporter.*: install/);
+    assert.match(out, /role pgha_monitor \(pg_monitor\): .*create/);
+    assert.match(out, /ok +monitoring: 16 metrics endpoints answer/);
+    const expected: [string, number, string[]][] = [
+      ['node1', 8008, ['patroni_primary{scope="lab"}', 'patroni_xlog_replayed_location', 'patroni_failsafe_mode_is_active']],
+      ['node2', 2379, ['etcd_server_has_leader 1', 'etcd_server_is_leader']],
+      ['node3', 8405, ['haproxy_process_nbthread', 'haproxy_backend_active_servers{proxy="primary"} 1', 'haproxy_server_status{proxy="primary",server="node1"']],
+      ['node1', 9187, ['pg_up 1', 'pg_stat_database_xact_commit', 'pgha_archiver_archived_count', 'pgha_archiver_last_failed_time']],
+      ['node4', 9100, ['node_load1', 'pgha_backup_status_ok{stanza="main"} 1', 'pgha_backup_last_completed_timestamp_seconds{stanza="main",type="full"}']],
+    ];
+    for (const [host, port, names] of expected) {
+      const body = await (await fetch(`http://${lab.machineAddress(host)}:${port}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      for (const n of names) assert.ok(body.includes(n), `${host}:${port}/metrics lacks ${n}`);
+    }
+    // The exporter's role: pg_monitor and nothing else.
+    const role = await lab.ssh(await leaderName(ctx), `sudo -u postgres psql -XAtc "select rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolpassword is null, array(select b.rolname from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = r.oid) from pg_authid r where rolname = 'pgha_monitor'"`);
+    assert.equal(role.stdout.trim(), 'f|f|f|t|t|{pg_monitor}');
+  });
+
+  test('pgha prometheus writes a scrape config and rules that promtool accepts', async () => {
+    const dir = join(dirname(inventory), 'prometheus');
+    const r = await pgha(['prometheus', '-i', inventory, '-o', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const check = spawnSync('promtool', ['check', 'rules', join(dir, 'pgha-lab-rules.yml')], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /SUCCESS: 9 rules found/);
+    const off = await pgha(['prometheus', '-i', join(dirname(inventory), 'lab.yml'), '-o', dir]);
+    assert.equal(off.code, 2);
+    assert.match(off.stderr, /monitoring is not true/);
   });
 });

@@ -11,6 +11,7 @@ import type { Session } from '../../session/session.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { check, renderedFile, type Component } from '../types.js';
 import { haproxyServers, primaryRouteProblem } from './state.js';
+import { EXPORTER_PORTS } from '../monitoring/prometheus.js';
 
 const CONFIG = '/etc/haproxy/haproxy.cfg';
 
@@ -39,6 +40,7 @@ export const haproxy: Component = {
       haproxy: inv.haproxy,
       postgresServers: servers,
       replicaServers: servers.filter((s) => !s.noloadbalance),
+      monitoring: inv.monitoring ? { bind: hostPort(host.address, EXPORTER_PORTS.haproxy) } : null,
     };
     return [renderFile('haproxy', CONFIG, 'haproxy.cfg.hbs', ctx)];
   },

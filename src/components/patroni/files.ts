@@ -8,6 +8,7 @@ import { yamlSecretMask } from '../../render/secret-mask.js';
 import { etcdClientHosts } from '../etcd/endpoints.js';
 import { userHbaRules } from '../databases/sql.js';
 import { patroniCallbacks } from '../notifications/index.js';
+import { monitorHba } from '../monitoring/index.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
 import type { RenderInput } from '../types.js';
 import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
@@ -40,7 +41,8 @@ function hbaRules(inv: Inventory): string[] {
     ...members.map((a) => rule('replication', u.replication, a)),
     ...members.map((a) => rule('all', u.rewind, a)),
     ...members.map((a) => rule('all', u.superuser, a)),
-    // The inventory's users (users[].pg_hba), then the operator's own lines.
+    // The metrics exporter's peer login (monitoring), the inventory's users (users[].pg_hba), then the operator's own lines.
+    ...monitorHba(inv).hba,
     ...userHbaRules(inv),
     ...inv.patroni.pg_hba,
   ];
@@ -90,7 +92,7 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
     },
     pgHba: hbaRules(inv),
     callbacks: patroniCallbacks(inv),
-    pgIdent: `pgha postgres ${p.users.superuser}`,
+    pgIdent: [`pgha postgres ${p.users.superuser}`, ...monitorHba(inv).ident],
   };
 }
 
