@@ -26,6 +26,7 @@ files=(
   test/unit/components/databases/sql.test.ts
   test/unit/components/notifications/notify.test.ts
   test/unit/components/monitoring/prometheus.test.ts
+  test/unit/components/vip/vip.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts

@@ -76,6 +76,8 @@ export interface Inventory {
   /** Database users and databases pgha manages on the leader (src/components/databases). */
   users: InventoryConfig['users'];
   databases: InventoryConfig['databases'];
+  /** The leader's virtual IP (src/components/vip), or null. */
+  vip: InventoryConfig['vip'];
   /** Prometheus endpoints (src/components/monitoring). */
   monitoring: boolean;
   /** Role-change webhooks (src/components/notifications). */
@@ -260,6 +262,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     databases: c.databases,
     notifications: c.notifications,
     monitoring: c.monitoring,
+    vip: c.vip,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

@@ -395,6 +395,21 @@ export const InventorySchema = z
       })
       .prefault({})
       .describe('failover notifications'),
+    vip: z
+      .strictObject({
+        address: z
+          .string()
+          .superRefine(problemCheck((v) => (isIP(v) === 0 ? 'not an IP address, expected an unused IPv4 or IPv6 address on the database hosts\' network' : addressProblem(v))))
+          .describe("the virtual IP: an unused address on the database hosts' network"),
+        prefix: z.int().min(1).max(128).default(24).describe("its network's prefix length (netmask), e.g. 24"),
+        interface: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'expected a network interface name (e.g. eth0)')
+          .describe('the interface of each database host that takes the address'),
+      })
+      .nullable()
+      .default(null)
+      .describe('a virtual IP held by the host of the current leader (vip-manager); clients connect to it on PostgreSQL\'s port'),
     monitoring: z
       .boolean()
       .default(false)

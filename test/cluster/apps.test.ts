@@ -14,7 +14,7 @@ import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha, recap } from '../helpers.js';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { clusterView, faultContext, leaderName, poweroffLeader, runScenario, switchover, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
+import { clusterView, faultContext, leaderName, partitionLeader, poweroffLeader, runScenario, switchover, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
 
 const APP_PASSWORD_1 = `app-pw-${Math.random().toString(36).slice(2)}-one`;
 const APP_PASSWORD_2 = `app-pw-${Math.random().toString(36).slice(2)}-two`;
@@ -212,8 +212,10 @@ describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
 
   test('apply installs the notifier; pgha notify test delivers one test event, with the secret header, and prints no secret', async () => {
     const out = await applyUnderWriter('notifications installed');
-    assert.match(out, /notify\.json: .*create/);
-    assert.match(out, /patroni\/config\.yml: .*content/);
+    for (const n of ['node1', 'node2', 'node3']) {
+      const on = await lab.ssh(n, 'sudo stat -c "%U %a" /etc/pgha/notify.json; sudo grep -A1 "callbacks:" /etc/patroni/config.yml | tail -1');
+      assert.equal(on.stdout.trim().replace(/\s+/g, ' '), 'postgres 600 on_role_change: "/usr/local/lib/pgha/notify"', `${n}: ${out}`);
+    }
     const r = await pgha(['notify', 'test', '-i', inventory, '--member', 'node2']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`^test event from node2 to 1 webhook\\n  oncall \\(http://${bridgeHost().replace(/\./g, '\\.')}:${HOOK_PORT}\\): HTTP 200 after [\\d.]+s \\(1 try\\)\\n$`));
@@ -313,4 +315,93 @@ describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
     assert.equal(off.code, 2);
     assert.match(off.stderr, /monitoring is not true/);
   });
+});
+
+// ---------------------------------------------------------------- the virtual IP
+
+const VIP = lab.machineAddress('node1').replace(/\d+$/, '100');
+const DB_HOSTS = ['node1', 'node2', 'node3'];
+
+/** Who holds the VIP, asked in each machine's network namespace from the lab host (a partitioned machine too). */
+function holders(): string[] {
+  const dir = lab.labConfig().dir;
+  return DB_HOSTS.filter((n) => {
+    let pid = '';
+    try {
+      pid = readFileSync(join(dir, 'machines', n, 'init.pid'), 'utf8').trim();
+    } catch {
+      return false; // powered off
+    }
+    const r = spawnSync('nsenter', ['-t', pid, '-n', 'ip', '-o', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 });
+    return r.stdout.includes(` ${VIP}/`);
+  });
+}
+
+/** Samples the holders every 200 ms until stopped: the most hosts holding it at once, and when the new leader first held it. */
+function watchHolders(): { stop: () => Promise<{ maxAtOnce: number; samples: number; twice: string[]; firstBy: Map<string, number> }> } {
+  let running = true;
+  let maxAtOnce = 0;
+  let samples = 0;
+  const twice: string[] = [];
+  const firstBy = new Map<string, number>();
+  const loop = (async () => {
+    while (running) {
+      const h = holders();
+      samples++;
+      maxAtOnce = Math.max(maxAtOnce, h.length);
+      if (h.length > 1) twice.push(`${new Date().toISOString()} ${h.join('+')}`);
+      for (const n of h) if (!firstBy.has(n)) firstBy.set(n, Date.now());
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return { stop: async () => { running = false; await loop; return { maxAtOnce, samples, twice, firstBy }; } };
+}
+
+describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, () => {
+  let viaVip: FaultContext;
+
+  before(async () => {
+    const doc = parseDocument(readFileSync(inventory, 'utf8'));
+    doc.set('vip', { address: VIP, prefix: 24, interface: 'host0' });
+    writeFileSync(inventory, doc.toString());
+    ctx = await faultContext(inventory, () => {});
+    // A client of the VIP, on PostgreSQL's port.
+    viaVip = { ...ctx, haproxy: [{ name: 'vip', host: VIP, port: ctx.inv.patroni.postgres_port }] };
+  });
+
+  test('apply: the VIP is on the leader only; PostgreSQL restarted member by member to listen on it', async () => {
+    const out = await applyUnderWriter('vip installed');
+    assert.match(out, /ok +vip: .* on the leader only/);
+    assert.deepEqual(holders(), [await leaderName(ctx)]);
+    // listen_addresses changed (pending restart): replicas first, then a switchover, then the old leader, writes through HAProxy.
+    const { result } = await runScenario(ctx, 'restarts for the VIP', async (r) => {
+      const patronictl = (host: string, args: string) => lab.ssh(host, `sudo -u postgres patronictl -c /etc/patroni/config.yml ${args}`, { timeoutMs: 120_000 });
+      for (const n of DB_HOSTS.filter((x) => x !== r.leader)) assert.equal((await patronictl(n, `restart lab ${n} --force`)).code, 0);
+      await switchover(ctx)(r);
+      assert.equal((await patronictl(r.leader, `restart lab ${r.leader} --force`)).code, 0);
+    });
+    assert.deepEqual(result.problems, [], JSON.stringify(result));
+    const listen = await lab.ssh(await leaderName(ctx), 'sudo -u postgres psql -XAtc "show listen_addresses"');
+    assert.equal(listen.stdout.trim(), '*');
+  });
+
+  for (const [name, fault] of [['switchover', switchover], ['leader partitioned', partitionLeader]] as const) {
+    test(`${name}: the VIP moves to the new leader within the failover time, never on two hosts; a client of the VIP loses nothing`, async () => {
+      const watch = watchHolders();
+      let cut = 0;
+      const { result } = await runScenario(viaVip, `VIP: ${name}`, async (r) => {
+        cut = Date.now();
+        await fault(viaVip)(r);
+      });
+      const w = await watch.stop();
+      const moved = w.firstBy.get(result.leaderAfter);
+      console.log(`# VIP ${name}: ${w.samples} samples, at most ${w.maxAtOnce} holder(s); on ${result.leaderAfter} ${moved ? ((moved - cut) / 1000).toFixed(1) : '?'} s after the fault; writes through the VIP: ${result.acknowledged} acknowledged, ${result.lost} lost, longest gap ${result.unavailabilityS} s`);
+      assert.deepEqual(result.problems, [], JSON.stringify(result));
+      assert.notEqual(result.leaderAfter, result.leaderBefore);
+      assert.equal(w.maxAtOnce, 1, `on two hosts at once: ${w.twice.join('; ')}`);
+      assert.ok(w.samples > 20);
+      assert.deepEqual(holders(), [result.leaderAfter]);
+      assert.ok(moved !== undefined && moved - cut <= (ctx.inv.timing.patroni.ttl + 10) * 1000, 'the VIP reached the new leader late');
+    });
+  }
 });

@@ -85,7 +85,8 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs']) {
     postgres: {
       // One port, at the end: PostgreSQL listens on the host's address and on localhost.
       // Patroni strips the brackets before it sets listen_addresses.
-      listen: `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
+      // With a virtual IP (vip:) every address: the VIP comes and goes, and PostgreSQL cannot bind an absent one.
+      listen: inv.vip ? `*:${p.postgres_port}` : `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
       connectAddress: hostPort(host.address, p.postgres_port),
       dataDir: dataDir(inv),
       binDir: binDir(inv),
