@@ -27,6 +27,7 @@ files=(
   test/unit/components/notifications/notify.test.ts
   test/unit/components/monitoring/prometheus.test.ts
   test/unit/components/vip/vip.test.ts
+  test/unit/components/pgbouncer/pgbouncer.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts

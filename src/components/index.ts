@@ -14,10 +14,11 @@ import { monitoring } from './monitoring/index.js';
 import { notifications } from './notifications/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
+import { pgbouncer } from './pgbouncer/index.js';
 import { vip } from './vip/index.js';
 import type { ApplyContext, CheckResult, Component, Dcs } from './types.js';
 
-export const COMPONENTS: readonly Component[] = [base, etcd, notifications, patroni, vip, haproxy, databases, pgbackrest, monitoring];
+export const COMPONENTS: readonly Component[] = [base, etcd, notifications, patroni, vip, haproxy, databases, pgbouncer, pgbackrest, monitoring];
 
 /** Every Debian package a host's roles need, from every component. */
 export function packagesFor(inv: Inventory, h: Host): string[] {

@@ -138,6 +138,7 @@ export function crossFieldProblems(s: Sections): Problem[] {
         if (roles.postgres.includes(name)) ports.push({ port: 9187, path: ['monitoring'] });
         if (roles.haproxy.includes(name)) ports.push({ port: 8405, path: ['monitoring'] });
       }
+      if (s.pgbouncer && roles.haproxy.includes(name)) ports.push({ port: s.pgbouncer.port, path: ['pgbouncer', 'port'] });
       const byPort = new Map<number, PathSeg[]>();
       for (const p of ports) {
         const first = byPort.get(p.port);

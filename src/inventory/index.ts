@@ -76,6 +76,8 @@ export interface Inventory {
   /** Database users and databases pgha manages on the leader (src/components/databases). */
   users: InventoryConfig['users'];
   databases: InventoryConfig['databases'];
+  /** PgBouncer on the HAProxy hosts (src/components/pgbouncer), or null. */
+  pgbouncer: InventoryConfig['pgbouncer'];
   /** The leader's virtual IP (src/components/vip), or null. */
   vip: InventoryConfig['vip'];
   /** Prometheus endpoints (src/components/monitoring). */
@@ -142,6 +144,9 @@ export async function loadInventory(file: string, opts: { secrets?: boolean } = 
           lines.push(`${where(['users', i, 'name'])}: LOGIN user ${u.name} has no password in the secrets file ${shown(config.secrets, secretsFile)}, expected users.${u.name}: PASSWORD there`);
         }
       });
+      if (config.pgbouncer && !secrets.pgbouncer_password) {
+        lines.push(`${where(['pgbouncer'])}: PgBouncer needs the password of its auth_query role, expected pgbouncer_password: PASSWORD in the secrets file ${shown(config.secrets, secretsFile)}`);
+      }
       const hooks = config.notifications.webhooks.map((w) => w.name);
       for (const name of Object.keys(secrets.webhook_headers ?? {})) {
         if (!hooks.includes(name)) lines.push(`${where(['secrets'])}: the secrets file has webhook_headers.${name}, but notifications.webhooks has no webhook named ${name}, expected one of: ${hooks.join(', ') || '(none)'}`);
@@ -263,6 +268,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     notifications: c.notifications,
     monitoring: c.monitoring,
     vip: c.vip,
+    pgbouncer: c.pgbouncer,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

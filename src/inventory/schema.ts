@@ -410,6 +410,15 @@ export const InventorySchema = z
       .nullable()
       .default(null)
       .describe('a virtual IP held by the host of the current leader (vip-manager); clients connect to it on PostgreSQL\'s port'),
+    pgbouncer: z
+      .strictObject({
+        port: port.default(6432).describe("PgBouncer's port on each HAProxy host"),
+        default_pool_size: z.int().min(1).max(10000).default(20).describe('server connections per user and database'),
+        max_client_conn: z.int().min(1).max(8000).default(500).describe('client connections PgBouncer accepts (each costs a file descriptor)'),
+      })
+      .nullable()
+      .default(null)
+      .describe('PgBouncer on the HAProxy hosts: client -> PgBouncer (transaction pooling) -> the local HAProxy primary port -> the leader; auth_query as the role pgha_pgbouncer (password pgbouncer_password in the secrets file)'),
     monitoring: z
       .boolean()
       .default(false)
@@ -471,6 +480,7 @@ export const SecretsSchema = z.strictObject({
   rewind_password: password,
   restapi_password: password,
   users: z.record(z.string().regex(SQL_NAME_RE, 'expected a user name of the inventory'), password).optional(),
+  pgbouncer_password: password.optional(),
   webhook_headers: z.record(z.string(), z.record(headerName, headerValue)).optional(),
 });
 export type Secrets = z.output<typeof SecretsSchema>;
@@ -478,7 +488,7 @@ export type Secrets = z.output<typeof SecretsSchema>;
 /** Every password in the secrets (for maskers): the four of pgha's roles and the users'. */
 export function secretValues(s: Secrets | undefined): string[] {
   if (!s) return [];
-  const { users, webhook_headers, ...own } = s;
+  const { users, webhook_headers, ...own } = s; // own: the role passwords, pgbouncer_password too
   return [...Object.values(own), ...Object.values(users ?? {}), ...Object.values(webhook_headers ?? {}).flatMap((h) => Object.values(h))];
 }
 

@@ -9,6 +9,7 @@ import { etcdClientHosts } from '../etcd/endpoints.js';
 import { userHbaRules } from '../databases/sql.js';
 import { patroniCallbacks } from '../notifications/index.js';
 import { monitorHba } from '../monitoring/index.js';
+import { pgbouncerHba } from '../pgbouncer/index.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
 import type { RenderInput } from '../types.js';
 import { binDir, dataDir, PATRONI_CONFIG } from './paths.js';
@@ -43,6 +44,7 @@ function hbaRules(inv: Inventory): string[] {
     ...members.map((a) => rule('all', u.superuser, a)),
     // The metrics exporter's peer login (monitoring), the inventory's users (users[].pg_hba), then the operator's own lines.
     ...monitorHba(inv).hba,
+    ...pgbouncerHba(inv),
     ...userHbaRules(inv),
     ...inv.patroni.pg_hba,
   ];
