@@ -405,3 +405,53 @@ describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, (
     });
   }
 });
+
+// ---------------------------------------------------------------- PgBouncer
+
+const BOUNCER_PASSWORD = `bouncer-${Math.random().toString(36).slice(2)}`;
+
+describe('PgBouncer on the HAProxy hosts', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    const doc = parseDocument(readFileSync(inventory, 'utf8'));
+    doc.set('pgbouncer', {});
+    writeFileSync(inventory, doc.toString());
+    writeFileSync(secretsFile, `${readFileSync(secretsFile, 'utf8').trimEnd()}\npgbouncer_password: ${JSON.stringify(BOUNCER_PASSWORD)}\n`, { mode: 0o600 });
+    ctx = await faultContext(inventory, () => {});
+  });
+
+  test('apply installs PgBouncer; verify logs in through each; pgbench through PgBouncer during a switchover', async () => {
+    const out = await applyUnderWriter('pgbouncer installed');
+    assert.match(out, /role pgha_pgbouncer \(auth_query\): .*create/);
+    assert.match(out, /ok +pgbouncer \(node1\): port 6432: login through HAProxy to the leader/);
+    assert.ok(!out.includes(BOUNCER_PASSWORD));
+    // The application's user, with its own password, through node1's PgBouncer (transaction pooling).
+    const bouncer = `-h ${lab.machineAddress('node1')} -p 6432 -U app`;
+    const pgbench = (args: string, timeoutMs = 120_000) => lab.ssh('node3', `PGPASSWORD=$(cat); export PGPASSWORD; /usr/lib/postgresql/15/bin/pgbench ${bouncer} ${args} shop 2>&1`, { input: APP_PASSWORD_2, timeoutMs });
+    const init = await pgbench('-i -s 1 -q');
+    assert.equal(init.code, 0, init.stdout);
+    let bench = { code: 0, stdout: '', stderr: '' };
+    let switchedAt = 0;
+    const { result } = await runScenario(ctx, 'pgbench through PgBouncer, switchover', async (r) => {
+      const running = pgbench('-n -c 8 -j 2 -T 40 -P 1 --progress-timestamp');
+      await new Promise((res) => setTimeout(res, 10_000));
+      switchedAt = Date.now() / 1000;
+      await switchover(ctx)(r);
+      bench = await running;
+    });
+    assert.deepEqual(result.problems, [], JSON.stringify(result));
+    const progress = [...bench.stdout.matchAll(/progress: ([\d.]+) s, ([\d.]+) tps/g)].map((m) => ({ t: Number(m[1]), tps: Number(m[2]) }));
+    let gap = 0;
+    let run = 0;
+    for (const p of progress) {
+      run = p.tps === 0 ? run + 1 : 0;
+      gap = Math.max(gap, run);
+    }
+    const processed = Number(/number of transactions actually processed: (\d+)/.exec(bench.stdout)?.[1] ?? 0);
+    const failed = /number of failed transactions: (\d+)/.exec(bench.stdout)?.[1] ?? '0';
+    const aborted = (bench.stdout.match(/client \d+ aborted/g) ?? []).length;
+    const after = progress.filter((p) => p.t > switchedAt + 10);
+    console.log(`# pgbench through PgBouncer, switchover at +10 s: ${processed} transactions, ${failed} failed, ${aborted} of 8 clients aborted, longest stretch without a transaction ${gap} s; exit ${bench.code}`);
+    assert.ok(processed > 0, bench.stdout);
+    assert.ok(after.length > 0 && after.some((p) => p.tps > 0), `no transactions through PgBouncer after the switchover:\n${bench.stdout}`);
+  });
+});

@@ -9,7 +9,7 @@ import { PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import { fileOp } from '../../render/op.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
-import { httpFrom, hostPort, sqlLocal } from '../../session/remote.js';
+import { hostPort, sqlLocal } from '../../session/remote.js';
 import { ident, literal } from '../databases/sql.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { REPO_USER } from '../pgbackrest/paths.js';
@@ -155,17 +155,26 @@ export const monitoring: Component = {
               'pgha-node': 'node_load1',
             };
             const byAddress = new Map(inv.hosts.map((h) => [hostPort(h.address, 0).replace(/:0$/, ''), h.name]));
+            // One command per host (one SSH channel each: sshd limits a connection's sessions).
+            const perHost = new Map<string, { job: string; url: string }[]>();
+            for (const t of scrapeTargets(inv)) {
+              for (const target of t.targets) {
+                const host = byAddress.get(target.replace(/:\d+$/, ''))!;
+                perHost.set(host, [...(perHost.get(host) ?? []), { job: t.job, url: `http://${target}/metrics` }]);
+              }
+            }
+            const script = 'while [ $# -gt 0 ]; do echo "$(curl -sS --max-time 5 -- "$1" 2>/dev/null | grep -c -F -- "$2")"; shift 2; done';
             const bad: string[] = [];
             let n = 0;
             await Promise.all(
-              scrapeTargets(inv).flatMap((t) =>
-                t.targets.map(async (target) => {
-                  const host = byAddress.get(target.replace(/:\d+$/, ''))!;
-                  const r = await httpFrom(session.conn(host), 'GET', `http://${target}/metrics`, { timeoutSec: 5 }).catch((e: Error) => ({ status: 0, body: e.message }));
+              [...perHost].map(async ([host, list]) => {
+                const r = await session.conn(host).run(['sh', '-c', script, 'sh', ...list.flatMap((x) => [x.url, expect[x.job]])], { sudo: false, check: false, timeoutMs: 60_000 });
+                const counts = r.stdout.split('\n');
+                list.forEach((x, i) => {
                   n++;
-                  if (r.status !== 200 || !r.body.includes(expect[t.job])) bad.push(`${t.job} on ${host}: ${r.status === 200 ? `no ${expect[t.job]}` : `HTTP ${r.status || r.body}`}`);
-                }),
-              ),
+                  if (!(Number(counts[i]) > 0)) bad.push(`${x.job} on ${host}: no ${expect[x.job]} at ${x.url} (or no answer)`);
+                });
+              }),
             );
             if (bad.length) throw new PghaError(bad.sort().join('; '));
             return `${n} metrics endpoints answer`;
