@@ -4,7 +4,7 @@
 // pgha_monitor, a member of pg_monitor, over the local socket: no password), HAProxy's built-in
 // exporter (haproxy.cfg, haproxy component) and a backup-freshness textfile for node_exporter
 // where the scheduled backups run. `pgha prometheus` writes the scrape config and alert rules.
-import { daemonReload, directory, service, type Handler, type Operation } from '../../engine/index.js';
+import { daemonReload, directory, restartService, service, type Handler, type Operation } from '../../engine/index.js';
 import { PghaError } from '../../errors.js';
 import type { Host, Inventory } from '../../inventory/index.js';
 import { fileOp } from '../../render/op.js';
@@ -16,6 +16,7 @@ import { REPO_USER } from '../pgbackrest/paths.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
 import { EXPORTER_PORTS, MONITOR_ROLE, scrapeTargets } from './prometheus.js';
 
+const EXPORTER = 'prometheus-postgres-exporter';
 const EXPORTER_DEFAULT = '/etc/default/prometheus-postgres-exporter';
 const EXPORTER_QUERIES = '/etc/pgha/postgres-exporter-queries.yml';
 const BACKUP_SCRIPT = '/usr/local/lib/pgha/backup-metrics';
@@ -62,25 +63,6 @@ function monitoringFiles({ inv, host }: RenderInput): RenderedFile[] {
   return files;
 }
 
-// Debian's package starts the exporter on install with an empty DSN: it fails until systemd's start
-// limit stops it. reset-failed clears that, so our settings start it.
-const EXPORTER = 'prometheus-postgres-exporter';
-const startExporter = (conn: Parameters<Operation['check']>[0]) =>
-  conn.run(['sh', '-c', 'systemctl enable -- "$1" && { systemctl reset-failed -- "$1" 2>/dev/null; systemctl restart -- "$1"; }', 'sh', EXPORTER]);
-const restartExporter: Handler = { name: `restart ${EXPORTER}`, run: async (conn) => void (await startExporter(conn)) };
-const exporterRunning: Operation = {
-  describe: `service ${EXPORTER}`,
-  needs: { services: [EXPORTER] },
-  async check(_conn, facts) {
-    const f = await facts.service(EXPORTER);
-    return f.active === 'active' && f.enabled === 'enabled' ? null : { summary: 'enable, start' };
-  },
-  async apply(conn, facts) {
-    await startExporter(conn);
-    facts.invalidate({ services: [EXPORTER] });
-  },
-};
-
 /** The exporter's role on the leader: LOGIN (peer only, no password) and a member of pg_monitor, nothing more. */
 function monitorRoleOp(inv: Inventory, running: boolean): Operation {
   const want = `select rolcanlogin and not rolsuper and not rolcreatedb and not rolcreaterole and pg_has_role(oid, 'pg_monitor', 'member') from pg_roles where rolname = ${literal(MONITOR_ROLE)}`;
@@ -111,8 +93,9 @@ export const monitoring: Component = {
       const mine = (p: string, notify = [] as Handler[]) => fileOp(renderedFile(ctx, h, p), notify);
       const ops: Operation[] = [service('prometheus-node-exporter')];
       if (h.roles.has('postgres')) {
-        const restart = [restartExporter];
-        ops.push(directory('/etc/pgha', { owner: 'root', group: 'root', mode: 0o755 }), mine(EXPORTER_QUERIES, restart), mine(EXPORTER_DEFAULT, restart), exporterRunning);
+        // Debian's package starts the exporter on install with an empty DSN: it fails until systemd's start limit stops it.
+        const restart = [restartService(EXPORTER, { resetFailed: true })];
+        ops.push(directory('/etc/pgha', { owner: 'root', group: 'root', mode: 0o755 }), mine(EXPORTER_QUERIES, restart), mine(EXPORTER_DEFAULT, restart), service(EXPORTER, { resetFailed: true }));
       }
       if (backupRunner(session.inv, h)) {
         ops.push(mine(BACKUP_SCRIPT), mine(`${BACKUP_UNIT}.service`, [daemonReload]), mine(`${BACKUP_UNIT}.timer`, [daemonReload]));

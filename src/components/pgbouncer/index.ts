@@ -102,8 +102,8 @@ export const pgbouncer: Component = {
     if (!leader && !rollout.check) throw new PghaError('pgbouncer: no running Patroni leader to create its auth_query role on');
     await rollout.stage('pgbouncer auth', [session.conn(leader?.name ?? session.inv.hostsWithRole('postgres')[0].name)], () => authOps(session.inv, leader !== undefined));
     await rollout.stage('pgbouncer', session.withRole('haproxy'), (conn) => {
-      const restart = [restartService('pgbouncer')];
-      return [fileOp(renderedFile(ctx, conn.target.name, USERLIST), restart), fileOp(renderedFile(ctx, conn.target.name, INI), restart), service('pgbouncer')];
+      const restart = [restartService('pgbouncer', { resetFailed: true })];
+      return [fileOp(renderedFile(ctx, conn.target.name, USERLIST), restart), fileOp(renderedFile(ctx, conn.target.name, INI), restart), service('pgbouncer', { resetFailed: true })];
     });
   },
   // A login through each PgBouncer as the auth_query role itself, to the postgres database: the whole chain works.

@@ -58,7 +58,7 @@ export const vip: Component = {
     if (!session.inv.vip) return;
     const problem = vipDcsProblem(session.inv, ctx.dcs);
     if (problem) throw new PghaError(problem);
-    await rollout.stage('vip', session.withRole('postgres'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, VIP_DEFAULT), [restartService('vip-manager')]), service('vip-manager')]);
+    await rollout.stage('vip', session.withRole('postgres'), (conn) => [fileOp(renderedFile(ctx, conn.target.name, VIP_DEFAULT), [restartService('vip-manager', { resetFailed: true })]), service('vip-manager', { resetFailed: true })]);
   },
   async start(ctx) {
     if (!ctx.session.inv.vip || ctx.rollout.check) return;
