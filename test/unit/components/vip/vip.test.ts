@@ -33,7 +33,10 @@ test("vip-manager follows the leader key of etcd's v2 store for its own member; 
   for (const line of ['VIP_IP="10.1.0.100"', 'VIP_MASK=24', 'VIP_IFACE="eth0"', 'VIP_KEY="/service/t/leader"', 'VIP_HOST="pg2"', 'VIP_TYPE="etcd"', 'VIP_ENDPOINT="http://10.1.0.1:2379,http://10.1.0.2:2379,http://10.1.0.3:2379"']) {
     assert.ok(settings.split('\n').includes(line), `missing ${line}`);
   }
-  assert.equal(parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql.listen, '*:5432');
+  const patroni = parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql;
+  assert.equal(patroni.listen, '*:5432');
+  // Patroni then connects to "localhost", which may resolve to ::1.
+  assert.ok(patroni.pg_hba.includes('host all postgres ::1/128 scram-sha-256') && patroni.pg_hba.includes('host replication replicator ::1/128 scram-sha-256'));
   assert.equal(vipDcsProblem(inv!, 'etcd'), null);
   assert.match(vipDcsProblem(inv!, 'etcd3')!, /follows only etcd's v2 API/);
   // Without vip: no vip-manager, PostgreSQL on the host's address and localhost.
