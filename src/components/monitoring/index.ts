@@ -11,6 +11,7 @@ import { fileOp } from '../../render/op.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import { hostPort, sqlLocal } from '../../session/remote.js';
 import { ident, literal } from '../databases/sql.js';
+import type { Session } from '../../session/session.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { REPO_USER } from '../pgbackrest/paths.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
@@ -81,6 +82,41 @@ function monitorRoleOp(inv: Inventory, running: boolean): Operation {
   };
 }
 
+/** Every endpoint, asked from its own host: it answers with one of its metric names. The count, or what is wrong. */
+async function endpointsProblem(session: Session): Promise<{ n: number } | string> {
+  const { inv } = session;
+  const expect: Record<string, string> = {
+    'pgha-patroni': 'patroni_primary',
+    'pgha-etcd': 'etcd_server_has_leader',
+    'pgha-haproxy': 'haproxy_process_',
+    'pgha-postgres': 'pg_up 1',
+    'pgha-node': 'node_load1',
+  };
+  const byAddress = new Map(inv.hosts.map((h) => [hostPort(h.address, 0).replace(/:0$/, ''), h.name]));
+  // One command per host (one SSH channel each: sshd limits a connection's sessions).
+  const perHost = new Map<string, { job: string; url: string }[]>();
+  for (const t of scrapeTargets(inv)) {
+    for (const target of t.targets) {
+      const host = byAddress.get(target.replace(/:\d+$/, ''))!;
+      perHost.set(host, [...(perHost.get(host) ?? []), { job: t.job, url: `http://${target}/metrics` }]);
+    }
+  }
+  const script = 'while [ $# -gt 0 ]; do echo "$(curl -sS --max-time 5 -- "$1" 2>/dev/null | grep -c -F -- "$2")"; shift 2; done';
+  const bad: string[] = [];
+  let n = 0;
+  await Promise.all(
+    [...perHost].map(async ([host, list]) => {
+      const r = await session.conn(host).run(['sh', '-c', script, 'sh', ...list.flatMap((x) => [x.url, expect[x.job]])], { sudo: false, check: false, timeoutMs: 60_000 });
+      const counts = r.stdout.split('\n');
+      list.forEach((x, i) => {
+        n++;
+        if (!(Number(counts[i]) > 0)) bad.push(`${x.job} on ${host}: no ${expect[x.job]} at ${x.url} (or no answer)`);
+      });
+    }),
+  );
+  return bad.length ? bad.sort().join('; ') : { n };
+}
+
 export const monitoring: Component = {
   name: 'monitoring',
   packages: (inv, h) => (!inv.monitoring ? [] : ['prometheus-node-exporter', ...(h.roles.has('postgres') ? ['prometheus-postgres-exporter'] : []), ...(backupRunner(inv, h) ? ['python3'] : [])]),
@@ -109,6 +145,13 @@ export const monitoring: Component = {
     const leader = await currentLeader(session);
     if (!leader && !rollout.check) throw new PghaError('monitoring: no running Patroni leader to create the exporter role on');
     await rollout.stage('monitoring role', [session.conn(leader?.name ?? session.inv.hostsWithRole('postgres')[0].name)], () => [monitorRoleOp(session.inv, leader !== undefined)]);
+    // The exporter logs in once the role exists (and Patroni has reloaded pg_hba): wait until every endpoint answers.
+    if (!rollout.check) {
+      await rollout.waitFor('monitoring: every metrics endpoint answers', async () => {
+        const r = await endpointsProblem(session);
+        return typeof r === 'string' ? r : true;
+      }, { timeoutMs: 60_000, intervalMs: 2000 });
+    }
     // The backup freshness: the timer, and a first reading now (the first backup is taken by then).
     const runners = [...session.conns.values()].filter((c) => backupRunner(session.inv, session.inv.host(c.target.name)));
     await rollout.stage('backup metrics', runners, () => [
@@ -124,43 +167,14 @@ export const monitoring: Component = {
       },
     ]);
   },
-  // Each endpoint, asked from its own host: it answers with one of its metric names.
+  // Each endpoint answers with its metric names (the start gate waited for it).
   verify: (session) =>
     session.inv.monitoring
       ? [
           check('monitoring', undefined, async () => {
-            const { inv } = session;
-            const expect: Record<string, string> = {
-              'pgha-patroni': 'patroni_primary',
-              'pgha-etcd': 'etcd_server_has_leader',
-              'pgha-haproxy': 'haproxy_process_',
-              'pgha-postgres': 'pg_up 1',
-              'pgha-node': 'node_load1',
-            };
-            const byAddress = new Map(inv.hosts.map((h) => [hostPort(h.address, 0).replace(/:0$/, ''), h.name]));
-            // One command per host (one SSH channel each: sshd limits a connection's sessions).
-            const perHost = new Map<string, { job: string; url: string }[]>();
-            for (const t of scrapeTargets(inv)) {
-              for (const target of t.targets) {
-                const host = byAddress.get(target.replace(/:\d+$/, ''))!;
-                perHost.set(host, [...(perHost.get(host) ?? []), { job: t.job, url: `http://${target}/metrics` }]);
-              }
-            }
-            const script = 'while [ $# -gt 0 ]; do echo "$(curl -sS --max-time 5 -- "$1" 2>/dev/null | grep -c -F -- "$2")"; shift 2; done';
-            const bad: string[] = [];
-            let n = 0;
-            await Promise.all(
-              [...perHost].map(async ([host, list]) => {
-                const r = await session.conn(host).run(['sh', '-c', script, 'sh', ...list.flatMap((x) => [x.url, expect[x.job]])], { sudo: false, check: false, timeoutMs: 60_000 });
-                const counts = r.stdout.split('\n');
-                list.forEach((x, i) => {
-                  n++;
-                  if (!(Number(counts[i]) > 0)) bad.push(`${x.job} on ${host}: no ${expect[x.job]} at ${x.url} (or no answer)`);
-                });
-              }),
-            );
-            if (bad.length) throw new PghaError(bad.sort().join('; '));
-            return `${n} metrics endpoints answer`;
+            const r = await endpointsProblem(session);
+            if (typeof r === 'string') throw new PghaError(r);
+            return `${r.n} metrics endpoints answer`;
           }),
         ]
       : [],
