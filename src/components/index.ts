@@ -57,9 +57,20 @@ export async function rolloutComponents(ctx: Omit<ApplyContext, 'leaderUp'>): Pr
   for (const c of COMPONENTS) await c.start?.(full);
 }
 
-/** `pgha verify`: every component's checks, run at once (verify costs the slowest, not the sum). */
-export function verifyCluster(session: Session): Promise<CheckResult[]> {
-  return Promise.all(COMPONENTS.flatMap((c) => c.verify?.(session) ?? []));
+// The components an inventory turns on; their checks run after the others'.
+const OPTIONAL = new Set<string>(['notifications', 'vip', 'databases', 'pgbouncer', 'monitoring']);
+
+/**
+ * `pgha verify`: every component's checks, at once (verify costs the slowest, not the sum), the
+ * optional components' in a second wave: sshd refuses more than 10 sessions on one connection.
+ */
+export async function verifyCluster(session: Session): Promise<CheckResult[]> {
+  const wave = (optional: boolean) => Promise.all(COMPONENTS.filter((c) => OPTIONAL.has(c.name) === optional).flatMap((c) => c.verify?.(session) ?? []));
+  const core = await wave(false);
+  const optional = await wave(true);
+  // In registry order, as before.
+  const order = (r: CheckResult) => COMPONENTS.findIndex((c) => c.name === r.component);
+  return [...core, ...optional].sort((a, b) => order(a) - order(b));
 }
 
 export function formatChecks(results: CheckResult[]): string {
