@@ -39,8 +39,10 @@ function hbaRules(inv: Inventory): string[] {
     rule('all', u.superuser, '127.0.0.1/32'),
     // Patroni reads the local timeline over a replication connection to localhost.
     rule('replication', u.replication, '127.0.0.1/32'),
-    // Listening on every address (vip:), Patroni connects to "localhost", which may be ::1.
-    ...(inv.vip ? [rule('all', u.superuser, '::1/128'), rule('replication', u.replication, '::1/128')] : []),
+    // Listening on every address (vip:, and until a restart after vip: is removed), Patroni
+    // connects to "localhost", which may be ::1.
+    rule('all', u.superuser, '::1/128'),
+    rule('replication', u.replication, '::1/128'),
     ...members.map((a) => rule('replication', u.replication, a)),
     ...members.map((a) => rule('all', u.rewind, a)),
     ...members.map((a) => rule('all', u.superuser, a)),
