@@ -285,8 +285,7 @@ describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
 
   test('apply installs the exporters; every endpoint answers with its metric names; verify checks them', async () => {
     const out = await applyUnderWriter('monitoring installed');
-    assert.match(out, /packages .*prometheus-node-exporter.*: install/);
-    assert.match(out, /role pgha_monitor \(pg_monitor\): .*create/);
+    // (An earlier run may have installed them: the outcome is checked, not the changes.)
     assert.match(out, /ok +monitoring: 16 metrics endpoints answer/);
     const expected: [string, number, string[]][] = [
       ['node1', 8008, ['patroni_primary{scope="lab"}', 'patroni_xlog_replayed_location', 'patroni_failsafe_mode_is_active']],
@@ -421,7 +420,6 @@ describe('PgBouncer on the HAProxy hosts', { timeout: 20 * 60_000 }, () => {
 
   test('apply installs PgBouncer; verify logs in through each; pgbench through PgBouncer during a switchover', async () => {
     const out = await applyUnderWriter('pgbouncer installed');
-    assert.match(out, /role pgha_pgbouncer \(auth_query\): .*create/);
     assert.match(out, /ok +pgbouncer \(node1\): port 6432: login through HAProxy to the leader/);
     assert.ok(!out.includes(BOUNCER_PASSWORD));
     // The application's user, with its own password, through node1's PgBouncer (transaction pooling).
