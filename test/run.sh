@@ -39,6 +39,11 @@ files=(
   test/unit/cluster/preflight.test.ts
   test/unit/cluster/roll.test.ts
   test/unit/cluster/upgrade-plan.test.ts
+  test/unit/components/databases/sql.test.ts
+  test/unit/components/notifications/notify.test.ts
+  test/unit/components/monitoring/prometheus.test.ts
+  test/unit/components/vip/vip.test.ts
+  test/unit/components/pgbouncer/pgbouncer.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
@@ -63,6 +68,7 @@ files=(
   test/cluster/backup.test.ts
   test/cluster/errors.test.ts
   test/cluster/topology.test.ts
+  test/cluster/apps.test.ts
   test/cluster/faults.test.ts
   # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
   # subnet; the Debian 12 lab above stays up), taken down at the end.

@@ -8,7 +8,7 @@ import Handlebars from 'handlebars';
 import type { SecretMask } from '../engine/ops.js';
 
 /** The component a file belongs to (its folder under src/components and templates/). */
-export type ComponentName = 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest';
+export type ComponentName = 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest' | 'databases' | 'notifications' | 'monitoring' | 'vip' | 'pgbouncer';
 
 export interface RenderedFile {
   /** Absolute path on the host. */

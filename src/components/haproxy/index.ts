@@ -12,6 +12,7 @@ import type { Host, Inventory } from '../../inventory/index.js';
 import { currentLeader, leaderOf } from '../patroni/cluster.js';
 import { check, renderedFile, type ApplyContext, type Component, type TopologyFacts, type TopologyStep } from '../types.js';
 import { haproxyServers, primaryRouteProblem } from './state.js';
+import { EXPORTER_PORTS } from '../monitoring/prometheus.js';
 
 export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 const CONFIG = HAPROXY_CONFIG;
@@ -75,6 +76,7 @@ export const haproxy: Component = {
       haproxy: inv.haproxy,
       postgresServers: servers,
       replicaServers: servers.filter((s) => !s.noloadbalance),
+      monitoring: inv.monitoring ? { bind: hostPort(host.address, EXPORTER_PORTS.haproxy) } : null,
     };
     return [renderFile('haproxy', CONFIG, 'haproxy.cfg.hbs', ctx)];
   },
