@@ -9,6 +9,7 @@ import { anyPatroniCluster, leaderOf, replicationState, streamingNames, type Pat
 import { checkSwitchover, findMember } from '../components/patroni/checks.js';
 import { isAcceptedOrUnknown, isPrimary, refused, requestFailover, requestSwitchover } from '../components/patroni/actions.js';
 import { haproxyServers, upServers } from '../components/haproxy/state.js';
+import { withVipReleased } from '../components/vip/index.js';
 
 /** GET /cluster from the first database host that answers; a PghaError when none does. */
 export async function clusterView(session: Session): Promise<PatroniCluster> {
@@ -81,6 +82,8 @@ export interface SwitchoverPlan {
 
 /** The pre-checks of a switchover (nothing changes): the leader to switch away from, or a refusal. */
 export async function planSwitchover(session: Session, candidate: string | undefined, at?: Date): Promise<SwitchoverPlan> {
+  // Patroni would move the leader key on its own, with the VIP still on the old leader.
+  if (at && session.inv.vip) throw new InputError(`--at: with vip: pgha releases the VIP on the old leader before the leader key moves, which a switchover Patroni runs on its own at a set time cannot do: run pgha switchover (without --at) at that time instead`);
   const cluster = await clusterView(session);
   const leaderNow = leaderOf(cluster);
   const streaming = leaderNow ? await streamingFrom(session, leaderNow.name) : undefined;
@@ -91,12 +94,15 @@ export async function planSwitchover(session: Session, candidate: string | undef
 /** POST /switchover now, then wait for the change end to end. Returns the new leader. */
 export async function switchoverNow(session: Session, plan: SwitchoverPlan, candidate: string | undefined, steps: Steps, waitMs = 120_000): Promise<string> {
   const { inv } = session;
-  const r = await requestSwitchover(inv, askFrom(session, plan.leader.name), inv.host(plan.leader.name), { leader: plan.leader.name, ...(candidate ? { candidate } : {}) });
-  if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
-  steps.mark(`Patroni answered ${r.status}`, r.body.trim());
-  const now = await waitForLeaderChange(session, plan.leader.name, steps, waitMs);
-  if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
-  return now;
+  // With a VIP, the old leader releases it before the leader key moves (never on two hosts).
+  return withVipReleased(session, plan.leader.name, steps, async () => {
+    const r = await requestSwitchover(inv, askFrom(session, plan.leader.name), inv.host(plan.leader.name), { leader: plan.leader.name, ...(candidate ? { candidate } : {}) });
+    if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
+    steps.mark(`Patroni answered ${r.status}`, r.body.trim());
+    const now = await waitForLeaderChange(session, plan.leader.name, steps, waitMs);
+    if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
+    return now;
+  });
 }
 
 /** POST /switchover with scheduled_at: Patroni does it at that time. Returns Patroni's answer. */

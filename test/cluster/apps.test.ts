@@ -42,6 +42,16 @@ function writeInventory(base: string, appPassword: string, hook?: { url: string;
   writeFileSync(inventory, doc.toString());
 }
 
+/** A planned switchover the operator's way, `pgha switchover` (with a VIP the old leader releases it first); its milestones go to the notes. */
+function pghaSwitchover(c: FaultContext) {
+  return async (r: FaultRun) => {
+    const candidate = c.members.find((m) => m.name !== r.leader)!.name;
+    const s = await pgha(['switchover', '-i', inventory, '--candidate', candidate, '--yes']);
+    assert.equal(s.code, 0, s.stdout + s.stderr);
+    r.note(`pgha switchover: ${s.stdout.split('\n').filter((l) => /released|VIP|Patroni answered|done/.test(l)).map((l) => l.trim()).join(' | ')}`);
+  };
+}
+
 /** psql as `user` through node2's HAProxy primary port, run on node3 (password over stdin). */
 async function asUser(user: string, password: string, db: string, sql: string): Promise<{ code: number; out: string }> {
   const conninfo = `host=${lab.machineAddress('node2')} port=5000 user=${user} dbname=${db} connect_timeout=5`;
@@ -337,23 +347,37 @@ function holders(): string[] {
 }
 
 /** Samples the holders every 200 ms until stopped: the most hosts holding it at once, and when the new leader first held it. */
-function watchHolders(): { stop: () => Promise<{ maxAtOnce: number; samples: number; twice: string[]; firstBy: Map<string, number> }> } {
+function watchHolders(): { stop: () => Promise<{ maxAtOnce: number; samples: number; twice: string[]; firstBy: Map<string, number>; longestNoneS: number }> } {
   let running = true;
   let maxAtOnce = 0;
   let samples = 0;
   const twice: string[] = [];
   const firstBy = new Map<string, number>();
+  let noneSince: number | null = null;
+  let longestNone = 0;
   const loop = (async () => {
     while (running) {
       const h = holders();
+      const now = Date.now();
       samples++;
       maxAtOnce = Math.max(maxAtOnce, h.length);
-      if (h.length > 1) twice.push(`${new Date().toISOString()} ${h.join('+')}`);
-      for (const n of h) if (!firstBy.has(n)) firstBy.set(n, Date.now());
+      if (h.length > 1) twice.push(`${new Date(now).toISOString()} ${h.join('+')}`);
+      for (const n of h) if (!firstBy.has(n)) firstBy.set(n, now);
+      if (h.length === 0) noneSince ??= now;
+      else if (noneSince !== null) {
+        longestNone = Math.max(longestNone, now - noneSince);
+        noneSince = null;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  return { stop: async () => { running = false; await loop; return { maxAtOnce, samples, twice, firstBy }; } };
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { maxAtOnce, samples, twice, firstBy, longestNoneS: Math.round(longestNone / 100) / 10 };
+    },
+  };
 }
 
 describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, () => {
@@ -368,23 +392,29 @@ describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, (
     viaVip = { ...ctx, haproxy: [{ name: 'vip', host: VIP, port: ctx.inv.patroni.postgres_port }] };
   });
 
-  test('apply: the VIP is on the leader only; PostgreSQL restarted member by member to listen on it', async () => {
-    const out = await applyUnderWriter('vip installed');
-    assert.match(out, /ok +vip: .* on the leader only/);
-    assert.deepEqual(holders(), [await leaderName(ctx)]);
-    // listen_addresses changed (pending restart): replicas first, then a switchover, then the old leader, writes through HAProxy.
-    const { result } = await runScenario(ctx, 'restarts for the VIP', async (r) => {
-      const patronictl = (host: string, args: string) => lab.ssh(host, `sudo -u postgres patronictl -c /etc/patroni/config.yml ${args}`, { timeoutMs: 120_000 });
-      for (const n of DB_HOSTS.filter((x) => x !== r.leader)) assert.equal((await patronictl(n, `restart lab ${n} --force`)).code, 0);
-      await switchover(ctx)(r);
-      assert.equal((await patronictl(r.leader, `restart lab ${r.leader} --force`)).code, 0);
+  test('apply --restart-pending: the VIP is on the leader only; PostgreSQL restarted member by member to listen on it, the VIP never on two hosts', async () => {
+    // listen_addresses changes (a pending restart): replicas, a switchover (the old leader releases the VIP first), the old leader.
+    const watch = watchHolders();
+    let out = '';
+    const { result } = await runScenario(ctx, 'vip installed, apply --restart-pending', async (r) => {
+      const a = await pgha(['apply', '-i', inventory, '--restart-pending'], { timeoutMs: 15 * 60_000 });
+      out = a.stdout + a.stderr;
+      r.note(`apply exit ${a.code} in ${(a.ms / 1000).toFixed(1)} s`);
+      assert.equal(a.code, 0, out);
     });
+    const w = await watch.stop();
+    console.log(`# VIP apply --restart-pending: ${w.samples} samples, at most ${w.maxAtOnce} holder(s), longest without a holder ${w.longestNoneS} s; ${result.acknowledged} acknowledged, ${result.lost} lost`);
     assert.deepEqual(result.problems, [], JSON.stringify(result));
+    assert.equal(result.lost, 0);
+    assert.match(out, /ok +vip: .* on the leader only/);
+    assert.match(out, /released the VIP/);
+    assert.equal(w.maxAtOnce, 1, `on two hosts at once: ${w.twice.join('; ')}`);
+    assert.deepEqual(holders(), [await leaderName(ctx)]);
     const listen = await lab.ssh(await leaderName(ctx), 'sudo -u postgres psql -XAtc "show listen_addresses"');
     assert.equal(listen.stdout.trim(), '*');
   });
 
-  for (const [name, fault] of [['switchover', switchover], ['leader partitioned', partitionLeader]] as const) {
+  for (const [name, fault] of [['pgha switchover', pghaSwitchover], ['leader partitioned', partitionLeader]] as const) {
     test(`${name}: the VIP moves to the new leader within the failover time, never on two hosts; a client of the VIP loses nothing`, async () => {
       const watch = watchHolders();
       let cut = 0;
@@ -394,8 +424,9 @@ describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, (
       });
       const w = await watch.stop();
       const moved = w.firstBy.get(result.leaderAfter);
-      console.log(`# VIP ${name}: ${w.samples} samples, at most ${w.maxAtOnce} holder(s); on ${result.leaderAfter} ${moved ? ((moved - cut) / 1000).toFixed(1) : '?'} s after the fault; writes through the VIP: ${result.acknowledged} acknowledged, ${result.lost} lost, longest gap ${result.unavailabilityS} s`);
+      console.log(`# VIP ${name}: ${w.samples} samples, at most ${w.maxAtOnce} holder(s), longest without a holder ${w.longestNoneS} s; on ${result.leaderAfter} ${moved ? ((moved - cut) / 1000).toFixed(1) : '?'} s after the fault; writes through the VIP: ${result.acknowledged} acknowledged, ${result.lost} lost, longest gap ${result.unavailabilityS} s; ${result.notes}`);
       assert.deepEqual(result.problems, [], JSON.stringify(result));
+      assert.equal(result.lost, 0);
       assert.notEqual(result.leaderAfter, result.leaderBefore);
       assert.equal(w.maxAtOnce, 1, `on two hosts at once: ${w.twice.join('; ')}`);
       assert.ok(w.samples > 20);
@@ -424,32 +455,52 @@ describe('PgBouncer on the HAProxy hosts', { timeout: 20 * 60_000 }, () => {
     assert.ok(!out.includes(BOUNCER_PASSWORD));
     // The application's user, with its own password, through node1's PgBouncer (transaction pooling).
     const bouncer = `-h ${lab.machineAddress('node1')} -p 6432 -U app`;
-    const pgbench = (args: string, timeoutMs = 120_000) => lab.ssh('node3', `PGPASSWORD=$(cat); export PGPASSWORD; /usr/lib/postgresql/15/bin/pgbench ${bouncer} ${args} shop 2>&1`, { input: APP_PASSWORD_2, timeoutMs });
-    const init = await pgbench('-i -s 1 -q');
+    const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+    const init = await lab.ssh('node3', `PGPASSWORD=$(cat); export PGPASSWORD; ${PGBENCH} ${bouncer} -i -s 1 -q shop 2>&1`, { input: APP_PASSWORD_2, timeoutMs: 120_000 });
     assert.equal(init.code, 0, init.stdout);
+    // pgbench aborts a client whose connection fails; when all have aborted it is started again, until
+    // the window ends. Every transaction is logged with its end time (-l), so gaps are measured exactly.
+    const WINDOW_S = 35;
+    const loop = [
+      'PGPASSWORD=$(cat); export PGPASSWORD; rm -rf /tmp/pgha-pgb; mkdir -p /tmp/pgha-pgb; cd /tmp/pgha-pgb',
+      `end=$(( $(date +%s) + ${WINDOW_S} )); i=0`,
+      `while left=$(( end - $(date +%s) )); [ $left -ge 1 ]; do i=$((i+1)); ${PGBENCH} ${bouncer} -n -c 8 -j 2 -T $left -l --log-prefix=tx$i shop > out$i 2>&1 || sleep 0.2; done`,
+      `echo "runs $i aborted $(cat out* | grep -c 'aborted in command')"`,
+      `cat out* | grep -E 'error|aborted' | sed -E 's/client [0-9]+/client N/g' | sort | uniq -c | sort -rn | head -5`,
+      "echo '--- ends'; cat tx* | awk '$3 != \"failed\" { printf \"%.3f\\n\", $5 + $6 / 1000000 }' | sort -n",
+      "echo '--- failed'; cat tx* | awk '$3 == \"failed\"' | wc -l",
+    ].join('; ');
     let bench = { code: 0, stdout: '', stderr: '' };
-    let switchedAt = 0;
-    const { result } = await runScenario(ctx, 'pgbench through PgBouncer, switchover', async (r) => {
-      const running = pgbench('-n -c 8 -j 2 -T 40 -P 1 --progress-timestamp');
+    const switched = { from: 0, to: 0 };
+    const { result } = await runScenario(ctx, 'pgbench through PgBouncer, pgha switchover', async (r) => {
+      const running = lab.ssh('node3', loop, { input: APP_PASSWORD_2, timeoutMs: (WINDOW_S + 60) * 1000 });
       await new Promise((res) => setTimeout(res, 10_000));
-      switchedAt = Date.now() / 1000;
-      await switchover(ctx)(r);
+      switched.from = Date.now() / 1000;
+      await pghaSwitchover(ctx)(r);
+      switched.to = Date.now() / 1000;
       bench = await running;
     });
     assert.deepEqual(result.problems, [], JSON.stringify(result));
-    const progress = [...bench.stdout.matchAll(/progress: ([\d.]+) s, ([\d.]+) tps/g)].map((m) => ({ t: Number(m[1]), tps: Number(m[2]) }));
+    assert.equal(result.lost, 0);
+    const [summary, rest] = bench.stdout.split('--- ends\n');
+    const [endsText, failedText] = rest.split('--- failed\n');
+    const ends = endsText.split('\n').filter(Boolean).map(Number);
+    const runs = Number(/runs (\d+)/.exec(summary)?.[1] ?? 0);
+    const aborted = Number(/aborted (\d+)/.exec(summary)?.[1] ?? 0);
+    const failed = Number(failedText.trim());
+    // The longest stretch without a completed transaction, and the first one after the switchover (pgha's switchover returns once HAProxy routes to the new leader).
     let gap = 0;
-    let run = 0;
-    for (const p of progress) {
-      run = p.tps === 0 ? run + 1 : 0;
-      gap = Math.max(gap, run);
-    }
-    const processed = Number(/number of transactions actually processed: (\d+)/.exec(bench.stdout)?.[1] ?? 0);
-    const failed = /number of failed transactions: (\d+)/.exec(bench.stdout)?.[1] ?? '0';
-    const aborted = (bench.stdout.match(/client \d+ aborted/g) ?? []).length;
-    const after = progress.filter((p) => p.t > switchedAt + 10);
-    console.log(`# pgbench through PgBouncer, switchover at +10 s: ${processed} transactions, ${failed} failed, ${aborted} of 8 clients aborted, longest stretch without a transaction ${gap} s; exit ${bench.code}`);
-    assert.ok(processed > 0, bench.stdout);
-    assert.ok(after.length > 0 && after.some((p) => p.tps > 0), `no transactions through PgBouncer after the switchover:\n${bench.stdout}`);
+    let gapAt = 0;
+    for (let i = 1; i < ends.length; i++) if (ends[i] - ends[i - 1] > gap) [gap, gapAt] = [ends[i] - ends[i - 1], ends[i - 1]];
+    const firstAfter = ends.find((t) => t > switched.to);
+    console.log(
+      `# pgbench through PgBouncer (8 clients, ${WINDOW_S} s), pgha switchover ${(switched.to - switched.from).toFixed(1)} s long: ${ends.length} transactions, ${failed} failed in pgbench's log, ${aborted} client(s) aborted ` +
+        `(their transaction in flight failed), ${runs} pgbench run(s); longest stretch without a transaction ${gap.toFixed(2)} s (from +${(gapAt - switched.from).toFixed(1)} s after the switchover began); ` +
+        `first transaction ${firstAfter === undefined ? 'never' : `${(firstAfter - switched.to).toFixed(2)} s`} after pgha switchover returned`,
+    );
+    console.log(`# pgbench messages: ${summary.replace(/\s+/g, ' ').slice(0, 600)}`);
+    assert.ok(ends.filter((t) => t < switched.from).length > 0, `no transaction through PgBouncer before the switchover:\n${bench.stdout.slice(0, 2000)}`);
+    // What pgha controls: PgBouncer reaches the new primary through HAProxy right after the switchover.
+    assert.ok(firstAfter !== undefined && firstAfter - switched.to <= 10, `no transaction through PgBouncer within 10 s after the switchover:\n${summary}`);
   });
 });

@@ -1,5 +1,5 @@
 // The virtual IP without a cluster: vip-manager's settings per member (the v2 leader key it
-// follows), PostgreSQL listening on every address, the refusal with the etcd3 DCS, and the
+// follows, its poll interval, the unit drop-in that makes stopping it release the address), PostgreSQL listening on every address, the refusal with the etcd3 DCS, and the
 // inventory's located errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,9 +30,12 @@ test("vip-manager follows the leader key of etcd's v2 store for its own member; 
   assert.deepEqual(lines, []);
   const files = renderHost(inv!, 'pg2', { dcs: 'etcd' });
   const settings = files.find((f) => f.path === '/etc/default/vip-manager')!.content;
-  for (const line of ['VIP_IP="10.1.0.100"', 'VIP_MASK=24', 'VIP_IFACE="eth0"', 'VIP_KEY="/service/t/leader"', 'VIP_HOST="pg2"', 'VIP_TYPE="etcd"', 'VIP_ENDPOINT="http://10.1.0.1:2379,http://10.1.0.2:2379,http://10.1.0.3:2379"']) {
+  for (const line of ['VIP_IP="10.1.0.100"', 'VIP_MASK=24', 'VIP_IFACE="eth0"', 'VIP_KEY="/service/t/leader"', 'VIP_HOST="pg2"', 'VIP_TYPE="etcd"', 'VIP_ENDPOINT="http://10.1.0.1:2379,http://10.1.0.2:2379,http://10.1.0.3:2379"', 'VIP_INTERVAL=250']) {
     assert.ok(settings.split('\n').includes(line), `missing ${line}`);
   }
+  // Stopping vip-manager releases the address: SIGINT is the one signal 1.0.2 cleans up on, and ExecStopPost deletes it anyway.
+  const dropin = files.find((f) => f.path === '/etc/systemd/system/vip-manager.service.d/pgha.conf')!.content;
+  assert.deepEqual(dropin.split('\n').filter((l) => l && !l.startsWith('#')), ['[Service]', 'KillSignal=SIGINT', 'ExecStopPost=-/usr/sbin/ip addr del 10.1.0.100/24 dev eth0']);
   const patroni = parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql;
   assert.equal(patroni.listen, '*:5432');
   // Patroni then connects to "localhost", which may resolve to ::1.
