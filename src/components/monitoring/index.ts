@@ -172,7 +172,13 @@ export const monitoring: Component = {
     session.inv.monitoring
       ? [
           check('monitoring', undefined, async () => {
-            const r = await endpointsProblem(session);
+            // postgres_exporter 0.11 answers pg_up 0 to its first scrape after PostgreSQL restarted
+            // (that scrape drops the broken connection; the next one logs in again): asked up to 3 times.
+            let r = await endpointsProblem(session);
+            for (let i = 0; i < 2 && typeof r === 'string'; i++) {
+              await new Promise((res) => setTimeout(res, 2000));
+              r = await endpointsProblem(session);
+            }
             if (typeof r === 'string') throw new PghaError(r);
             return `${r.n} metrics endpoints answer`;
           }),
