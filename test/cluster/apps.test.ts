@@ -77,8 +77,8 @@ describe('users and databases from the inventory', { timeout: 20 * 60_000 }, () 
   before(async () => {
     writeInventory(await ensureCluster(), APP_PASSWORD_1);
     ctx = await faultContext(inventory, () => {});
-    // From a cluster without them (an earlier run of this file leaves them behind).
-    const reset = await lab.ssh(await leaderName(ctx), 'sudo -u postgres psql -XAtq -c "drop database if exists shop" -c "drop role if exists app" -c "drop role if exists readers"');
+    // From a cluster without them (an earlier run of this file leaves them behind, and PgBouncer's pool may still be connected to shop).
+    const reset = await lab.ssh(await leaderName(ctx), 'sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1 -c "drop database if exists shop with (force)" -c "drop role if exists app" -c "drop role if exists readers"');
     assert.equal(reset.code, 0, reset.stderr);
   });
 
@@ -409,7 +409,8 @@ describe('a virtual IP on the leader (vip-manager)', { timeout: 30 * 60_000 }, (
     assert.deepEqual(result.problems, [], JSON.stringify(result));
     assert.equal(result.lost, 0);
     assert.match(out, /ok +vip: .* on the leader only/);
-    assert.match(out, /released the VIP/);
+    // (A rerun on a lab whose PostgreSQL listens on every address already has nothing to restart.)
+    if (/switch over from/.test(out)) assert.match(out, /released the VIP/);
     assert.equal(w.maxAtOnce, 1, `on two hosts at once: ${w.twice.join('; ')}`);
     assert.deepEqual(holders(), [await leaderName(ctx)]);
     const listen = await lab.ssh(await leaderName(ctx), 'sudo -u postgres psql -XAtc "show listen_addresses"');
