@@ -42,6 +42,11 @@ files=(
   test/unit/cluster/upgrade-plan.test.ts
   test/unit/components/tls/ca.test.ts
   test/unit/cluster/tls-conversion.test.ts
+  test/unit/components/databases/sql.test.ts
+  test/unit/components/notifications/notify.test.ts
+  test/unit/components/monitoring/prometheus.test.ts
+  test/unit/components/vip/vip.test.ts
+  test/unit/components/pgbouncer/pgbouncer.test.ts
   test/unit/flows/init/flags.test.ts
   test/unit/flows/init/wizard.test.ts
   test/unit/flows/init/hostkeys.test.ts
@@ -68,6 +73,7 @@ files=(
   test/cluster/errors.test.ts
   test/cluster/topology.test.ts
   test/cluster/tls.test.ts
+  test/cluster/apps.test.ts
   test/cluster/faults.test.ts
   test/cluster/primary-port.test.ts
   test/cluster/apt-stall.test.ts

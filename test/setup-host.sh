@@ -3,9 +3,10 @@
 # The lab (test/lab/) needs systemd-container (systemd-nspawn), debootstrap (its base image),
 # apt-cacher-ng (its machines' only way to Debian's packages), iproute2 and openssh-client; ruby checks the
 # Vagrantfile (test/vagrant.test.ts); bsdutils' `script` gives the confirmation-prompt tests a terminal;
-# python3 holds fcntl locks as apt does (the apt-lock tests in test/unit/engine.test.ts).
+# python3 holds fcntl locks as apt does (the apt-lock tests in test/unit/engine.test.ts); prometheus
+# ships promtool, which checks and unit-tests the alert rules pgha writes (test/cluster/apps.test.ts).
 set -euo pipefail
-need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux bsdutils python3)
+need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux bsdutils python3 prometheus)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

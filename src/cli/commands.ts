@@ -250,6 +250,34 @@ export function registerCommands(program: Command): void {
     .action(action(async () => (await import('../flows/apply/command.js')).verify));
 
   program
+    .command('prometheus')
+    .summary("write the cluster's Prometheus scrape config and alert rules (monitoring: true)")
+    .description(
+      'Write pgha-CLUSTER-scrape.yml (scrape_configs for Patroni, etcd, HAProxy, postgres_exporter and ' +
+        'node_exporter on every host) and pgha-CLUSTER-rules.yml (alerts: no leader, replication lag, failsafe ' +
+        'mode active, WAL archiving failing, backups older than the default schedule, etcd without a leader, ' +
+        'an endpoint down) into a directory, for the operator to load into Prometheus. Contacts no host.',
+    )
+    .requiredOption(...INVENTORY)
+    .requiredOption('-o, --output <dir>', 'directory to write the two files into')
+    .action(action(async () => (await import('../flows/prometheus/command.js')).prometheus));
+
+  const notify = program.command('notify').summary('failover notifications (notifications.webhooks)');
+  notify
+    .command('test')
+    .summary('send a test event to every webhook, from a database host')
+    .description(
+      'Send a test event ({"event": "test", cluster, member, timeline, time}) from one database host to every ' +
+        'webhook of notifications.webhooks, with the notifier Patroni runs on each role change, one try each. ' +
+        "Prints each webhook's outcome (its scheme, host and port only: a URL's path may hold a token). " +
+        'Exit 0 when every webhook answered 2xx, 1 otherwise, 2 on bad input.',
+    )
+    .requiredOption(...INVENTORY)
+    .option('--member <name>', 'the database host that sends it (default: the first postgres host)')
+    .option('-v, --verbose', 'show every command run on the hosts (secrets masked)')
+    .action(action(async () => (await import('../flows/notify/command.js')).notifyTest));
+
+  program
     .command('status')
     .summary('one view of the whole cluster with a verdict: healthy, degraded or down (read-only)')
     .description(

@@ -131,7 +131,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     inventory(opts = {}) {
       inv ??= import('../inventory/index.js').then(async (m) => {
         const loaded = await m.loadInventory(file(), { secrets: opts.secretsOptional ? 'optional' : true });
-        const secrets = Object.values(loaded.secrets ?? {});
+        const secrets = m.secretValues(loaded.secrets);
         masker = new Masker([...secrets, ...(given !== undefined ? [given] : [])]);
         log?.addSecrets(secrets);
         return loaded;

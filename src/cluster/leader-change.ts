@@ -10,6 +10,7 @@ import { checkSwitchover, findMember } from '../components/patroni/checks.js';
 import { isAcceptedOrUnknown, isPrimary, refused, requestFailover, requestSwitchover } from '../components/patroni/actions.js';
 import { haproxyServers, upServers } from '../components/haproxy/state.js';
 import { drainPrimary, restorePrimary, shutdownSessions } from '../components/haproxy/runtime.js';
+import { withVipReleased } from '../components/vip/index.js';
 
 /** GET /cluster from the first database host that answers; a PghaError when none does. */
 export async function clusterView(session: Session): Promise<PatroniCluster> {
@@ -82,6 +83,8 @@ export interface SwitchoverPlan {
 
 /** The pre-checks of a switchover (nothing changes): the leader to switch away from, or a refusal. */
 export async function planSwitchover(session: Session, candidate: string | undefined, at?: Date): Promise<SwitchoverPlan> {
+  // Patroni would move the leader key on its own, with the VIP still on the old leader.
+  if (at && session.inv.vip) throw new InputError(`--at: with vip: pgha releases the VIP on the old leader before the leader key moves, which a switchover Patroni runs on its own at a set time cannot do: run pgha switchover (without --at) at that time instead`);
   const cluster = await clusterView(session);
   const leaderNow = leaderOf(cluster);
   const streaming = leaderNow ? await streamingFrom(session, leaderNow.name) : undefined;
@@ -103,14 +106,17 @@ export async function switchoverNow(session: Session, plan: SwitchoverPlan, cand
   if (drained.hosts.length) steps.mark(`${old} drained in HAProxy on ${drained.hosts.map((c) => c.target.name).join(', ')}`);
   let demoted = false;
   try {
-    const r = await requestSwitchover(inv, askFrom(session, old), inv.host(old), { leader: old, ...(candidate ? { candidate } : {}) });
-    if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
-    steps.mark(`Patroni answered ${r.status}`, r.body.trim());
-    demoted = true;
-    for (const f of await shutdownSessions(drained)) steps.say(`  ${f}`);
-    const now = await waitForLeaderChange(session, old, steps, waitMs);
-    if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
-    return now;
+    // With a VIP, the old leader releases it before the leader key moves (never on two hosts).
+    return await withVipReleased(session, old, steps, async () => {
+      const r = await requestSwitchover(inv, askFrom(session, old), inv.host(old), { leader: old, ...(candidate ? { candidate } : {}) });
+      if (!isAcceptedOrUnknown(r)) throw refused('switchover', r);
+      steps.mark(`Patroni answered ${r.status}`, r.body.trim());
+      demoted = true;
+      for (const f of await shutdownSessions(drained)) steps.say(`  ${f}`);
+      const now = await waitForLeaderChange(session, old, steps, waitMs);
+      if (candidate && now !== candidate) throw new PghaError(`${now} leads now, not ${candidate}`);
+      return now;
+    });
   } finally {
     if (drained.hosts.length) {
       // Refused by Patroni: the old leader still leads. Otherwise ask (unknown counts as demoted: its health is forced down and comes back with its check).

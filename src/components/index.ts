@@ -8,17 +8,22 @@ import type { RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import { base } from './base/index.js';
 import { pinDriftOp } from './base/apt.js';
+import { databases } from './databases/index.js';
 import { etcd } from './etcd/index.js';
 import { haproxy } from './haproxy/index.js';
+import { monitoring } from './monitoring/index.js';
+import { notifications } from './notifications/index.js';
 import { patroni } from './patroni/index.js';
 import { pgbackrest } from './pgbackrest/index.js';
+import { pgbouncer } from './pgbouncer/index.js';
+import { vip } from './vip/index.js';
 import type { Release } from './base/release.js';
 import { RELEASES, ReleaseError } from './base/release.js';
 import { TOPOLOGY_PHASES, type ApplyContext, type CheckResult, type Component, type ComponentName, type Dcs, type EtcdClusterState, type Platform, type TopologyFacts, type TopologyStep } from './types.js';
 import { tls } from './tls/index.js';
 
 // tls before the services: their certificates exist before any of them starts (or restarts).
-export const COMPONENTS: readonly Component[] = [base, tls, etcd, patroni, haproxy, pgbackrest];
+export const COMPONENTS: readonly Component[] = [base, tls, etcd, notifications, patroni, vip, haproxy, databases, pgbouncer, pgbackrest, monitoring];
 
 /** Every Debian package a host's roles need on the cluster's release, from every component. */
 export function packagesFor(inv: Inventory, h: Host, release: Release): string[] {
@@ -92,9 +97,20 @@ export async function rolloutComponents(ctx: Omit<ApplyContext, 'leaderUp'>): Pr
   for (const c of COMPONENTS) await c.start?.(full);
 }
 
-/** `pgha verify`: every component's checks, run at once (verify costs the slowest, not the sum). */
-export function verifyCluster(session: Session): Promise<CheckResult[]> {
-  return Promise.all(COMPONENTS.flatMap((c) => c.verify?.(session) ?? []));
+// The components an inventory turns on; their checks run after the others'.
+const OPTIONAL = new Set<string>(['notifications', 'vip', 'databases', 'pgbouncer', 'monitoring']);
+
+/**
+ * `pgha verify`: every component's checks, at once (verify costs the slowest, not the sum), the
+ * optional components' in a second wave: sshd refuses more than 10 sessions on one connection.
+ */
+export async function verifyCluster(session: Session): Promise<CheckResult[]> {
+  const wave = (optional: boolean) => Promise.all(COMPONENTS.filter((c) => OPTIONAL.has(c.name) === optional).flatMap((c) => c.verify?.(session) ?? []));
+  const core = await wave(false);
+  const optional = await wave(true);
+  // In registry order, as before.
+  const order = (r: CheckResult) => COMPONENTS.findIndex((c) => c.name === r.component);
+  return [...core, ...optional].sort((a, b) => order(a) - order(b));
 }
 
 export function formatChecks(results: CheckResult[]): string {

@@ -424,6 +424,12 @@ export interface ServiceOptions extends NotifyOptions {
    * first start blocks until the cluster has quorum, so members start together and a gate waits.
    */
   noBlock?: boolean;
+  /**
+   * Clear a failed state first (`systemctl reset-failed`): a package that starts its service on
+   * install with no usable settings (vip-manager, prometheus-postgres-exporter) leaves it failed at
+   * systemd's start limit, which refuses every start until it is reset.
+   */
+  resetFailed?: boolean;
 }
 
 const ENABLED = ['enabled', 'static', 'alias'];
@@ -452,15 +458,24 @@ export function service(name: string, opts: ServiceOptions = {}): Operation {
       return steps.length === 0 ? null : { summary: steps.join(', ') };
     },
     async apply(conn, facts) {
-      for (const step of await plan(facts)) await conn.run(['systemctl', step, ...(step === 'start' && opts.noBlock ? ['--no-block'] : []), '--', name]);
+      for (const step of await plan(facts)) {
+        if (step === 'start' && opts.resetFailed) await conn.run(['systemctl', 'reset-failed', '--', name], { check: false });
+        await conn.run(['systemctl', step, ...(step === 'start' && opts.noBlock ? ['--no-block'] : []), '--', name]);
+      }
       facts.invalidate({ services: [name] });
     },
   };
 }
 
-/** Handler: `systemctl restart NAME` (`--no-block`: see ServiceOptions.noBlock). */
-export function restartService(name: string, opts: { noBlock?: boolean } = {}): Handler {
-  return { name: `restart ${name}`, run: async (conn) => void (await conn.run(['systemctl', 'restart', ...(opts.noBlock ? ['--no-block'] : []), '--', name])) };
+/** Handler: `systemctl restart NAME` (`noBlock`, `resetFailed`: see ServiceOptions). */
+export function restartService(name: string, opts: { noBlock?: boolean; resetFailed?: boolean } = {}): Handler {
+  return {
+    name: `restart ${name}`,
+    run: async (conn) => {
+      if (opts.resetFailed) await conn.run(['systemctl', 'reset-failed', '--', name], { check: false });
+      await conn.run(['systemctl', 'restart', ...(opts.noBlock ? ['--no-block'] : []), '--', name]);
+    },
+  };
 }
 
 /** Handler: reload a service if it runs (a stopped one reads its config when it starts). */

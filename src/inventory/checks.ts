@@ -1,5 +1,6 @@
 // Rules that span several fields. They run on whatever sections parsed cleanly, so one
 // `pgha validate` reports schema problems and cross-field problems together.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { PathSeg, Problem } from './locate.js';
 import { canonicalAddress, InventorySchema, MANAGED_PARAMETERS, TLS_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
@@ -131,6 +132,13 @@ export function crossFieldProblems(s: Sections): Problem[] {
           { port: s.haproxy.stats_port, path: ['haproxy', 'stats_port'] },
         );
       }
+      // The exporters of monitoring: true (ports in src/components/monitoring/prometheus.ts).
+      if (s.monitoring) {
+        ports.push({ port: 9100, path: ['monitoring'] });
+        if (roles.postgres.includes(name)) ports.push({ port: 9187, path: ['monitoring'] });
+        if (roles.haproxy.includes(name)) ports.push({ port: 8405, path: ['monitoring'] });
+      }
+      if (s.pgbouncer && roles.haproxy.includes(name)) ports.push({ port: s.pgbouncer.port, path: ['pgbouncer', 'port'] });
       const byPort = new Map<number, PathSeg[]>();
       for (const p of ports) {
         const first = byPort.get(p.port);
@@ -176,5 +184,41 @@ export function crossFieldProblems(s: Sections): Problem[] {
       }
     }
   }
+  usersAndDatabases(s, add);
+  if (s.vip && s.hosts) {
+    for (const [name, h] of s.hosts) if (canonicalAddress(h.address) === canonicalAddress(s.vip.address)) add(['vip', 'address'], `${s.vip.address} is the address of ${name}, expected an unused address`);
+    if (isIP(s.vip.address) === 4 && s.vip.prefix > 32) add(['vip', 'prefix'], `${s.vip.prefix} is longer than an IPv4 address, expected 1-32`);
+  }
+  const hooks = new Map<string, number>();
+  (s.notifications?.webhooks ?? []).forEach((w, i) => {
+    if (hooks.has(w.name)) add(['notifications', 'webhooks', i, 'name'], `webhook ${w.name} is also webhooks[${hooks.get(w.name)}], expected each name once`);
+    else hooks.set(w.name, i);
+  });
   return problems;
+}
+
+/** Users and databases: unique names, none of pgha's own, owners that exist, options that agree. */
+function usersAndDatabases(s: Sections, add: (path: PathSeg[], message: string) => void): void {
+  const users = s.users ?? [];
+  const own = s.patroni ? Object.entries(s.patroni.users) : [];
+  const byName = new Map<string, number>();
+  users.forEach((u, i) => {
+    if (byName.has(u.name)) add(['users', i, 'name'], `user ${u.name} is also users[${byName.get(u.name)}], expected each user once`);
+    else byName.set(u.name, i);
+    const mine = own.find(([, name]) => name === u.name);
+    if (mine) add(['users', i, 'name'], `${u.name} is pgha's own ${mine[0]} role (patroni.users.${mine[0]}), expected another name`);
+    for (const [yes, no] of [['LOGIN', 'NOLOGIN'], ['SUPERUSER', 'NOSUPERUSER'], ['CREATEDB', 'NOCREATEDB'], ['CREATEROLE', 'NOCREATEROLE'], ['INHERIT', 'NOINHERIT'], ['REPLICATION', 'NOREPLICATION'], ['BYPASSRLS', 'NOBYPASSRLS']] as const) {
+      if (u.options.includes(yes) && u.options.includes(no)) add(['users', i, 'options'], `both ${yes} and ${no}, expected one of them`);
+    }
+  });
+  const dbs = new Map<string, number>();
+  (s.databases ?? []).forEach((d, i) => {
+    if (dbs.has(d.name)) add(['databases', i, 'name'], `database ${d.name} is also databases[${dbs.get(d.name)}], expected each database once`);
+    else dbs.set(d.name, i);
+    if (['postgres', 'template0', 'template1'].includes(d.name)) add(['databases', i, 'name'], `${d.name} is PostgreSQL's own database, expected another name`);
+    if (d.state === 'absent' || d.owner === undefined || d.owner === s.patroni?.users.superuser) return;
+    const owner = users.find((u) => u.name === d.owner);
+    if (!owner) add(['databases', i, 'owner'], `${d.owner} is not a user of users:, expected one of: ${[...new Set([s.patroni?.users.superuser ?? 'postgres', ...users.filter((u) => u.state === 'present').map((u) => u.name)])].join(', ')}`);
+    else if (owner.state === 'absent') add(['databases', i, 'owner'], `user ${d.owner} is marked state: absent, expected a user that stays`);
+  });
 }

@@ -17,13 +17,14 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { crossFieldProblems, effectiveTiming, salvage } from './checks.js';
-import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type Problem } from './locate.js';
+import { parseYaml, problemLine, yamlErrorLines, yamlValue, zodProblems, type PathSeg, type Problem } from './locate.js';
 import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, type Secrets, type TimingProfile } from './schema.js';
 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
 export { SSH_DEFAULTS } from './schema.js';
 export { addressProblem, aptProxyProblem, canonicalAddress, cidrProblem, inCidr, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
+export { secretValues, ROLE_OPTIONS, SQL_NAME_RE } from './schema.js';
 export type { InventoryConfig, Secrets, TimingProfile, TlsSettings } from './schema.js';
 
 export type Role = 'etcd' | 'postgres' | 'haproxy' | 'backup_repository';
@@ -83,6 +84,17 @@ export interface Inventory {
   packages: InventoryConfig['packages'];
   /** TLS on every link (`tls.enabled`), and how pgha issues the certificates. */
   tls: InventoryConfig['tls'];
+  /** Database users and databases pgha manages on the leader (src/components/databases). */
+  users: InventoryConfig['users'];
+  databases: InventoryConfig['databases'];
+  /** PgBouncer on the HAProxy hosts (src/components/pgbouncer), or null. */
+  pgbouncer: InventoryConfig['pgbouncer'];
+  /** The leader's virtual IP (src/components/vip), or null. */
+  vip: InventoryConfig['vip'];
+  /** Prometheus endpoints (src/components/monitoring). */
+  monitoring: boolean;
+  /** Role-change webhooks (src/components/notifications). */
+  notifications: InventoryConfig['notifications'];
   /** Absolute path of the secrets file. */
   secretsFile: string;
   /** Present when loaded with secrets (the default). Never print these. */
@@ -132,7 +144,7 @@ export async function loadInventory(file: string, opts: { secrets?: boolean | 'o
   const secretsFile = expandPath(config?.secrets ?? 'secrets.yml', dir);
   // Named as the operator wrote them, next to the inventory path they gave.
   const shown = (p: string, abs: string) => (isAbsolute(p) || p.startsWith('~') ? abs : join(dirname(file), p));
-  const where = (path: string[]) => problemLine(parsed, { path, message: '' }).replace(/: $/, '');
+  const where = (path: PathSeg[]) => problemLine(parsed, { path, message: '' }).replace(/: $/, '');
   let secrets: Secrets | undefined;
   let secretsMissing = false;
   if (config && opts.secrets !== false) {
@@ -140,7 +152,22 @@ export async function loadInventory(file: string, opts: { secrets?: boolean | 'o
     else {
       const s = await loadSecrets(secretsFile, shown(config.secrets, secretsFile), where(['secrets']));
       if (Array.isArray(s)) lines.push(...s);
-      else secrets = s;
+      else {
+        secrets = s;
+        // A user that logs in needs its password; the message names the key, never a value.
+        config.users.forEach((u, i) => {
+          if (u.state === 'present' && u.options.includes('LOGIN') && !secrets?.users?.[u.name]) {
+            lines.push(`${where(['users', i, 'name'])}: LOGIN user ${u.name} has no password in the secrets file ${shown(config.secrets, secretsFile)}, expected users.${u.name}: PASSWORD there`);
+          }
+        });
+        if (config.pgbouncer && !secrets.pgbouncer_password) {
+          lines.push(`${where(['pgbouncer'])}: PgBouncer needs the password of its auth_query role, expected pgbouncer_password: PASSWORD in the secrets file ${shown(config.secrets, secretsFile)}`);
+        }
+        const hooks = config.notifications.webhooks.map((w) => w.name);
+        for (const name of Object.keys(secrets.webhook_headers ?? {})) {
+          if (!hooks.includes(name)) lines.push(`${where(['secrets'])}: the secrets file has webhook_headers.${name}, but notifications.webhooks has no webhook named ${name}, expected one of: ${hooks.join(', ') || '(none)'}`);
+        }
+      }
     }
   }
   if (config) {
@@ -266,6 +293,12 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
     pgbackrest: c.pgbackrest,
     packages: c.packages,
     tls: c.tls,
+    users: c.users,
+    databases: c.databases,
+    notifications: c.notifications,
+    monitoring: c.monitoring,
+    vip: c.vip,
+    pgbouncer: c.pgbouncer,
     secretsFile,
     secrets,
     repositoryHost: hosts.find((h) => h.roles.has('backup_repository')),

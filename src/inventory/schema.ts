@@ -260,6 +260,78 @@ const tlsSettings = z
   .describe('TLS settings');
 export type TlsSettings = z.output<typeof tlsSettings>;
 
+/** Role attributes a user may list, as CREATE ROLE spells them; the rest keep PostgreSQL's defaults. */
+export const ROLE_OPTIONS = [
+  'SUPERUSER', 'NOSUPERUSER', 'CREATEDB', 'NOCREATEDB', 'CREATEROLE', 'NOCREATEROLE', 'INHERIT', 'NOINHERIT',
+  'LOGIN', 'NOLOGIN', 'REPLICATION', 'NOREPLICATION', 'BYPASSRLS', 'NOBYPASSRLS',
+] as const;
+// Identifiers pgha writes double-quoted into SQL and unquoted into pg_hba: plain lowercase names only.
+export const SQL_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const sqlName = (what: string) => z.string().regex(SQL_NAME_RE, `expected a ${what} name: a-z, 0-9 and _, starting with a letter or _, at most 63`);
+/** What is wrong with a pg_hba client address (an address or a CIDR), or null. */
+export function hbaAddressProblem(v: string): string | null {
+  const [addr, bits, ...rest] = v.split('/');
+  const expected = 'expected an IPv4/IPv6 address or a CIDR (10.0.0.0/24), or haproxy (the HAProxy hosts)';
+  const v4or6 = isIP(addr);
+  if (rest.length || v4or6 === 0) return `not an address, ${expected}`;
+  if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (v4or6 === 4 ? 32 : 128))) return `bad prefix length, ${expected}`;
+  return null;
+}
+const hbaFrom = z.string().superRefine(problemCheck((v) => (v === 'haproxy' ? null : hbaAddressProblem(v))));
+const state = z.enum(['present', 'absent']).default('present').describe('absent: dropped (pgha never drops anything not marked absent)');
+
+const appUser = z.strictObject({
+  name: sqlName('role'),
+  state,
+  options: z
+    .array(z.enum(ROLE_OPTIONS))
+    .default(['LOGIN'])
+    .describe("role attributes (CREATE ROLE's keywords); those not listed keep PostgreSQL's defaults (NOLOGIN without LOGIN)"),
+  connection_limit: z.int().min(-1).max(100000).default(-1).describe('-1: no limit'),
+  pg_hba: z
+    .strictObject({
+      databases: z.array(z.union([z.literal('all'), sqlName('database')])).min(1).default(['all']).describe('databases this user may connect to'),
+      from: z.array(hbaFrom).min(1).default(['haproxy']).describe('client addresses or CIDRs; haproxy: the HAProxy hosts (clients come through them)'),
+    })
+    .prefault({})
+    .describe('the pg_hba rules of a LOGIN user (scram-sha-256)'),
+});
+
+/** What is wrong with a webhook URL, or null: http(s), a host, no credentials in it (use headers from the secrets file). */
+export function webhookUrlProblem(v: string): string | null {
+  const expected = 'expected an http:// or https:// URL';
+  if (controlCharacter(v) || /\s/.test(v)) return `contains a space or control character, ${expected}`;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return `not a URL, ${expected}`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `scheme ${u.protocol} is not http or https, ${expected}`;
+  if (u.username || u.password) return `has credentials in it, ${expected} without user:password@ (put an Authorization header in the secrets file: webhook_headers.NAME)`;
+  return null;
+}
+// An HTTP header name (RFC 9110 token) and a one-line value.
+const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+export const headerName = z.string().regex(HEADER_NAME_RE, 'expected an HTTP header name (letters, digits, -)');
+export const headerValue = z.string().superRefine(problemCheck((v) => (controlCharacter(v) ? `contains ${controlCharacter(v)}, expected a one-line header value` : null)));
+const webhook = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name: a-z, 0-9, _ and -').describe('names it in output and in the secrets file (webhook_headers.NAME)'),
+  url: z.string().superRefine(problemCheck(webhookUrlProblem)).describe('where the events are POSTed; only its scheme, host and port are ever printed'),
+  headers: z.record(headerName, headerValue).default({}).describe('extra headers (not secret; secret ones go in the secrets file under webhook_headers.NAME)'),
+  timeout: z.int().min(1).max(60).default(5).describe('seconds one try may take'),
+});
+
+const appDatabase = z.strictObject({
+  name: sqlName('database'),
+  state,
+  owner: sqlName('role').optional().describe('a user of users: (default: the superuser)'),
+  extensions: z
+    .array(z.string().regex(/^[a-z_][a-z0-9_-]{0,62}$/, 'expected an extension name: a-z, 0-9, _ and -'))
+    .default([])
+    .describe('extensions created in it (CREATE EXTENSION; never dropped)'),
+});
+
 export const InventorySchema = z
   .strictObject({
     cluster: z
@@ -413,6 +485,49 @@ export const InventorySchema = z
       .default(true)
       .transform((v): TlsSettings => (typeof v === 'boolean' ? tlsSettings.parse({ enabled: v }) : v))
       .describe('TLS on every link (default): true, false, or a map of settings'),
+    notifications: z
+      .strictObject({
+        webhooks: z.array(webhook).default([]).describe('each member POSTs a JSON event to every webhook on each of its role changes'),
+        retries: z.int().min(0).max(10).default(4).describe('tries after the first, 1, 2, 4, 8... s apart; delivery runs detached and never delays Patroni'),
+      })
+      .prefault({})
+      .describe('failover notifications'),
+    vip: z
+      .strictObject({
+        address: z
+          .string()
+          .superRefine(problemCheck((v) => (isIP(v) === 0 ? 'not an IP address, expected an unused IPv4 or IPv6 address on the database hosts\' network' : addressProblem(v))))
+          .describe("the virtual IP: an unused address on the database hosts' network"),
+        prefix: z.int().min(1).max(128).default(24).describe("its network's prefix length (netmask), e.g. 24"),
+        interface: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'expected a network interface name (e.g. eth0)')
+          .describe('the interface of each database host that takes the address'),
+      })
+      .nullable()
+      .default(null)
+      .describe('a virtual IP held by the host of the current leader (vip-manager); clients connect to it on PostgreSQL\'s port'),
+    pgbouncer: z
+      .strictObject({
+        port: port.default(6432).describe("PgBouncer's port on each HAProxy host"),
+        default_pool_size: z.int().min(1).max(10000).default(20).describe('server connections per user and database'),
+        max_client_conn: z.int().min(1).max(8000).default(500).describe('client connections PgBouncer accepts (each costs a file descriptor)'),
+      })
+      .nullable()
+      .default(null)
+      .describe('PgBouncer on the HAProxy hosts: client -> PgBouncer (transaction pooling) -> the local HAProxy primary port -> the leader; auth_query as the role pgha_pgbouncer (password pgbouncer_password in the secrets file)'),
+    monitoring: z
+      .boolean()
+      .default(false)
+      .describe('metrics for Prometheus: node_exporter (9100), postgres_exporter (9187), HAProxy exporter (8405), with Patroni and etcd /metrics; pgha prometheus writes the scrape config and alert rules'),
+    users: z
+      .array(appUser)
+      .default([])
+      .describe('database users (roles) pgha creates and alters on the leader; passwords in the secrets file under users.NAME'),
+    databases: z
+      .array(appDatabase)
+      .default([])
+      .describe('databases pgha creates on the leader (never dropped unless state: absent)'),
     packages: z
       .strictObject({
         apt_proxy: z
@@ -468,8 +583,18 @@ export const SecretsSchema = z.strictObject({
   replication_password: password,
   rewind_password: password,
   restapi_password: password,
+  users: z.record(z.string().regex(SQL_NAME_RE, 'expected a user name of the inventory'), password).optional(),
+  pgbouncer_password: password.optional(),
+  webhook_headers: z.record(z.string(), z.record(headerName, headerValue)).optional(),
 });
 export type Secrets = z.output<typeof SecretsSchema>;
+
+/** Every password in the secrets (for maskers): the four of pgha's roles and the users'. */
+export function secretValues(s: Secrets | undefined): string[] {
+  if (!s) return [];
+  const { users, webhook_headers, ...own } = s; // own: the role passwords, pgbouncer_password too
+  return [...Object.values(own), ...Object.values(users ?? {}), ...Object.values(webhook_headers ?? {}).flatMap((h) => Object.values(h))];
+}
 
 export function inventoryJsonSchema(): object {
   return z.toJSONSchema(InventorySchema, { io: 'input' });

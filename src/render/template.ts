@@ -8,7 +8,7 @@ import type { SecretMask } from '../engine/ops.js';
 import { packagePath } from '../package-files.js';
 
 /** The component a file belongs to (its folder under src/components and templates/). */
-export type ComponentName = 'tls' | 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest';
+export type ComponentName = 'tls' | 'base' | 'etcd' | 'patroni' | 'haproxy' | 'pgbackrest' | 'databases' | 'notifications' | 'monitoring' | 'vip' | 'pgbouncer';
 
 export interface RenderedFile {
   /** Absolute path on the host. */

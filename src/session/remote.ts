@@ -118,12 +118,17 @@ export async function sqlVia(
   });
 }
 
-/** SQL on the local PostgreSQL of a database host, as the OS user postgres (peer authentication). */
-export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number } = {}) {
-  return conn.run(['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', 'postgres', '-c', sql], {
+/**
+ * SQL on the local PostgreSQL of a database host, as the OS user postgres (peer authentication).
+ * `overStdin`: the SQL goes over stdin, never on the command line (it holds a password verifier).
+ */
+export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number; database?: string; overStdin?: boolean } = {}) {
+  const psql = ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', opts.database ?? 'postgres'];
+  return conn.run(opts.overStdin ? [...psql, '-f', '-'] : [...psql, '-c', sql], {
     user: 'postgres',
     check: opts.check ?? true,
     timeoutMs: opts.timeoutMs ?? 15_000,
+    ...(opts.overStdin ? { stdin: sql, display: `psql -d ${opts.database ?? 'postgres'} (SQL on stdin)` } : {}),
   });
 }
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { SSH_DEFAULTS, type Host, type Inventory, type Role } from '../inventory/index.js';
+import { SSH_DEFAULTS, secretValues, type Host, type Inventory, type Role } from '../inventory/index.js';
 import { Reporter, type LogSink } from '../engine/reporter.js';
 import type { PassphraseSource } from '../ssh/auth.js';
 import { HostError, InputError } from '../errors.js';
@@ -89,7 +89,7 @@ export function hostTarget(h: Host, env: NodeJS.ProcessEnv = process.env): HostT
 
 /** The one masker of a command: every secret of the inventory, in every spelling the masker knows. */
 export function secretMasker(inv: Inventory): Masker {
-  return new Masker(Object.values(inv.secrets ?? {}));
+  return new Masker(secretValues(inv.secrets));
 }
 
 /** A Session over the connections there are. */

@@ -14,6 +14,7 @@ import type { Host, Inventory } from '../../inventory/index.js';
 import { currentLeader, leaderOf } from '../patroni/cluster.js';
 import { check, renderedFile, type ApplyContext, type Component, type TopologyFacts, type TopologyStep } from '../types.js';
 import { haproxyServers, primaryRouteProblem } from './state.js';
+import { EXPORTER_PORTS } from '../monitoring/prometheus.js';
 
 export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg';
 
@@ -65,7 +66,7 @@ async function join(ctx: ApplyContext, h: Host): Promise<void> {
  * haproxy.cfg. `restTls` says, per member, whether its REST API speaks TLS: as the inventory
  * says, except while pgha moves a running cluster to TLS one member at a time.
  */
-export function haproxyConfigFile(inv: Inventory, restTls: (member: string) => boolean = () => tlsOn(inv)): RenderedFile {
+export function haproxyConfigFile(inv: Inventory, host: Host, restTls: (member: string) => boolean = () => tlsOn(inv)): RenderedFile {
   const p = inv.patroni;
   const servers = inv.hostsWithRole('postgres').map((h) => ({ name: h.name, address: hostPort(h.address, p.postgres_port), noloadbalance: h.tags.noloadbalance, restTls: restTls(h.name) }));
   const ctx = {
@@ -77,6 +78,7 @@ export function haproxyConfigFile(inv: Inventory, restTls: (member: string) => b
     replicaServers: servers.filter((s) => !s.noloadbalance),
     tls: tlsOn(inv),
     tlsCa: CA_BUNDLE,
+    monitoring: inv.monitoring ? { bind: hostPort(host.address, EXPORTER_PORTS.haproxy) } : null,
   };
   return renderFile('haproxy', HAPROXY_CONFIG, 'haproxy.cfg.hbs', ctx);
 }
@@ -105,7 +107,7 @@ export const haproxy: Component = {
   upgrades: (_inv, h) => (h.roles.has('haproxy') ? ['haproxy'] : []),
   files({ inv, host }) {
     if (!host.roles.has('haproxy')) return [];
-    return [haproxyConfigFile(inv)];
+    return [haproxyConfigFile(inv, host)];
   },
   plan,
   async prepare(ctx) {

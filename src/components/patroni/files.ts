@@ -6,6 +6,10 @@ import { renderFile, type RenderedFile } from '../../render/template.js';
 import { bracketed, hostPort } from '../../session/remote.js';
 import { yamlSecretMask } from '../../render/secret-mask.js';
 import { etcdClientHosts } from '../etcd/endpoints.js';
+import { userHbaRules } from '../databases/sql.js';
+import { patroniCallbacks } from '../notifications/index.js';
+import { monitorHba } from '../monitoring/index.js';
+import { pgbouncerHba } from '../pgbouncer/index.js';
 import { archiveCommand, replicaRestoreCommand, restoreCommand } from '../pgbackrest/paths.js';
 import type { Platform, RenderInput } from '../types.js';
 import { effectiveTiming } from './timing.js';
@@ -42,10 +46,19 @@ function hbaRules(inv: Inventory, ssl: boolean): string[] {
     rule('all', u.superuser, '127.0.0.1/32'),
     // Patroni reads the local timeline over a replication connection to localhost.
     rule('replication', u.replication, '127.0.0.1/32'),
+    // Listening on every address (vip:, and until a restart after vip: is removed), Patroni
+    // connects to "localhost", which may be ::1.
+    rule('all', u.superuser, '::1/128'),
+    rule('replication', u.replication, '::1/128'),
     ...members.map((a) => rule('replication', u.replication, a)),
     ...members.map((a) => rule('all', u.rewind, a)),
     ...members.map((a) => rule('all', u.superuser, a)),
+    // With TLS, clear text is refused from everywhere before any rule below can let it in.
     ...(ssl ? ['hostnossl all all all reject', 'hostnossl replication all all reject'] : []),
+    // The metrics exporter's peer login (monitoring), the inventory's users (users[].pg_hba), then the operator's own lines.
+    ...monitorHba(inv).hba,
+    ...pgbouncerHba(inv),
+    ...userHbaRules(inv),
     ...inv.patroni.pg_hba,
   ];
 }
@@ -97,13 +110,15 @@ function patroniContext(inv: Inventory, host: Host, dcs: RenderInput['dcs'], pla
     postgres: {
       // One port, at the end: PostgreSQL listens on the host's address and on localhost.
       // Patroni strips the brackets before it sets listen_addresses.
-      listen: `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
+      // With a virtual IP (vip:) every address: the VIP comes and goes, and PostgreSQL cannot bind an absent one.
+      listen: inv.vip ? `*:${p.postgres_port}` : `${bracketed(host.address)},127.0.0.1:${p.postgres_port}`,
       connectAddress: hostPort(host.address, p.postgres_port),
       dataDir: dataDir(inv, platform.release),
       binDir: binDir(inv, platform.release),
     },
     pgHba: hbaRules(inv, full),
-    pgIdent: `pgha postgres ${p.users.superuser}`,
+    callbacks: patroniCallbacks(inv),
+    pgIdent: [`pgha postgres ${p.users.superuser}`, ...monitorHba(inv).ident],
     // Patroni runs as postgres: PostgreSQL's key serves its REST API and etcd client too.
     tls: { rest: full, dcs: full, ssl: transport !== 'plain', verify: full, cert: certFile('postgres'), key: keyFile('postgres'), ca: CA_BUNDLE },
   };

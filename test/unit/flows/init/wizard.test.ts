@@ -6,7 +6,7 @@ import { rmSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { loadInventory } from '../../../../src/inventory/index.js';
+import { loadInventory, secretValues } from '../../../../src/inventory/index.js';
 import { EXIT, PghaError } from '../../../../src/errors.js';
 import { DEFAULTS } from '../../../../src/flows/init/answers.js';
 import { fingerprint, type HostProbe } from '../../../../src/flows/init/hostkeys.js';
@@ -169,7 +169,7 @@ test('wizard: answers typed into the prompts, invalid ones re-asked, host keys c
   assert.equal(kh[0], `10.88.213.11 ssh-ed25519 ${fakeKey('10.88.213.11').toString('base64')}`);
   assert.match(out(), /pgha validate -i inventory\.yml/);
   assert.match(out(), /--accept-new-host-keys/);
-  for (const p of Object.values(inv.secrets ?? {})) assert.ok(!term.text.includes(p), 'a password was shown');
+  for (const p of secretValues(inv.secrets)) assert.ok(!term.text.includes(p), 'a password was shown');
   assert.deepEqual(readdirSync(dir).sort(), ['home', 'inventory.secrets.yml', 'inventory.yml', 'known_hosts']);
 });
 

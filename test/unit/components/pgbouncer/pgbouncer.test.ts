@@ -1,0 +1,61 @@
+// PgBouncer without a cluster: where it runs and what it points at (the local HAProxy primary
+// port), transaction pooling with auth_query as the dedicated role, its password only in a
+// postgres-only file, the role's pg_hba rules, and the secrets file's required password.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { renderHost } from '../../../../src/components/index.js';
+import { loadInventory, secretValues, type Inventory } from '../../../../src/inventory/index.js';
+import { InputError } from '../../../../src/errors.js';
+
+const SECRETS = readFileSync('test/fixtures/secrets/test-secrets.yaml', 'utf8');
+
+async function load(extra: string, secrets = `${SECRETS}pgbouncer_password: bouncer-pw-1\n`): Promise<{ inv?: Inventory; lines: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-bouncer-'));
+  writeFileSync(join(dir, 'inv.yml'), `${readFileSync('test/fixtures/inventories/valid.yml', 'utf8')}secrets: s.yml\n${extra}`);
+  writeFileSync(join(dir, 's.yml'), secrets);
+  chmodSync(join(dir, 's.yml'), 0o600);
+  try {
+    return { inv: await loadInventory(join(dir, 'inv.yml')), lines: [] };
+  } catch (err) {
+    assert.ok(err instanceof InputError, String(err));
+    return { lines: err.lines.map((l) => l.slice(l.indexOf('inv.yml:'))) };
+  }
+}
+
+test('PgBouncer on each HAProxy host: transaction pooling into the local HAProxy primary port, auth_query as pgha_pgbouncer', async () => {
+  const { inv, lines } = await load('pgbouncer: {}\n');
+  assert.deepEqual(lines, []);
+  const files = renderHost(inv!, 'pg1', { dcs: 'etcd' });
+  const ini = files.find((f) => f.path === '/etc/pgbouncer/pgbouncer.ini')!.content;
+  for (const line of [
+    '* = host=127.0.0.1 port=5000',
+    'listen_addr = 10.1.0.1',
+    'listen_port = 6432',
+    'pool_mode = transaction',
+    'auth_type = scram-sha-256',
+    'auth_user = pgha_pgbouncer',
+    'auth_query = SELECT usename, passwd FROM pgha_pgbouncer.get_auth($1)',
+    'server_login_retry = 1',
+  ]) {
+    assert.ok(ini.split('\n').includes(line), `missing ${line}`);
+  }
+  const userlist = files.find((f) => f.path === '/etc/pgbouncer/userlist.txt')!;
+  assert.deepEqual([userlist.content, userlist.owner, userlist.mode, userlist.secret], ['"pgha_pgbouncer" "bouncer-pw-1"\n', 'postgres', 0o600, true]);
+  assert.ok(secretValues(inv!.secrets).includes('bouncer-pw-1'), 'the masker knows the password');
+  const hba = parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql.pg_hba as string[];
+  assert.deepEqual(hba.filter((l) => l.includes('pgha_pgbouncer')), ['host all pgha_pgbouncer 10.1.0.1/32 scram-sha-256', 'host all pgha_pgbouncer 10.1.0.2/32 scram-sha-256', 'host all pgha_pgbouncer 10.1.0.3/32 scram-sha-256']);
+  // Not on the repository host; nothing without pgbouncer:.
+  assert.ok(!renderHost(inv!, 'bk', { dcs: 'etcd' }).some((f) => f.component === 'pgbouncer'));
+  assert.ok(!renderHost((await load('')).inv!, 'pg1', { dcs: 'etcd' }).some((f) => f.component === 'pgbouncer'));
+});
+
+test('PgBouncer without its password in the secrets file, or on a taken port: located', async () => {
+  const { lines } = await load('pgbouncer: {port: 5000}\n', SECRETS);
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(lines[0], /^inv\.yml:17:17: haproxy\.primary_port: port 5000 is also|^inv\.yml:20:\d+: pgbouncer\.port: port 5000 is also haproxy\.primary_port on pg1/);
+  assert.match(lines[1], /^inv\.yml:20:12: pgbouncer: PgBouncer needs the password of its auth_query role, expected pgbouncer_password: PASSWORD in the secrets file .*s\.yml$/);
+});
