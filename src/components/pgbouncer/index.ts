@@ -15,6 +15,7 @@ import { sqlLocal } from '../../session/remote.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { ident, literal, scramMatches, scramVerifier } from '../databases/sql.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
+import { CA_BUNDLE, tlsOn } from '../tls/paths.js';
 
 export const PGBOUNCER_ROLE = 'pgha_pgbouncer';
 const SCHEMA = 'pgha_pgbouncer';
@@ -40,6 +41,9 @@ function pgbouncerFiles({ inv, host }: RenderInput): RenderedFile[] {
     authFile: USERLIST,
     authUser: PGBOUNCER_ROLE,
     authSchema: SCHEMA,
+    // With TLS PostgreSQL refuses clear text: PgBouncer's server connections (to 127.0.0.1, a name
+    // every member's certificate carries) verify the member behind HAProxy against the cluster CA.
+    serverTls: tlsOn(inv) ? { ca: CA_BUNDLE } : null,
   };
   // The auth_user logs in to the server itself: its password is in the clear here (postgres, 0600).
   const pw = inv.secrets?.pgbouncer_password ?? '';

@@ -1,7 +1,7 @@
 // The names a host's certificate must carry (pure). Clients verify a server by the name or
 // address they connected to, so each certificate lists the host's name and address; PostgreSQL's
 // also lists every HAProxy host (HAProxy forwards TCP: a client connected to an HAProxy host runs
-// its TLS handshake with the member PostgreSQL behind it), the inventory's tls.client_names, and
+// its TLS handshake with the member PostgreSQL behind it), the virtual IP, the inventory's tls.client_names, and
 // localhost (Patroni's own connections to its PostgreSQL go to localhost with sslmode=verify-full).
 import { isIP } from 'node:net';
 import { canonicalAddress, type Host, type Inventory } from '../../inventory/index.js';
@@ -32,7 +32,9 @@ export function wantedNames(inv: Inventory, host: Host, service: TlsService): Ce
   // etcd's serves its own address; pgBackRest's is a client certificate only.
   if (service === 'etcd' || service === 'pgbackrest') return names(host.name, own);
   const proxies = inv.hostsWithRole('haproxy').flatMap((h) => [h.name, h.address]);
-  return names(host.name, [...own, 'localhost', '127.0.0.1', ...proxies, ...inv.tls.client_names]);
+  // A virtual IP (vip:) is where clients connect: it is a name of every member that may hold it.
+  const vip = inv.vip ? [inv.vip.address] : [];
+  return names(host.name, [...own, 'localhost', '127.0.0.1', ...proxies, ...vip, ...inv.tls.client_names]);
 }
 
 /** The same names (order aside)? */

@@ -20,6 +20,7 @@ import { fileOp } from '../../render/op.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import type { Session } from '../../session/session.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
+import { CA_BUNDLE, certFile, keyFile, tlsOn } from '../tls/paths.js';
 import { currentLeader } from '../patroni/cluster.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
 
@@ -50,7 +51,15 @@ async function vipOnLeader(session: Session): Promise<true | string> {
 
 function vipFiles({ inv, host }: RenderInput): RenderedFile[] {
   if (!inv.vip || !host.roles.has('postgres')) return [];
-  const ctx = { vip: inv.vip, key: `${inv.patroni.namespace}${inv.cluster.name}/leader`, member: host.name, endpoints: etcdEndpoints(inv).join(','), interval: VIP_INTERVAL_MS };
+  const ctx = {
+    vip: inv.vip,
+    key: `${inv.patroni.namespace}${inv.cluster.name}/leader`,
+    member: host.name,
+    endpoints: etcdEndpoints(inv).join(','),
+    interval: VIP_INTERVAL_MS,
+    // etcd asks its clients for a certificate of the cluster CA: the host's PostgreSQL one (vip-manager runs as root).
+    tls: tlsOn(inv) ? { ca: CA_BUNDLE, cert: certFile('postgres'), key: keyFile('postgres') } : null,
+  };
   return [renderFile('vip', VIP_DEFAULT, 'vip-manager.default.hbs', ctx), renderFile('vip', DROPIN, 'vip-manager.dropin.conf.hbs', ctx)];
 }
 

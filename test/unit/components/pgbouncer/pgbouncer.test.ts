@@ -40,6 +40,9 @@ test('PgBouncer on each HAProxy host: transaction pooling into the local HAProxy
     'auth_user = pgha_pgbouncer',
     'auth_query = SELECT usename, passwd FROM pgha_pgbouncer.get_auth($1)',
     'server_login_retry = 1',
+    // TLS (the default): PostgreSQL refuses clear text; the member behind HAProxy is verified.
+    'server_tls_sslmode = verify-full',
+    'server_tls_ca_file = /etc/pgha/tls/ca.crt',
   ]) {
     assert.ok(ini.split('\n').includes(line), `missing ${line}`);
   }

@@ -62,6 +62,9 @@ test('the CA is made once beside the secrets file, its key 0600; a certificate f
   assert.match(text, /DNS:localhost, DNS:pg1, DNS:pg2, DNS:pg3, IP Address:10\.0\.10\.11, IP Address:10\.0\.10\.12, IP Address:10\.0\.10\.13, IP Address:127\.0\.0\.1/);
   assert.match(text, /TLS Web Server Authentication, TLS Web Client Authentication/);
   assert.match(text, /CA:FALSE/);
+  // A virtual IP is a name of every member's PostgreSQL certificate (clients connect to it).
+  assert.ok(wantedNames({ ...inv, vip: { address: '10.0.10.100', prefix: 24, interface: 'eth0' } } as typeof inv, pg1, 'postgres').ip.includes('10.0.10.100'));
+  assert.ok(!names.ip.includes('10.0.10.100'));
   // etcd's certificate names only the member itself.
   assert.deepEqual(wantedNames(inv, pg1, 'etcd'), { cn: 'pg1', dns: ['pg1'], ip: ['10.0.10.11'] });
   // Which services need a certificate, by role: the backup repository host has pgBackRest's (an

@@ -30,7 +30,9 @@ test("vip-manager follows the leader key of etcd's v2 store for its own member; 
   assert.deepEqual(lines, []);
   const files = renderHost(inv!, 'pg2', { dcs: 'etcd' });
   const settings = files.find((f) => f.path === '/etc/default/vip-manager')!.content;
-  for (const line of ['VIP_IP="10.1.0.100"', 'VIP_MASK=24', 'VIP_IFACE="eth0"', 'VIP_KEY="/service/t/leader"', 'VIP_HOST="pg2"', 'VIP_TYPE="etcd"', 'VIP_ENDPOINT="http://10.1.0.1:2379,http://10.1.0.2:2379,http://10.1.0.3:2379"', 'VIP_INTERVAL=250']) {
+  for (const line of ['VIP_IP="10.1.0.100"', 'VIP_MASK=24', 'VIP_IFACE="eth0"', 'VIP_KEY="/service/t/leader"', 'VIP_HOST="pg2"', 'VIP_TYPE="etcd"', 'VIP_ENDPOINT="https://10.1.0.1:2379,https://10.1.0.2:2379,https://10.1.0.3:2379"', 'VIP_INTERVAL=250',
+    // TLS (the default): etcd's certificate checked, the host's client certificate presented.
+    'VIP_ETCD_CA_FILE="/etc/pgha/tls/ca.crt"', 'VIP_ETCD_CERT_FILE="/etc/pgha/tls/postgres.crt"', 'VIP_ETCD_KEY_FILE="/etc/pgha/tls/postgres.key"']) {
     assert.ok(settings.split('\n').includes(line), `missing ${line}`);
   }
   // Stopping vip-manager releases the address: SIGINT is the one signal 1.0.2 cleans up on, and ExecStopPost deletes it anyway.
@@ -39,7 +41,7 @@ test("vip-manager follows the leader key of etcd's v2 store for its own member; 
   const patroni = parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql;
   assert.equal(patroni.listen, '*:5432');
   // Patroni then connects to "localhost", which may resolve to ::1.
-  assert.ok(patroni.pg_hba.includes('host all postgres ::1/128 scram-sha-256') && patroni.pg_hba.includes('host replication replicator ::1/128 scram-sha-256'));
+  assert.ok(patroni.pg_hba.includes('hostssl all postgres ::1/128 scram-sha-256') && patroni.pg_hba.includes('hostssl replication replicator ::1/128 scram-sha-256'));
   assert.equal(vipDcsProblem(inv!, 'etcd'), null);
   assert.match(vipDcsProblem(inv!, 'etcd3')!, /follows only etcd's v2 API/);
   // Without vip: no vip-manager, PostgreSQL on the host's address and localhost.
