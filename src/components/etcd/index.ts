@@ -14,6 +14,8 @@ import type { ReleaseName } from '../base/release.js';
 import type { Connection } from '../../ssh/index.js';
 import { check, renderedFile, type ApplyContext, type Component, type Dcs, type EtcdClusterState, type TopologyFacts, type TopologyStep } from '../types.js';
 import { etcdDataDir, etcdClientUrl, etcdPeerUrl } from './endpoints.js';
+import { hostPort } from '../../session/remote.js';
+import { EXPORTER_PORTS } from '../monitoring/prometheus.js';
 import {
   describeChange,
   hasLearners,
@@ -81,6 +83,8 @@ export function etcdConfigFile(
       token: `pgha-${inv.cluster.name}`,
       // Patroni's `etcd:` DCS speaks the v2 API.
       enableV2: dcs === 'etcd',
+      // monitoring: /metrics on a listener of its own, in clear text (see EXPORTER_PORTS).
+      metricsUrl: inv.monitoring ? `http://${hostPort(host.address, EXPORTER_PORTS.etcd)}` : null,
       tls: transport === 'tls' || transport === 'transition',
       trust: transport === 'trust',
       transition: transport === 'transition',

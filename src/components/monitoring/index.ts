@@ -16,6 +16,7 @@ import { currentLeader } from '../patroni/cluster.js';
 import { REPO_USER } from '../pgbackrest/paths.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
 import { EXPORTER_PORTS, MONITOR_ROLE, scrapeTargets } from './prometheus.js';
+import { CA_BUNDLE, TLS_DIR, tlsOn } from '../tls/paths.js';
 
 const EXPORTER = 'prometheus-postgres-exporter';
 const EXPORTER_DEFAULT = '/etc/default/prometheus-postgres-exporter';
@@ -24,6 +25,10 @@ const BACKUP_SCRIPT = '/usr/local/lib/pgha/backup-metrics';
 const BACKUP_UNIT = '/etc/systemd/system/pgha-backup-metrics';
 // Debian's node_exporter reads textfiles from here (its package creates it).
 const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter';
+// With TLS: the certificates' end of validity, hourly, on every host.
+const CERT_SCRIPT = '/usr/local/lib/pgha/cert-metrics';
+const CERT_UNIT = '/etc/systemd/system/pgha-cert-metrics';
+const CERT_TEXTFILE = `${TEXTFILE_DIR}/pgha_certificates.prom`;
 
 /** pg_hba and pg_ident lines Patroni's config needs for the exporter's login (none without monitoring). */
 export function monitorHba(inv: Inventory): { hba: string[]; ident: string[] } {
@@ -59,6 +64,14 @@ function monitoringFiles({ inv, host }: RenderInput): RenderedFile[] {
       renderFile('monitoring', BACKUP_SCRIPT, 'backup-metrics.py.hbs', ctx, { mode: 0o755 }),
       renderFile('monitoring', `${BACKUP_UNIT}.service`, 'backup-metrics.service.hbs', ctx),
       renderFile('monitoring', `${BACKUP_UNIT}.timer`, 'backup-metrics.timer.hbs', ctx),
+    );
+  }
+  if (tlsOn(inv)) {
+    const ctx = { dir: TLS_DIR, textfile: CERT_TEXTFILE, script: CERT_SCRIPT };
+    files.push(
+      renderFile('monitoring', CERT_SCRIPT, 'cert-metrics.sh.hbs', ctx, { mode: 0o755 }),
+      renderFile('monitoring', `${CERT_UNIT}.service`, 'cert-metrics.service.hbs', ctx),
+      renderFile('monitoring', `${CERT_UNIT}.timer`, 'cert-metrics.timer.hbs', ctx),
     );
   }
   return files;
@@ -98,10 +111,12 @@ async function endpointsProblem(session: Session): Promise<{ n: number } | strin
   for (const t of scrapeTargets(inv)) {
     for (const target of t.targets) {
       const host = byAddress.get(target.replace(/:\d+$/, ''))!;
-      perHost.set(host, [...(perHost.get(host) ?? []), { job: t.job, url: `http://${target}/metrics` }]);
+      perHost.set(host, [...(perHost.get(host) ?? []), { job: t.job, url: `${t.scheme}://${target}/metrics` }]);
     }
   }
-  const script = 'while [ $# -gt 0 ]; do echo "$(curl -sS --max-time 5 -- "$1" 2>/dev/null | grep -c -F -- "$2")"; shift 2; done';
+  // https endpoints (Patroni's with TLS) are verified against the cluster CA, as Prometheus is told to.
+  const ca = tlsOn(inv) ? `--cacert ${CA_BUNDLE} ` : '';
+  const script = `while [ $# -gt 0 ]; do echo "$(curl -sS --max-time 5 ${ca}-- "$1" 2>/dev/null | grep -c -F -- "$2")"; shift 2; done`;
   const bad: string[] = [];
   let n = 0;
   await Promise.all(
@@ -136,6 +151,7 @@ export const monitoring: Component = {
       if (backupRunner(session.inv, h)) {
         ops.push(mine(BACKUP_SCRIPT), mine(`${BACKUP_UNIT}.service`, [daemonReload]), mine(`${BACKUP_UNIT}.timer`, [daemonReload]));
       }
+      if (tlsOn(session.inv)) ops.push(mine(CERT_SCRIPT), mine(`${CERT_UNIT}.service`, [daemonReload]), mine(`${CERT_UNIT}.timer`, [daemonReload]));
       return ops;
     });
   },
@@ -166,6 +182,21 @@ export const monitoring: Component = {
         },
       },
     ]);
+    // The certificates' end of validity: the timer, and a first reading now.
+    if (tlsOn(session.inv)) {
+      await rollout.stage('certificate metrics', [...session.conns.values()], () => [
+        service('pgha-cert-metrics.timer'),
+        {
+          describe: 'certificate validity textfile',
+          async check(conn) {
+            return (await conn.run(['test', '-s', CERT_TEXTFILE], { check: false })).code === 0 ? null : { summary: 'write it now (pgha-cert-metrics.service)' };
+          },
+          async apply(conn) {
+            await conn.run(['systemctl', 'start', 'pgha-cert-metrics.service'], { timeoutMs: 60_000 });
+          },
+        },
+      ]);
+    }
   },
   // Each endpoint answers with its metric names (the start gate waited for it).
   verify: (session) =>

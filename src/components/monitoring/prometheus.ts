@@ -4,9 +4,10 @@
 import { stringify } from 'yaml';
 import type { Inventory } from '../../inventory/index.js';
 import { hostPort } from '../../session/remote.js';
+import { tlsOn } from '../tls/paths.js';
 
 /** Ports of the exporters pgha installs (HAProxy's: its own documentation's example port). */
-export const EXPORTER_PORTS = { haproxy: 8405, postgres: 9187, node: 9100 } as const;
+export const EXPORTER_PORTS = { haproxy: 8405, postgres: 9187, node: 9100, etcd: 2381 } as const;
 
 /** The least-privilege role postgres_exporter logs in as (member of pg_monitor, peer login only). */
 export const MONITOR_ROLE = 'pgha_monitor';
@@ -19,25 +20,32 @@ export interface ScrapeTarget {
   job: string;
   targets: string[];
   path?: string;
+  /** https: the endpoint presents a certificate of the cluster CA (Patroni's REST API with TLS). */
+  scheme: 'http' | 'https';
 }
 
 /** Every endpoint, by job. */
 export function scrapeTargets(inv: Inventory): ScrapeTarget[] {
   const at = (role: 'postgres' | 'etcd' | 'haproxy', port: number) => inv.hostsWithRole(role).map((h) => hostPort(h.address, port));
   return [
-    { job: 'pgha-patroni', targets: at('postgres', inv.patroni.restapi_port) },
-    { job: 'pgha-etcd', targets: at('etcd', inv.etcd.client_port) },
-    { job: 'pgha-haproxy', targets: at('haproxy', EXPORTER_PORTS.haproxy) },
-    { job: 'pgha-postgres', targets: at('postgres', EXPORTER_PORTS.postgres) },
-    { job: 'pgha-node', targets: inv.hosts.map((h) => hostPort(h.address, EXPORTER_PORTS.node)) },
+    { job: 'pgha-patroni', targets: at('postgres', inv.patroni.restapi_port), scheme: tlsOn(inv) ? 'https' : 'http' },
+    // etcd's metrics listener of its own (its client port asks every client for a certificate with TLS).
+    { job: 'pgha-etcd', targets: at('etcd', EXPORTER_PORTS.etcd), scheme: 'http' },
+    { job: 'pgha-haproxy', targets: at('haproxy', EXPORTER_PORTS.haproxy), scheme: 'http' },
+    { job: 'pgha-postgres', targets: at('postgres', EXPORTER_PORTS.postgres), scheme: 'http' },
+    { job: 'pgha-node', targets: inv.hosts.map((h) => hostPort(h.address, EXPORTER_PORTS.node)), scheme: 'http' },
   ];
 }
 
-/** A `scrape_configs:` document for prometheus.yml, every series labelled with the cluster's name. */
-export function scrapeConfig(inv: Inventory): string {
+/**
+ * A `scrape_configs:` document for prometheus.yml, every series labelled with the cluster's name.
+ * `caFile`: where the Prometheus server finds the cluster CA, for the https endpoints.
+ */
+export function scrapeConfig(inv: Inventory, caFile = `pgha-${inv.cluster.name}-ca.crt`): string {
   const jobs = scrapeTargets(inv).map((t) => ({
     job_name: `${t.job}-${inv.cluster.name}`,
     metrics_path: t.path ?? '/metrics',
+    ...(t.scheme === 'https' ? { scheme: 'https', tls_config: { ca_file: caFile } } : {}),
     static_configs: [{ targets: t.targets, labels: { pgha_cluster: inv.cluster.name, pgha_job: t.job } }],
   }));
   return (
@@ -127,6 +135,20 @@ export function alertRules(inv: Inventory): string {
       labels: { severity: 'warning' },
       annotations: { summary: `{{ $labels.pgha_job }} on {{ $labels.instance }} does not answer`, description: 'Prometheus cannot scrape this endpoint of the cluster.' },
     },
+    ...(tlsOn(inv)
+      ? [
+          {
+            alert: 'PghaCertificateExpiresSoon',
+            expr: `pgha_certificate_not_after_seconds${sel()} - time() < ${inv.tls.renew_before_days * 86400}`,
+            for: '1h',
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: `a certificate of ${c} expires within ${inv.tls.renew_before_days} days`,
+              description: '{{ $labels.path }} on {{ $labels.instance }} expires in {{ $value | humanizeDuration }}: pgha apply re-issues host certificates this close to their end (pgha tls renew any time; pgha tls renew --ca for the CA).',
+            },
+          },
+        ]
+      : []),
   ];
   return `# Alert rules for pgha cluster ${c}, written by pgha prometheus (load with rule_files).\n` + stringify({ groups: [{ name: `pgha-${c}`, rules }] }, { lineWidth: 0 });
 }

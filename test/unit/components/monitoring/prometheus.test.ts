@@ -33,18 +33,56 @@ test('promtool accepts the rules file and a prometheus.yml with the scrape confi
   writeFileSync(join(dir, 'rules.yml'), alertRules(inv));
   const rules = promtool(['check', 'rules', 'rules.yml'], dir);
   assert.equal(rules.status, 0, rules.stdout + rules.stderr);
-  assert.match(rules.stdout, /SUCCESS: 9 rules found/);
-  writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...parse(scrapeConfig(inv)), rule_files: ['rules.yml'] }));
+  // 9, and the certificates' with TLS (the default).
+  assert.match(rules.stdout, /SUCCESS: 10 rules found/);
+  // promtool reads the CA file the scrape config names.
+  const ca = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-subj', '/CN=t', '-days', '1'], { encoding: 'utf8' });
+  assert.equal(ca.status, 0, ca.stderr);
+  writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...parse(scrapeConfig(inv, 'ca.crt')), rule_files: ['rules.yml'] }));
   const config = promtool(['check', 'config', 'prometheus.yml'], dir);
   assert.equal(config.status, 0, config.stdout + config.stderr);
   const jobs = parse(scrapeConfig(inv)).scrape_configs.map((j: { job_name: string; static_configs: { targets: string[] }[] }) => `${j.job_name} ${j.static_configs[0].targets.join(',')}`);
   assert.deepEqual(jobs, [
     'pgha-patroni-t 10.1.0.1:8008,10.1.0.2:8008,10.1.0.3:8008',
-    'pgha-etcd-t 10.1.0.1:2379,10.1.0.2:2379,10.1.0.3:2379',
+    'pgha-etcd-t 10.1.0.1:2381,10.1.0.2:2381,10.1.0.3:2381',
     'pgha-haproxy-t 10.1.0.1:8405,10.1.0.2:8405,10.1.0.3:8405',
     'pgha-postgres-t 10.1.0.1:9187,10.1.0.2:9187,10.1.0.3:9187',
     'pgha-node-t 10.1.0.1:9100,10.1.0.2:9100,10.1.0.3:9100,10.1.0.9:9100',
   ]);
+  // Patroni's REST API speaks TLS: Prometheus verifies it against the cluster CA; etcd's metrics have a clear-text listener of their own.
+  const patroni = parse(scrapeConfig(inv, '/etc/prometheus/pgha-t-ca.crt')).scrape_configs[0];
+  assert.deepEqual([patroni.scheme, patroni.tls_config], ['https', { ca_file: '/etc/prometheus/pgha-t-ca.crt' }]);
+  assert.equal(parse(scrapeConfig(inv)).scrape_configs[1].scheme, undefined);
+  assert.match(renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.path === '/etc/default/etcd')!.content, /^ETCD_LISTEN_METRICS_URLS="http:\/\/10\.1\.0\.1:2381"$/m);
+});
+
+test('promtool test rules: a certificate within tls.renew_before_days of its end alerts (TLS, the default)', async () => {
+  const inv = await inventory();
+  const dir = mkdtempSync(join(tmpdir(), 'pgha-promtool-'));
+  writeFileSync(join(dir, 'rules.yml'), alertRules(inv));
+  const labels = { pgha_cluster: 't', pgha_job: 'pgha-node', instance: '10.1.0.2:9100', path: '/etc/pgha/tls/etcd.crt' };
+  const series = `pgha_certificate_not_after_seconds{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(', ')}}`;
+  // The certificate ends 40 days after the test's start (1970-01-01): the alert waits until 30 days before, plus its hour.
+  const end = 40 * 86400;
+  const rule = (parse(alertRules(inv)).groups[0].rules as { alert: string; annotations: Record<string, string> }[]).find((x) => x.alert === 'PghaCertificateExpiresSoon')!;
+  const cases = [
+    { eval_time: '9d', alertname: 'PghaCertificateExpiresSoon', exp_alerts: [] },
+    {
+      eval_time: '11d',
+      alertname: 'PghaCertificateExpiresSoon',
+      exp_alerts: [
+        {
+          exp_labels: { severity: 'warning', ...labels },
+          exp_annotations: { summary: rule.annotations.summary, description: rule.annotations.description.replace('{{ $labels.path }}', labels.path).replace('{{ $labels.instance }}', labels.instance).replace('{{ $value | humanizeDuration }}', '29d 0h 0m 0s') },
+        },
+      ],
+    },
+  ];
+  writeFileSync(join(dir, 'certs.yml'), stringify({ rule_files: ['rules.yml'], evaluation_interval: '1h', tests: [{ interval: '1h', input_series: [{ series, values: `${end}x400` }], alert_rule_test: cases }] }));
+  const r = promtool(['test', 'rules', 'certs.yml'], dir);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  // Without TLS there is no certificate to watch.
+  assert.doesNotMatch(alertRules(await inventory('monitoring: true\ntls: false\n')), /PghaCertificateExpiresSoon/);
 });
 
 test('promtool test rules: the alerts fire on sample series, and not on a healthy cluster', async () => {
