@@ -29,7 +29,8 @@ const PREFIX = lab.machineAddress('node1').replace(/\d+$/, '');
 function writeInventory(base: string, appPassword: string, hook?: { url: string; token: string }, monitoring = false): void {
   const doc = parseDocument(readFileSync(base, 'utf8'));
   const labSecrets = String(doc.get('secrets'));
-  secretsFile = join(dirname(base), 'apps.secrets.yml');
+  // Beside the lab's secrets: the cluster CA (<cluster>.ca.crt) is kept beside the secrets file.
+  secretsFile = join(dirname(labSecrets), 'apps.secrets.yml');
   const hookSecret = hook ? `webhook_headers:\n  oncall:\n    Authorization: ${JSON.stringify(`Bearer ${hook.token}`)}\n` : '';
   writeFileSync(secretsFile, `${readFileSync(labSecrets, 'utf8').trimEnd()}\nusers:\n  app: ${JSON.stringify(appPassword)}\n${hookSecret}`, { mode: 0o600 });
   chmodSync(secretsFile, 0o600);
