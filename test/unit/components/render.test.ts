@@ -128,7 +128,7 @@ test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles 
     const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     // The primary port: the leader lock (status 200) and a writable PostgreSQL (its role) in one check.
-    assert.match(cfg, /http-check send meth GET uri \/primary\n    http-check expect status 200\n    http-check expect rstring "\\"role\\": \?\\"\(master\|primary\)\\""\n/);
+    assert.match(cfg, /http-check send meth GET uri \/primary\n    http-check expect rstring "\\"role\\": \?\\"\(master\|primary\)\\""\n    http-check expect status 200\n/);
     assert.match(cfg, /option httpchk OPTIONS \/replica\?lag=1048576/);
     assert.match(cfg, /stats socket \/run\/haproxy\/admin\.sock/);
     const { inter_ms, fastinter_ms, fall, rise } = inv.timing.haproxy;
