@@ -143,7 +143,7 @@ test("HAProxy: Debian's haproxy -c accepts the config, for both timing profiles 
     const cfg = renderHost(inv, 'pg1', { dcs: 'etcd' }).find((f) => f.component === 'haproxy')!.content;
     haproxyCheck(cfg);
     // The primary port: the leader lock (status 200) and a writable PostgreSQL (its role) in one check.
-    assert.match(cfg, /http-check send meth GET uri \/primary\n    http-check expect status 200\n    http-check expect rstring "\\"role\\": \?\\"\(master\|primary\)\\""\n/);
+    assert.match(cfg, /http-check send meth GET uri \/primary\n    http-check expect rstring "\\"role\\": \?\\"\(master\|primary\)\\""\n    http-check expect status 200\n/);
     // The stats page without a password is on localhost only.
     assert.match(cfg, /^listen stats\n    mode http\n(?:    #.*\n)*    bind 127\.0\.0\.1:7000$/m);
     assert.match(cfg, /option httpchk OPTIONS \/replica\?lag=1048576/);
