@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parse, parseDocument, stringify } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha, recap } from '../helpers.js';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -302,14 +302,22 @@ describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
     assert.match(v.stdout, /ok +monitoring: 16 metrics endpoints answer/, v.stdout + v.stderr);
     const expected: [string, number, string[]][] = [
       ['node1', 8008, ['patroni_primary{scope="lab"}', 'patroni_xlog_replayed_location', 'patroni_failsafe_mode_is_active']],
-      ['node2', 2379, ['etcd_server_has_leader 1', 'etcd_server_is_leader']],
+      ['node2', 2381, ['etcd_server_has_leader 1', 'etcd_server_is_leader']],
       ['node3', 8405, ['haproxy_process_nbthread', 'haproxy_backend_active_servers{proxy="primary"} 1', 'haproxy_server_status{proxy="primary",server="node1"']],
       ['node1', 9187, ['pg_up 1', 'pg_stat_database_xact_commit', 'pgha_archiver_archived_count', 'pgha_archiver_last_failed_time']],
       ['node4', 9100, ['node_load1', 'pgha_backup_status_ok{stanza="main"} 1', 'pgha_backup_last_completed_timestamp_seconds{stanza="main",type="full"}']],
     ];
     for (const [host, port, names] of expected) {
-      const body = await (await fetch(`http://${lab.machineAddress(host)}:${port}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      // Patroni's REST API speaks TLS (the default): asked from the host, verified against the cluster CA.
+      const url = `${port === 8008 ? 'https' : 'http'}://${lab.machineAddress(host)}:${port}/metrics`;
+      const body = (await lab.ssh(host, `curl -sS --max-time 10 --cacert /etc/pgha/tls/ca.crt ${url}`)).stdout;
       for (const n of names) assert.ok(body.includes(n), `${host}:${port}/metrics lacks ${n}`);
+    }
+    // Every certificate's end of validity, for the expiry alert.
+    const certs = (await lab.ssh('node2', `curl -sS --max-time 10 http://${lab.machineAddress('node2')}:9100/metrics | grep '^pgha_certificate_not_after_seconds'`)).stdout;
+    for (const f of ['ca', 'etcd', 'postgres']) {
+      const m = new RegExp(`^pgha_certificate_not_after_seconds\\{path="/etc/pgha/tls/${f}\\.crt"\\} (\\S+)$`, 'm').exec(certs);
+      assert.ok(m && Number(m[1]) * 1000 > Date.now() + 300 * 86_400_000, `${f}.crt: ${certs}`);
     }
     // The exporter's role: pg_monitor and nothing else.
     const role = await lab.ssh(await leaderName(ctx), `sudo -u postgres psql -XAtc "select rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolpassword is null, array(select b.rolname from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = r.oid) from pg_authid r where rolname = 'pgha_monitor'"`);
@@ -322,7 +330,12 @@ describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'pgha-lab-rules.yml')], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    assert.match(check.stdout, /SUCCESS: 9 rules found/);
+    assert.match(check.stdout, /SUCCESS: 10 rules found/);
+    // With TLS the scrape config verifies Patroni against the cluster CA, written beside it: promtool reads it.
+    writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...parse(readFileSync(join(dir, 'pgha-lab-scrape.yml'), 'utf8')), rule_files: ['pgha-lab-rules.yml'] }));
+    const config = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+    assert.equal(config.status, 0, config.stdout + config.stderr);
+    assert.match(readFileSync(join(dir, 'pgha-lab-ca.crt'), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
     const off = await pgha(['prometheus', '-i', join(dirname(inventory), 'lab.yml'), '-o', dir]);
     assert.equal(off.code, 2);
     assert.match(off.stderr, /monitoring is not true/);
