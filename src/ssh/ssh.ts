@@ -105,9 +105,15 @@ export class SshConnection extends ShellConnection {
     done.catch(() => {}); // after a timeout nobody awaits it
     try {
       const r = await Promise.race([done, expired]);
+      // No exit status and no signal: the channel closed under the command (the connection
+      // dropped, the host's sshd ended). What the command did on the host is unknown.
+      if (r.code === null && !r.signal) {
+        await new Promise((res) => setTimeout(res, 100)); // let the connection's own close/error arrive
+        throw new HostError(this.target.name, `the SSH connection was lost while a command ran (${this.lost ?? 'the channel closed without an exit status'}): its outcome on the host is unknown; run pgha apply again`);
+      }
       return { code: r.code, signal: r.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
     } catch (e) {
-      if (e instanceof CommandTimeout) throw e;
+      if (e instanceof CommandTimeout || e instanceof HostError) throw e;
       throw new HostError(this.target.name, `the SSH connection failed: ${this.lost ?? (e as Error).message}`);
     } finally {
       clearTimeout(timer);

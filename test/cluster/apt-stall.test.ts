@@ -3,7 +3,9 @@
 // The inventory's apt_proxy points there and one host (node2) misses a package pgha installs
 // (socat), so apply runs apt-get update and the install there. The stall must be reported on
 // screen with the host and the address it waits on, ended and tried again within ~30 s, and
-// apply must succeed in bounded time; a writer through HAProxy runs throughout.
+// apply must succeed in bounded time; a writer through HAProxy runs throughout. Then, with the
+// same stall holding apt on node2, the SSH session serving pgha there is killed (its sshd
+// process, by PID): apply fails that host with the reason, and the next apply converges.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -51,7 +53,7 @@ function stallingProxy(listen: string, upstream: { host: string; port: number },
 }
 
 /** `pgha apply`, each output line with the time it arrived (ms). */
-function applyTimed(inventory: string): Promise<{ code: number | null; lines: { at: number; text: string }[]; ms: number }> {
+function applyTimed(inventory: string, onLine: (text: string) => void = () => {}): Promise<{ code: number | null; lines: { at: number; text: string }[]; ms: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [...PGHA_FROM_SOURCE, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { PGHA_LOG_DIR: `${REPO}test-output/logs`, ...process.env } });
   const lines: { at: number; text: string }[] = [];
@@ -59,7 +61,10 @@ function applyTimed(inventory: string): Promise<{ code: number | null; lines: { 
   const take = (key: 'out' | 'err') => (d: Buffer) => {
     const parts = (partial[key] + d.toString()).split('\n');
     partial[key] = parts.pop()!;
-    for (const text of parts) lines.push({ at: Date.now(), text });
+    for (const text of parts) {
+      lines.push({ at: Date.now(), text });
+      onLine(text);
+    }
   };
   child.stdout.on('data', take('out'));
   child.stderr.on('data', take('err'));
@@ -72,6 +77,26 @@ function applyTimed(inventory: string): Promise<{ code: number | null; lines: { 
     }),
   );
 }
+
+/** A copy of the inventory with another apt_proxy. */
+function withAptProxy(inventory: string, url: string): string {
+  const doc = parseDocument(readFileSync(inventory, 'utf8'));
+  doc.setIn(['packages', 'apt_proxy'], url);
+  const file = join(mkdtempSync(join(tmpdir(), 'pgha-apt-stall-')), 'inventory.yml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+// On the host: from the apt watchdog pgha runs, up the process tree to the sshd session process
+// serving that SSH connection, killed (SIGKILL) by its PID, which is printed.
+const KILL_PGHA_SESSION = [
+  "p=$(pgrep -o -f '/run/pgha-ap[t]') || exit 3",
+  'while [ "$p" -gt 1 ]; do',
+  '  case "$(tr "\\0" " " < /proc/$p/cmdline)" in "sshd: admin@"*) sudo kill -9 "$p" && echo "$p"; exit 0 ;; esac',
+  '  p=$(awk \'{ print $4 }\' /proc/$p/stat)',
+  'done',
+  'exit 4',
+].join('\n');
 
 describe('a stalled package proxy during apply', { timeout: 20 * 60_000 }, () => {
   let inventory: string;
@@ -90,10 +115,7 @@ describe('a stalled package proxy during apply', { timeout: 20 * 60_000 }, () =>
     const upstream = new URL(cfg.proxyUrl);
     const proxy = stallingProxy(cfg.hostAddress, { host: upstream.hostname, port: Number(upstream.port) }, 1);
     const port = await proxy.ready;
-    const doc = parseDocument(readFileSync(inventory, 'utf8'));
-    doc.setIn(['packages', 'apt_proxy'], `http://${cfg.hostAddress}:${port}`);
-    const stalling = join(mkdtempSync(join(tmpdir(), 'pgha-apt-stall-')), 'inventory.yml');
-    writeFileSync(stalling, doc.toString());
+    const stalling = withAptProxy(inventory, `http://${cfg.hostAddress}:${port}`);
     await sh(HOST, 'sudo apt-get remove -y -q socat');
     const ctx = await faultContext(inventory, log);
     const checker = await Checker.start({ writeEndpoints: ctx.haproxy, members: ctx.members, cred: ctx.cred });
@@ -125,5 +147,42 @@ describe('a stalled package proxy during apply', { timeout: 20 * 60_000 }, () =>
     assert.deepEqual(problems(report), []);
     assert.equal(report.readOnlyErrors, 0);
     log(`writer: ${report.acknowledged} acknowledged, ${report.lost.length} lost, longest gap ${report.unavailabilityS} s`);
+  });
+
+  test('the SSH session serving pgha on one host killed mid-stage: that host fails with the reason, the next apply converges', async () => {
+    const cfg = lab.labConfig();
+    const upstream = new URL(cfg.proxyUrl);
+    const proxy = stallingProxy(cfg.hostAddress, { host: upstream.hostname, port: Number(upstream.port) }, 1);
+    const stalling = withAptProxy(inventory, `http://${cfg.hostAddress}:${await proxy.ready}`);
+    await sh(HOST, 'sudo apt-get remove -y -q socat');
+    const ctx = await faultContext(inventory, log);
+    const checker = await Checker.start({ writeEndpoints: ctx.haproxy, members: ctx.members, cred: ctx.cred });
+    let killed: Promise<string> | undefined;
+    let r: Awaited<ReturnType<typeof applyTimed>>;
+    try {
+      assert.ok(await checker.waitForAcks(0, 30, 60_000), 'writes through HAProxy before apply');
+      // While apt-get update waits on the stalled proxy (the watchdog's report says so): a step that is safe to repeat.
+      r = await applyTimed(stalling, (text) => {
+        if (!killed && new RegExp(`^${HOST}: apt-get update waiting`).test(text)) killed = sh(HOST, KILL_PGHA_SESSION);
+      });
+    } finally {
+      proxy.close();
+    }
+    const out = r.lines.map((l) => l.text).join('\n');
+    assert.ok(killed, `apply never reported the wait:\n${out}`);
+    log(`killed sshd session process ${await killed} on ${HOST}`);
+    assert.equal(r.code, 1, out);
+    assert.match(out, new RegExp(`${HOST}.*the SSH connection was lost while a command ran \\(.+\\): its outcome on the host is unknown; run pgha apply again`), out);
+    assert.match(out, new RegExp(`^${HOST} +ok=\\d+ +changed=\\d+ +failed=1$`, 'm'), out);
+    for (const other of ['node1', 'node3', 'node4']) assert.match(out, new RegExp(`^${other} +ok=\\d+ +changed=\\d+ +failed=0$`, 'm'), out);
+    // The next apply (the lab's own proxy): converges and verifies.
+    const again = await pgha(['apply', '-i', inventory]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /^VERIFY$/m);
+    assert.equal(await sh(HOST, "dpkg-query -W -f '${Status}' socat"), 'install ok installed');
+    const report = await checker.finish();
+    assert.deepEqual(problems(report), []);
+    assert.equal(report.readOnlyErrors, 0);
+    log(`failed apply ${(r.ms / 1000).toFixed(1)} s, next apply ${(again.ms / 1000).toFixed(1)} s; writer: ${report.acknowledged} acknowledged, ${report.lost.length} lost, longest gap ${report.unavailabilityS} s`);
   });
 });

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ensureCluster } from '../helpers.js';
-import { faultContext, pghaSwitchover, poweroffLeader, resultsTable, runScenario, switchover, waitAllStreaming, writeResults, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
+import { faultContext, pghaSwitchover, sh, poweroffLeader, resultsTable, runScenario, switchover, waitAllStreaming, writeResults, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const results: ScenarioResult[] = [];
@@ -50,5 +50,12 @@ describe('the primary port never sends a client to a read-only server', { timeou
 
   test('switchover asked of Patroni directly (no drain): measured', async () => {
     await scenario('Patroni POST /switchover', switchover(ctx), { readOnlyFree: false });
+  });
+
+  test("HAProxy's checks read Patroni's whole answer: no request of theirs ends in a reset (a traceback in Patroni's log)", async () => {
+    for (const m of ctx.members) {
+      const n = await sh(m.name, "sudo journalctl -u patroni --since '-1 min' --no-pager | grep -c 'Exception happened during processing of request' || true");
+      assert.equal(n, '0', `${m.name}: Patroni logged ${n} failed REST requests in the last minute`);
+    }
   });
 });
