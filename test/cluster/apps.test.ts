@@ -379,7 +379,10 @@ function watchHolders(): { stop: () => Promise<{ maxAtOnce: number; samples: num
       maxAtOnce = Math.max(maxAtOnce, h.length);
       if (h.length > 1) twice.push(`${new Date(now).toISOString()} ${h.join('+')}`);
       for (const n of h) if (!firstBy.has(n)) firstBy.set(n, now);
-      if (h.length === 0) noneSince ??= now;
+      // A stretch without a holder counts once some host has held it (not while vip-manager is being installed).
+      if (h.length === 0) {
+        if (firstBy.size) noneSince ??= now;
+      }
       else if (noneSince !== null) {
         longestNone = Math.max(longestNone, now - noneSince);
         noneSince = null;

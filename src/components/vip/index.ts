@@ -87,11 +87,17 @@ export async function withVipReleased<T>(session: Session, oldLeader: string, st
   if (!vip) return change();
   if (!session.conns.has(oldLeader)) throw new HostError(oldLeader, `the VIP ${vip.address} must leave this host before the leader key moves, and it is unreachable over SSH: ${session.unreachable.get(oldLeader) ?? ''}`);
   const conn = session.conn(oldLeader);
+  const release = () => conn.run(['ip', 'addr', 'del', `${vip.address}/${vip.prefix}`, 'dev', vip.interface], { check: false });
+  // Not running there (vip: just added, its stage still to come in this apply): nothing moves the VIP yet.
+  if ((await conn.run(['systemctl', 'is-active', '--quiet', 'vip-manager'], { check: false })).code !== 0) {
+    if (await holds(session, oldLeader)) await release();
+    return change();
+  }
   let result: T;
   try {
     await conn.run(['systemctl', 'stop', 'vip-manager'], { timeoutMs: 30_000 });
     // Belt and braces: the unit's ExecStopPost deletes it too.
-    if (await holds(session, oldLeader)) await conn.run(['ip', 'addr', 'del', `${vip.address}/${vip.prefix}`, 'dev', vip.interface], { check: false });
+    if (await holds(session, oldLeader)) await release();
     if (await holds(session, oldLeader)) throw new HostError(oldLeader, `vip-manager stopped, but ${vip.address} is still on ${vip.interface}: not switching over`);
     steps.mark(`${oldLeader} released the VIP ${vip.address}`);
     result = await change();

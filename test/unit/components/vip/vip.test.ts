@@ -1,6 +1,7 @@
 // The virtual IP without a cluster: vip-manager's settings per member (the v2 leader key it
-// follows, its poll interval, the unit drop-in that makes stopping it release the address), PostgreSQL listening on every address, the refusal with the etcd3 DCS, and the
-// inventory's located errors.
+// follows, its poll interval, the unit drop-in that makes stopping it release the address),
+// PostgreSQL listening on every address, the refusals (the etcd3 DCS, a scheduled switchover) and
+// the inventory's located errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,8 @@ import { renderHost } from '../../../../src/components/index.js';
 import { vipDcsProblem } from '../../../../src/components/vip/index.js';
 import { loadInventory, type Inventory } from '../../../../src/inventory/index.js';
 import { InputError } from '../../../../src/errors.js';
+import { planSwitchover } from '../../../../src/cluster/leader-change.js';
+import type { Session } from '../../../../src/session/session.js';
 
 async function load(extra: string): Promise<{ inv?: Inventory; lines: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'pgha-vip-'));
@@ -58,4 +61,16 @@ test('bad VIPs: located', async () => {
   ]);
   assert.deepEqual((await load('vip: {address: 10.1.0.100, interface: eth0, prefix: 33}\n')).lines, ['inv.yml:20:53: vip.prefix: 33 is longer than an IPv4 address, expected 1-32']);
   assert.deepEqual((await load('vip: {address: 10.1.0.100}\n')).lines, ['inv.yml:20:1: vip.interface: required key missing, expected a string']);
+});
+
+test('pgha switchover --at is refused with a VIP (exit 2), before any host is asked', async () => {
+  const { inv } = await load('vip: {address: 10.1.0.100, interface: eth0}\n');
+  // No connection at all: the refusal must come first.
+  const session = { inv } as unknown as Session;
+  await assert.rejects(planSwitchover(session, undefined, new Date(Date.now() + 3_600_000)), (err: unknown) => {
+    assert.ok(err instanceof InputError);
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, /^--at: with vip: pgha releases the VIP on the old leader before the leader key moves/);
+    return true;
+  });
 });
