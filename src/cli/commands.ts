@@ -12,7 +12,7 @@ import type { RunLog } from './runlog.js';
 type Flow = (ctx: CommandContext, opts: any) => Promise<number>;
 
 /** Commands that keep a run log by default (they change the cluster, or are how one checks it after a change). */
-const LOGGED_BY_DEFAULT = new Set(['apply', 'verify', 'switchover', 'failover', 'backup', 'restore', 'replace', 'reinit', 'restart', 'upgrade']);
+const LOGGED_BY_DEFAULT = new Set(['apply', 'verify', 'switchover', 'failover', 'backup', 'restore', 'replace', 'reinit', 'restart', 'upgrade', 'renew']);
 
 /** Exit code of bad input per command, where it is not 2: `status` follows monitoring plugins (3: unknown). */
 export const BAD_INPUT_EXIT: Record<string, number> = { status: 3 };

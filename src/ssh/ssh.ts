@@ -26,6 +26,13 @@ export interface ConnectOptions extends ShellConnectionOptions {
   passphrase?: PassphraseSource;
 }
 
+/**
+ * Commands at once on one connection (each is a channel). sshd refuses channels beyond its
+ * MaxSessions (10 by default: "Channel open failure"); verify and status ask many questions of one
+ * host at a time, so the rest wait for a free channel.
+ */
+export const MAX_CHANNELS = 8;
+
 // Dead peers are noticed within about a minute instead of at the next command's timeout.
 const KEEPALIVE_MS = 15_000;
 const KEEPALIVE_COUNT = 4;
@@ -37,6 +44,8 @@ export function hopText(h: JumpHop): string {
 
 export class SshConnection extends ShellConnection {
   private lost: string | undefined;
+  private open = 0;
+  private readonly waiting: (() => void)[] = [];
 
   private constructor(
     target: HostTarget,
@@ -76,6 +85,17 @@ export class SshConnection extends ShellConnection {
   }
 
   protected async exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
+    if (this.open >= MAX_CHANNELS) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.open++;
+    try {
+      return await this.execOnChannel(text, stdin, timeoutMs);
+    } finally {
+      this.open--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async execOnChannel(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
     if (!this.ssh.isConnected()) throw new HostError(this.target.name, `the SSH connection was lost (${this.lost ?? 'closed'})`);
     const out: Buffer[] = [];
     const err: Buffer[] = [];

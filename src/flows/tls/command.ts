@@ -70,7 +70,7 @@ async function roll(session: Session, rollout: Rollout, name: string, o: { bundl
 export async function renew(ctx: CommandContext, opts: RenewOptions): Promise<number> {
   const inv = await ctx.inventory();
   requireTls(inv);
-  const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv) });
+  const reporter = await createReporter({ verbose: opts.verbose, masker: secretMasker(inv), log: ctx.log });
   const started = Date.now();
   const current = await loadClusterCa(inv);
   const paths = caPaths(inv);

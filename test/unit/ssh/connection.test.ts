@@ -118,6 +118,12 @@ describe('connect failures name the host and the reason', () => {
 });
 
 describe('run', () => {
+  test('more commands at once than sshd allows channels (MaxSessions 10) wait for a free one, none refused', async () => {
+    const n = 25;
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => conn.run(`sleep 0.3; echo ${i}`)));
+    assert.deepEqual(rs.map((r) => r.stdout.trim()), Array.from({ length: n }, (_, i) => String(i)));
+  });
+
   test('exit codes, check, untrimmed output, stdin, UTF-8', async () => {
     const r = await conn.run('printf "  two leading\\n\\nand trailing  \\n\\n"; printf "err \\n" >&2');
     assert.deepEqual(r, { code: 0, stdout: '  two leading\n\nand trailing  \n\n', stderr: 'err \n' });
