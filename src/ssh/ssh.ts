@@ -29,9 +29,14 @@ export interface ConnectOptions extends ShellConnectionOptions {
 /**
  * Commands at once on one connection (each is a channel). sshd refuses channels beyond its
  * MaxSessions (10 by default: "Channel open failure"); verify and status ask many questions of one
- * host at a time, so the rest wait for a free channel.
+ * host at a time, so the rest wait for a free channel. sshd frees a session a moment after the
+ * command's end, so a channel it still refuses is asked for again (nothing ran on it) for a while.
  */
 export const MAX_CHANNELS = 8;
+const CHANNEL_RETRY_MS = 15_000;
+
+/** sshd refused to open a channel: the command never started. */
+class ChannelRefused extends Error {}
 
 // Dead peers are noticed within about a minute instead of at the next command's timeout.
 const KEEPALIVE_MS = 15_000;
@@ -88,7 +93,16 @@ export class SshConnection extends ShellConnection {
     if (this.open >= MAX_CHANNELS) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.open++;
     try {
-      return await this.execOnChannel(text, stdin, timeoutMs);
+      const deadline = Date.now() + CHANNEL_RETRY_MS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.execOnChannel(text, stdin, timeoutMs);
+        } catch (e) {
+          if (!(e instanceof ChannelRefused)) throw e;
+          if (Date.now() > deadline) throw new HostError(this.target.name, `the SSH connection failed: ${e.message} (sshd refused a channel for ${CHANNEL_RETRY_MS / 1000} s)`);
+          await new Promise((r) => setTimeout(r, Math.min(50 * attempt, 500)));
+        }
+      }
     } finally {
       this.open--;
       this.waiting.shift()?.();
@@ -134,6 +148,7 @@ export class SshConnection extends ShellConnection {
       return { code: r.code, signal: r.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
     } catch (e) {
       if (e instanceof CommandTimeout || e instanceof HostError) throw e;
+      if (!this.lost && /Channel open failure/.test((e as Error).message)) throw new ChannelRefused((e as Error).message);
       throw new HostError(this.target.name, `the SSH connection failed: ${this.lost ?? (e as Error).message}`);
     } finally {
       clearTimeout(timer);
