@@ -3,12 +3,10 @@
 // the inventory's users:/databases: checks with their located errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { attrChanges, databasePlan, rolePlan, scramMatches, scramVerifier, userHbaRules, wantedAttrs, type AppUser, type RoleState } from '../../../../src/components/databases/sql.js';
-import { loadInventory, type Inventory } from '../../../../src/inventory/index.js';
-import { InputError } from '../../../../src/errors.js';
+import { type Inventory } from '../../../../src/inventory/index.js';
+import { loadWith, TEST_SECRETS } from '../inventory-with.js';
 
 // Made by PostgreSQL 15 (Debian 12): CREATE ROLE t PASSWORD 'correct horse'; select rolpassword.
 const PG_VERIFIER = 'SCRAM-SHA-256$4096:j2JliyMiBxsgk+0JOQdCcw==$AHrf45oHU5ifYRGc0s+qtPTF6LStCCVUqBWXZvJJelE=:H/KmSzrYR3DKWQ5TWD0Cewdtg3PmQT8KwH2AbMTExsI=';
@@ -103,21 +101,9 @@ test("pg_hba: a LOGIN user's rules from the HAProxy hosts by default, or from th
 
 // ---------------------------------------------------------------- the inventory
 
-const VALID = readFileSync('test/fixtures/inventories/valid.yml', 'utf8');
 const SECRETS = readFileSync('test/fixtures/secrets/test-secrets.yaml', 'utf8');
 
-async function load(extra: string, secrets = `${SECRETS}users:\n  app: app-password-1\n`): Promise<{ inv?: Inventory; lines: string[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgha-users-'));
-  writeFileSync(join(dir, 'inv.yml'), `${VALID}secrets: s.yml\n${extra}`);
-  writeFileSync(join(dir, 's.yml'), secrets);
-  chmodSync(join(dir, 's.yml'), 0o600);
-  try {
-    return { inv: await loadInventory(join(dir, 'inv.yml')), lines: [] };
-  } catch (err) {
-    assert.ok(err instanceof InputError, String(err));
-    return { lines: err.lines.map((l) => l.slice(l.indexOf('inv.yml:'))) };
-  }
-}
+const load = (extra: string, secrets = `${TEST_SECRETS}users:\n  app: app-password-1\n`) => loadWith(extra, secrets);
 
 test('users and databases load with their defaults; none by default', async () => {
   const none = await load('');

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,25 +14,13 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { renderHost } from '../../../../src/components/index.js';
 import { NOTIFY_CONFIG, NOTIFY_SCRIPT, webhookOrigin } from '../../../../src/components/notifications/index.js';
-import { loadInventory, secretValues, type Inventory } from '../../../../src/inventory/index.js';
-import { InputError } from '../../../../src/errors.js';
+import { secretValues, type Inventory } from '../../../../src/inventory/index.js';
+import { loadWith, TEST_SECRETS } from '../inventory-with.js';
 
-const VALID = readFileSync('test/fixtures/inventories/valid.yml', 'utf8');
 const SECRETS = readFileSync('test/fixtures/secrets/test-secrets.yaml', 'utf8');
 const HOOKS = (url: string) => `notifications:\n  webhooks:\n    - name: oncall\n      url: ${url}\n      headers: {X-Team: dba}\n      timeout: 1\n  retries: 2\n`;
 
-async function load(extra: string, secrets = `${SECRETS}webhook_headers:\n  oncall: {Authorization: Bearer s3cr3t-t0ken}\n`): Promise<{ inv?: Inventory; lines: string[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgha-notify-'));
-  writeFileSync(join(dir, 'inv.yml'), `${VALID}secrets: s.yml\n${extra}`);
-  writeFileSync(join(dir, 's.yml'), secrets);
-  chmodSync(join(dir, 's.yml'), 0o600);
-  try {
-    return { inv: await loadInventory(join(dir, 'inv.yml')), lines: [] };
-  } catch (err) {
-    assert.ok(err instanceof InputError, String(err));
-    return { lines: err.lines.map((l) => l.slice(l.indexOf('inv.yml:'))) };
-  }
-}
+const load = (extra: string, secrets = `${TEST_SECRETS}webhook_headers:\n  oncall: {Authorization: Bearer s3cr3t-t0ken}\n`) => loadWith(extra, secrets);
 
 /** The notifier and its settings for pg1, written where python3 can run them. */
 function installNotifier(inv: Inventory): { script: string; env: NodeJS.ProcessEnv } {

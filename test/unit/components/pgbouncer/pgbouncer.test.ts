@@ -3,28 +3,15 @@
 // postgres-only file, the role's pg_hba rules, and the secrets file's required password.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { renderHost } from '../../../../src/components/index.js';
-import { loadInventory, secretValues, type Inventory } from '../../../../src/inventory/index.js';
-import { InputError } from '../../../../src/errors.js';
+import { secretValues } from '../../../../src/inventory/index.js';
+import { loadWith, TEST_SECRETS } from '../inventory-with.js';
 
 const SECRETS = readFileSync('test/fixtures/secrets/test-secrets.yaml', 'utf8');
 
-async function load(extra: string, secrets = `${SECRETS}pgbouncer_password: bouncer-pw-1\n`): Promise<{ inv?: Inventory; lines: string[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgha-bouncer-'));
-  writeFileSync(join(dir, 'inv.yml'), `${readFileSync('test/fixtures/inventories/valid.yml', 'utf8')}secrets: s.yml\n${extra}`);
-  writeFileSync(join(dir, 's.yml'), secrets);
-  chmodSync(join(dir, 's.yml'), 0o600);
-  try {
-    return { inv: await loadInventory(join(dir, 'inv.yml')), lines: [] };
-  } catch (err) {
-    assert.ok(err instanceof InputError, String(err));
-    return { lines: err.lines.map((l) => l.slice(l.indexOf('inv.yml:'))) };
-  }
-}
+const load = (extra: string, secrets = `${TEST_SECRETS}pgbouncer_password: bouncer-pw-1\n`) => loadWith(extra, secrets);
 
 test('PgBouncer on each HAProxy host: transaction pooling into the local HAProxy primary port, auth_query as pgha_pgbouncer', async () => {
   const { inv, lines } = await load('pgbouncer: {}\n');

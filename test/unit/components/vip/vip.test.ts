@@ -4,29 +4,15 @@
 // the inventory's located errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parse } from 'yaml';
 import { renderHost } from '../../../../src/components/index.js';
 import { vipDcsProblem } from '../../../../src/components/vip/index.js';
-import { loadInventory, type Inventory } from '../../../../src/inventory/index.js';
 import { InputError } from '../../../../src/errors.js';
 import { planSwitchover } from '../../../../src/cluster/leader-change.js';
 import type { Session } from '../../../../src/session/session.js';
+import { loadWith } from '../inventory-with.js';
 
-async function load(extra: string): Promise<{ inv?: Inventory; lines: string[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgha-vip-'));
-  writeFileSync(join(dir, 'inv.yml'), `${readFileSync('test/fixtures/inventories/valid.yml', 'utf8')}secrets: s.yml\n${extra}`);
-  writeFileSync(join(dir, 's.yml'), readFileSync('test/fixtures/secrets/test-secrets.yaml', 'utf8'));
-  chmodSync(join(dir, 's.yml'), 0o600);
-  try {
-    return { inv: await loadInventory(join(dir, 'inv.yml')), lines: [] };
-  } catch (err) {
-    assert.ok(err instanceof InputError, String(err));
-    return { lines: err.lines.map((l) => l.slice(l.indexOf('inv.yml:'))) };
-  }
-}
+const load = (extra: string) => loadWith(extra);
 
 test("vip-manager follows the leader key of etcd's v2 store for its own member; PostgreSQL listens everywhere", async () => {
   const { inv, lines } = await load('vip: {address: 10.1.0.100, interface: eth0}\n');
