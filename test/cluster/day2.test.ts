@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha } from '../helpers.js';
-import { clusterView, faultContext, leaderName, resultsTable, runScenario, sh, sleep, waitAllStreaming, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
+import { assertNothingLost, clusterView, faultContext, leaderName, resultsTable, runScenario, sh, sleep, waitAllStreaming, type FaultContext, type FaultRun, type ScenarioResult } from '../faults/suite.js';
 import { openSession } from '../../src/session/session.js';
 import { Steps } from '../../src/engine/index.js';
 import { etcdMemberTurn, patroniUnderPause } from '../../src/cluster/upgrade.js';
@@ -54,12 +54,7 @@ async function checked(name: string, fault: (r: FaultRun) => Promise<void>): Pro
   const { result, verifyOut } = await runScenario(ctx, name, fault);
   results.push(result);
   log(`${name}: longest write gap ${result.unavailabilityS} s, ${result.acknowledged} writes acknowledged, ${result.lost} lost, leader ${result.leaderBefore} -> ${result.leaderAfter}`);
-  assert.doesNotMatch(result.notes, /scenario error/, result.notes);
-  assert.equal(result.lost, 0, `${name}: ${result.problems.join('; ')}`);
-  assert.equal(result.duplicated, 0, `${name}: duplicated writes`);
-  assert.equal(result.doublePrimary, 0, `${name}: ${result.problems.join('; ')}`);
-  assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
-  assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+  assertNothingLost(name, result, verifyOut);
   return result;
 }
 

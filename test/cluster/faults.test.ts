@@ -13,6 +13,7 @@ import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha } from '../helpers.js';
 import { Checker, connect, directWriteProbe, WRITES_TABLE, problems } from '../faults/checker.js';
 import {
+  assertNothingLost,
   applyKilledAt,
   etcdGet,
   etcdQuorum,
@@ -47,12 +48,7 @@ let ctx: FaultContext;
 async function scenario(name: string, c: FaultContext, fault: (r: FaultRun) => Promise<void>): Promise<ScenarioResult> {
   const { result, verifyOut } = await runScenario(c, name, fault);
   results.push(result);
-  assert.equal(result.lost, 0, `${name}: acknowledged writes lost: ${result.problems.join('; ')}`);
-  assert.equal(result.duplicated, 0, `${name}: duplicated writes`);
-  assert.equal(result.doublePrimary, 0, `${name}: ${result.problems.join('; ')}`);
-  assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
-  assert.doesNotMatch(result.notes, /scenario error/, result.notes);
-  assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+  assertNothingLost(name, result, verifyOut);
   assert.deepEqual(result.problems.filter((p) => /timeline fork/.test(p)), [], `${name}: the archive must only hold WAL of the cluster's history`);
   return result;
 }

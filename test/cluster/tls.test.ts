@@ -13,7 +13,7 @@ import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap } from '../helpers.js';
 import { connect, type Credentials } from '../faults/checker.js';
-import { faultContext, runScenario, type FaultContext, type ScenarioResult } from '../faults/suite.js';
+import { assertNothingLost, faultContext, runScenario, type FaultContext, type ScenarioResult } from '../faults/suite.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { caPaths } from '../../src/components/tls/paths.js';
 
@@ -31,12 +31,7 @@ async function sh(host: string, cmd: string, input?: string): Promise<{ code: nu
 
 function assertNoLoss(name: string, result: ScenarioResult, verifyOut: string): void {
   results.push(result);
-  assert.equal(result.lost, 0, `${name}: acknowledged writes lost: ${result.problems.join('; ')}`);
-  assert.equal(result.duplicated, 0, `${name}: duplicated writes`);
-  assert.equal(result.doublePrimary, 0, `${name}: ${result.problems.join('; ')}`);
-  assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
-  assert.doesNotMatch(result.notes, /scenario error/, result.notes);
-  assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+  assertNothingLost(name, result, verifyOut);
 }
 
 /**

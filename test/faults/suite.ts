@@ -2,6 +2,7 @@
 // through HAProxy and a probe on every member for the whole scenario, then the final count,
 // the time until every member streams again, and `pgha verify`.
 // Used by test/cluster/faults.test.ts and the opt-in test/faults/etcd3-trap.ts.
+import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -582,3 +583,15 @@ export function writeResults(name: string, results: ScenarioResult[]): string {
   return md;
 }
 
+/**
+ * The bar every change to a live cluster in a test is judged by: no scenario error, nothing
+ * acknowledged lost or duplicated, never two primaries, writes acknowledged, verified afterwards.
+ */
+export function assertNothingLost(name: string, result: ScenarioResult, verifyOut = ''): void {
+  assert.doesNotMatch(result.notes, /scenario error/, result.notes);
+  assert.equal(result.lost, 0, `${name}: acknowledged writes lost: ${result.problems.join('; ')}`);
+  assert.equal(result.duplicated, 0, `${name}: duplicated writes`);
+  assert.equal(result.doublePrimary, 0, `${name}: ${result.problems.join('; ')}`);
+  assert.ok(result.acknowledged > 0, `${name}: no write acknowledged`);
+  assert.ok(result.verified, `${name}: the cluster does not verify afterwards:\n${verifyOut}`);
+}
