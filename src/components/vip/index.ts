@@ -102,7 +102,9 @@ export async function withVipReleased<T>(session: Session, oldLeader: string, st
     steps.mark(`${oldLeader} released the VIP ${vip.address}`);
     result = await change();
   } finally {
-    await conn.run(['systemctl', 'start', 'vip-manager'], { timeoutMs: 30_000, check: false });
+    // Queued, not awaited: a start behind a stop job that has not ended would wait for it, and
+    // throwing here would hide why the change failed. The wait below sees the VIP come back.
+    await conn.run(['systemctl', 'start', '--no-block', 'vip-manager'], { timeoutMs: 30_000, check: false });
   }
   await waitFor(`the VIP ${vip.address} on the leader only`, () => vipOnLeader(session), { timeoutMs: 30_000, intervalMs: 200 });
   steps.mark(`the VIP ${vip.address} is on the leader only`);

@@ -26,7 +26,7 @@ test("vip-manager follows the leader key of etcd's v2 store for its own member; 
   }
   // Stopping vip-manager releases the address: SIGINT is the one signal 1.0.2 cleans up on, and ExecStopPost deletes it anyway.
   const dropin = files.find((f) => f.path === '/etc/systemd/system/vip-manager.service.d/pgha.conf')!.content;
-  assert.deepEqual(dropin.split('\n').filter((l) => l && !l.startsWith('#')), ['[Service]', 'KillSignal=SIGINT', 'ExecStopPost=-/usr/sbin/ip addr del 10.1.0.100/24 dev eth0']);
+  assert.deepEqual(dropin.split('\n').filter((l) => l && !l.startsWith('#')), ['[Service]', 'KillSignal=SIGINT', 'TimeoutStopSec=5', 'ExecStopPost=-/usr/sbin/ip addr del 10.1.0.100/24 dev eth0']);
   const patroni = parse(files.find((f) => f.path === '/etc/patroni/config.yml')!.content).postgresql;
   assert.equal(patroni.listen, '*:5432');
   // Patroni then connects to "localhost", which may resolve to ::1.
