@@ -73,13 +73,12 @@ export function preflightProblems(inp: PreflightInput, o: PreflightOptions): str
     if (local && 'error' in local) out.push(`${name}: PostgreSQL could not be asked: ${local.error}`);
     if (leader && name !== leader.name) {
       const row = streaming.get(name);
-      // Received WAL, as Patroni's switchover check counts it (replay may be reported seconds late).
-      const lag = row ? (row.received_lag_bytes ?? row.lag_bytes) : null;
       if (inp.replication === null) {
         // said once, for the leader, below
       } else if (!row) out.push(`${name}: does not stream from the leader ${leader.name}`);
-      else if (lag === null) out.push(`${name}: its replication lag is unknown`);
-      else if (lag > o.maxLagBytes) out.push(`${name}: lags ${mib(lag)} behind ${leader.name}, more than maximum_lag_on_failover (${mib(o.maxLagBytes)})`);
+      // Replayed WAL: a replica that received but has not replayed must catch up before the roll's switchover can use it.
+      else if (row.lag_bytes === null) out.push(`${name}: its replication lag is unknown`);
+      else if (row.lag_bytes > o.maxLagBytes) out.push(`${name}: lags ${mib(row.lag_bytes)} behind ${leader.name}, more than maximum_lag_on_failover (${mib(o.maxLagBytes)})`);
       if (local && !('error' in local) && local.replayPaused) out.push(`${name}: its WAL replay is paused (select pg_wal_replay_resume() on ${name} resumes it)`);
     }
     if (local && !('error' in local) && local.oldest && local.oldest.age > o.maxTransactionAgeSec) {

@@ -45,6 +45,12 @@ test('a replica with its replay paused and lagging: named, with both reasons', (
   ]);
 });
 
+test('replayed WAL counts: a replica that received everything but replays behind is named', () => {
+  const inp = healthy();
+  inp.replication![1] = { ...inp.replication![1], lag_bytes: 5 * 1048576, received_lag_bytes: 0 };
+  assert.deepEqual(preflightProblems(inp, limits), ['node3: lags 5.0 MiB behind node1, more than maximum_lag_on_failover (1.0 MiB)']);
+});
+
 test('a long transaction, a member not streaming, a stopped member, etcd, paused cluster', () => {
   const inp = healthy();
   inp.members.node1 = { replayPaused: false, oldest: { pid: 4242, user: 'app', state: 'idle in transaction', age: 600 } };
