@@ -210,3 +210,11 @@ test('the installed entry point runs the bundle: templates and the schema are fo
   assert.equal(r.status, 0, r.stderr);
   assert.match(readFileSync(join(out, 'pg1/etc/patroni/config.yml'), 'utf8'), /^scope: /m);
 });
+
+test('the bundle loads @peculiar/x509 and reflect-metadata from their packages (inlined, signing a host certificate failed: "Cannot read properties of undefined")', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const chunks = readdirSync('dist/bundle').filter((f) => f.endsWith('.js')).map((f) => readFileSync(`dist/bundle/${f}`, 'utf8'));
+  assert.ok(chunks.some((c) => /import\("@peculiar\/x509"\)|from "@peculiar\/x509"/.test(c)), '@peculiar/x509 is not imported from its package');
+  assert.ok(chunks.some((c) => /import\("reflect-metadata"\)|from "reflect-metadata"/.test(c)), 'reflect-metadata is not imported from its package');
+  assert.ok(!chunks.some((c) => /(var|class) SubjectAlternativeNameExtension\b/.test(c)), '@peculiar/x509 is inlined in the bundle');
+});
