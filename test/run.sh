@@ -76,6 +76,7 @@ files=(
   test/cluster/apps.test.ts
   test/cluster/faults.test.ts
   test/cluster/primary-port.test.ts
+  test/cluster/disk.test.ts
   test/cluster/apt-stall.test.ts
   # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
   # subnet; the Debian 12 lab above stays up), taken down at the end.

@@ -20,6 +20,13 @@ Commands:
   rebuild NAME           a fresh machine under the same name and address: powered off, an empty disk
                          from the base image, new host keys, booted again (known_hosts keeps the old
                          keys, as an operator's would: pgha replace records the new one)
+  disk NAME              the machine's data disk (/var/lib/postgresql, an 8 GiB disk of its own): size,
+                         free space, throttle
+  disk NAME slow [IOPS] [MBPS]
+                         a slow disk: at most IOPS reads and writes a second each (default 20), and
+                         MBPS MiB/s each way if given
+  disk NAME fill         fill the data disk to the last block (a filler file of its own)
+  disk NAME clear        the data disk back to normal: no throttle, the filler removed
   key                    print the lab's public ssh key (made once)
   inventory              print the path of the pgha inventory for this lab
   bastion on|off         on: boot node5 (if needed) as a jump host and refuse SSH from this host to
@@ -115,6 +122,25 @@ async function main(argv: string[]): Promise<number> {
           `its new host keys:\n${r.fingerprints.map((f) => `  ${f}\n`).join('')}` +
           `known_hosts still has its old keys: pgha replace ${name()} shows the new fingerprint and records it\n`,
       );
+      return 0;
+    }
+    case 'disk': {
+      const [, verb, ...rest] = args;
+      const count = (v: string | undefined, what: string, fallback?: number) => {
+        if (v === undefined) return fallback;
+        if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new Error(`disk ${name()} slow: ${what} must be a positive number, got ${JSON.stringify(v)}`);
+        return Number(v);
+      };
+      const st =
+        verb === undefined ? lab.diskState(name())
+        : verb === 'slow' ? lab.slowDisk(name(), count(rest[0], 'IOPS', 20)!, count(rest[1], 'MBPS'))
+        : verb === 'fill' ? lab.fillDisk(name())
+        : verb === 'clear' ? lab.clearDisk(name())
+        : null;
+      if (!st) throw new Error(`disk ${name()} ${verb}: expected nothing, slow, fill or clear`);
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+      const throttle = st.iops === undefined ? 'not throttled' : `throttled to ${st.iops} IOPS${st.mbps === undefined ? '' : ` and ${st.mbps} MiB/s`}`;
+      process.stdout.write(`${name()} data disk: ${mib(st.size)}, ${mib(st.free)} free${st.filled ? ` (${mib(st.filled)} of filler)` : ''}, ${throttle}\n`);
       return 0;
     }
     case 'key':

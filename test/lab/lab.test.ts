@@ -138,8 +138,38 @@ test('partition cuts a machine off; heal restores it', { timeout: 60_000 }, asyn
   assert.equal(await ok('node1', 'hostname'), 'node1\n');
 });
 
+test('a data disk of its own: filled to the last block, slowed, cleared; the others untouched', { timeout: 120_000 }, async () => {
+  const avail = async (name: string) => Number((await ok(name, 'df --output=avail -B1 /var/lib/postgresql | tail -1')).trim());
+  assert.equal((await ok('node2', 'findmnt -no FSTYPE /var/lib/postgresql')).trim(), 'ext4');
+  const before = await avail('node3');
+  const filled = cli(['disk', 'node2', 'fill']);
+  assert.equal(filled.status, 0, filled.stderr);
+  assert.match(filled.stdout, /^node2 data disk: \d+ MiB, 0 MiB free \(\d+ MiB of filler\), not throttled\n$/);
+  try {
+    assert.ok((await avail('node2')) < 1024 * 1024, 'full inside the machine');
+    assert.match((await sh('node2', 'sudo -n dd if=/dev/zero of=/var/lib/postgresql/probe bs=8k count=1 conv=fsync 2>&1')).stdout, /No space left on device/);
+    assert.equal(await avail('node3'), before, "node3's data disk is not node2's");
+    const slow = cli(['disk', 'node2', 'slow', '5']);
+    assert.equal(slow.status, 0, slow.stderr);
+    assert.match(slow.stdout, /throttled to 5 IOPS\n$/);
+    cli(['disk', 'node2', 'clear']);
+    cli(['disk', 'node2', 'slow', '5']);
+    // 10 synchronous writes at 5 IOPS (each at least one I/O): about 2 s at the very least.
+    const t0 = Date.now();
+    await ok('node2', 'sudo -n dd if=/dev/zero of=/var/lib/postgresql/probe bs=4k count=10 oflag=dsync status=none');
+    assert.ok(Date.now() - t0 >= 1500, `10 synchronous writes took ${Date.now() - t0} ms at 5 IOPS`);
+  } finally {
+    const cleared = cli(['disk', 'node2', 'clear']);
+    assert.equal(cleared.status, 0, cleared.stderr);
+    assert.match(cleared.stdout, /^node2 data disk: \d+ MiB, \d+ MiB free, not throttled\n$/);
+    await ok('node2', 'sudo -n rm -f /var/lib/postgresql/probe');
+  }
+  assert.ok((await avail('node2')) > 7 * 2 ** 30, 'the filler is gone');
+  assert.equal(cli(['disk', 'node2', 'spin']).status, 1);
+});
+
 test('poweroff kills the machine at once; start boots it with its disk intact', { timeout: 120_000 }, async () => {
-  await ok('node3', 'echo survives > /home/admin/marker');
+  await ok('node3', 'echo survives > /home/admin/marker && echo survives | sudo -n tee /var/lib/postgresql/marker >/dev/null');
   const pid = lab.status().machines.find((m) => m.name === 'node3')?.pid;
   assert.ok(pid);
   const off = cli(['poweroff', 'node3']);
@@ -155,7 +185,7 @@ test('poweroff kills the machine at once; start boots it with its disk intact', 
   const started = cli(['start', 'node3']);
   assert.equal(started.status, 0, started.stderr);
   assert.match(started.stdout, /^node3 started; answers ssh after \d+\.\d s\n$/);
-  assert.equal(await ok('node3', 'cat /home/admin/marker'), 'survives\n');
+  assert.equal(await ok('node3', 'cat /home/admin/marker /var/lib/postgresql/marker'), 'survives\nsurvives\n');
   assert.match(cli(['start', 'node3']).stdout, /^node3 was running already; answers ssh after \d+\.\d s\n$/);
   assert.equal(lab.isUp(4), true);
 });
@@ -166,7 +196,7 @@ test('up 5 boots node5 beside the running machines; rebuild makes it a fresh mac
   assert.deepEqual(lab.status().machines.slice(0, 4).map((m) => m.pid), running, 'node1..node4 kept running');
   assert.deepEqual(lab.status().machines[4].address, lab.machineAddress('node5'));
   assert.equal(lab.machineAddress('node5'), cfg.subnet.replace(/\.0\/\d+$/, '.15'));
-  await ok('node5', 'echo gone > /home/admin/marker');
+  await ok('node5', 'echo gone > /home/admin/marker && echo gone | sudo -n tee /var/lib/postgresql/marker >/dev/null');
   const machineId = await ok('node5', 'cat /etc/machine-id');
   const oldKeys = lab.hostKeyFingerprints('node5');
   const known = fs.readFileSync(cfg.knownHostsPath, 'utf8');
@@ -189,7 +219,7 @@ test('up 5 boots node5 beside the running machines; rebuild makes it a fresh mac
   const keys = fs.readdirSync(path.join(cfg.dir, 'machines/node5/root/etc/ssh')).filter((f) => /^ssh_host_.*_key\.pub$/.test(f));
   fs.writeFileSync(fresh, keys.map((f) => `${lab.machineAddress('node5')} ${fs.readFileSync(path.join(cfg.dir, 'machines/node5/root/etc/ssh', f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ')}\n`).join(''));
   try {
-    const marker = await lab.ssh('node5', 'test -e /home/admin/marker && echo there || echo gone; cat /etc/machine-id; hostname', { knownHostsPath: fresh, timeoutMs: 20_000 });
+    const marker = await lab.ssh('node5', 'test -e /home/admin/marker || test -e /var/lib/postgresql/marker && echo there || echo gone; cat /etc/machine-id; hostname', { knownHostsPath: fresh, timeoutMs: 20_000 });
     assert.equal(marker.code, 0, marker.stderr);
     const [state, id, host] = marker.stdout.trim().split('\n');
     assert.equal(state, 'gone');

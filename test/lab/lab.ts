@@ -150,6 +150,9 @@ function paths(cfg: LabConfig, name: string) {
     root: path.join(d, 'root'),
     pidFile: path.join(d, 'nspawn.pid'),
     initPidFile: path.join(d, 'init.pid'),
+    /** The machine's data disk: a sparse ext4 image, loop-mounted on the host at `data` and bound at /var/lib/postgresql. */
+    dataImage: path.join(d, 'data.img'),
+    data: path.join(d, 'data'),
     log: path.join(cfg.dir, 'logs', `${name}.log`),
   };
 }
@@ -544,6 +547,137 @@ function assertOneRelease(cfg: LabConfig): void {
   }
 }
 
+/** Where Debian's PostgreSQL keeps its data in the machines: the machine's data disk is bound here. */
+const DATA_DIR = '/var/lib/postgresql';
+/** The data disk's size: room for the bench's 1 GB database and its WAL. Sparse: it costs what is written. */
+const DATA_DISK_BYTES = 8 * 1024 ** 3;
+
+/**
+ * Each machine's PostgreSQL data lives on a disk of its own, as on a real host: an ext4 image
+ * loop-mounted on the host (bound into the machine at /var/lib/postgresql), so a test can fill it
+ * or slow it down without touching the host's own filesystem. No reserved blocks: "full" means full.
+ */
+function mountDataDisk(p: ReturnType<typeof paths>): void {
+  fs.mkdirSync(p.data, { recursive: true });
+  if (mountPoints().includes(p.data)) return;
+  if (!fs.existsSync(p.dataImage)) {
+    const fd = fs.openSync(p.dataImage, 'wx', 0o600);
+    fs.ftruncateSync(fd, DATA_DISK_BYTES);
+    fs.closeSync(fd);
+    must('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', 'pgdata', p.dataImage]);
+  }
+  must('mount', ['-o', 'loop', p.dataImage, p.data]); // the loop device goes away with the unmount
+}
+
+/** Unmounts the data disk (its throttle cleared first: the loop device's number is reused). */
+function unmountDataDisk(cfg: LabConfig, name: string): void {
+  const p = paths(cfg, name);
+  if (!mountPoints().includes(p.data)) return;
+  const dev = dataDevice(p);
+  if (dev) for (const f of THROTTLE_FILES) writeThrottle(f, dev, 0);
+  must('umount', [p.data]);
+}
+
+/** The data disk's block device as major:minor (what blkio throttles name), or null when not mounted. */
+function dataDevice(p: ReturnType<typeof paths>): string | null {
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = l.split(' ');
+    if (f[4]?.replace(/\\040/g, ' ') === p.data) return f[2];
+  }
+  return null;
+}
+
+const THROTTLE_FILES = ['read_iops_device', 'write_iops_device', 'read_bps_device', 'write_bps_device'] as const;
+type ThrottleFile = (typeof THROTTLE_FILES)[number];
+
+/** The host's cgroup v1 blkio hierarchy: the machines' processes stay in its root, so a rule there for
+ * the data disk's device slows exactly that machine's data disk. */
+function blkioRoot(): string {
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = l.split(' ');
+    const rest = f.slice(f.indexOf('-') + 1);
+    if (rest[0] === 'cgroup' && /(^|,)blkio(,|$)/.test(rest[2] ?? '')) return f[4];
+  }
+  throw new Error('slowing a disk needs the cgroup v1 blkio controller, which this host does not mount');
+}
+
+function writeThrottle(file: ThrottleFile, dev: string, value: number): void {
+  try {
+    fs.writeFileSync(path.join(blkioRoot(), `blkio.throttle.${file}`), `${dev} ${value}\n`);
+  } catch (err) {
+    if (value !== 0) throw err; // clearing a rule that is not there may fail: nothing to clear
+  }
+}
+
+export interface DiskState {
+  /** The data disk's size and what is free on it, in bytes. */
+  size: number;
+  free: number;
+  /** The throttle rules on it (absent: not throttled). */
+  iops?: number;
+  mbps?: number;
+  /** Bytes of the filler file `disk fill` wrote. */
+  filled: number;
+}
+
+function dataDisk(name: string): { cfg: LabConfig; p: ReturnType<typeof paths>; dev: string } {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  const p = paths(cfg, name);
+  const dev = dataDevice(p);
+  if (!dev) throw new Error(`${name} has no data disk mounted; run up first`);
+  return { cfg, p, dev };
+}
+const fillFiles = (p: ReturnType<typeof paths>) => [path.join(p.data, 'pgha-lab-fill'), path.join(p.data, 'pgha-lab-fill-rest')];
+
+/** What the machine's data disk holds and how it is slowed. */
+export function diskState(name: string): DiskState {
+  const { p, dev } = dataDisk(name);
+  const st = fs.statfsSync(p.data);
+  const rule = (file: ThrottleFile) => {
+    const line = fs.readFileSync(path.join(blkioRoot(), `blkio.throttle.${file}`), 'utf8').split('\n').find((l) => l.startsWith(`${dev} `));
+    return line ? Number(line.split(' ')[1]) : undefined;
+  };
+  const bps = rule('write_bps_device');
+  const filled = fillFiles(p).reduce((n, f) => n + (fs.existsSync(f) ? fs.statSync(f).blocks * 512 : 0), 0);
+  return { size: st.blocks * st.bsize, free: st.bavail * st.bsize, iops: rule('write_iops_device'), mbps: bps === undefined ? undefined : bps / 2 ** 20, filled };
+}
+
+/** Slows the machine's data disk: at most `iops` reads and writes a second each, and `mbps` MiB/s each way if given. */
+export function slowDisk(name: string, iops: number, mbps?: number): DiskState {
+  const { dev } = dataDisk(name);
+  writeThrottle('read_iops_device', dev, iops);
+  writeThrottle('write_iops_device', dev, iops);
+  if (mbps !== undefined) {
+    writeThrottle('read_bps_device', dev, Math.round(mbps * 2 ** 20));
+    writeThrottle('write_bps_device', dev, Math.round(mbps * 2 ** 20));
+  }
+  return diskState(name);
+}
+
+/** Fills the machine's data disk to the last block (a file of its own, which `clearDisk` removes). */
+export function fillDisk(name: string): DiskState {
+  const { p } = dataDisk(name);
+  const [big, rest] = fillFiles(p);
+  const st = fs.statfsSync(p.data);
+  const margin = 16 * 2 ** 20;
+  const room = st.bavail * st.bsize;
+  if (room > margin) must('fallocate', ['-l', String(room - margin), big]);
+  // The last blocks one by one: fallocate cannot take exactly what the filesystem's metadata leaves.
+  run('dd', ['if=/dev/zero', `of=${rest}`, 'bs=4096', 'status=none', 'oflag=append', 'conv=notrunc']);
+  run('sync', ['-f', p.data]);
+  return diskState(name);
+}
+
+/** The data disk back to normal: no throttle, the filler removed. */
+export function clearDisk(name: string): DiskState {
+  const { p, dev } = dataDisk(name);
+  for (const f of THROTTLE_FILES) writeThrottle(f, dev, 0);
+  for (const f of fillFiles(p)) fs.rmSync(f, { force: true });
+  return diskState(name);
+}
+
 function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: string): void {
   const p = paths(cfg, name);
   const fresh = !fs.existsSync(p.upper);
@@ -552,6 +686,7 @@ function prepareMachine(cfg: LabConfig, name: string, all: string[], pubkey: str
   if (!mountPoints().includes(p.root)) {
     must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${baseDir(cfg)},upperdir=${p.upper},workdir=${p.work}`, p.root]);
   }
+  mountDataDisk(p);
   const at = (f: string) => path.join(p.root, f);
   if (!fs.existsSync(at('etc/pgha-lab-machine'))) {
     fs.writeFileSync(at('etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
@@ -588,7 +723,7 @@ async function bootMachine(cfg: LabConfig, name: string): Promise<number> {
       cgroups[1] ?? '',
       '--register=no', '--keep-unit', '--quiet', '-D', p.root, '-M', nspawnName(cfg, name), '--boot',
       `--network-bridge=${cfg.bridge}`, '--link-journal=no', '--console=read-only', '--resolv-conf=off',
-      '--timezone=off',
+      '--timezone=off', `--bind=${p.data}:${DATA_DIR}`,
     ],
     { detached: true, stdio: ['ignore', logFd, logFd] },
   );
@@ -782,8 +917,10 @@ export async function rebuild(name: string): Promise<RebuildResult> {
   const t0 = Date.now();
   await poweroff(name);
   if (mountPoints().includes(p.root)) must('umount', [p.root]);
+  unmountDataDisk(cfg, name);
   fs.rmSync(p.upper, { recursive: true, force: true });
   fs.rmSync(p.work, { recursive: true, force: true });
+  fs.rmSync(p.dataImage, { force: true });
   ensureBridge(cfg);
   prepareMachine(cfg, name, existingMachines(cfg), ensureKey(cfg));
   await bootMachine(cfg, name);
@@ -909,6 +1046,7 @@ export async function down(): Promise<void> {
   for (const name of existingMachines(cfg)) {
     const p = paths(cfg, name);
     if (mountPoints().includes(p.root)) must('umount', [p.root]);
+    unmountDataDisk(cfg, name);
     fs.rmSync(p.dir, { recursive: true, force: true });
     removeCgroups(cfg, name);
   }

@@ -2,6 +2,7 @@
 // NO_COLOR: see CommandContext.color) the verdict and bad states are coloured, by kleur.
 import * as kleur from 'kleur/colors';
 import type { StatusReport, Verdict } from './model.js';
+import { diskCell, diskProblem } from '../../components/patroni/disk.js';
 
 const ANSI = { bold: kleur.bold, red: kleur.red, green: kleur.green, yellow: kleur.yellow };
 
@@ -51,7 +52,7 @@ function formatStatusText(r: StatusReport, opts: { color?: boolean; elapsedMs?: 
   const good = (s: string) => s === 'running' || s === 'streaming';
   out.push(
     ...table([
-      ['MEMBER', 'HOST', 'ROLE', 'STATE', 'TL', 'LAG', 'RESTART', 'TAGS'].map(head),
+      ['MEMBER', 'HOST', 'ROLE', 'STATE', 'TL', 'LAG', 'DISK', 'RESTART', 'TAGS'].map(head),
       ...r.members.map((m) => [
         m.name,
         m.host ?? '-',
@@ -59,6 +60,7 @@ function formatStatusText(r: StatusReport, opts: { color?: boolean; elapsedMs?: 
         (good(m.state) ? m.state : c('red', m.state)) + (m.patroni_state && m.patroni_state !== m.state ? ` (${m.patroni_state})` : ''),
         m.timeline?.toString() ?? '-',
         m.lag_bytes === null ? (m.role === null ? '-' : 'unknown') : String(m.lag_bytes),
+        m.data_disk ? (diskProblem(m.name, m.data_disk, null, false) ? c('red', diskCell(m.data_disk)) : diskCell(m.data_disk)) : '-',
         m.pending_restart ? c('yellow', 'pending') : '',
         Object.entries(m.tags)
           .filter(([, v]) => v !== false)

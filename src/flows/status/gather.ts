@@ -7,6 +7,7 @@ import { httpGetEach, sqlLocal, within, type HttpResult } from '../../session/re
 import { etcdState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
+import { dataDiskArgv, IO_WAIT_SQL, parseDataDisk } from '../../components/patroni/disk.js';
 import { restapiUrl } from '../../components/patroni/paths.js';
 import { ARCHIVER_SQL, parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
@@ -33,7 +34,8 @@ const QUESTION_MS = 8_000;
 const LOCAL_SQL = `select json_build_object(
   'in_recovery', pg_is_in_recovery(),
   'archiver', ${ARCHIVER_SQL},
-  'replication', ${REPLICATION_SQL})`;
+  'replication', ${REPLICATION_SQL},
+  'io_wait', ${IO_WAIT_SQL})`;
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
@@ -87,6 +89,9 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   const local = Promise.all(
     pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
   );
+  const dataDisk = Promise.all(
+    pg.map((h) => on(h.name, 'data disk', async (c) => parseDataDisk((await c.run(dataDiskArgv(inv), { user: 'postgres', timeoutMs: QUESTION_MS })).stdout))),
+  );
   // etcd's view from the first etcd host that answers SSH.
   const etcd = (async () => {
     const hosts = inv.hostsWithRole('etcd');
@@ -115,7 +120,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     return Promise.all(tlsHosts.map((h) => on(h.name, 'certificates', async (c) => certificateRows(inv, h, await readTlsFacts(c, servicesOf(h)), cas, Date.now()))));
   })();
 
-  const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls]);
+  const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers, diskAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls, dataDisk]);
   return {
     cluster: inv.cluster.name,
     now: Date.now(),
@@ -134,6 +139,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     patroni: Object.fromEntries(pg.map((h, i) => [h.name, patroniAnswers[i]])),
     patroniSelf: Object.fromEntries(pg.map((h, i) => [h.name, selfAnswers[i]])),
     local: Object.fromEntries(pg.map((h, i) => [h.name, localAnswers[i]])),
+    dataDisk: Object.fromEntries(pg.map((h, i) => [h.name, diskAnswers[i]])),
     etcd: etcdAnswer,
     haproxy: Object.fromEntries(proxies.map((h, i) => [h.name, haproxyAnswers[i]])),
     backups: backupsAnswer,

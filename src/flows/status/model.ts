@@ -8,6 +8,7 @@ import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/inf
 import { effectiveTiming, failoverExpectation, timingSummary } from '../../components/patroni/timing.js';
 import type { Timing } from '../../inventory/index.js';
 import { rowProblem, type CertRow } from '../../components/tls/report.js';
+import { diskProblem, type DataDisk, type IoWait } from '../../components/patroni/disk.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 
@@ -22,6 +23,8 @@ export interface LocalPostgres {
     last_failed_time: string | null;
   };
   replication: ReplicaState[];
+  /** The active session waiting longest on the disk (absent in older captures). */
+  io_wait?: IoWait | null;
 }
 
 type Answer<T> = { ok: T } | { error: string };
@@ -45,6 +48,8 @@ export interface StatusInputs {
   patroniSelf: Record<string, Answer<PatroniSelf>>;
   /** pg_stat_archiver / pg_stat_replication, per postgres host. */
   local: Record<string, Answer<LocalPostgres>>;
+  /** The data directory's filesystem, per postgres host (absent in older captures). */
+  dataDisk?: Record<string, Answer<DataDisk>>;
   etcd: Answer<{ from: string; members: EtcdMemberState[] }>;
   haproxy: Record<string, Answer<HaproxyServer[]>>;
   backups: Answer<StanzaInfo>;
@@ -68,6 +73,10 @@ export interface MemberStatus {
   pending_restart: boolean;
   tags: Record<string, unknown>;
   reachable: boolean;
+  /** The data directory's filesystem (null: not answered). */
+  data_disk: DataDisk | null;
+  /** The active session waiting longest on the disk now (null: none, or not answered). */
+  io_wait: IoWait | null;
 }
 
 export interface BackupRef {
@@ -125,6 +134,13 @@ export interface StatusReport {
 
 export const TLS_OFF_STATUS_WARNING = 'TLS is off (tls: false): etcd, Patroni\'s REST API and PostgreSQL speak clear text on the network';
 
+
+/** A member's data disk and disk wait, as its host answered. */
+function diskOf(inp: StatusInputs, name: string): { data_disk: DataDisk | null; io_wait: IoWait | null } {
+  const d = inp.dataDisk?.[name];
+  const l = inp.local[name];
+  return { data_disk: d && 'ok' in d ? d.ok : null, io_wait: l && 'ok' in l ? (l.ok.io_wait ?? null) : null };
+}
 
 /** The first GET /cluster answer, in inventory order; else one pieced together from each member's GET /patroni. */
 function clusterView(inp: StatusInputs): { from: string; cluster: PatroniCluster } | null {
@@ -226,7 +242,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
       const host = inp.hosts.find((h) => h.name === name);
       const reachable = !unreachable.has(name);
       if (!m) {
-        members.push({ name, host: host?.address ?? null, role: null, state: 'absent', patroni_state: null, timeline: null, lag_bytes: null, pending_restart: false, tags: {}, reachable });
+        members.push({ name, host: host?.address ?? null, role: null, state: 'absent', patroni_state: null, timeline: null, lag_bytes: null, pending_restart: false, tags: {}, reachable, ...diskOf(inp, name) });
         reasons.push(`${name} is not a Patroni member (Patroni not running there?)`);
         continue;
       }
@@ -249,6 +265,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
         pending_restart: m.pending_restart === true,
         tags: m.tags ?? {},
         reachable,
+        ...diskOf(inp, name),
       });
       if (name === leaderName) continue;
       if (!isUp(m.state)) reasons.push(`${name} is ${m.state}`);
@@ -261,6 +278,15 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
       reasons.unshift(`no running leader (${raw.map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'no members'})`);
     }
     if (view.cluster.pause) reasons.push('the cluster is paused (maintenance mode): no automatic failover');
+  }
+  // ---- data disks: a full one on the leader refuses writes (PostgreSQL runs on, Patroni does not fail over)
+  for (const m of members) {
+    const p = diskProblem(m.name, m.data_disk, m.io_wait, m.name === leaderName);
+    if (!p) continue;
+    if (p.full && m.name === leaderName) {
+      down = true;
+      reasons.unshift(p.text);
+    } else reasons.push(p.text);
   }
 
   // ---- etcd

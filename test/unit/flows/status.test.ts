@@ -12,6 +12,7 @@ import { checkSwitchover, parseAt } from '../../../src/components/patroni/checks
 import { EXIT, PghaError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/index.js';
 import { assertSnakeCase } from '../../helpers.js';
+import { parseDataDisk, type DataDisk } from '../../../src/components/patroni/disk.js';
 
 const CLUSTER_HEALTHY = `{"members": [{"name": "node1", "role": "leader", "state": "running", "api_url": "http://10.88.214.11:8008/patroni", "host": "10.88.214.11", "port": 5432, "timeline": 1}, {"name": "node2", "role": "replica", "state": "running", "api_url": "http://10.88.214.12:8008/patroni", "host": "10.88.214.12", "port": 5432, "timeline": 1, "lag": 0}, {"name": "node3", "role": "replica", "state": "running", "api_url": "http://10.88.214.13:8008/patroni", "host": "10.88.214.13", "port": 5432, "timeline": 1, "lag": 0}]}`;
 // Patroni stopped on node3 (systemctl stop patroni), a second later.
@@ -255,7 +256,7 @@ test('status text: aligned plain text without a terminal, colors on one', () => 
   const plain = formatStatus(r);
   assert.doesNotMatch(plain, /\x1b\[/);
   assert.match(plain, /^cluster lab: HEALTHY/);
-  assert.match(plain, /^node2 +10\.88\.214\.12 +replica +streaming \(running\) +1 +0$/m);
+  assert.match(plain, /^node2 +10\.88\.214\.12 +replica +streaming \(running\) +1 +0 +-$/m);
   assert.match(plain, /^ {2}last full {2}20261122-053610F/m);
   assert.match(formatStatus(r, { color: true }), /\x1b\[32mHEALTHY\x1b\[39m/);
   const degraded = formatStatus(assembleStatus(inputs({ backups: { ok: parseInfo(PGBACKREST_NO_BACKUP, 'main') } })));
@@ -384,4 +385,51 @@ test('status: certificates listed with their end; one within 30 days, or wrong, 
   assert.equal(r.verdict, 'healthy');
   assert.deepEqual(r.warnings, ['TLS is off (tls: false): etcd, Patroni\'s REST API and PostgreSQL speak clear text on the network']);
   assert.match(formatStatus(r), /^WARNING: TLS is off \(tls: false\)/m);
+});
+
+// The data disk: `stat -f -c "%S %b %a"` of the data directory as captured on the lab (an 8 GiB
+// disk, then filled by `npm run lab -- disk node1 fill`), and the I/O wait of the local SQL.
+const DISK_OK = parseDataDisk('4096 2038999 1996102\n');
+const DISK_FULL = parseDataDisk('4096 2038999 0\n');
+const DISK_91 = parseDataDisk('4096 2038999 183510\n');
+
+test('data disk: the statfs answer read; anything else refused', () => {
+  assert.deepEqual(DISK_OK, { size_bytes: 4096 * 2038999, free_bytes: 4096 * 1996102 });
+  assert.throws(() => parseDataDisk('stat: cannot read file system information\n'), /unexpected statfs answer/);
+  assert.throws(() => parseDataDisk('4096 -1 0'), /unexpected statfs answer/);
+});
+
+test("status: the leader's data disk full -> down, said first; a replica's -> degraded; the DISK column", () => {
+  const disks = (d1: DataDisk, d2: DataDisk = DISK_OK) => ({ node1: { ok: d1 }, node2: { ok: d2 }, node3: { ok: DISK_OK } });
+  const healthy = assembleStatus(inputs({ dataDisk: disks(DISK_OK) }));
+  assert.equal(healthy.verdict, 'healthy');
+  assert.deepEqual(healthy.members[0].data_disk, DISK_OK);
+  assert.match(formatStatus(healthy), /^MEMBER\s+HOST\s+ROLE\s+STATE\s+TL\s+LAG\s+DISK\s+RESTART\s+TAGS$/m);
+  assert.match(formatStatus(healthy), /^node1\s+10\.88\.214\.11\s+leader\s+running\s+1\s+0\s+2% \(7\.6 GiB free\)$/m);
+
+  const full = assembleStatus(inputs({ dataDisk: disks(DISK_FULL) }));
+  assert.equal(full.verdict, 'down');
+  assert.equal(full.reasons[0], 'node1: data disk full (0 MiB free of 7.8 GiB): PostgreSQL refuses every write that needs space; free space or grow the disk');
+
+  const replica = assembleStatus(inputs({ dataDisk: disks(DISK_OK, DISK_FULL) }));
+  assert.equal(replica.verdict, 'degraded');
+  assert.deepEqual(replica.reasons, ['node2: data disk full (0 MiB free of 7.8 GiB): PostgreSQL cannot store the WAL it receives and falls behind; free space or grow the disk']);
+
+  const nearly = assembleStatus(inputs({ dataDisk: disks(DISK_91) }));
+  assert.equal(nearly.verdict, 'degraded');
+  assert.deepEqual(nearly.reasons, ['node1: data disk 91% full (717 MiB free of 7.8 GiB)']);
+  // An older capture, or a host that did not answer: no disk figure, no verdict from it.
+  const unknown = assembleStatus(inputs({ dataDisk: { node1: { error: 'data disk on node1: no answer within 8s' } } }));
+  assert.equal(unknown.verdict, 'healthy');
+  assert.equal(unknown.members[0].data_disk, null);
+});
+
+test('status: a session waiting a second or more on the disk -> degraded, naming the wait', () => {
+  const leader = (io_wait: unknown) => ({ ...inputs().local, node1: { ok: { ...JSON.parse(LOCAL_LEADER), archiver: { ...JSON.parse(LOCAL_LEADER).archiver, failed_count: 0 }, io_wait } } });
+  const slow = assembleStatus(inputs({ local: leader({ wait_event: 'WALSync', seconds: 2.4 }) }));
+  assert.equal(slow.verdict, 'degraded');
+  assert.deepEqual(slow.reasons, ['node1: data disk slow: a session has waited 2.4 s on it (WALSync)']);
+  assert.deepEqual(slow.members[0].io_wait, { wait_event: 'WALSync', seconds: 2.4 });
+  assert.equal(assembleStatus(inputs({ local: leader({ wait_event: 'WALSync', seconds: 0.3 }) })).verdict, 'healthy');
+  assert.equal(assembleStatus(inputs({ local: leader(null) })).verdict, 'healthy');
 });
