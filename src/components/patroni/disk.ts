@@ -3,6 +3,7 @@
 // disk keeps PostgreSQL running but refuses every write that needs space, and a slow one stretches
 // every commit; neither makes Patroni fail over, so status must say it.
 import type { Inventory } from '../../inventory/index.js';
+import { RemoteError } from '../../session/remote.js';
 
 /** The data directory's filesystem, in bytes. */
 export interface DataDisk {
@@ -32,7 +33,7 @@ export function dataDiskArgv(inv: Inventory): string[] {
 /** `stat -f -c "%S %b %a"`: block size, blocks, blocks free to unprivileged users. */
 export function parseDataDisk(out: string): DataDisk {
   const f = out.trim().split(/\s+/).map(Number);
-  if (f.length !== 3 || f.some((n) => !Number.isFinite(n) || n < 0)) throw new Error(`unexpected statfs answer: ${JSON.stringify(out.trim().slice(0, 80))}`);
+  if (f.length !== 3 || f.some((n) => !Number.isFinite(n) || n < 0)) throw new RemoteError(`unexpected statfs answer: ${JSON.stringify(out.trim().slice(0, 80))}`);
   return { size_bytes: f[0] * f[1], free_bytes: f[0] * f[2] };
 }
 
