@@ -5,7 +5,8 @@
 // screen with the host and the address it waits on, ended and tried again within ~30 s, and
 // apply must succeed in bounded time; a writer through HAProxy runs throughout. Then, with the
 // same stall holding apt on node2, the SSH session serving pgha there is killed (its sshd
-// process, by PID): apply fails that host with the reason, and the next apply converges.
+// process, by PID): apply fails that host with the reason, and the next apply converges. Last,
+// the same host reboots (a power cycle) in the middle of that stage: the same outcome.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -183,6 +184,39 @@ describe('a stalled package proxy during apply', { timeout: 20 * 60_000 }, () =>
     const report = await checker.finish();
     assert.deepEqual(problems(report), []);
     assert.equal(report.readOnlyErrors, 0);
+    log(`failed apply ${(r.ms / 1000).toFixed(1)} s, next apply ${(again.ms / 1000).toFixed(1)} s; writer: ${report.acknowledged} acknowledged, ${report.lost.length} lost, longest gap ${report.unavailabilityS} s`);
+  });
+
+  test('the host rebooting (a power cycle) mid-stage: that host fails with the reason, the next apply converges, 0 lost', async () => {
+    const cfg = lab.labConfig();
+    const upstream = new URL(cfg.proxyUrl);
+    const proxy = stallingProxy(cfg.hostAddress, { host: upstream.hostname, port: Number(upstream.port) }, 1);
+    const stalling = withAptProxy(inventory, `http://${cfg.hostAddress}:${await proxy.ready}`);
+    await sh(HOST, 'sudo apt-get remove -y -q socat');
+    const ctx = await faultContext(inventory, log);
+    const checker = await Checker.start({ writeEndpoints: ctx.haproxy, members: ctx.members, cred: ctx.cred });
+    let rebooted: Promise<unknown> | undefined;
+    let r: Awaited<ReturnType<typeof applyTimed>>;
+    try {
+      assert.ok(await checker.waitForAcks(0, 30, 60_000), 'writes through HAProxy before apply');
+      r = await applyTimed(stalling, (text) => {
+        if (!rebooted && new RegExp(`^${HOST}: apt-get update waiting`).test(text)) rebooted = lab.poweroff(HOST).then(() => lab.start(HOST));
+      });
+    } finally {
+      proxy.close();
+    }
+    const out = r.lines.map((l) => l.text).join('\n');
+    assert.ok(rebooted, `apply never reported the wait:\n${out}`);
+    await rebooted;
+    assert.equal(r.code, 1, out);
+    assert.match(out, new RegExp(`${HOST}.*the SSH connection was lost while a command ran \\(.+\\): its outcome on the host is unknown; run pgha apply again`), out);
+    assert.match(out, new RegExp(`^${HOST} +ok=\\d+ +changed=\\d+ +failed=1$`, 'm'), out);
+    const again = await pgha(['apply', '-i', inventory]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /^VERIFY$/m);
+    assert.equal(await sh(HOST, "dpkg-query -W -f '${Status}' socat"), 'install ok installed');
+    const report = await checker.finish();
+    assert.deepEqual(problems(report), []);
     log(`failed apply ${(r.ms / 1000).toFixed(1)} s, next apply ${(again.ms / 1000).toFixed(1)} s; writer: ${report.acknowledged} acknowledged, ${report.lost.length} lost, longest gap ${report.unavailabilityS} s`);
   });
 });
