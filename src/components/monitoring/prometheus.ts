@@ -129,6 +129,18 @@ export function alertRules(inv: Inventory): string {
       annotations: { summary: `etcd member {{ $labels.instance }} of ${c} has no leader`, description: 'Without an etcd leader Patroni cannot renew the leader lock (failsafe mode may keep the primary).' },
     },
     {
+      // A full data disk keeps PostgreSQL running but refuses every write that needs space, and
+      // Patroni does not fail over for it: the warning has to come before.
+      alert: 'PghaFilesystemAlmostFull',
+      expr: `node_filesystem_avail_bytes${sel(', fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"')} / node_filesystem_size_bytes${sel(', fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"')} < 0.1`,
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `a filesystem of ${c} is more than 90% full`,
+        description: '{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free. A full PostgreSQL data disk refuses every write that needs space (Patroni does not fail over for it; pgha status says down).',
+      },
+    },
+    {
       alert: 'PghaTargetDown',
       expr: `up${sel()} == 0`,
       for: '2m',

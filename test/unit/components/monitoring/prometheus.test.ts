@@ -34,7 +34,7 @@ test('promtool accepts the rules file and a prometheus.yml with the scrape confi
   const rules = promtool(['check', 'rules', 'rules.yml'], dir);
   assert.equal(rules.status, 0, rules.stdout + rules.stderr);
   // 9, and the certificates' with TLS (the default).
-  assert.match(rules.stdout, /SUCCESS: 10 rules found/);
+  assert.match(rules.stdout, /SUCCESS: 11 rules found/);
   // promtool reads the CA file the scrape config names.
   const ca = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-subj', '/CN=t', '-days', '1'], { encoding: 'utf8' });
   assert.equal(ca.status, 0, ca.stderr);
@@ -110,11 +110,16 @@ test('promtool test rules: the alerts fire on sample series, and not on a health
     { series: `pgha_backup_last_completed_timestamp_seconds${l('pgha-node', '10.1.0.9:9100', ', stanza="main", type="full"')}`, values: '0x20' },
     { series: `pgha_backup_status_ok${l('pgha-node', '10.1.0.9:9100', ', stanza="main"')}`, values: '1x20' },
     { series: `etcd_server_has_leader${l('pgha-etcd', '10.1.0.2:2379')}`, values: '1x4 0x16' },
+    // pg1's data disk (8 GiB) fills from minute 5: 5% free; its tmpfs is always full and never counts.
+    { series: `node_filesystem_avail_bytes${l('pgha-node', '10.1.0.1:9100', ', mountpoint="/var/lib/postgresql", fstype="ext4"')}`, values: '4000000000x4 400000000x16' },
+    { series: `node_filesystem_size_bytes${l('pgha-node', '10.1.0.1:9100', ', mountpoint="/var/lib/postgresql", fstype="ext4"')}`, values: '8000000000x20' },
+    { series: `node_filesystem_avail_bytes${l('pgha-node', '10.1.0.1:9100', ', mountpoint="/run", fstype="tmpfs"')}`, values: '0x20' },
+    { series: `node_filesystem_size_bytes${l('pgha-node', '10.1.0.1:9100', ', mountpoint="/run", fstype="tmpfs"')}`, values: '1000x20' },
   ];
   // Each alert's annotations as the rules file words them, templates filled in.
   const rule = (name: string) => (parse(alertRules(inv)).groups[0].rules as { alert: string; annotations: Record<string, string> }[]).find((x) => x.alert === name)!;
   const alert = (name: string, labels: Record<string, string>, fill: Record<string, string> = {}) => ({
-    exp_labels: { severity: name === 'PghaReplicationLag' || name.includes('Backup') ? 'warning' : 'critical', ...labels },
+    exp_labels: { severity: name === 'PghaReplicationLag' || name.includes('Backup') || name === 'PghaFilesystemAlmostFull' ? 'warning' : 'critical', ...labels },
     exp_annotations: Object.fromEntries(Object.entries(rule(name).annotations).map(([k, v]) => [k, Object.entries(fill).reduce((t, [from, to]) => t.split(from).join(to), v)])),
   });
   const cases = [
@@ -124,6 +129,18 @@ test('promtool test rules: the alerts fire on sample series, and not on a health
     { eval_time: '4m', alertname: 'PghaEtcdNoLeader', exp_alerts: [] },
     { eval_time: '4m', alertname: 'PghaFailsafeModeActive', exp_alerts: [] },
     { eval_time: '4m', alertname: 'PghaBackupTooOld', exp_alerts: [] },
+    { eval_time: '4m', alertname: 'PghaFilesystemAlmostFull', exp_alerts: [] },
+    {
+      eval_time: '12m',
+      alertname: 'PghaFilesystemAlmostFull',
+      exp_alerts: [
+        alert(
+          'PghaFilesystemAlmostFull',
+          { pgha_cluster: 't', pgha_job: 'pgha-node', instance: '10.1.0.1:9100', mountpoint: '/var/lib/postgresql', fstype: 'ext4', scope: 't' },
+          { '{{ $labels.mountpoint }}': '/var/lib/postgresql', '{{ $labels.instance }}': '10.1.0.1:9100', '{{ $value | humanizePercentage }}': '5%' },
+        ),
+      ],
+    },
     { eval_time: '12m', alertname: 'PghaNoLeader', exp_alerts: [alert('PghaNoLeader', {})] },
     {
       eval_time: '12m',
