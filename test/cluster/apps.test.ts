@@ -330,7 +330,7 @@ describe('metrics (monitoring: true)', { timeout: 20 * 60_000 }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'pgha-lab-rules.yml')], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    assert.match(check.stdout, /SUCCESS: 10 rules found/);
+    assert.match(check.stdout, /SUCCESS: 11 rules found/);
     // With TLS the scrape config verifies Patroni against the cluster CA, written beside it: promtool reads it.
     writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...parse(readFileSync(join(dir, 'pgha-lab-scrape.yml'), 'utf8')), rule_files: ['pgha-lab-rules.yml'] }));
     const config = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
