@@ -133,7 +133,7 @@ export class Reader {
         const r = await client.query<{ standby: boolean }>(`select pg_is_in_recovery() as standby, (select max(seq) from ${WRITES_TABLE} where run = $1) as seq`, [this.run]);
         this.reads += 1;
         if (!r.rows[0].standby) this.fromPrimary += 1;
-        await sleep(this.opts.pauseMs ?? 50);
+        await sleep(this.opts.pauseMs ?? 100);
       } catch (err) {
         this.errors.push({ at: Date.now(), text: errText(err).replace(/\d+/g, 'N') });
         client?.end().catch(() => {});
@@ -405,6 +405,8 @@ export function chaosMarkdown(r: ChaosReport): string {
     `Chaos soak: seed ${r.seed}, timing profile ${r.profile}, ${r.minutes} min asked, ${(r.durationS / 60).toFixed(1)} min run, ${r.faults.length} faults, pauses ${r.pause.minS}-${r.pause.maxS} s.`,
     '',
     table(head, rows),
+    '',
+    'Failover: from the fault until another member was Patroni\'s running leader (faults that moved the leader only). Healthy again: from the fault until every member streamed and every etcd member was healthy (includes the time a fault is held, e.g. a partition for ttl + 15 s). Write gap: the longest time without an acknowledged write in between. Reader errors, read-only errors, lost and double-primary: from the fault until the next one.',
     '',
     seq,
     '',
