@@ -15,7 +15,8 @@ import { chaosMarkdown, runChaos } from '../chaos/soak.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
 const MINUTES = Number(process.env.PGHA_CHAOS_MINUTES ?? 5);
-const SEED = 22;
+// Seed 175's first seven faults are the seven kinds, each once (about 4.5 min on the lab).
+const SEED = 175;
 const PAUSE = { minS: 3, maxS: 10 };
 
 test(`a ${MINUTES}-minute chaos soak, seed ${SEED}: nothing lost, never two primaries, verified after`, { timeout: (MINUTES + 30) * 60_000 }, async () => {
