@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ensureCluster, pgha, REPO } from '../helpers.js';
+import { InputError } from '../../src/errors.js';
 import { TIMING_PROFILES, type TimingProfile } from '../../src/inventory/index.js';
 import { DEFAULT_PAUSE, FAULT_KINDS, type PauseRange } from './plan.js';
 import { chaosMarkdown, runChaos } from './soak.js';
@@ -42,8 +43,6 @@ Options:
 
 Exit status: 0 every check passed, 1 a check failed (the report says which), 2 bad arguments.`;
 
-class UsageError extends Error {}
-
 interface Args {
   minutes: number;
   profile?: TimingProfile;
@@ -59,38 +58,38 @@ export function parseArgs(argv: string[]): Args | 'help' {
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => {
       const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`${flag}: expected a value`);
+      if (v === undefined) throw new InputError(`${flag}: expected a value`);
       return v;
     };
     switch (flag) {
       case '--minutes': {
         const v = value();
         const n = Number(v);
-        if (!/^\d+(\.\d+)?$/.test(v) || n <= 0) throw new UsageError(`--minutes: expected a positive number of minutes, got "${v}"`);
+        if (!/^\d+(\.\d+)?$/.test(v) || n <= 0) throw new InputError(`--minutes: expected a positive number of minutes, got "${v}"`);
         out.minutes = n;
         break;
       }
       case '--profile': {
         const v = value();
-        if (!(v in TIMING_PROFILES)) throw new UsageError(`--profile: expected one of ${Object.keys(TIMING_PROFILES).join(', ')}, got "${v}"`);
+        if (!(v in TIMING_PROFILES)) throw new InputError(`--profile: expected one of ${Object.keys(TIMING_PROFILES).join(', ')}, got "${v}"`);
         out.profile = v as TimingProfile;
         break;
       }
       case '--seed': {
         const v = value();
-        if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) throw new UsageError(`--seed: expected an integer 0..4294967295, got "${v}"`);
+        if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) throw new InputError(`--seed: expected an integer 0..4294967295, got "${v}"`);
         out.seed = Number(v);
         break;
       }
       case '--pause': {
         const v = value();
         const m = /^(\d+)-(\d+)$/.exec(v);
-        if (!m || Number(m[1]) > Number(m[2])) throw new UsageError(`--pause: expected MIN-MAX seconds with MIN <= MAX, e.g. 5-20, got "${v}"`);
+        if (!m || Number(m[1]) > Number(m[2])) throw new InputError(`--pause: expected MIN-MAX seconds with MIN <= MAX, e.g. 5-20, got "${v}"`);
         out.pause = { minS: Number(m[1]), maxS: Number(m[2]) };
         break;
       }
       default:
-        throw new UsageError(`${a}: unknown argument (see --help)`);
+        throw new InputError(`${a}: unknown argument (see --help)`);
     }
   }
   return out;
@@ -120,9 +119,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     args = parseArgs(argv);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof InputError) {
       console.error(`chaos: ${err.message}`);
-      return 2;
+      return err.exitCode;
     }
     throw err;
   }
