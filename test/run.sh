@@ -63,6 +63,7 @@ files=(
   test/unit/engine/facts.test.ts
   test/unit/vagrant/vagrant.test.ts
   test/faults/checker.test.ts
+  test/chaos/plan.test.ts
   test/lab/lab.test.ts
   test/cluster/apply.test.ts
   test/cluster/access.test.ts
@@ -75,6 +76,8 @@ files=(
   test/cluster/tls.test.ts
   test/cluster/apps.test.ts
   test/cluster/faults.test.ts
+  # Right after the fault tests: reuses the verified cluster they leave behind.
+  test/cluster/chaos.test.ts
   test/cluster/primary-port.test.ts
   test/cluster/disk.test.ts
   test/cluster/apt-stall.test.ts

@@ -487,10 +487,13 @@ export function switchover(ctx: FaultContext) {
   };
 }
 
-/** `pgha switchover` (the shared switchover action: HAProxy drain, Patroni, routing) to the first replica; notes the time pgha reports. */
-export function pghaSwitchover(ctx: FaultContext) {
+/**
+ * `pgha switchover` (the shared switchover action: HAProxy drain, Patroni, routing) to the first
+ * replica, or the one `pick` chooses among the replicas (inventory order); notes the time pgha reports.
+ */
+export function pghaSwitchover(ctx: FaultContext, pick: (replicas: string[]) => string = (rs) => rs[0]) {
   return async (r: FaultRun) => {
-    const candidate = ctx.members.find((m) => m.name !== r.leader)!.name;
+    const candidate = pick(ctx.members.filter((m) => m.name !== r.leader).map((m) => m.name));
     const res = await pgha(['switchover', '-i', ctx.inventory, '--candidate', candidate, '--yes'], { timeoutMs: 5 * 60_000 });
     if (res.code !== 0) throw new Error(`pgha switchover exit ${res.code}: ${(res.stdout + res.stderr).trim()}`);
     const done = /switchover done: \S+ -> \S+ in ([\d.]+)s/.exec(res.stdout);
@@ -499,11 +502,14 @@ export function pghaSwitchover(ctx: FaultContext) {
   };
 }
 
-export function partitionReplica(ctx: FaultContext) {
+/**
+ * Cuts a replica off for longer than ttl, then heals it. By default the last replica: the writer
+ * uses the first non-leader's HAProxy, and a client losing its HAProxy host is not what this
+ * scenario measures (the chaos soak picks one by its seed).
+ */
+export function partitionReplica(ctx: FaultContext, pick: (replicas: string[]) => string = (rs) => rs.at(-1)!) {
   return async (r: FaultRun) => {
-    // The last replica: the writer uses the first non-leader's HAProxy, and a client losing its
-    // HAProxy host is not what this scenario measures.
-    const replica = ctx.members.filter((m) => m.name !== r.leader).at(-1)!.name;
+    const replica = pick(ctx.members.filter((m) => m.name !== r.leader).map((m) => m.name));
     r.note(`partitioned ${replica}`);
     lab.partition(replica);
     try {

@@ -1,0 +1,63 @@
+// A short seeded chaos soak on the lab's cluster (test/chaos/soak.ts): the fault suite's faults in
+// the order the seed gives, under a writer through HAProxy's primary port and a reader on its
+// replicas port. 0 acknowledged writes lost, 0 duplicates, never two primaries, verified after,
+// and the faults injected are the seed's sequence, each doing what it is meant to (a leader fault
+// moves the leader, a replica fault does not, a switchover lands on its target). Reuses the
+// verified cluster the fault tests leave behind (no apply when it verifies), with the lab
+// inventory's timing profile. PGHA_CHAOS_MINUTES sets the soak's length (default 5).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureCluster, REPO } from '../helpers.js';
+import { planFaults } from '../chaos/plan.js';
+import { chaosMarkdown, runChaos } from '../chaos/soak.js';
+
+const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
+const MINUTES = Number(process.env.PGHA_CHAOS_MINUTES ?? 5);
+// Seed 175's first seven faults are the seven kinds, each once (about 4.5 min on the lab).
+const SEED = 175;
+const PAUSE = { minS: 3, maxS: 10 };
+
+test(`a ${MINUTES}-minute chaos soak, seed ${SEED}: nothing lost, never two primaries, verified after`, { timeout: (MINUTES + 30) * 60_000 }, async () => {
+  const inventory = await ensureCluster(log);
+  const r = await runChaos({ inventory, minutes: MINUTES, seed: SEED, pause: PAUSE, log });
+  const md = chaosMarkdown(r);
+  log(md);
+  mkdirSync(join(REPO, 'test-output'), { recursive: true });
+  writeFileSync(join(REPO, 'test-output', 'chaos.md'), `# chaos soak (CI)\n\n${md}\n`);
+
+  assert.deepEqual(r.faults.filter((f) => f.error).map((f) => `#${f.n} ${f.kind}: ${f.error}`), []);
+  assert.equal(r.lost, 0, r.problems.join('; '));
+  assert.equal(r.duplicated, 0, r.problems.join('; '));
+  assert.equal(r.doublePrimary, 0, r.problems.join('; '));
+  assert.deepEqual(r.diverged, []);
+  assert.ok(r.verified, r.verifyOut);
+  assert.ok(r.acknowledged > 1000, `${r.acknowledged} writes acknowledged`);
+  assert.ok(r.reads > 1000, `${r.reads} reads on the replicas port`);
+  assert.ok(r.passed, r.problems.join('; '));
+
+  // The faults injected are the seed's sequence, and the soak went on until its minutes were up.
+  assert.ok(r.faults.length >= 2, `${r.faults.length} faults in ${MINUTES} min`);
+  assert.deepEqual(
+    r.faults.map((f) => ({ kind: f.kind, target: f.target, pauseS: f.pauseS })),
+    planFaults(SEED, r.faults.length, PAUSE),
+  );
+  const last = r.faults.at(-1)!;
+  assert.ok(last.atS < MINUTES * 60, 'no fault starts after the soak time');
+  assert.ok(r.durationS >= MINUTES * 60, `faults go on until the soak time is up (${r.durationS} s)`);
+
+  // Each fault did what it is meant to on the cluster.
+  for (const f of r.faults) {
+    const what = `#${f.n} ${f.kind} (${f.leaderBefore} -> ${f.leaderAfter})`;
+    assert.ok(f.healthyS !== null, `${what}: healthy again`);
+    if (f.kind === 'partition leader' || f.kind === 'power off leader') {
+      assert.ok(f.failoverS !== null && f.leaderAfter !== f.leaderBefore, `${what}: another member leads`);
+    }
+    if (f.kind === 'switchover') assert.equal(f.leaderAfter, f.targetName, `${what}: the target leads`);
+    if (f.kind === 'partition replica') {
+      assert.notEqual(f.targetName, f.leaderBefore, `${what}: a replica was cut off`);
+      assert.equal(f.failoverS, null, `${what}: the leader stays`);
+    }
+  }
+});
