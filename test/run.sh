@@ -58,7 +58,6 @@ files=(
   test/unit/ssh/auth.test.ts
   test/unit/session/session.test.ts
   test/unit/session/remote.test.ts
-  test/unit/session/together.test.ts
   test/unit/engine/engine.test.ts
   test/unit/engine/engine-ssh.test.ts
   test/unit/engine/facts.test.ts

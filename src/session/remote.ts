@@ -73,106 +73,24 @@ const EACH_END = /\n@@pgha-http (\d{3}) (\d+)@@\n/g;
  */
 export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
   const timeoutSec = opts.timeoutSec ?? 3;
-  const r = await from.run(httpGetEachArgv(urls, timeoutSec), { sudo: false, check: false, timeoutMs: (timeoutSec * urls.length + 10) * 1000 });
-  return parseHttpGetEach(from.target.name, urls, r);
-}
-
-/** The curl command line of httpGetEach (no secret on it: these URLs need no password). */
-export function httpGetEachArgv(urls: string[], timeoutSec = 3): string[] {
   const args = ['curl', '-sS', '--max-time', String(timeoutSec), '-w', '\\n@@pgha-http %{http_code} %{exitcode}@@\\n'];
   // As httpFrom: the cluster's HTTPS endpoints present certificates of the cluster CA.
   if (urls.some((u) => u.startsWith('https://'))) args.push('--cacert', CA_BUNDLE);
-  return [...args, ...urls];
-}
-
-/** Pure: the output of httpGetEachArgv's curl, run on `host` -> each URL's answer or its error. */
-export function parseHttpGetEach(host: string, urls: string[], r: { code: number; stdout: string; stderr: string }): (HttpResult | RemoteError)[] {
+  args.push(...urls);
+  const r = await from.run(args, { sudo: false, check: false, timeoutMs: (timeoutSec * urls.length + 10) * 1000 });
   const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('curl:'));
   const answers: (HttpResult | RemoteError)[] = [];
   let start = 0;
   for (const m of r.stdout.matchAll(EACH_END)) {
     const url = urls[answers.length];
     const exit = Number(m[2]);
-    if (exit !== 0) answers.push(new RemoteError(`GET ${url} from ${host}: ${errors.shift() ?? `curl exit ${exit}`}`));
+    if (exit !== 0) answers.push(new RemoteError(`GET ${url} from ${from.target.name}: ${errors.shift() ?? `curl exit ${exit}`}`));
     else answers.push({ status: Number(m[1]), body: r.stdout.slice(start, m.index) });
     start = m.index + m[0].length;
   }
   // curl itself failed before its first URL (not installed, bad option): every URL fails alike.
-  while (answers.length < urls.length) answers.push(new RemoteError(`GET ${urls[answers.length]} from ${host}: ${r.stderr.trim() || `curl exit ${r.code}`}`));
+  while (answers.length < urls.length) answers.push(new RemoteError(`GET ${urls[answers.length]} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`));
   return answers;
-}
-
-/** One command of askTogether: its argv, run as `user` (root when unset), killed after timeoutSec. */
-export interface TogetherPart {
-  argv: string[];
-  user?: string;
-  timeoutSec: number;
-}
-
-/** A part's outcome; code 124: it ran out of its time (coreutils' timeout). */
-export interface PartResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * The shell script of askTogether: every part started at once in the background (as its user,
- * with runuser, under its own deadline), its stdout and stderr into files of a private temporary
- * directory, each between markers that carry `nonce` (output cannot fake one), the part's exit
- * code in its last marker; then ONE cat prints them all in order (few processes: the host's CPU
- * is what status waits for). Each argv word is quoted; nothing secret may be in one (it is on a
- * command line).
- */
-export function togetherScript(parts: TogetherPart[], nonce: string): string {
-  const lines = ['d=$(mktemp -d) || exit 1', `trap 'rm -rf -- "$d"' EXIT`];
-  const files: string[] = [];
-  parts.forEach((p, i) => {
-    const as = p.user ? ['runuser', '-u', p.user, '--'] : [];
-    const cmd = ['timeout', '-k', '2', `${p.timeoutSec}s`, ...as, ...p.argv].map(shellQuote).join(' ');
-    lines.push(`printf '\\n@@${nonce} out ${i}\\n' >"$d/${i}.a"; printf '\\n@@${nonce} err ${i}\\n' >"$d/${i}.b"`);
-    lines.push(`( ${cmd} >"$d/${i}.out" 2>"$d/${i}.err" </dev/null; printf '\\n@@${nonce} rc ${i} %s\\n' $? >"$d/${i}.c" ) &`);
-    files.push(...['a', 'out', 'b', 'err', 'c'].map((f) => `"$d/${i}.${f}"`));
-  });
-  lines.push('wait', `cat -- ${files.join(' ')}`);
-  return lines.join('\n');
-}
-
-/** Pure: togetherScript's output -> each part's result (a part without its markers: code -1). */
-export function parseTogether(stdout: string, count: number, nonce: string): PartResult[] {
-  const results: PartResult[] = Array.from({ length: count }, () => ({ code: -1, stdout: '', stderr: '' }));
-  const marker = new RegExp(`\\n@@${nonce} (out|err|rc) (\\d+)(?: (\\d*))?\\n`, 'g');
-  let open: { what: 'out' | 'err'; i: number; from: number } | undefined;
-  for (const m of stdout.matchAll(marker)) {
-    const i = Number(m[2]);
-    if (open && results[open.i]) results[open.i][open.what === 'out' ? 'stdout' : 'stderr'] = stdout.slice(open.from, m.index);
-    open = undefined;
-    if (!results[i]) continue;
-    if (m[1] === 'rc') results[i].code = m[3] ? Number(m[3]) : -1;
-    else open = { what: m[1] as 'out' | 'err', i, from: m.index + m[0].length };
-  }
-  return results;
-}
-
-/**
- * Several commands on one host in ONE remote command (one SSH channel, one sudo), run at once:
- * each part's own result. A host's status questions cost one round trip, not one each.
- */
-export async function askTogether(from: Connection, parts: TogetherPart[], opts: { nonce: string; display?: string }): Promise<PartResult[]> {
-  const longest = Math.max(0, ...parts.map((p) => p.timeoutSec));
-  const r = await from.run(['sh', '-c', togetherScript(parts, opts.nonce)], {
-    sudo: true,
-    check: false,
-    timeoutMs: (longest + 5) * 1000,
-    display: opts.display ?? `${parts.length} commands at once`,
-  });
-  if (r.code !== 0) throw new RemoteError(`${opts.display ?? 'commands'} on ${from.target.name}: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`}`);
-  return parseTogether(r.stdout, parts.length, opts.nonce);
-}
-
-/** psql on a database host's local PostgreSQL as the OS user postgres (peer authentication): argv and user, see sqlLocal. */
-export function sqlLocalArgv(inv: Inventory, sql: string, database = 'postgres'): string[] {
-  return ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', database, '-c', sql];
 }
 
 /**
@@ -205,7 +123,7 @@ export async function sqlVia(
  * `overStdin`: the SQL goes over stdin, never on the command line (it holds a password verifier).
  */
 export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number; database?: string; overStdin?: boolean } = {}) {
-  const psql = sqlLocalArgv(inv, sql, opts.database).slice(0, -2);
+  const psql = ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', opts.database ?? 'postgres'];
   return conn.run(opts.overStdin ? [...psql, '-f', '-'] : [...psql, '-c', sql], {
     user: 'postgres',
     check: opts.check ?? true,

@@ -27,7 +27,7 @@ function parseJsonArray<T>(text: string): T[] {
 }
 
 /** Pure: `endpoint health -w json` and `endpoint status -w json` output -> each member's state. */
-export function parseEtcdState(inv: Inventory, health: { stdout: string; stderr: string }, status: { stdout: string; stderr: string }): EtcdMemberState[] {
+function parseEtcdState(inv: Inventory, health: { stdout: string; stderr: string }, status: { stdout: string; stderr: string }): EtcdMemberState[] {
   const endpoints = etcdEndpoints(inv);
   const healthList = parseJsonArray<{ endpoint: string; health: boolean; error?: string }>(health.stdout);
   const statusList = parseJsonArray<{ Endpoint: string; Status: { header: { member_id: string }; leader: string } }>(quoteBigInts(status.stdout));
@@ -47,17 +47,11 @@ export function parseEtcdState(inv: Inventory, health: { stdout: string; stderr:
   });
 }
 
-/** The two etcdctl commands of etcdState (health, status) and the user they run as (none: any); read their output with parseEtcdState. */
-export function etcdStateArgv(inv: Inventory): { health: string[]; status: string[]; user?: string } {
-  return { health: etcdctl(inv, 'endpoint', 'health', '-w', 'json'), status: etcdctl(inv, 'endpoint', 'status', '-w', 'json'), user: etcdctlAs(inv).user };
-}
-
 /** Every etcd member's health and which one leads, asked with etcdctl on `from`. */
 export async function etcdState(inv: Inventory, from: Connection): Promise<EtcdMemberState[]> {
-  const argv = etcdStateArgv(inv);
   const [health, status] = await Promise.all([
-    from.run(argv.health, { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
-    from.run(argv.status, { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
+    from.run(etcdctl(inv, 'endpoint', 'health', '-w', 'json'), { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
+    from.run(etcdctl(inv, 'endpoint', 'status', '-w', 'json'), { ...etcdctlAs(inv), check: false, timeoutMs: 15_000 }),
   ]);
   return parseEtcdState(inv, health, status);
 }

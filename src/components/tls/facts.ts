@@ -82,13 +82,8 @@ export function parseTlsFacts(stdout: string): HostTls {
   return out;
 }
 
-/** The command that reads a host's TLS state for its services (as root: the keys are their services' own); read its output with parseTlsFacts. */
-export function tlsFactsArgv(services: readonly TlsService[]): string[] {
-  return ['sh', '-c', TLS_FACTS, 'sh', ...services];
-}
-
 /** Reads a host's TLS state for its services (as root: the keys are their services' own). */
 export async function readTlsFacts(conn: Connection, services: readonly TlsService[]): Promise<HostTls> {
-  const r = await conn.run(tlsFactsArgv(services), { display: `TLS facts: ${services.join(' ') || 'CA bundle'}`, timeoutMs: 30_000 });
+  const r = await conn.run(['sh', '-c', TLS_FACTS, 'sh', ...services], { display: `TLS facts: ${services.join(' ') || 'CA bundle'}`, timeoutMs: 30_000 });
   return parseTlsFacts(r.stdout);
 }

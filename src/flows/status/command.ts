@@ -5,7 +5,9 @@ import { InputError } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
 import { connectEach, secretMasker } from '../../session/session.js';
 import type { CommandContext } from '../context.js';
-import type { Verdict } from './model.js';
+import { gatherStatus } from './gather.js';
+import { assembleStatus, type Verdict } from './model.js';
+import { formatStatus } from './format.js';
 
 export const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
 /** Status could not say (bad input, no inventory): "unknown" to a monitoring system. */
@@ -32,17 +34,14 @@ export async function status(ctx: CommandContext, opts: StatusOptions): Promise<
   const reporter = new Reporter({ verbose: opts.verbose, out: process.stderr, masker: secretMasker(inv), log: ctx.log });
   const once = async () => {
     const started = Date.now();
-    // Connected afresh each time: a host that was unreachable may be back. The handshakes run while
-    // the questions' and the report's code loads (loaded here, after the connects began, for that).
+    // Connected afresh each time: a host that was unreachable may be back.
     const reach = connectEach(inv, { ...ctx.sessionOptions(), reporter });
-    const loaded = Promise.all([import('./gather.js'), import('./model.js'), import('./format.js')]);
     let inputs;
     try {
-      inputs = await (await loaded)[0].gatherStatus(inv, reach);
+      inputs = await gatherStatus(inv, reach);
     } finally {
       await reach.close();
     }
-    const [, { assembleStatus }, { formatStatus }] = await loaded;
     const report = assembleStatus(inputs);
     const ms = Date.now() - started;
     if (opts.json) ctx.out(`${JSON.stringify({ ...report, elapsed_ms: ms }, null, 2)}\n`);

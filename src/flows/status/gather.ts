@@ -1,20 +1,19 @@
 // `pgha status`'s questions, asked from the hosts themselves, all at once: each host is connected
-// on its own (an unreachable one is reported, not fatal), all of a host's questions go in ONE
-// remote command as soon as its connection is up (one SSH channel and one sudo per host: each
-// question is a component's command, read by its pure parser), and every question has a deadline.
-import type { Host, Inventory } from '../../inventory/index.js';
+// on its own (an unreachable one is reported, not fatal) and every question has a deadline.
+import type { Inventory } from '../../inventory/index.js';
+import type { Connection } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
-import { askTogether, httpGetEachArgv, parseHttpGetEach, sqlLocalArgv, within, type HttpResult, type PartResult, type TogetherPart } from '../../session/remote.js';
-import { etcdStateArgv, parseEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
+import { httpGetEach, sqlLocal, within, type HttpResult } from '../../session/remote.js';
+import { etcdState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
 import { restapiUrl } from '../../components/patroni/paths.js';
 import { ARCHIVER_SQL, parseInfo } from '../../components/pgbackrest/info.js';
 import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseTlsFacts, tlsFactsArgv } from '../../components/tls/facts.js';
+import { readTlsFacts } from '../../components/tls/facts.js';
 import { splitPems } from '../../components/tls/inspect.js';
 import { caPaths, servicesOf, tlsOn, usesTls } from '../../components/tls/paths.js';
 import { certificateRows } from '../../components/tls/report.js';
@@ -37,22 +36,9 @@ const LOCAL_SQL = `select json_build_object(
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
-type Answer<T> = { ok: T } | { error: string };
-
-/** The questions a host can be asked (each one command of its component). */
-type Question = 'http' | 'psql' | 'backups' | 'tls' | 'etcdHealth' | 'etcdStatus';
-/** A host's HTTP questions: HAProxy's stats, Patroni's cluster view and its own state. */
-type HttpKey = 'stats' | 'cluster' | 'self';
-/** What each question is called in an error (as `WHAT on HOST: ...`). */
-const WHAT: Record<Question, string> = { http: 'HTTP', psql: 'psql', backups: 'pgbackrest info', tls: 'certificates', etcdHealth: 'etcdctl', etcdStatus: 'etcdctl' };
-
-/** A question's result read by `read`; its error as `WHAT on HOST: ...` when it failed, timed out or could not be read. */
-function readPart<T>(what: string, host: string, r: PartResult, read: (r: PartResult) => T, opts: { check?: boolean } = {}): Answer<T> {
-  if (r.code === 124 || r.code === 137) return { error: `${what} on ${host}: no answer within ${QUESTION_MS / 1000}s` };
-  if (r.code === -1) return { error: `${what} on ${host}: no result` };
-  if (r.code !== 0 && opts.check !== false) return { error: `${what} on ${host}: exit ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').at(-1)}` : ''}` };
+async function answer<T>(what: string, fn: () => Promise<T>): Promise<{ ok: T } | { error: string }> {
   try {
-    return { ok: read(r) };
+    return { ok: await within(QUESTION_MS, what, fn()) };
   } catch (err) {
     return { error: message(err) };
   }
@@ -60,62 +46,32 @@ function readPart<T>(what: string, host: string, r: PartResult, read: (r: PartRe
 
 /** Every question, asked over `reach`'s connections as they come up. */
 export async function gatherStatus(inv: Inventory, reach: Reach): Promise<StatusInputs> {
+  const conn = (name: string) => reach.pending.get(name)!;
+  // A question for one host: answered once its connection is up; "unreachable" otherwise.
+  const on = async <T>(name: string, what: string, fn: (c: Connection) => Promise<T>) => {
+    const c = await conn(name);
+    if (!c) return { error: `unreachable: ${reach.unreachable.get(name)}` };
+    return answer(`${what} on ${name}`, () => fn(c));
+  };
   const pg = inv.hostsWithRole('postgres');
   const proxies = inv.hostsWithRole('haproxy');
-  const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
-  const nonce = randomBytes(8).toString('hex');
-  const etcdHosts = new Set(inv.hostsWithRole('etcd').map((h) => h.name));
-  // etcd's view is asked from the first etcd host whose connection comes up.
-  let etcdFrom: string | undefined;
-  const backupHosts = new Set(inv.repositoryHost ? [inv.repositoryHost.name] : pg.map((h) => h.name));
-
-  // Per host: its HTTP questions' URLs, asked by one curl (HAProxy's local stats first: a hung Patroni, 3 s per
-  // URL, does not hold them back; the second request to Patroni resumes the first one's TLS session).
-  const urlsOf = (h: Host): Partial<Record<HttpKey, string>> => ({
-    ...(h.roles.has('haproxy') ? { stats: statsCsvUrl(inv) } : {}),
-    ...(h.roles.has('postgres') ? { cluster: restapiUrl(inv, h, '/cluster'), self: restapiUrl(inv, h, '/patroni') } : {}),
-  });
-  // Per host: every question's result, or why none could be asked (unreachable, the command failed).
-  const asked = new Map(
+  // A host's HTTP questions (Patroni's cluster view and its own state, HAProxy's stats) in one curl.
+  const http = new Map(
     inv.hosts.map((h) => {
-      const result = reach.pending.get(h.name)!.then(async (c): Promise<Answer<Partial<Record<Question, PartResult>>>> => {
-        if (!c) return { error: `unreachable: ${reach.unreachable.get(h.name)}` };
-        const parts: Partial<Record<Question, TogetherPart>> = {};
-        const urls = Object.values(urlsOf(h));
-        if (urls.length) parts.http = { argv: httpGetEachArgv(urls), timeoutSec: QUESTION_MS / 1000 };
-        if (h.roles.has('postgres')) parts.psql = { argv: sqlLocalArgv(inv, LOCAL_SQL), user: 'postgres', timeoutSec: QUESTION_MS / 1000 };
-        if (backupHosts.has(h.name)) parts.backups = { argv: pgbackrestArgv(inv, INFO_ARGS), user: inv.repositoryHost ? REPO_USER : 'postgres', timeoutSec: QUESTION_MS / 1000 };
-        if (tlsHosts.includes(h)) parts.tls = { argv: tlsFactsArgv(servicesOf(h)), timeoutSec: QUESTION_MS / 1000 };
-        if (etcdHosts.has(h.name) && etcdFrom === undefined) {
-          etcdFrom = h.name;
-          const e = etcdStateArgv(inv);
-          parts.etcdHealth = { argv: e.health, user: e.user, timeoutSec: QUESTION_MS / 1000 };
-          parts.etcdStatus = { argv: e.status, user: e.user, timeoutSec: QUESTION_MS / 1000 };
-        }
-        const keys = Object.keys(parts) as Question[];
-        try {
-          const results = await within(QUESTION_MS + 4000, `status questions on ${h.name}`, askTogether(c, keys.map((k) => parts[k]!), { nonce, display: `status questions: ${keys.join(', ')}` }));
-          return { ok: Object.fromEntries(keys.map((k, i) => [k, results[i]])) };
-        } catch (err) {
-          return { error: message(err) };
-        }
-      });
-      return [h.name, result] as const;
+      // HAProxy's local stats first: a hung Patroni (3 s per URL) does not hold them back.
+      const urls = {
+        ...(h.roles.has('haproxy') ? { stats: statsCsvUrl(inv) } : {}),
+        ...(h.roles.has('postgres') ? { cluster: restapiUrl(inv, h, '/cluster'), self: restapiUrl(inv, h, '/patroni') } : {}),
+      };
+      const keys = Object.keys(urls) as (keyof typeof urls)[];
+      const asked = keys.length ? on(h.name, 'HTTP', (c) => httpGetEach(c, keys.map((k) => urls[k]!))) : undefined;
+      return [h.name, { keys, asked }] as const;
     }),
   );
-  // One question's answer on one host, read by `read`.
-  const on = async <T>(name: string, q: Question, read: (r: PartResult) => T, opts: { check?: boolean } = {}): Promise<Answer<T>> => {
-    const all = await asked.get(name)!;
-    if ('error' in all) return all;
-    const r = all.ok[q];
-    if (!r) return { error: `${WHAT[q]} on ${name}: not asked` };
-    return readPart(WHAT[q], name, r, read, opts);
-  };
   // One URL's answer, read by `parse`; the error of the whole question or of that URL otherwise.
-  const httpAnswer = async <T>(h: Host, key: HttpKey, parse: (r: HttpResult) => T): Promise<Answer<T>> => {
-    const urls = urlsOf(h);
-    const keys = Object.keys(urls) as HttpKey[];
-    const all = await on(h.name, 'http', (r) => parseHttpGetEach(h.name, keys.map((k) => urls[k]!), r), { check: false });
+  const httpAnswer = async <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T): Promise<{ ok: T } | { error: string }> => {
+    const { keys, asked } = http.get(name)!;
+    const all = await asked!;
     if ('error' in all) return all;
     const r = all.ok[keys.indexOf(key)];
     if (r instanceof Error) return { error: message(r) };
@@ -125,31 +81,37 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       return { error: message(err) };
     }
   };
-  const patroni = Promise.all(pg.map((h) => httpAnswer(h, 'cluster', (r) => clusterAnswer(h, r))));
-  const self = Promise.all(pg.map((h) => httpAnswer(h, 'self', selfAnswer)));
-  const local = Promise.all(pg.map((h) => on(h.name, 'psql', (r) => JSON.parse(r.stdout) as LocalPostgres)));
-  const etcd = (async (): Promise<Answer<{ from: string; members: EtcdMemberState[] }>> => {
-    await Promise.all([...etcdHosts].map((n) => asked.get(n)));
-    if (!etcdFrom) return { error: 'no etcd host is reachable' };
-    const from = etcdFrom;
-    const all = await asked.get(from)!;
-    if ('error' in all) return all;
-    const [health, status] = [all.ok.etcdHealth!, all.ok.etcdStatus!];
-    // etcdctl's failures are in its output (read by the parser); only a question that did not finish fails.
-    return readPart('etcdctl', from, [health, status].find((r) => r.code !== 0) ?? health, () => ({ from, members: parseEtcdState(inv, health, status) }), { check: false });
+  const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
+  const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
+  const local = Promise.all(
+    pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
+  );
+  // etcd's view from the first etcd host that answers SSH.
+  const etcd = (async () => {
+    const hosts = inv.hostsWithRole('etcd');
+    // The first etcd host whose connection comes up.
+    const from = await new Promise<string | undefined>((resolve) => {
+      let left = hosts.length;
+      if (!left) resolve(undefined);
+      for (const h of hosts) void conn(h.name).then((c) => (c ? resolve(h.name) : --left === 0 && resolve(undefined)));
+    });
+    if (!from) return { error: 'no etcd host is reachable' };
+    return answer(`etcdctl on ${from}`, async () => ({ from, members: await etcdState(inv, (await conn(from))!) }));
   })();
-  const haproxy = Promise.all(proxies.map((h) => httpAnswer(h, 'stats', (r) => parseHaproxyCsv(r.body))));
+  const haproxy = Promise.all(proxies.map((h) => httpAnswer(h.name, 'stats', (r) => parseHaproxyCsv(r.body))));
   const backups = (async () => {
     const stanza = inv.pgbackrest.stanza;
-    const info = (r: PartResult) => parseInfo(r.stdout, stanza);
-    if (inv.repositoryHost) return on(inv.repositoryHost.name, 'backups', info);
+    const info = async (c: Connection, user: string) => parseInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
+    if (inv.repositoryHost) return on(inv.repositoryHost.name, 'pgbackrest info', (c) => info(c, REPO_USER));
     // A shared repository path: pgBackRest runs on the database hosts; the first that answers.
-    const answers = await Promise.all(pg.map((h) => on(h.name, 'backups', info)));
+    const answers = await Promise.all(pg.map((h) => on(h.name, 'pgbackrest info', (c) => info(c, 'postgres'))));
     return answers.find((a) => 'ok' in a) ?? answers[0];
   })();
+
+  const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
   const tls = (async () => {
     const cas = await localCas(inv);
-    return Promise.all(tlsHosts.map((h) => on(h.name, 'tls', (r) => certificateRows(inv, h, parseTlsFacts(r.stdout), cas, Date.now()))));
+    return Promise.all(tlsHosts.map((h) => on(h.name, 'certificates', async (c) => certificateRows(inv, h, await readTlsFacts(c, servicesOf(h)), cas, Date.now()))));
   })();
 
   const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls]);
