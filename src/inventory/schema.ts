@@ -6,6 +6,10 @@ import { controlCharacter } from '../terminal.js';
 import { calendarProblem } from './calendar.js';
 import { parseJump } from '../ssh/jump.js';
 
+// Every command parses one inventory once: zod's compiled validators (generated code) cost more to
+// build than that one parse takes without them (a few ms of every command's start).
+z.config({ jitless: true });
+
 // Host names become Patroni member names and etcd member names: keep them DNS-label-like.
 export const HOST_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DNS_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

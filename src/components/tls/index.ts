@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { directory, file, type StageResult } from '../../engine/index.js';
 import { InputError, PghaError } from '../../errors.js';
-import type { Host, Inventory } from '../../inventory/index.js';
+import type { Inventory } from '../../inventory/index.js';
 import type { Session } from '../../session/session.js';
 import { convertToTls, etcdConfigState, patroniConfigState, refuseTlsOff, runningInClearText } from '../../cluster/tls-conversion.js';
 import { HEADER } from '../../render/template.js';
@@ -24,11 +24,11 @@ import { createCa, loadClusterCa, loadNextCa, type Ca } from './ca.js';
 import { readTlsFacts, type HostTls } from './facts.js';
 import { splitPems } from './inspect.js';
 import { certificateOp } from './issue.js';
-import { CA_BUNDLE, caPaths, servicesOf, TLS_DIR, tlsOn, type TlsService } from './paths.js';
+import { CA_BUNDLE, caPaths, servicesOf, TLS_DIR, tlsOn, usesTls, type TlsService } from './paths.js';
+
+export { usesTls };
 import { certificateRows, rowProblem } from './report.js';
 
-/** Hosts that hold TLS material: every role that speaks TLS or checks it (HAProxy checks Patroni over TLS). */
-export const usesTls = (h: Host) => h.roles.has('etcd') || h.roles.has('postgres') || h.roles.has('haproxy') || h.roles.has('backup_repository');
 
 export const TLS_OFF_WARNING =
   'tls is false: etcd, Patroni\'s REST API and PostgreSQL speak clear text, and anyone who reaches the hosts\' network can write to etcd (and so pick the primary) and read the REST API password off the wire';

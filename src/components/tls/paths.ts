@@ -27,6 +27,9 @@ export function servicesOf(h: Host): TlsService[] {
   return TLS_SERVICES.filter((s) => h.roles.has(SERVICE_ROLE[s]));
 }
 
+/** Hosts that hold TLS material: every role that speaks TLS or checks it (HAProxy checks Patroni over TLS). */
+export const usesTls = (h: Host) => h.roles.has('etcd') || h.roles.has('postgres') || h.roles.has('haproxy') || h.roles.has('backup_repository');
+
 /** Whether the inventory asks for TLS (the default). */
 export const tlsOn = (inv: Pick<Inventory, 'tls'>) => inv.tls.enabled;
 

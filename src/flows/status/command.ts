@@ -1,6 +1,6 @@
 // `pgha status`: one view of the whole cluster, gathered from the hosts, with a verdict.
 // Exit code, as monitoring plugins expect: 0 healthy, 1 degraded, 2 down, 3 unknown (bad input).
-import { Reporter } from '../../engine/index.js';
+import { Reporter } from '../../engine/reporter.js';
 import { InputError } from '../../errors.js';
 import type { Inventory } from '../../inventory/index.js';
 import { connectEach, secretMasker } from '../../session/session.js';

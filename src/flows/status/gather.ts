@@ -14,10 +14,9 @@ import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { usesTls } from '../../components/tls/index.js';
 import { readTlsFacts } from '../../components/tls/facts.js';
 import { splitPems } from '../../components/tls/inspect.js';
-import { caPaths, servicesOf, tlsOn } from '../../components/tls/paths.js';
+import { caPaths, servicesOf, tlsOn, usesTls } from '../../components/tls/paths.js';
 import { certificateRows } from '../../components/tls/report.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
 
