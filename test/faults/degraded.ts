@@ -13,7 +13,7 @@
 import * as net from 'node:net';
 import * as lab from '../lab/lab.js';
 import type { Checker } from './checker.js';
-import { clusterView, runScenario, sleep, type FaultContext, type FaultRun, type ScenarioOptions, type ScenarioResult } from './suite.js';
+import { clusterView, leaderName, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type ScenarioOptions, type ScenarioResult } from './suite.js';
 
 export interface LeaderChange {
   /** Seconds after the condition began. */
@@ -66,16 +66,26 @@ function shaped(name: string, spec: lab.NetemSpec, target: (ctx: FaultContext, r
   };
 }
 
-/** The leader's link down for `seconds` a little into the hold, then the rest of the hold with the link up. */
+/**
+ * The leader's link down for `seconds`, 2 s into the hold, and again (on whoever leads then) after
+ * every member streams again and 10 s of calm, as long as a whole stall fits in the hold.
+ */
 function stalled(name: string, seconds: number): Condition {
   return {
     name,
-    async run(_ctx, r, holdMs) {
-      const started = Date.now();
-      await sleep(2000);
-      await lab.stall(r.leader, seconds);
-      r.note(`${r.leader}'s link down ${seconds} s`);
-      const left = holdMs - (Date.now() - started);
+    async run(ctx, r, holdMs) {
+      const end = Date.now() + holdMs;
+      let stalls = 0;
+      while (end - Date.now() >= (seconds + 2) * 1000) {
+        await sleep(2000);
+        const target = stalls === 0 ? r.leader : await leaderName(ctx);
+        await lab.stall(target, seconds);
+        stalls += 1;
+        await waitAllStreaming(ctx, 180_000);
+        await sleep(Math.min(10_000, Math.max(0, end - Date.now())));
+      }
+      r.note(`${stalls} stall(s) of ${seconds} s of the leader's link`);
+      const left = end - Date.now();
       if (left > 0) await sleep(left);
     },
   };
