@@ -139,6 +139,16 @@ test('partition cuts a machine off; heal restores it', { timeout: 60_000 }, asyn
   assert.equal(await ok('node1', 'hostname'), 'node1\n');
 });
 
+test('netem arguments: netem\'s own syntax, units optional; wrong words say what was expected', () => {
+  assert.deepEqual(lab.parseNetem(['delay', '200ms', '100ms', 'loss', '5%']), { delayMs: 200, jitterMs: 100, lossPct: 5 });
+  assert.deepEqual(lab.parseNetem(['loss', '0.5']), { delayMs: 0, jitterMs: 0, lossPct: 0.5 });
+  assert.deepEqual(lab.parseNetem(['delay', '50']), { delayMs: 50, jitterMs: 0, lossPct: 0 });
+  assert.throws(() => lab.parseNetem(['delay', '10ms', '20ms']), /jitter 20 ms is larger than the delay 10 ms/);
+  assert.throws(() => lab.parseNetem(['loss', '120%']), /loss must be a percentage from 0 to 100/);
+  assert.throws(() => lab.parseNetem(['rate', '1mbit']), /unknown word "rate": expected delay MS \[JITTER_MS\], loss PCT% or clear/);
+  assert.throws(() => lab.parseNetem([]), /netem needs/);
+});
+
 /** TCP connect times (ms) from the host to a machine's sshd: one round trip, so the machine's added delay. */
 async function connectTimes(name: string, n: number, timeoutMs = 5000): Promise<number[]> {
   const out: number[] = [];
