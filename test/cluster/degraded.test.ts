@@ -3,7 +3,7 @@
 // (test/faults/degraded.ts). Each condition runs with a writer through HAProxy judged by the
 // lost-write checker and the cluster verified after; leader changes are counted and classified
 // (unnecessary: the old leader was reachable), and the client error rate through HAProxy is
-// measured. Short windows (PGHA_DEGRADED_HOLD_S, default 30 s per condition); the comparison of
+// measured. Short windows (PGHA_DEGRADED_HOLD_S, default 20 s per condition); the comparison of
 // the profiles over longer windows is `npm run bench -- --only degraded`. Results in
 // test-output/degraded.md and .json.
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +15,7 @@ import { assertNothingLost, faultContext, waitAllStreaming, type FaultContext } 
 import { CONDITIONS, degradedTable, runCondition, type DegradedResult } from '../faults/degraded.js';
 
 const log = (s: string) => console.log(`# ${s.replace(/\n/g, '\n# ')}`);
-const HOLD_S = Number(process.env.PGHA_DEGRADED_HOLD_S ?? 30);
+const HOLD_S = Number(process.env.PGHA_DEGRADED_HOLD_S ?? 20);
 const results: DegradedResult[] = [];
 let ctx: FaultContext;
 

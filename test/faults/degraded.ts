@@ -13,7 +13,8 @@
 import * as net from 'node:net';
 import * as lab from '../lab/lab.js';
 import type { Checker } from './checker.js';
-import { clusterView, leaderName, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type ScenarioOptions, type ScenarioResult } from './suite.js';
+import { getJson, leaderName, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type RestMember, type ScenarioOptions, type ScenarioResult } from './suite.js';
+import { restapiUrl } from '../../src/components/patroni/paths.js';
 
 export interface LeaderChange {
   /** Seconds after the condition began. */
@@ -106,7 +107,7 @@ export const CONDITIONS: Condition[] = [
   shaped('slow etcd member (500 ms +- 100 ms)', { delayMs: 500, jitterMs: 100, lossPct: 0 }, etcdNotOnLeader),
 ];
 
-/** Every ~500 ms: who is Patroni's leader (from the test host), and which members answer a TCP connect on their PostgreSQL port. */
+/** Every ~500 ms: who is Patroni's leader (asked from the test host), and which members answer a TCP connect on their PostgreSQL port. */
 class Watch {
   readonly leaders: { at: number; name: string }[] = [];
   readonly answered = new Map<string, number[]>();
@@ -123,11 +124,29 @@ class Watch {
     }
   }
 
+  /**
+   * The leader as most members see it: every member's /cluster at once, the name a majority of
+   * them report. (One member's view alone can be stale: an old leader back from a stall reports
+   * itself leader until its next loop, which is not a second change.)
+   */
   private async leaderLoop(): Promise<void> {
+    const hosts = this.ctx.inv.hostsWithRole('postgres');
     while (!this.stopped) {
       const at = Date.now();
-      const l = (await clusterView(this.ctx))?.find((m) => m.role === 'leader' && (m.state === 'running' || m.state === 'streaming'));
-      if (l && this.leaders.at(-1)?.name !== l.name) this.leaders.push({ at, name: l.name });
+      const views = await Promise.all(
+        hosts.map(async (h) => {
+          try {
+            const members = ((await getJson(restapiUrl(this.ctx.inv, h, '/cluster'), 2000, this.ctx.ca)) as { members: RestMember[] }).members;
+            return members.find((m) => m.role === 'leader' && (m.state === 'running' || m.state === 'streaming'))?.name ?? null;
+          } catch {
+            return null;
+          }
+        }),
+      );
+      const votes = new Map<string, number>();
+      for (const v of views) if (v) votes.set(v, (votes.get(v) ?? 0) + 1);
+      const agreed = [...votes].find(([, n]) => n > hosts.length / 2)?.[0];
+      if (agreed && this.leaders.at(-1)?.name !== agreed) this.leaders.push({ at, name: agreed });
       await sleep(Math.max(0, 500 - (Date.now() - at)));
     }
   }
@@ -182,7 +201,7 @@ export function clientErrors(c: Checker): { attempts: number; errors: number } {
 
 /**
  * One condition on the cluster as a fault scenario: the condition held for `holdS` seconds with
- * the watch running (and 5 s after it ends, for a late change), then the scenario's recovery,
+ * the watch running (and 3 s after it ends, for a late change), then the scenario's recovery,
  * count and verify. Never throws for a failed check: the results say it.
  */
 export async function runCondition(ctx: FaultContext, condition: Condition, holdS: number, opts: ScenarioOptions = {}): Promise<{ result: ScenarioResult; degraded: DegradedResult; verifyOut: string }> {
@@ -200,7 +219,7 @@ export async function runCondition(ctx: FaultContext, condition: Condition, hold
       try {
         await condition.run(ctx, r, holdS * 1000);
         ended = Date.now();
-        await sleep(5000);
+        await sleep(3000);
       } finally {
         await watch.stop();
       }
