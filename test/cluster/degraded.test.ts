@@ -29,6 +29,7 @@ async function held(name: string): Promise<DegradedResult> {
   const { result, degraded, verifyOut } = await runCondition(ctx, condition(name), HOLD_S);
   results.push(degraded);
   assertNothingLost(degraded.condition, result, verifyOut);
+  assert.deepEqual(result.problems.filter((p) => /timeline fork/.test(p)), [], `${degraded.condition}: the archive must only hold WAL of the cluster's history`);
   assert.ok(degraded.attempts > 0, 'the writer attempted writes');
   return degraded;
 }
