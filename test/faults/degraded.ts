@@ -69,7 +69,7 @@ function shaped(name: string, spec: lab.NetemSpec, target: (ctx: FaultContext, r
 
 /**
  * The leader's link down for `seconds`, 2 s into the hold, and again (on whoever leads then) after
- * every member streams again and 10 s of calm, as long as a whole stall fits in the hold.
+ * every member streams again and 10 s of calm, as long as a whole stall fits in the hold (one at least).
  */
 function stalled(name: string, seconds: number): Condition {
   return {
@@ -77,7 +77,7 @@ function stalled(name: string, seconds: number): Condition {
     async run(ctx, r, holdMs) {
       const end = Date.now() + holdMs;
       let stalls = 0;
-      while (end - Date.now() >= (seconds + 2) * 1000) {
+      while (stalls === 0 || end - Date.now() >= (seconds + 2) * 1000) {
         await sleep(2000);
         const target = stalls === 0 ? r.leader : await leaderName(ctx);
         await lab.stall(target, seconds);
