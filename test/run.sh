@@ -81,6 +81,7 @@ files=(
   test/cluster/primary-port.test.ts
   test/cluster/disk.test.ts
   test/cluster/apt-stall.test.ts
+  test/cluster/degraded.test.ts
   # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
   # subnet; the Debian 12 lab above stays up), taken down at the end.
   test/cluster/trixie.test.ts

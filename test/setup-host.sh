@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the lab need on the host (idempotent).
 # The lab (test/lab/) needs systemd-container (systemd-nspawn), debootstrap (its base image),
-# apt-cacher-ng (its machines' only way to Debian's packages), iproute2 and openssh-client; ruby checks the
+# apt-cacher-ng (its machines' only way to Debian's packages), iproute2 and openssh-client;
+# nftables and iptables shape a machine's link for the degraded-network verbs (netem: loss with nft,
+# delay through an NFQUEUE of iptables-legacy); ruby checks the
 # Vagrantfile (test/vagrant.test.ts); bsdutils' `script` gives the confirmation-prompt tests a terminal;
 # python3 holds fcntl locks as apt does (the apt-lock tests in test/unit/engine.test.ts); prometheus
 # ships promtool, which checks and unit-tests the alert rules pgha writes (test/cluster/apps.test.ts).
 set -euo pipefail
-need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 ruby openssh-server openssh-client sudo tmux bsdutils python3 prometheus)
+need=(haproxy systemd-container debootstrap apt-cacher-ng iproute2 nftables iptables ruby openssh-server openssh-client sudo tmux bsdutils python3 prometheus)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,11 @@
 //   npm run bench -- --releases bookworm,trixie --only deploy,switchover,failover
 //                                  the lab on Debian 12, then on Debian 13 (each release in turn on
 //                                  the same lab dir; default: PGHA_LAB_RELEASE's), figures side by side
+//   npm run bench -- --only degraded --minutes 10
+//                                  opt-in (not in "everything"): each timing profile (safe, balanced,
+//                                  fast) under each degraded-network condition of test/faults/degraded.ts
+//                                  for --minutes (default 2) with a writer through HAProxy: unnecessary
+//                                  failovers per 10 minutes, writes lost, client error rate
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -16,6 +21,7 @@ import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap, REPO, type CliResult } from '../helpers.js';
 import { faultContext, partitionLeader, poweroffLeader, runScenario, type FaultContext, type FaultRun } from '../faults/suite.js';
+import { CONDITIONS, degradedTable, runCondition, type DegradedResult } from '../faults/degraded.js';
 import type { TimingProfile } from '../../src/inventory/index.js';
 
 interface Figure {
@@ -46,6 +52,8 @@ const wanted = (part: string) => !only || only.includes(part);
 const runs = (n: number) => runsOverride ?? n;
 
 const figures: Figure[] = [];
+/** The degraded-network comparison (--only degraded), with the window it came from. */
+const degraded: (DegradedResult & { unnecessaryPer10Min: number; minutes: number })[] = [];
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -267,6 +275,29 @@ async function measure(first: boolean): Promise<void> {
     must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
   }
 
+  if (only?.includes('degraded')) {
+    // Each profile under each condition for --minutes; a lost write or a broken cluster stops the bench.
+    const minutes = Number(arg('minutes') ?? 2);
+    if (!(minutes > 0)) throw new Error(`--minutes must be a positive number, got ${arg('minutes')}`);
+    for (const profile of ['safe', 'balanced', 'fast'] as const) {
+      const inv = inventoryWith(inventory, profile);
+      must(await pgha(['apply', '-i', inv], { built: true }), `apply with timing ${profile}`);
+      const pctx = await faultContext(inv, () => {});
+      for (const condition of CONDITIONS) {
+        const { result, degraded: d } = await runCondition(pctx, condition, minutes * 60);
+        const row = { ...d, minutes, unnecessaryPer10Min: d.heldS > 0 ? Math.round((d.unnecessary / d.heldS) * 600 * 10) / 10 : 0 };
+        degraded.push(row);
+        console.log(`${RELEASE_LABEL[release]}: ${condition.name}, timing ${profile}, ${d.heldS} s: ${d.changes.length} leader change(s), ${d.unnecessary} unnecessary (${row.unnecessaryPer10Min} per 10 min), error rate ${(d.errorRate * 100).toFixed(2)}% (${d.errors}/${d.attempts}), lost ${d.lost}`);
+        if (result.problems.length) {
+          console.error(`${condition.name} (${profile}): ${result.problems.join('; ')}`);
+          finish(Date.now());
+          process.exit(1);
+        }
+      }
+    }
+    must(await pgha(['apply', '-i', inventory], { built: true }), 'apply back to the lab inventory');
+  }
+
   if (wanted('backup')) {
     // About 1 GB of data (pgbench scale 70), then a full backup and a point-in-time restore of it.
     const leaderName = await currentLeader(inventory);
@@ -426,10 +457,22 @@ function finish(started: number): void {
     ...figures.map((f) => `| ${f.name} | ${f.release} | ${f.median} | ${f.runs.join(', ')} | ${f.goal ?? ''} | ${f.goal ? (f.met ? 'met' : 'missed') : ''} |`),
     '',
     ...figures.filter((f) => f.note).map((f) => `- ${f.name} (${f.release}): ${f.note}`),
+    ...(degraded.length
+      ? [
+          '',
+          `Degraded networks (${degraded[0].minutes} min per condition and profile; unnecessary failovers per 10 minutes of the condition):`,
+          '',
+          '| condition | profile | held (s) | unnecessary failovers per 10 min | leader changes (unnecessary / necessary) | writes lost | client error rate | verified |',
+          '| --- | --- | --- | --- | --- | --- | --- | --- |',
+          ...degraded.map((d) => `| ${d.condition} | ${d.profile} | ${d.heldS} | ${d.unnecessaryPer10Min} | ${d.changes.length} (${d.unnecessary} / ${d.necessary}) | ${d.lost} | ${(d.errorRate * 100).toFixed(2)}% (${d.errors}/${d.attempts}) | ${d.verified ? 'yes' : 'NO'} |`),
+          '',
+          degradedTable(degraded),
+        ]
+      : []),
   ].join('\n');
   const dir = join(REPO, 'bench-output');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ date, machine, figures }, null, 2)}\n`);
+  writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ date, machine, figures, degraded }, null, 2)}\n`);
   writeFileSync(join(dir, 'bench.md'), `${md}\n`);
   console.log(`\n${md}\n\nwritten: bench-output/bench.json, bench-output/bench.md`);
 }

@@ -14,7 +14,13 @@ Commands:
   status                 machines, addresses, links, apt proxy
   ssh NAME [CMD...]      ssh to a machine as admin (interactive without CMD)
   partition NAME         cut the machine's link (host side vb-NAME down)
-  heal NAME              restore the link and re-attach it to the bridge
+  heal NAME              restore the link and re-attach it to the bridge (and clear its netem shaping)
+  netem NAME [delay MS [JITTER_MS]] [loss PCT%]
+                         a degraded link, as tc netem would make it (this kernel has no netem):
+                         the machine's outgoing packets held MS +- JITTER_MS, PCT% of its packets
+                         dropped in each direction, e.g. \`netem node1 delay 200ms 100ms loss 5%\`;
+                         replaces earlier shaping. \`netem NAME clear\` removes it (heal and down too)
+  stall NAME SECONDS     the machine's link down for SECONDS, then up again (returns when it is up)
   poweroff NAME          power loss: SIGKILL the machine's init, no clean shutdown
   start NAME             boot a stopped machine again (disk intact)
   rebuild NAME           a fresh machine under the same name and address: powered off, an empty disk
@@ -73,7 +79,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`apt proxy ${s.proxy ? `${s.config.proxyUrl} (pid ${s.proxy})` : 'stopped'}\n`);
       for (const m of s.machines) {
         const link = m.linkUp === null ? 'no link' : m.linkUp ? 'link up' : 'PARTITIONED';
-        process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${(m.release ?? '-').padEnd(9)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}\n`);
+        const shaped = m.netem ? `  netem: ${lab.describeNetem(m.netem)}` : '';
+        process.stdout.write(`${m.name.padEnd(7)} ${m.address.padEnd(15)} ${(m.release ?? '-').padEnd(9)} ${m.running ? `running (pid ${m.pid})` : 'stopped'}  ${link}${shaped}\n`);
       }
       if (s.machines.length === 0) process.stdout.write('no machines\n');
       if (lab.isolated()) process.stdout.write(`bastion on: SSH from this host reaches ${lab.BASTION} only\n`);
@@ -98,6 +105,26 @@ async function main(argv: string[]): Promise<number> {
     case 'heal': {
       const link = lab.heal(name());
       process.stdout.write(`${name()} healed: its link ${link} is up and on bridge ${lab.labConfig().bridge} again\n`);
+      return 0;
+    }
+    case 'netem': {
+      const n = name();
+      if (args[1] === 'clear' && args.length === 2) {
+        lab.netemClear(n);
+        process.stdout.write(`${n}: netem cleared, its link is undegraded\n`);
+        return 0;
+      }
+      const what = await lab.netem(n, lab.parseNetem(args.slice(1)));
+      process.stdout.write(`${n}: ${what} on its link ${lab.machineLink(n)} (clear with: netem ${n} clear)\n`);
+      return 0;
+    }
+    case 'stall': {
+      const n = name();
+      const seconds = Number(/^(\d+(?:\.\d+)?)s?$/.exec(args[1] ?? '')?.[1] ?? NaN);
+      if (!Number.isFinite(seconds)) throw new Error('stall needs SECONDS, e.g. stall node1 5');
+      process.stdout.write(`${n}: link ${lab.machineLink(n)} down for ${seconds} s ...\n`);
+      await lab.stall(n, seconds);
+      process.stdout.write(`${n}: link up again after ${seconds} s\n`);
       return 0;
     }
     case 'poweroff': {

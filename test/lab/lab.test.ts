@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
@@ -166,6 +167,99 @@ test('a data disk of its own: filled to the last block, slowed, cleared; the oth
   }
   assert.ok((await avail('node2')) > 7 * 2 ** 30, 'the filler is gone');
   assert.equal(cli(['disk', 'node2', 'spin']).status, 1);
+});
+
+test('netem arguments: netem\'s own syntax, units optional; wrong words say what was expected', () => {
+  assert.deepEqual(lab.parseNetem(['delay', '200ms', '100ms', 'loss', '5%']), { delayMs: 200, jitterMs: 100, lossPct: 5 });
+  assert.deepEqual(lab.parseNetem(['loss', '0.5']), { delayMs: 0, jitterMs: 0, lossPct: 0.5 });
+  assert.deepEqual(lab.parseNetem(['delay', '50']), { delayMs: 50, jitterMs: 0, lossPct: 0 });
+  assert.throws(() => lab.parseNetem(['delay', '10ms', '20ms']), /jitter 20 ms is larger than the delay 10 ms/);
+  assert.throws(() => lab.parseNetem(['loss', '120%']), /loss must be a percentage from 0 to 100/);
+  assert.throws(() => lab.parseNetem(['rate', '1mbit']), /unknown word "rate": expected delay MS \[JITTER_MS\], loss PCT% or clear/);
+  assert.throws(() => lab.parseNetem([]), /netem needs/);
+});
+
+/** TCP connect times (ms) from the host to a machine's sshd: one round trip, so the machine's added delay. */
+async function connectTimes(name: string, n: number, timeoutMs = 5000): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ host: lab.machineAddress(name), port: 22 });
+      s.setTimeout(timeoutMs, () => {
+        s.destroy();
+        reject(new Error('connect timed out'));
+      });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', reject);
+    });
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+test('netem delays a machine\'s link (round trips measured), with jitter, and clear removes it', { timeout: 120_000 }, async () => {
+  assert.ok(median(await connectTimes('node1', 10)) < 20, 'an undegraded link answers fast');
+  const set = cli(['netem', 'node1', 'delay', '200ms']);
+  assert.equal(set.status, 0, set.stderr);
+  assert.equal(set.stdout, `node1: delay 200ms (outgoing) on its link ${linkOf('node1')} (clear with: netem node1 clear)\n`);
+  try {
+    const plain = await connectTimes('node1', 10);
+    assert.ok(median(plain) > 160 && median(plain) < 240, `200 ms within 20%: ${plain.map(Math.round).join(' ')}`);
+    assert.match(cli(['status']).stdout, /node1 .* netem: delay 200ms \(outgoing\)\n/);
+    // The issue's own syntax: delay with jitter, and loss.
+    const jitter = cli(['netem', 'node1', 'delay', '200ms', '100ms', 'loss', '0%']);
+    assert.equal(jitter.status, 0, jitter.stderr);
+    const times = await connectTimes('node1', 20);
+    assert.ok(Math.min(...times) > 80 && Math.max(...times) < 360, `200 +- 100 ms: ${times.map(Math.round).join(' ')}`);
+    assert.ok(Math.max(...times) - Math.min(...times) > 60, `jitter spreads round trips: ${times.map(Math.round).join(' ')}`);
+    assert.ok(median(times) > 160 && median(times) < 240, `median 200 ms within 20%: ${times.map(Math.round).join(' ')}`);
+  } finally {
+    const cleared = cli(['netem', 'node1', 'clear']);
+    assert.equal(cleared.status, 0, cleared.stderr);
+    assert.equal(cleared.stdout, 'node1: netem cleared, its link is undegraded\n');
+  }
+  assert.ok(median(await connectTimes('node1', 10)) < 20, 'cleared: fast again');
+  assert.doesNotMatch(cli(['status']).stdout, /netem/);
+  // Bad arguments say what was expected and change nothing.
+  const bad = cli(['netem', 'node1', 'delay', 'soon']);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr, 'lab: netem: delay must be milliseconds (e.g. 200ms), got "soon"\n');
+});
+
+test('netem loss drops packets at random in both directions; heal clears it', { timeout: 120_000 }, async () => {
+  const pings = `ping -q -c 40 -i 0.2 -W 1 ${lab.machineAddress('node1')} | sed -n 's/.* \\([0-9.]*\\)% packet loss.*/\\1/p'`;
+  assert.equal((await ok('node2', pings)).trim(), '0');
+  const set = cli(['netem', 'node1', 'loss', '50%']);
+  assert.equal(set.status, 0, set.stderr);
+  let lost: number;
+  try {
+    // Each round trip crosses node1's link twice: 1 - 0.5 * 0.5 = 75% expected.
+    lost = Number((await ok('node2', pings)).trim());
+  } finally {
+    lab.heal('node1');
+  }
+  assert.ok(lost >= 50 && lost <= 95, `50% each way loses about 75% of round trips: ${lost}%`);
+  assert.equal((await ok('node2', pings)).trim(), '0', 'heal removed the loss');
+});
+
+test('stall takes the link down for that long, then it answers again', { timeout: 60_000 }, async () => {
+  const t0 = Date.now();
+  const stall = lab.stall('node1', 4);
+  await new Promise((r) => setTimeout(r, 1000));
+  await assert.rejects(connectTimes('node1', 1, 1500), 'no answer while stalled');
+  await stall;
+  const took = (Date.now() - t0) / 1000;
+  assert.ok(took >= 4 && took < 6, `stalled ${took} s`);
+  assert.equal(lab.status().machines.find((m) => m.name === 'node1')?.linkUp, true);
+  assert.ok((await connectTimes('node1', 3)).every((t) => t < 1000), 'answers again at once');
+  const out = cli(['stall', 'node1', '1']);
+  assert.equal(out.status, 0, out.stderr);
+  assert.equal(out.stdout, `node1: link ${linkOf('node1')} down for 1 s ...\nnode1: link up again after 1 s\n`);
 });
 
 test('poweroff kills the machine at once; start boots it with its disk intact', { timeout: 120_000 }, async () => {

@@ -9,7 +9,9 @@
 //   down()                  stops everything and removes the machines' disks (base, keys, secrets stay)
 //   isUp(n = 4)             true when node1..nodeN are running
 //   ssh(name, cmd)          runs a shell command as admin -> {code, stdout, stderr}
-//   partition(name) / heal(name)    cut / restore the machine's link
+//   partition(name) / heal(name)    cut / restore the machine's link (heal also clears netem)
+//   netem(name, spec) / netemClear(name) / parseNetem(args)   a degraded link: delay, jitter, loss
+//   stall(name, seconds)    the link down for that long, then up again
 //   poweroff(name) / start(name)    power loss (SIGKILL of its init) / boot again, disk intact
 //   rebuild(name)           a fresh machine under the same name and address: empty disk from the
 //                           base, new host keys, booted (known_hosts keeps the old keys, as an operator's would)
@@ -51,7 +53,7 @@ const BASE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates',
   'python3', 'sudo', 'curl', 'iputils-ping',
 ];
-const HOST_PACKAGES = ['systemd-container', 'debootstrap', 'apt-cacher-ng', 'iproute2', 'openssh-client'];
+const HOST_PACKAGES = ['systemd-container', 'debootstrap', 'apt-cacher-ng', 'iproute2', 'openssh-client', 'nftables', 'iptables', 'python3'];
 
 export interface LabConfig {
   dir: string;
@@ -82,6 +84,8 @@ export interface MachineStatus {
   running: boolean;
   pid: number | null;
   linkUp: boolean | null;
+  /** netem shaping on its link (null: none). */
+  netem: NetemSpec | null;
   /** The Debian release its disk was made from. */
   release: LabRelease | null;
 }
@@ -835,6 +839,8 @@ export async function poweroff(name: string): Promise<PoweroffResult> {
   const init = (pid !== null ? initPid(pid) : null) ?? recordedInit(cfg, name);
   const killed: PoweroffResult['killed'] = init !== null ? { what: 'init', pid: init } : pid !== null ? { what: 'systemd-nspawn', pid } : null;
   if (killed) process.kill(killed.pid, 'SIGKILL');
+  stopDelayer(cfg, name);
+  fs.rmSync(netemFile(cfg, name), { force: true });
   await waitFor(`${name} to stop`, 15_000, () => (pid === null || !alive(pid)) && (init === null || !alive(init)));
   fs.rmSync(paths(cfg, name).pidFile, { force: true });
   fs.rmSync(paths(cfg, name).initPidFile, { force: true });
@@ -942,13 +948,211 @@ export function partition(name: string): string {
   return linkName(cfg, name);
 }
 
-/** Restores the machine's link and re-attaches it to the bridge. Returns the link. */
+/** Restores the machine's link and re-attaches it to the bridge, with no netem shaping left on it. Returns the link. */
 export function heal(name: string): string {
   assertRoot();
   const cfg = labConfig();
+  linkBackUp(cfg, name);
+  if (running(cfg, name)) netemClear(name);
+  return linkName(cfg, name);
+}
+
+function linkBackUp(cfg: LabConfig, name: string): void {
   must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'up']);
   must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'master', cfg.bridge]);
+}
+
+/**
+ * A stall: the machine's link fully down for `seconds`, then back up (a partition that heals by
+ * itself, as a switch's hiccup or a VM's pause does). Netem shaping on the link is kept. Returns
+ * when the link is up again.
+ */
+export async function stall(name: string, seconds: number): Promise<string> {
+  assertRoot();
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new Error(`stall needs a duration of 0 to 3600 seconds, got ${seconds}`);
+  const cfg = labConfig();
+  must('ip', ['link', 'set', 'dev', linkName(cfg, name), 'down']);
+  try {
+    await sleep(seconds * 1000);
+  } finally {
+    linkBackUp(cfg, name);
+  }
   return linkName(cfg, name);
+}
+
+// ---------------------------------------------------------------- degraded links (netem)
+//
+// The lab's kernel has no netem qdisc, so `netem` is built from what it has, inside the machine's
+// own network namespace (entered from the host with nsenter, so the machine needs nothing
+// installed): random loss with nftables (`numgen random`, both directions of its lab link), delay
+// and jitter with an NFQUEUE (iptables-legacy, the machine's outgoing packets on its lab link) and
+// test/lab/netem-delayer.py on the host holding each packet DELAY +- JITTER ms. Like netem on the
+// machine's interface, the delay is added once per round trip. `netem NAME clear`, heal and
+// poweroff (so down) remove it all; the queue's bypass lets packets through should the delayer die.
+
+export interface NetemSpec {
+  /** Added to each packet the machine sends on its lab link (ms). */
+  delayMs: number;
+  /** Uniform jitter around delayMs (ms). */
+  jitterMs: number;
+  /** Packets dropped at random, in each direction (percent, 0.1 steps). */
+  lossPct: number;
+}
+
+const NETEM_TABLE = 'pgha_netem';
+const NETEM_CHAIN = 'PGHA_NETEM';
+const NETEM_QUEUE = '0';
+const MACHINE_LINK = 'host0';
+export const NETEM_DELAYER = path.join(REPO_ROOT, 'test/lab/netem-delayer.py');
+const netemFile = (cfg: LabConfig, name: string) => path.join(paths(cfg, name).dir, 'netem.json');
+const delayerPidFile = (cfg: LabConfig, name: string) => path.join(paths(cfg, name).dir, 'netem-delayer.pid');
+
+/**
+ * The verb's arguments as an operator writes them, netem's own syntax: `delay 200ms [100ms]`,
+ * `loss 5%`, both (`delay 200ms 100ms loss 5%`); units optional. Throws with what was expected.
+ */
+export function parseNetem(args: string[]): NetemSpec {
+  const spec: NetemSpec = { delayMs: 0, jitterMs: 0, lossPct: 0 };
+  const ms = (s: string | undefined, what: string) => {
+    const m = /^(\d+(?:\.\d+)?)(ms)?$/.exec(s ?? '');
+    if (!m) throw new Error(`netem: ${what} must be milliseconds (e.g. 200ms), got ${JSON.stringify(s ?? '')}`);
+    return Number(m[1]);
+  };
+  let i = 0;
+  if (args.length === 0) throw new Error('netem needs delay MS [JITTER_MS] and/or loss PCT%, or clear');
+  while (i < args.length) {
+    const word = args[i++];
+    if (word === 'delay') {
+      spec.delayMs = ms(args[i++], 'delay');
+      if (args[i] !== undefined && /^\d/.test(args[i])) spec.jitterMs = ms(args[i++], 'jitter');
+      if (spec.jitterMs > spec.delayMs) throw new Error(`netem: jitter ${spec.jitterMs} ms is larger than the delay ${spec.delayMs} ms`);
+      if (spec.delayMs > 60_000) throw new Error('netem: delay is at most 60000 ms');
+    } else if (word === 'loss') {
+      const m = /^(\d+(?:\.\d+)?)%?$/.exec(args[i++] ?? '');
+      if (!m || Number(m[1]) > 100) throw new Error(`netem: loss must be a percentage from 0 to 100 (e.g. 5%), got ${JSON.stringify(args[i - 1] ?? '')}`);
+      spec.lossPct = Math.round(Number(m[1]) * 10) / 10;
+    } else {
+      throw new Error(`netem: unknown word ${JSON.stringify(word)}: expected delay MS [JITTER_MS], loss PCT% or clear`);
+    }
+  }
+  return spec;
+}
+
+export function describeNetem(spec: NetemSpec | null): string {
+  if (!spec || (spec.delayMs === 0 && spec.lossPct === 0)) return 'no shaping';
+  const parts: string[] = [];
+  if (spec.delayMs > 0) parts.push(`delay ${spec.delayMs}ms${spec.jitterMs > 0 ? ` +-${spec.jitterMs}ms` : ''} (outgoing)`);
+  if (spec.lossPct > 0) parts.push(`loss ${spec.lossPct}% (each direction)`);
+  return parts.join(', ');
+}
+
+/** The machine's init PID (its network namespace); throws when it is not running. */
+function machineInit(cfg: LabConfig, name: string): number {
+  const nspawn = nspawnPid(cfg, name);
+  const pid = (nspawn !== null ? initPid(nspawn) : null) ?? recordedInit(cfg, name);
+  if (pid === null) throw new Error(`${name} is not running`);
+  return pid;
+}
+
+/** A host command run in the machine's network namespace. */
+const inNetns = (pid: number, cmd: string, args: string[], input?: string) => run('nsenter', ['-t', String(pid), '-n', cmd, ...args], input === undefined ? {} : { input });
+function mustInNetns(pid: number, cmd: string, args: string[], input?: string): void {
+  const r = inNetns(pid, cmd, args, input);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} in the machine's network namespace failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+}
+
+/** The shaping in effect on a machine's link (null: none). */
+export function netemState(name: string, cfg: LabConfig = labConfig()): NetemSpec | null {
+  try {
+    return JSON.parse(fs.readFileSync(netemFile(cfg, name), 'utf8')) as NetemSpec;
+  } catch {
+    return null;
+  }
+}
+
+/** Shapes the machine's lab link (replacing earlier shaping). Returns what is in effect, in words. */
+export async function netem(name: string, spec: NetemSpec): Promise<string> {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  ensureHostPackages();
+  netemClear(name);
+  const pid = machineInit(cfg, name);
+  try {
+    if (spec.lossPct > 0) {
+      const permille = Math.round(spec.lossPct * 10);
+      const rule = (dir: 'input' | 'output') =>
+        `  chain ${dir} { type filter hook ${dir} priority 0; policy accept; ${dir === 'input' ? 'iifname' : 'oifname'} "${MACHINE_LINK}" numgen random mod 1000 < ${permille} counter drop; }\n`;
+      mustInNetns(pid, 'nft', ['-f', '-'], `table inet ${NETEM_TABLE} {\n${rule('input')}${rule('output')}}\n`);
+    }
+    if (spec.delayMs > 0) {
+      const log = path.join(paths(cfg, name).dir, 'netem-delayer.log');
+      const out = fs.openSync(log, 'w');
+      const child = spawn('nsenter', ['-t', String(pid), '-n', '/usr/bin/python3', NETEM_DELAYER, NETEM_QUEUE, String(spec.delayMs), String(spec.jitterMs)], {
+        detached: true,
+        stdio: ['ignore', out, out],
+      });
+      fs.closeSync(out);
+      child.unref();
+      fs.writeFileSync(delayerPidFile(cfg, name), `${child.pid}\n`);
+      await waitFor(`${name}'s packet delayer to bind its queue (log ${log})`, 10_000, () => {
+        if (child.pid === undefined || !alive(child.pid)) throw new Error(`${name}'s packet delayer ended: ${fs.readFileSync(log, 'utf8').trim()}`);
+        return fs.readFileSync(log, 'utf8').includes('delaying queue');
+      });
+      const ipt = (args: string[]) => mustInNetns(pid, 'iptables-legacy', ['-w', ...args]);
+      ipt(['-N', NETEM_CHAIN]);
+      ipt(['-A', NETEM_CHAIN, '-j', 'NFQUEUE', '--queue-num', NETEM_QUEUE, '--queue-bypass']);
+      ipt(['-A', 'OUTPUT', '-o', MACHINE_LINK, '-j', NETEM_CHAIN]);
+    }
+  } catch (err) {
+    netemClear(name);
+    throw err;
+  }
+  fs.writeFileSync(netemFile(cfg, name), `${JSON.stringify(spec)}\n`);
+  return describeNetem(spec);
+}
+
+/** The delayer process of a machine, if it still runs (checked by its command line). */
+function delayerPid(cfg: LabConfig, name: string): number | null {
+  const pid = readPid(delayerPidFile(cfg, name));
+  if (pid === null || !alive(pid)) return null;
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(NETEM_DELAYER) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function stopDelayer(cfg: LabConfig, name: string): void {
+  const pid = delayerPid(cfg, name);
+  if (pid !== null) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 3000;
+    while (alive(pid) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  fs.rmSync(delayerPidFile(cfg, name), { force: true });
+}
+
+/** Removes every netem shaping from the machine's link (idempotent). */
+export function netemClear(name: string): void {
+  assertRoot();
+  const cfg = labConfig();
+  machineAddress(name, cfg);
+  const nspawn = nspawnPid(cfg, name);
+  const pid = (nspawn !== null ? initPid(nspawn) : null) ?? recordedInit(cfg, name);
+  if (pid !== null) {
+    if (inNetns(pid, 'nft', ['list', 'table', 'inet', NETEM_TABLE]).code === 0) mustInNetns(pid, 'nft', ['delete', 'table', 'inet', NETEM_TABLE]);
+    if (inNetns(pid, 'iptables-legacy', ['-w', '-n', '-L', NETEM_CHAIN]).code === 0) {
+      while (inNetns(pid, 'iptables-legacy', ['-w', '-D', 'OUTPUT', '-o', MACHINE_LINK, '-j', NETEM_CHAIN]).code === 0) {
+        // a rule added twice goes twice
+      }
+      mustInNetns(pid, 'iptables-legacy', ['-w', '-F', NETEM_CHAIN]);
+      mustInNetns(pid, 'iptables-legacy', ['-w', '-X', NETEM_CHAIN]);
+    }
+  }
+  stopDelayer(cfg, name);
+  fs.rmSync(netemFile(cfg, name), { force: true });
 }
 
 export function status(): { config: LabConfig; bridge: boolean; proxy: number | null; machines: MachineStatus[] } {
@@ -967,6 +1171,7 @@ export function status(): { config: LabConfig; bridge: boolean; proxy: number | 
         running: running(cfg, name),
         pid,
         linkUp: link.code === 0 ? /[<,]UP[,>]/.test(link.stdout) : null,
+        netem: netemState(name, cfg),
         release: machineRelease(cfg, name),
       };
     }),
