@@ -345,7 +345,6 @@ test('IPv6 addresses: bracketed in every URL and host:port, bare where ssh takes
   assert.deepEqual(c.etcd.hosts, ['[fd00:10::11]:2379', '[fd00:10::12]:2379', '[fd00:10::13]:2379']);
   assert.ok(c.postgresql.pg_hba.includes('hostssl replication replicator fd00:10::12/128 scram-sha-256'));
 
-  assert.match(file(pg1, '/usr/local/lib/pgha/pgbackrest-archive-push'), /--cacert \/etc\/pgha\/tls\/ca\.crt 'https:\/\/\[fd00:10::11\]:8008\/primary'\)$/m);
   // pgBackRest runs `ssh USER@HOST`, and ssh takes no brackets: bare, and so in ssh's own config.
   assert.match(file(pg1, '/etc/pgbackrest.conf'), /^repo1-host=fd00:10::20$/m);
   assert.match(file(pg1, PGBACKREST_SSH_CONFIG), /^Host fd00:10::20$/m);

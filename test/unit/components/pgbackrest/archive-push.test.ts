@@ -34,7 +34,7 @@ function world(history: Record<string, string>) {
   for (const d of [bin, archive, join(data, 'pg_wal')]) mkdirSync(d, { recursive: true });
   for (const [name, text] of Object.entries(history)) writeFileSync(join(archive, name), text);
   const log = join(root, 'calls');
-  // Patroni's /primary on this host: the code in PRIMARY_CODE (503: not the leader).
+  // Patroni's /primary on this host, were it asked: the code in PRIMARY_CODE.
   writeFileSync(join(bin, 'curl'), `#!/bin/bash\necho "curl $*" >> ${log}\nprintf '%s' "\${PRIMARY_CODE:-503}"\n`, { mode: 0o755 });
   writeFileSync(
     join(bin, 'pgbackrest'),
@@ -108,20 +108,22 @@ test('archive-push: the newest timeline, .partial and .history files are archive
   }
 });
 
-test('archive-push: on the leader (Patroni answers 200 on /primary) the segment is pushed without a look at the history', async () => {
+test("archive-push: Patroni's word is not asked: an old leader back from a partition (it still answers 200 on /primary) is checked like any member", async () => {
   const content = await script();
   const w = world(HISTORY);
   segment(w, '000000070000000000000011');
   // As PostgreSQL's archiver calls it: %p relative to the data directory.
   const r = run(content, w, 'pg_wal/000000070000000000000011', { cwd: w.data, primaryCode: '200' });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.calls.length, 2, r.calls.join('\n'));
-  assert.match(r.calls[0], /^curl .*--cacert \/etc\/pgha\/tls\/ca\.crt https:\/\/10\.0\.10\.11:8008\/primary$/);
-  assert.equal(r.calls[1], '--stanza=main archive-push pg_wal/000000070000000000000011');
-  // Patroni not answering (000) is not the leader: the history is looked at.
-  const down = world(HISTORY);
-  const s2 = run(content, down, segment(down, '000000070000000000000011'), { primaryCode: '000' });
-  assert.match(s2.stderr, /not archiving/);
+  assert.match(r.stderr, /not archiving 000000070000000000000011: timeline 7 forked to a newer timeline/);
+  assert.ok(!existsSync(join(w.archive, '000000070000000000000011')));
+  assert.ok(r.calls.every((c) => !c.startsWith('curl')), r.calls.join('\n'));
+  // The leader of the newest timeline: one look for the next timeline's history (not there), then pushed.
+  const leader = world(HISTORY);
+  segment(leader, '000000080000000000000012');
+  const l = run(content, leader, 'pg_wal/000000080000000000000012', { cwd: leader.data });
+  assert.equal(l.code, 0, l.stderr);
+  assert.deepEqual(l.calls.map((c) => c.split(' ').slice(0, 3).join(' ')), ['--stanza=main archive-get 00000009.history', '--stanza=main archive-push pg_wal/000000080000000000000012']);
 });
 
 test('archive-push: the history out of reach (not "not found") means no push now: the exit code tells PostgreSQL to retry', async () => {
