@@ -39,17 +39,17 @@ describe("the leader's data disk slow, then full", { timeout: 20 * 60_000 }, () 
 
   test('a slow disk (2 IOPS): commits wait, status names the wait, no failover, 0 lost', async () => {
     const seen: StatusJson[] = [];
-    const { result, verifyOut } = await runScenario(ctx, 'leader disk slow (2 IOPS, 30 s)', async (r) => {
+    const { result, verifyOut } = await runScenario(ctx, 'leader disk slow (2 IOPS, 20 s)', async (r) => {
       const st = lab.slowDisk(r.leader, 2);
       assert.equal(st.iops, 2);
       r.note(`${r.leader}'s data disk at 2 IOPS`);
-      const until = Date.now() + 30_000;
-      await sleep(5000);
+      const until = Date.now() + 20_000;
+      await sleep(3000);
       while (Date.now() < until) {
         const s = await status();
         seen.push(s.json);
         if (s.json.reasons.some((x) => x.startsWith(`${r.leader}: data disk slow`))) assert.equal(s.code, 1, 'degraded: exit 1');
-        await sleep(3000);
+        await sleep(2000);
       }
       lab.clearDisk(r.leader);
     });
@@ -67,14 +67,14 @@ describe("the leader's data disk slow, then full", { timeout: 20 * 60_000 }, () 
   test('a full disk: writes refused (not lost) while it lasts, status DOWN naming it, writes back once space is freed', async () => {
     let during: { code: number; json: StatusJson } | undefined;
     let leader = '';
-    const { result, report, verifyOut } = await runScenario(ctx, 'leader disk full (40 s)', async (r) => {
+    const { result, report, verifyOut } = await runScenario(ctx, 'leader disk full (25 s)', async (r) => {
       leader = r.leader;
       const st = lab.fillDisk(r.leader);
       assert.ok(st.free < 64 * 2 ** 20, `${st.free} bytes left free`);
       r.note(`${r.leader}'s data disk filled (${st.free} bytes free)`);
-      await sleep(15_000);
+      await sleep(10_000);
       during = await status();
-      await sleep(25_000);
+      await sleep(15_000);
       lab.clearDisk(r.leader);
     });
     results.push(result);
