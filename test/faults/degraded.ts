@@ -125,28 +125,32 @@ class Watch {
   }
 
   /**
-   * The leader as most members see it: every member's /cluster at once, the name a majority of
-   * them report. (One member's view alone can be stale: an old leader back from a stall reports
-   * itself leader until its next loop, which is not a second change.)
+   * Leader changes by timeline: every promotion starts a new one, so the leader of the newest
+   * timeline any member reports is the leader, and a change is a newer timeline. (Views are
+   * stale for up to a loop: an old leader back from a stall reports itself leader at its old
+   * timeline, and a replica's cached view may agree with it for a moment; neither is a change.)
    */
   private async leaderLoop(): Promise<void> {
     const hosts = this.ctx.inv.hostsWithRole('postgres');
+    let timeline = -1;
     while (!this.stopped) {
       const at = Date.now();
       const views = await Promise.all(
         hosts.map(async (h) => {
           try {
             const members = ((await getJson(restapiUrl(this.ctx.inv, h, '/cluster'), 2000, this.ctx.ca)) as { members: RestMember[] }).members;
-            return members.find((m) => m.role === 'leader' && (m.state === 'running' || m.state === 'streaming'))?.name ?? null;
+            const l = members.find((m) => m.role === 'leader' && (m.state === 'running' || m.state === 'streaming'));
+            return l && typeof l.timeline === 'number' ? { name: l.name, timeline: l.timeline } : null;
           } catch {
             return null;
           }
         }),
       );
-      const votes = new Map<string, number>();
-      for (const v of views) if (v) votes.set(v, (votes.get(v) ?? 0) + 1);
-      const agreed = [...votes].find(([, n]) => n > hosts.length / 2)?.[0];
-      if (agreed && this.leaders.at(-1)?.name !== agreed) this.leaders.push({ at, name: agreed });
+      const newest = views.reduce<{ name: string; timeline: number } | null>((best, v) => (v && (!best || v.timeline > best.timeline) ? v : best), null);
+      if (newest && newest.timeline > timeline) {
+        this.leaders.push({ at, name: newest.name }); // the first one: the leader the window starts with
+        timeline = newest.timeline;
+      }
       await sleep(Math.max(0, 500 - (Date.now() - at)));
     }
   }
