@@ -10,7 +10,6 @@
 // change was seen, its PostgreSQL port answered a TCP connect from the test host with no silence
 // of half the ttl or more (a 200 ms delay or a lost packet or two is not silence). Otherwise
 // (its link was down long enough that Patroni could not tell it alive) the change is NECESSARY.
-import * as net from 'node:net';
 import * as lab from '../lab/lab.js';
 import type { Checker } from './checker.js';
 import { getJson, leaderName, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type RestMember, type ScenarioOptions, type ScenarioResult } from './suite.js';
@@ -158,7 +157,7 @@ class Watch {
   private async linkLoop(name: string, host: string, port: number): Promise<void> {
     while (!this.stopped) {
       const at = Date.now();
-      if (await tcpAnswers(host, port, 1500)) this.answered.get(name)!.push(Date.now());
+      if (await lab.tcpOpen(host, port, 1500)) this.answered.get(name)!.push(Date.now());
       await sleep(Math.max(0, 500 - (Date.now() - at)));
     }
   }
@@ -180,19 +179,6 @@ class Watch {
     }
     return Math.round(Math.max(longest, to - prev) / 100) / 10;
   }
-}
-
-function tcpAnswers(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
 }
 
 /** Failed attempts and all attempts through HAProxy (writes, and connections that never got to one). */

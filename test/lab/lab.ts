@@ -290,7 +290,8 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean | P
   }
 }
 
-function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+/** Whether a TCP connect to host:port succeeds within timeoutMs. */
+export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
     const done = (ok: boolean) => {
