@@ -77,7 +77,6 @@ files=(
   test/cluster/apps.test.ts
   test/cluster/faults.test.ts
   # Right after the fault tests: reuses the verified cluster they leave behind.
-  test/cluster/chaos.test.ts
   test/cluster/primary-port.test.ts
   test/cluster/disk.test.ts
   test/cluster/apt-stall.test.ts
