@@ -15,6 +15,7 @@ import {
   killPatroni,
   killPostmaster,
   leaderName,
+  markdownTable,
   partitionLeader,
   partitionReplica,
   pghaSwitchover,
@@ -384,8 +385,7 @@ export function chaosMarkdown(r: ChaosReport): string {
     String(k.lost),
     String(k.doublePrimary),
   ]);
-  const table = (h: string[], rs: string[][]) => [h, h.map(() => '---'), ...rs].map((x) => `| ${x.join(' | ')} |`).join('\n');
-  const seq = table(
+  const seq = markdownTable(
     ['#', 'at (s)', 'fault', 'target', 'leader before -> after', 'failover (s)', 'healthy again (s)', 'write gap (s)', 'reader errors', 'pause (s)', 'notes'],
     r.faults.map((f) => [
       String(f.n),
@@ -404,7 +404,7 @@ export function chaosMarkdown(r: ChaosReport): string {
   return [
     `Chaos soak: seed ${r.seed}, timing profile ${r.profile}, ${r.minutes} min asked, ${(r.durationS / 60).toFixed(1)} min run, ${r.faults.length} faults, pauses ${r.pause.minS}-${r.pause.maxS} s.`,
     '',
-    table(head, rows),
+    markdownTable(head, rows),
     '',
     'Failover: from the fault until another member was Patroni\'s running leader (faults that moved the leader only). Healthy again: from the fault until every member streamed and every etcd member was healthy (includes the time a fault is held, e.g. a partition for ttl + 15 s). Write gap: the longest time without an acknowledged write in between. Reader errors, read-only errors, lost and double-primary: from the fault until the next one.',
     '',

@@ -12,7 +12,7 @@
 // (its link was down long enough that Patroni could not tell it alive) the change is NECESSARY.
 import * as lab from '../lab/lab.js';
 import type { Checker } from './checker.js';
-import { getJson, leaderName, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type RestMember, type ScenarioOptions, type ScenarioResult } from './suite.js';
+import { getJson, leaderName, markdownTable, runScenario, sleep, waitAllStreaming, type FaultContext, type FaultRun, type RestMember, type ScenarioOptions, type ScenarioResult } from './suite.js';
 import { restapiUrl } from '../../src/components/patroni/paths.js';
 
 export interface LeaderChange {
@@ -262,5 +262,5 @@ export function degradedTable(results: DegradedResult[]): string {
     d.verified ? 'yes' : 'NO',
     d.changes.map((c) => `${c.atS}: ${c.from} -> ${c.to}, ${c.silenceS} s${c.necessary ? '' : ' (unnecessary)'}`).join('; ') || '-',
   ]);
-  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+  return markdownTable(head, rows);
 }

@@ -562,6 +562,11 @@ export async function applyKilledAt(inventory: string, point: KillPoint): Promis
 
 // ---------------------------------------------------------------- the results table
 
+/** A markdown table: the header row, its rule, then the rows. */
+export function markdownTable(head: string[], rows: string[][]): string {
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
 export function resultsTable(results: ScenarioResult[]): string {
   const head = ['scenario', 'profile', 'write unavailability (s)', 'writes acknowledged', 'writes lost', 'duplicates', 'double-primary moments', 'read-only errors (primary port)', 'all streaming again after (s)', 'verified', 'notes'];
   const rows = results.map((r) => [
@@ -577,7 +582,7 @@ export function resultsTable(results: ScenarioResult[]): string {
     r.verified ? 'yes' : 'NO',
     r.notes.replace(/\|/g, '/'),
   ]);
-  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+  return markdownTable(head, rows);
 }
 
 export function writeResults(name: string, results: ScenarioResult[]): string {
