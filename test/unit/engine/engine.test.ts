@@ -125,10 +125,17 @@ describe('op planning', () => {
 describe('packages: apt-get update that hangs or fails is tried again', () => {
   // A stand-in apt-get first on PATH: each `update` takes the next behaviour from a script.
   const bin = join(dir, 'apt-bin');
-  const log = join(dir, 'apt-calls');
+  // Each test's calls and plan in files of its own: an apt-get left running by an earlier test
+  // (a killed try's child) must not shift this test's count.
+  let log = '';
+  let plan = '';
+  let run = 0;
   function fakeApt(behaviours: string[]): void {
     execFileSync('mkdir', ['-p', bin]);
-    writeFileSync(join(dir, 'apt-plan'), behaviours.join('\n') + '\n');
+    run += 1;
+    log = join(dir, `apt-calls-${run}`);
+    plan = join(dir, `apt-plan-${run}`);
+    writeFileSync(plan, behaviours.join('\n') + '\n');
     writeFileSync(log, '');
     writeFileSync(
       join(bin, 'apt-get'),
@@ -137,7 +144,7 @@ describe('packages: apt-get update that hangs or fails is tried again', () => {
         `echo "$*" >>${log}`,
         'case " $* " in *" update "*) ;; *) exit 0 ;; esac',
         `n=$(grep -c update ${log})`,
-        `b=$(sed -n "\${n}p" ${join(dir, 'apt-plan')})`,
+        `b=$(sed -n "\${n}p" ${plan})`,
         'case $b in',
         '  hang) exec sleep 30 ;;',
         '  fail) echo "E: Some index files failed to download." >&2; exit 100 ;;',
