@@ -5,7 +5,7 @@
 import { PghaError, InputError } from '../errors.js';
 import { Steps, waitFor } from '../engine/index.js';
 import type { Session } from '../session/session.js';
-import { anyPatroniCluster, leaderOf, replicationState, streamingNames, type PatroniCluster, type PatroniMember } from '../components/patroni/cluster.js';
+import { anyPatroniCluster, leaderOf, replicationState, streamingNames, type PatroniCluster, type Streaming, type PatroniMember } from '../components/patroni/cluster.js';
 import { checkSwitchover, findMember } from '../components/patroni/checks.js';
 import { isAcceptedOrUnknown, isPrimary, refused, requestFailover, requestSwitchover } from '../components/patroni/actions.js';
 import { haproxyServers, upServers } from '../components/haproxy/state.js';
@@ -19,8 +19,8 @@ export async function clusterView(session: Session): Promise<PatroniCluster> {
   return found.cluster;
 }
 
-/** Names of the members the leader's PostgreSQL sees streaming; undefined when it cannot be asked. */
-export async function streamingFrom(session: Session, leader: string): Promise<Set<string> | undefined> {
+/** The members the leader's PostgreSQL sees streaming, with their lag now; undefined when it cannot be asked. */
+export async function streamingFrom(session: Session, leader: string): Promise<Streaming | undefined> {
   const conn = session.conns.get(leader);
   if (!conn) return undefined;
   return replicationState(session.inv, conn).then(streamingNames, () => undefined);

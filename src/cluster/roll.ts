@@ -11,7 +11,7 @@ import { Steps, waitFor } from '../engine/index.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Session } from '../session/session.js';
 import { sqlLocal } from '../session/remote.js';
-import { candidateProblem } from '../components/patroni/checks.js';
+import { candidateProblem, lagOf } from '../components/patroni/checks.js';
 import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from '../components/patroni/cluster.js';
 import { clusterView, planSwitchover, streamingFrom, switchoverNow } from './leader-change.js';
 
@@ -145,7 +145,7 @@ async function chooseCandidate(session: Session, done: Set<string>, synchronous:
         chosen = sync.name;
         return true;
       }
-      const lag = (m: PatroniMember) => (typeof m.lag === 'number' ? m.lag : Number.MAX_SAFE_INTEGER);
+      const lag = (m: PatroniMember) => lagOf(m, streaming) ?? Number.MAX_SAFE_INTEGER;
       const best = [...able].sort((a, b) => Number(done.has(b.name)) - Number(done.has(a.name)) || lag(a) - lag(b))[0];
       if (!best) return `no replica can take over: ${cluster.members.filter((m) => m.name !== leader.name).map((m) => candidateProblem(inv, m, streaming)?.message ?? m.name).join('; ')}`;
       chosen = best.name;

@@ -7,7 +7,7 @@ import type { ComponentName, RenderedFile } from '../render/template.js';
 import type { Session } from '../session/session.js';
 import type { Release } from './base/release.js';
 import type { EtcdLive } from './etcd/membership.js';
-import type { PatroniCluster } from './patroni/cluster.js';
+import type { PatroniCluster, Streaming } from './patroni/cluster.js';
 import type { StanzaInfo } from './pgbackrest/info.js';
 
 export type { ComponentName, RenderedFile } from '../render/template.js';
@@ -78,7 +78,7 @@ export interface TopologyFacts {
   /** etcd's membership; null when no etcd answers (a cluster to bootstrap). */
   etcd: EtcdLive | null;
   /** Patroni's view (GET /cluster) and who streams from the leader; null when no Patroni answers. */
-  patroni: { cluster: PatroniCluster; streaming?: Set<string> } | null;
+  patroni: { cluster: PatroniCluster; streaming?: Streaming } | null;
   /** Every inventory host's role facts. */
   hosts: Map<string, HostRoleFacts>;
   /** `pgha replace HOST`: the host whose machine was rebuilt. */

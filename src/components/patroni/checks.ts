@@ -3,18 +3,31 @@
 // that cannot take over right now (stopped, lagging) is a PghaError (exit 1).
 import type { Inventory } from '../../inventory/index.js';
 import { InputError, PghaError } from '../../errors.js';
-import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from './cluster.js';
+import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
 
 const nofailover = (m: PatroniMember) => m.tags?.nofailover === true;
 
-/** Why `m` cannot become the leader now, or undefined when it can. `streaming`: names the leader sees streaming. */
-export function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Set<string>): PghaError | undefined {
+/**
+ * A replica's lag in bytes: the leader's pg_stat_replication measured now when it is known, else
+ * Patroni's figure. Patroni's is up to loop_wait old on both sides (the leader's position in the
+ * DCS, the member's in its key): right after a WAL segment switch on a quiet leader it shows every
+ * replica a segment (16 MiB) behind although they have it all.
+ */
+export function lagOf(m: PatroniMember, streaming?: Streaming): number | undefined {
+  const live = streaming?.get(m.name);
+  if (typeof live === 'number') return live;
+  return typeof m.lag === 'number' ? m.lag : undefined;
+}
+
+/** Why `m` cannot become the leader now, or undefined when it can. `streaming`: who the leader sees streaming, with its lag. */
+export function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Streaming): PghaError | undefined {
   if (nofailover(m)) return new InputError(`${m.name} is tagged nofailover: Patroni never promotes it`);
   if (!isRunningState(m.state)) return new PghaError(`${m.name} is ${m.state}, not running: it cannot take over`);
   if (streaming && !streaming.has(m.name)) return new PghaError(`${m.name} does not stream from the leader: it cannot take over`);
-  if (typeof m.lag !== 'number') return new PghaError(`${m.name}'s replication lag is unknown: it cannot take over`);
-  if (m.lag > inv.patroni.maximum_lag_on_failover) {
-    return new PghaError(`${m.name} lags ${m.lag} bytes, more than maximum_lag_on_failover (${inv.patroni.maximum_lag_on_failover}): it cannot take over`);
+  const lag = lagOf(m, streaming);
+  if (lag === undefined) return new PghaError(`${m.name}'s replication lag is unknown: it cannot take over`);
+  if (lag > inv.patroni.maximum_lag_on_failover) {
+    return new PghaError(`${m.name} lags ${lag} bytes, more than maximum_lag_on_failover (${inv.patroni.maximum_lag_on_failover}): it cannot take over`);
   }
   return undefined;
 }
@@ -31,7 +44,7 @@ export function findMember(inv: Inventory, c: PatroniCluster, name: string): Pat
 }
 
 /** Pre-checks of a switchover; returns the leader to switch away from. */
-export function checkSwitchover(inv: Inventory, c: PatroniCluster, candidate: string | undefined, streaming: Set<string> | undefined): PatroniMember {
+export function checkSwitchover(inv: Inventory, c: PatroniCluster, candidate: string | undefined, streaming: Streaming | undefined): PatroniMember {
   const leader = leaderOf(c);
   if (!leader) throw new PghaError('the cluster has no running leader: a switchover needs one (use pgha failover --candidate NAME)');
   if (c.pause) throw new PghaError('the cluster is paused (maintenance mode): resume it (patronictl resume) before a switchover');

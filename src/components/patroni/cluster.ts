@@ -127,7 +127,11 @@ export async function replicationState(inv: Inventory, leaderConn: Connection): 
   return JSON.parse((await sqlLocal(inv, leaderConn, `select ${REPLICATION_SQL}`)).stdout) as ReplicaState[];
 }
 
-export const streamingNames = (rows: ReplicaState[]) => new Set(rows.filter((r) => r.state === 'streaming').map((r) => r.name));
+/** Members the leader sees streaming, each with its flush lag measured now (null: not known). */
+export type Streaming = ReadonlyMap<string, number | null>;
+
+export const streamingNames = (rows: ReplicaState[]): Streaming =>
+  new Map(rows.filter((r) => r.state === 'streaming').map((r) => [r.name, r.received_lag_bytes ?? null]));
 
 // ---------------------------------------------------------------- gates
 

@@ -11,8 +11,8 @@ import { httpFrom, sqlLocal, type HttpResult } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
 import type { ApplyContext, TopologyFacts, TopologyStep } from '../types.js';
 import { stopMember } from './actions.js';
-import { candidateProblem } from './checks.js';
-import { anyPatroniCluster, isRunningState, leaderOf, replicationState, type PatroniCluster, type PatroniMember } from './cluster.js';
+import { candidateProblem, lagOf } from './checks.js';
+import { anyPatroniCluster, isRunningState, leaderOf, replicationState, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
 import { readPatroniSetup } from './config.js';
 import { dataDir, PATRONI_CONFIG, restapiUrl } from './paths.js';
 
@@ -28,12 +28,12 @@ export function slotName(member: string): string {
  * The replica that takes over from a leader that leaves: a member that stays, runs, streams,
  * is not tagged nofailover, with the least lag. Refused (nothing changed) when there is none.
  */
-export function bestReplica(inv: Inventory, c: PatroniCluster, staying: string[], streaming?: Set<string>): PatroniMember {
+export function bestReplica(inv: Inventory, c: PatroniCluster, staying: string[], streaming?: Streaming): PatroniMember {
   const leader = leaderOf(c);
   const able = c.members
     .filter((m) => m.name !== leader?.name && staying.includes(m.name))
     .filter((m) => candidateProblem(inv, m, streaming) === undefined)
-    .sort((a, b) => (a.lag as number) - (b.lag as number) || (a.name < b.name ? -1 : 1));
+    .sort((a, b) => (lagOf(a, streaming) as number) - (lagOf(b, streaming) as number) || (a.name < b.name ? -1 : 1));
   if (able.length) return able[0];
   const why = c.members.filter((m) => m.name !== leader?.name && staying.includes(m.name)).map((m) => candidateProblem(inv, m, streaming)!.message);
   throw new InputError(

@@ -36,7 +36,7 @@ function facts(more: Record<string, HostRoleFacts> = {}, o: Partial<TopologyFact
   return {
     release: RELEASES.bookworm,
     etcd: { members: [em('pg1'), em('pg2'), em('pg3')], version: '3.4.23' },
-    patroni: { cluster: { members: [pm('pg1', 'master'), pm('pg2', 'replica', 100), pm('pg3', 'replica', 50)] }, streaming: new Set(['pg2', 'pg3']) },
+    patroni: { cluster: { members: [pm('pg1', 'master'), pm('pg2', 'replica', 100), pm('pg3', 'replica', 50)] }, streaming: new Map([['pg2', null], ['pg3', null]]) },
     hosts: new Map([
       ['pg1', running()],
       ['pg2', running()],
@@ -143,7 +143,7 @@ test('the leader removed with no replica able to take over: refused before anyth
   const inv = await fixtureInventory({ etcd: three, postgres: ['pg2', 'pg3'], haproxy: three, tags: { pg2: { nofailover: true } } });
   const f = facts();
   f.patroni!.cluster.members[1].tags = { nofailover: true };
-  f.patroni!.streaming = new Set(['pg2']);
+  f.patroni!.streaming = new Map([['pg2', null]]);
   assert.throws(
     () => planTopology(f, inv),
     (err: unknown) =>

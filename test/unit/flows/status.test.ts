@@ -266,7 +266,9 @@ test('status text: aligned plain text without a terminal, colors on one', () => 
 // ---------------------------------------------------------------- switchover pre-checks
 
 const inv = { cluster: { name: 'lab' }, patroni: { maximum_lag_on_failover: 1048576 }, hostsWithRole: () => ['node1', 'node2', 'node3'].map((name) => ({ name })) } as unknown as Inventory;
-const streamingAll = new Set(['node2', 'node3']);
+// Who the leader sees streaming; a null lag: not measured, Patroni's figure counts.
+const streamingOf = (...names: string[]) => new Map(names.map((n) => [n, null]));
+const streamingAll = streamingOf('node2', 'node3');
 const exitOf = (fn: () => unknown) => {
   try {
     fn();
@@ -289,7 +291,7 @@ test('switchover checks: bad candidates are refused with a clear message and exi
   assert.deepEqual(exitOf(() => checkSwitchover(inv, c, 'node9', streamingAll)), { code: EXIT.badInput, message: 'node9 is not a member of cluster lab; members: node1, node2, node3' });
   assert.deepEqual(exitOf(() => checkSwitchover(inv, c, 'node1', streamingAll)), { code: EXIT.badInput, message: 'node1 is the leader already' });
   const stopped = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;
-  assert.deepEqual(exitOf(() => checkSwitchover(inv, stopped, 'node3', new Set(['node2']))), { code: EXIT.failed, message: 'node3 is stopped, not running: it cannot take over' });
+  assert.deepEqual(exitOf(() => checkSwitchover(inv, stopped, 'node3', streamingOf('node2'))), { code: EXIT.failed, message: 'node3 is stopped, not running: it cannot take over' });
   const lagging = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
   lagging.members[1].lag = 2_000_000;
   assert.equal(exitOf(() => checkSwitchover(inv, lagging, 'node2', streamingAll)).code, EXIT.failed);
@@ -297,7 +299,7 @@ test('switchover checks: bad candidates are refused with a clear message and exi
   const tagged = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
   tagged.members[2].tags = { nofailover: true };
   assert.deepEqual(exitOf(() => checkSwitchover(inv, tagged, 'node3', streamingAll)), { code: EXIT.badInput, message: 'node3 is tagged nofailover: Patroni never promotes it' });
-  assert.match(exitOf(() => checkSwitchover(inv, c, 'node3', new Set(['node2']))).message, /node3 does not stream from the leader/);
+  assert.match(exitOf(() => checkSwitchover(inv, c, 'node3', streamingOf('node2'))).message, /node3 does not stream from the leader/);
   const sync = JSON.parse(CLUSTER_HEALTHY) as PatroniCluster;
   sync.members[1].role = 'sync_standby';
   assert.deepEqual(exitOf(() => checkSwitchover(inv, sync, 'node3', streamingAll)), {
@@ -309,7 +311,7 @@ test('switchover checks: bad candidates are refused with a clear message and exi
   assert.match(exitOf(() => checkSwitchover(inv, paused, 'node2', streamingAll)).message, /paused/);
   const none = JSON.parse(CLUSTER_NODE3_STOPPED) as PatroniCluster;
   none.members[1].state = 'stopped';
-  assert.match(exitOf(() => checkSwitchover(inv, none, undefined, new Set())).message, /^no replica can take over: node2 is stopped/);
+  assert.match(exitOf(() => checkSwitchover(inv, none, undefined, new Map())).message, /^no replica can take over: node2 is stopped/);
 });
 
 test('switchover --at: ISO 8601 with a timezone, in the future', () => {
