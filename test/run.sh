@@ -76,6 +76,8 @@ files=(
   test/cluster/tls.test.ts
   test/cluster/apps.test.ts
   test/cluster/faults.test.ts
+  # The default profile meets every fault of the suite: a 5-minute seeded soak.
+  test/cluster/chaos.test.ts
   # Right after the fault tests: reuses the verified cluster they leave behind.
   test/cluster/primary-port.test.ts
   test/cluster/disk.test.ts

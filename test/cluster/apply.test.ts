@@ -1,6 +1,7 @@
 // pgha apply against the container lab's real Debian 12 machines: from bare hosts to a verified
-// cluster, idempotence, check mode, a targeted change, host key and SSH key refusals, and an
-// apply killed mid-way. Leaves a verified cluster up for the test files that follow.
+// cluster, idempotence, check mode, a targeted change, host key and SSH key refusals. (An apply
+// killed mid-way is faults.test.ts's scenario 7, at six points.) Leaves a verified cluster up for
+// the test files that follow.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -230,15 +231,5 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     assert.match(r.stdout, /^stage packages ok \(\d+ changed\)/m);
     assert.doesNotMatch(r.stdout, /FAILED/);
     t.diagnostic(`apply waited ${waited}s for the apt lists lock on node2`);
-  });
-
-  test('apply killed mid-way, then run again, converges to a verified cluster', async () => {
-    await lab.down();
-    await lab.up(4);
-    const killed = await pgha(['apply', '-i', inventory], { killWhen: /stage patroni start \(/ });
-    assert.equal(killed.code, 137, killed.stdout + killed.stderr);
-    const r = await pgha(['apply', '-i', inventory]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assertVerified(r.stdout);
   });
 });
