@@ -8,11 +8,12 @@
 //   npm run bench -- --releases bookworm,trixie --only deploy,switchover,failover
 //                                  the lab on Debian 12, then on Debian 13 (each release in turn on
 //                                  the same lab dir; default: PGHA_LAB_RELEASE's), figures side by side
-//   npm run bench -- --only degraded --minutes 10
+//   npm run bench -- --only degraded --minutes 10 [--profiles balanced,fast]
 //                                  opt-in (not in "everything"): each timing profile (safe, balanced,
-//                                  fast) under each degraded-network condition of test/faults/degraded.ts
-//                                  for --minutes (default 2) with a writer through HAProxy: unnecessary
-//                                  failovers per 10 minutes, writes lost, client error rate
+//                                  fast, or those of --profiles) under each degraded-network condition
+//                                  of test/faults/degraded.ts for --minutes (default 2) with a writer
+//                                  through HAProxy: unnecessary failovers per 10 minutes, writes lost,
+//                                  client error rate
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -279,7 +280,11 @@ async function measure(first: boolean): Promise<void> {
     // Each profile under each condition for --minutes; a lost write or a broken cluster stops the bench.
     const minutes = Number(arg('minutes') ?? 2);
     if (!(minutes > 0)) throw new Error(`--minutes must be a positive number, got ${arg('minutes')}`);
-    for (const profile of ['safe', 'balanced', 'fast'] as const) {
+    const all = ['safe', 'balanced', 'fast'] as const;
+    const profiles = (arg('profiles')?.split(',') ?? [...all]) as TimingProfile[];
+    const unknown = profiles.filter((p) => !(all as readonly string[]).includes(p));
+    if (unknown.length || !profiles.length) throw new Error(`--profiles: expected some of ${all.join(', ')}, got ${arg('profiles')}`);
+    for (const profile of all.filter((p) => profiles.includes(p))) {
       const inv = inventoryWith(inventory, profile);
       must(await pgha(['apply', '-i', inv], { built: true }), `apply with timing ${profile}`);
       const pctx = await faultContext(inv, () => {});
