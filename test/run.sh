@@ -65,26 +65,27 @@ files=(
   test/faults/checker.test.ts
   test/chaos/plan.test.ts
   test/lab/lab.test.ts
+  # In the order node runs them (by name). Each sets up what it needs: apply.test.ts deploys from
+  # fresh machines, the rest reuse its verified cluster (ensureCluster) or boot fresh machines of
+  # their own (day2, tls, faults' scenario 7); chaos.test.ts is where the default profile meets
+  # every fault of the suite (a 5-minute seeded soak); trixie.test.ts runs Debian 13 on a lab of
+  # its own (its own dir, bridge and subnet), taken down at the end.
   test/cluster/apply.test.ts
-  test/cluster/access.test.ts
+  test/cluster/apps.test.ts
+  test/cluster/apt-stall.test.ts
+  test/cluster/backup.test.ts
+  test/cluster/chaos.test.ts
+  test/cluster/day2.test.ts
+  test/cluster/degraded.test.ts
+  test/cluster/disk.test.ts
+  test/cluster/errors.test.ts
+  test/cluster/faults.test.ts
+  test/cluster/primary-port.test.ts
+  test/cluster/ssh-access.test.ts
   test/cluster/status.test.ts
   test/cluster/switchover.test.ts
-  test/cluster/day2.test.ts
-  test/cluster/backup.test.ts
-  test/cluster/errors.test.ts
-  test/cluster/topology.test.ts
   test/cluster/tls.test.ts
-  test/cluster/apps.test.ts
-  test/cluster/faults.test.ts
-  # The default profile meets every fault of the suite: a 5-minute seeded soak.
-  test/cluster/chaos.test.ts
-  # Right after the fault tests: reuses the verified cluster they leave behind.
-  test/cluster/primary-port.test.ts
-  test/cluster/disk.test.ts
-  test/cluster/apt-stall.test.ts
-  test/cluster/degraded.test.ts
-  # Debian 13: the subset that runs on both releases, on a lab of its own (its own dir, bridge and
-  # subnet; the Debian 12 lab above stays up), taken down at the end.
+  test/cluster/topology.test.ts
   test/cluster/trixie.test.ts
 )
 

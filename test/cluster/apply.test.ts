@@ -1,7 +1,8 @@
 // pgha apply against the container lab's real Debian 12 machines: from bare hosts to a verified
-// cluster, idempotence, check mode, a targeted change, host key and SSH key refusals. (An apply
-// killed mid-way is faults.test.ts's scenario 7, at six points.) Leaves a verified cluster up for
-// the test files that follow.
+// cluster (waiting out apt's lock held by another process), idempotence, check mode, a targeted
+// change, host key and SSH key refusals, a lock that is never let go. (An apply killed mid-way is
+// faults.test.ts's scenario 7, at six points.) Leaves a verified cluster up for the test files
+// that follow.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -40,6 +41,14 @@ function assertVerified(stdout: string): void {
   assert.doesNotMatch(verify, /FAILED/);
 }
 
+// Holds apt's lists lock as apt takes it (an fcntl write lock: python's lockf) on node2 for N seconds; its PID.
+const HOLD_APT_LOCK = 'import fcntl, sys, time\nf = open("/var/lib/apt/lists/lock", "w")\nfcntl.lockf(f, fcntl.LOCK_EX)\ntime.sleep(float(sys.argv[1]))\n';
+async function holdAptLock(seconds: number): Promise<number> {
+  await sh('node2', 'sudo tee /tmp/hold-apt-lock.py >/dev/null', HOLD_APT_LOCK);
+  return Number(await sh('node2', `sudo sh -c 'nohup python3 /tmp/hold-apt-lock.py ${seconds} >/dev/null 2>&1 & echo $!'`));
+}
+const aptLockHeld = (pid: number, seconds: number) => `the apt lists lock, held by process ${pid} (python3 /tmp/hold-apt-lock.py ${seconds})`;
+
 describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
   before(async () => {
     await lab.down();
@@ -47,9 +56,17 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     inventory = lab.labInventoryPath();
   });
 
-  test('from bare hosts to a verified cluster', async () => {
+  test("from bare hosts to a verified cluster, waiting out apt's lock held on node2 for 20 s (an interrupted apt-get)", async (t) => {
+    const brief = await holdAptLock(20);
     const r = await pgha(['apply', '-i', inventory]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
+    // Apply waits, says so (without -v), then installs on node2 too.
+    assert.match(r.stdout, new RegExp(`^node2: waiting for ${re(aptLockHeld(brief, 20))}$`, 'm'));
+    const waited = Number(/^node2: apt and dpkg locks free after waiting (\d+\.\d)s$/m.exec(r.stdout)?.[1]);
+    assert.ok(waited > 5 && waited < 25, r.stdout);
+    // The packages op ran on node2 after the wait (the packages are listed in component order).
+    assert.match(r.stdout, /^node2: changed packages (?=.*etcd-server)(?=.*postgresql-15)(?=.*patroni)(?=.*pgbackrest)(?=.*haproxy)[^:]*: install /m);
+    t.diagnostic(`apply waited ${waited}s for the apt lists lock on node2`);
     assert.match(r.stdout, /Patroni 3\.0\.2[^:]*: DCS etcd \(v2 API/);
     assertVerified(r.stdout);
     const v = await pgha(['verify', '-i', inventory]);
@@ -186,17 +203,8 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     }
   });
 
-  test("another process holding apt's lock: apply waits and says so; one that never lets go fails after the bound, named", async (t) => {
-    await lab.down();
-    await lab.up(4);
-    // Holds apt's lists lock as apt takes it (an fcntl write lock: python's lockf), for N seconds.
-    const script = 'import fcntl, sys, time\nf = open("/var/lib/apt/lists/lock", "w")\nfcntl.lockf(f, fcntl.LOCK_EX)\ntime.sleep(float(sys.argv[1]))\n';
-    await sh('node2', 'sudo tee /tmp/hold-apt-lock.py >/dev/null', script);
-    const hold = async (seconds: number) => Number(await sh('node2', `sudo sh -c 'nohup python3 /tmp/hold-apt-lock.py ${seconds} >/dev/null 2>&1 & echo $!'`));
-    const held = (pid: number, seconds: number) => `the apt lists lock, held by process ${pid} (python3 /tmp/hold-apt-lock.py ${seconds})`;
-
-    // 1. A holder that never ends: the packages stage gives up after its bound (5 s here), naming it.
-    const forever = await hold(3600);
+  test("another process holding apt's lock that never lets go: the packages stage fails after its bound, naming it", async () => {
+    const forever = await holdAptLock(3600);
     try {
       const inv = await loadInventory(inventory);
       const session = await openSession(inv, { hosts: [inv.host('node2')] });
@@ -213,23 +221,10 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
         await session.close();
       }
       assert.ok(Date.now() - started < 30_000, `gave up after ${Date.now() - started} ms`);
-      assert.match(text, new RegExp(`^node2: waiting for ${re(held(forever, 3600))}$`, 'm'));
-      assert.match(text, new RegExp(`^node2: FAILED packages hello: gave up waiting for ${re(held(forever, 3600))}, after 5s in all: let it finish \\(or end it, if it is stuck\\), then run pgha apply again$`, 'm'));
+      assert.match(text, new RegExp(`^node2: waiting for ${re(aptLockHeld(forever, 3600))}$`, 'm'));
+      assert.match(text, new RegExp(`^node2: FAILED packages hello: gave up waiting for ${re(aptLockHeld(forever, 3600))}, after 5s in all: let it finish \\(or end it, if it is stuck\\), then run pgha apply again$`, 'm'));
     } finally {
       await sh('node2', `sudo kill ${forever}`);
     }
-
-    // 2. A holder that lets go after 20 s (an interrupted apply's apt-get): apply waits, says so
-    // (without -v), then installs; killed once the packages stage is done (the rest is the usual deploy).
-    const brief = await hold(20);
-    const r = await pgha(['apply', '-i', inventory], { killWhen: /^== stage etcd/m });
-    assert.match(r.stdout, new RegExp(`^node2: waiting for ${re(held(brief, 20))}$`, 'm'));
-    const waited = Number(/^node2: apt and dpkg locks free after waiting (\d+\.\d)s$/m.exec(r.stdout)?.[1]);
-    assert.ok(waited > 5 && waited < 25, r.stdout);
-    // The packages op ran on node2 after the wait (the packages are listed in component order).
-    assert.match(r.stdout, /^node2: changed packages (?=.*etcd-server)(?=.*postgresql-15)(?=.*patroni)(?=.*pgbackrest)(?=.*haproxy)[^:]*: install /m);
-    assert.match(r.stdout, /^stage packages ok \(\d+ changed\)/m);
-    assert.doesNotMatch(r.stdout, /FAILED/);
-    t.diagnostic(`apply waited ${waited}s for the apt lists lock on node2`);
   });
 });

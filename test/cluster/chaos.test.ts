@@ -3,7 +3,7 @@
 // replicas port. 0 acknowledged writes lost, 0 duplicates, never two primaries, verified after,
 // and the faults injected are the seed's sequence, each doing what it is meant to (a leader fault
 // moves the leader, a replica fault does not, a switchover lands on its target). Reuses the
-// verified cluster the fault tests leave behind (no apply when it verifies), with the lab
+// verified cluster the test before it leaves behind (no apply when it verifies), with the lab
 // inventory's timing profile (balanced, the default): this is where the default profile meets
 // every fault of the suite in npm test. PGHA_CHAOS_MINUTES sets the soak's length (default 5, in
 // which seed 175 injects every kind once).

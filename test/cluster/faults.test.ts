@@ -3,7 +3,7 @@
 // HAProxy and a probe on every member (test/faults/checker.ts) for its whole length, and prints
 // a results table at the end (also in test-output/faults.md and .json). Here: the checker's
 // self-test, the two non-default timing profiles, and apply killed at six points (scenario 7);
-// the default profile meets every fault in the chaos soak (chaos.test.ts, next in npm test).
+// the default profile meets every fault in the chaos soak (chaos.test.ts, also in npm test).
 // Leaves a verified cluster with the lab inventory's timing profile (balanced, the default).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,8 +132,8 @@ describe('fault tests on the lab cluster', { timeout: 90 * 60_000 }, () => {
   });
 
   // The lab inventory's profile (balanced, the default) meets every fault of the suite in the
-  // chaos soak that follows in npm test (test/cluster/chaos.test.ts: seed 175 injects each kind
-  // once under one writer). The other two profiles meet one fault each here; scenario 7's fresh
+  // chaos soak, also in npm test (test/cluster/chaos.test.ts: seed 175 injects each kind once
+  // under one writer). The other two profiles meet one fault each here; scenario 7's fresh
   // machines bring the lab's profile back. npm run bench compares the profiles on the same faults.
   const profileRuns = [
     { profile: 'fast', name: '2. power off leader', fault: poweroffLeader },
