@@ -5,7 +5,7 @@
 import { PghaError, InputError } from '../errors.js';
 import { Steps, waitFor } from '../engine/index.js';
 import type { Session } from '../session/session.js';
-import { anyPatroniCluster, leaderOf, replicationState, streamingNames, type PatroniCluster, type Streaming, type PatroniMember } from '../components/patroni/cluster.js';
+import { anyPatroniCluster, leaderOf, replicationState, streamingReplicas, type PatroniCluster, type Streaming, type PatroniMember } from '../components/patroni/cluster.js';
 import { checkSwitchover, findMember } from '../components/patroni/checks.js';
 import { isAcceptedOrUnknown, isPrimary, refused, requestFailover, requestSwitchover } from '../components/patroni/actions.js';
 import { haproxyServers, upServers } from '../components/haproxy/state.js';
@@ -23,7 +23,7 @@ export async function clusterView(session: Session): Promise<PatroniCluster> {
 export async function streamingFrom(session: Session, leader: string): Promise<Streaming | undefined> {
   const conn = session.conns.get(leader);
   if (!conn) return undefined;
-  return replicationState(session.inv, conn).then(streamingNames, () => undefined);
+  return replicationState(session.inv, conn).then(streamingReplicas, () => undefined);
 }
 
 /** A connection to ask Patroni's REST API from: the host itself, else any reachable database host. */

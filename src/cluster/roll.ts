@@ -11,8 +11,8 @@ import { Steps, waitFor } from '../engine/index.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Session } from '../session/session.js';
 import { sqlLocal } from '../session/remote.js';
-import { candidateProblem, lagOf } from '../components/patroni/checks.js';
-import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from '../components/patroni/cluster.js';
+import { candidateProblem } from '../components/patroni/checks.js';
+import { isRunningState, lagOf, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember } from '../components/patroni/cluster.js';
 import { clusterView, planSwitchover, streamingFrom, switchoverNow } from './leader-change.js';
 
 export interface RollPlan {

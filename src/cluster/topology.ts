@@ -10,7 +10,7 @@ import { etcdClientUrl, etcdDataDir } from '../components/etcd/endpoints.js';
 import { tlsOn, withTls } from '../components/tls/paths.js';
 import { HAPROXY_CONFIG } from '../components/haproxy/index.js';
 import { checkSwitchover } from '../components/patroni/checks.js';
-import { leaderOf, patroniCluster, replicationState, streamingNames, type PatroniCluster } from '../components/patroni/cluster.js';
+import { leaderOf, patroniCluster, replicationState, streamingReplicas, type PatroniCluster } from '../components/patroni/cluster.js';
 import { bestReplica } from '../components/patroni/members.js';
 import { readBackupRecord } from '../components/pgbackrest/record.js';
 import { pgbackrestRunner, stanzaInfo } from '../components/pgbackrest/runner.js';
@@ -89,7 +89,7 @@ async function patroniFacts(session: Session, hosts: Map<string, HostRoleFacts>)
   }
   if (!cluster) return null;
   const leader = leaderOf(cluster);
-  const streaming = leader && session.conns.has(leader.name) ? await replicationState(inv, session.conn(leader.name)).then(streamingNames, () => undefined) : undefined;
+  const streaming = leader && session.conns.has(leader.name) ? await replicationState(inv, session.conn(leader.name)).then(streamingReplicas, () => undefined) : undefined;
   return { cluster, streaming };
 }
 

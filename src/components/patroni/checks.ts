@@ -3,21 +3,9 @@
 // that cannot take over right now (stopped, lagging) is a PghaError (exit 1).
 import type { Inventory } from '../../inventory/index.js';
 import { InputError, PghaError } from '../../errors.js';
-import { isRunningState, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
+import { isRunningState, lagOf, leaderOf, normalizeRole, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
 
 const nofailover = (m: PatroniMember) => m.tags?.nofailover === true;
-
-/**
- * A replica's lag in bytes: the leader's pg_stat_replication measured now when it is known, else
- * Patroni's figure. Patroni's is up to loop_wait old on both sides (the leader's position in the
- * DCS, the member's in its key): right after a WAL segment switch on a quiet leader it shows every
- * replica a segment (16 MiB) behind although they have it all.
- */
-export function lagOf(m: PatroniMember, streaming?: Streaming): number | undefined {
-  const live = streaming?.get(m.name);
-  if (typeof live === 'number') return live;
-  return typeof m.lag === 'number' ? m.lag : undefined;
-}
 
 /** Why `m` cannot become the leader now, or undefined when it can. `streaming`: who the leader sees streaming, with its lag. */
 export function candidateProblem(inv: Inventory, m: PatroniMember, streaming?: Streaming): PghaError | undefined {

@@ -130,8 +130,20 @@ export async function replicationState(inv: Inventory, leaderConn: Connection): 
 /** Members the leader sees streaming, each with its flush lag measured now (null: not known). */
 export type Streaming = ReadonlyMap<string, number | null>;
 
-export const streamingNames = (rows: ReplicaState[]): Streaming =>
+export const streamingReplicas = (rows: ReplicaState[]): Streaming =>
   new Map(rows.filter((r) => r.state === 'streaming').map((r) => [r.name, r.received_lag_bytes ?? null]));
+
+/**
+ * A replica's lag in bytes: the leader's pg_stat_replication measured now (`live`, e.g. a
+ * Streaming) when it is known, else Patroni's figure. Patroni's is up to loop_wait old on both sides (the leader's position in the
+ * DCS, the member's in its key): right after a WAL segment switch on a quiet leader it shows every
+ * replica a segment (16 MiB) behind although they have it all.
+ */
+export function lagOf(m: PatroniMember, live?: ReadonlyMap<string, number | null>): number | undefined {
+  const now = live?.get(m.name);
+  if (typeof now === 'number') return now;
+  return typeof m.lag === 'number' ? m.lag : undefined;
+}
 
 // ---------------------------------------------------------------- gates
 

@@ -11,8 +11,8 @@ import { httpFrom, sqlLocal, type HttpResult } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
 import type { ApplyContext, TopologyFacts, TopologyStep } from '../types.js';
 import { stopMember } from './actions.js';
-import { candidateProblem, lagOf } from './checks.js';
-import { anyPatroniCluster, isRunningState, leaderOf, replicationState, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
+import { candidateProblem } from './checks.js';
+import { anyPatroniCluster, isRunningState, lagOf, leaderOf, replicationState, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
 import { readPatroniSetup } from './config.js';
 import { dataDir, PATRONI_CONFIG, restapiUrl } from './paths.js';
 

@@ -3,7 +3,7 @@
 export type { PatroniSelf } from '../../components/patroni/cluster.js';
 import type { EtcdMemberState } from '../../components/etcd/state.js';
 import { upServers, type HaproxyServer } from '../../components/haproxy/state.js';
-import { isLeaderRole, isRunningState as isUp, leaderOf, normalizeRole, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
+import { isLeaderRole, isRunningState as isUp, lagOf, leaderOf, normalizeRole, streamingReplicas, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
 import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/info.js';
 import { effectiveTiming, failoverExpectation, timingSummary } from '../../components/patroni/timing.js';
 import type { Timing } from '../../inventory/index.js';
@@ -227,15 +227,10 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     const leader = leaderOf(view.cluster);
     leaderName = leader?.name ?? null;
     const leaderLocal = leader ? inp.local[leader.name] : undefined;
-    const streaming = leaderLocal && 'ok' in leaderLocal ? new Set(leaderLocal.ok.replication.filter((r) => r.state === 'streaming').map((r) => r.name)) : undefined;
-    // The leader's pg_stat_replication measures now how much WAL a replica has not received (what
-    // maximum_lag_on_failover limits); Patroni's figure is up to loop_wait old (a WAL switch shows a
-    // whole segment until the replica's next loop), so it is only the fallback.
-    const liveLag = new Map(
-      leaderLocal && 'ok' in leaderLocal
-        ? leaderLocal.ok.replication.flatMap((r) => (typeof r.received_lag_bytes === 'number' ? [[r.name, r.received_lag_bytes] as const] : []))
-        : [],
-    );
+    const rows = leaderLocal && 'ok' in leaderLocal ? leaderLocal.ok.replication : undefined;
+    const streaming = rows && streamingReplicas(rows);
+    // Every replica's lag as the leader measures it now, also one in catchup (see lagOf).
+    const liveLag = new Map((rows ?? []).map((r) => [r.name, r.received_lag_bytes ?? null]));
     const names = [...inp.postgres, ...raw.map((m) => m.name).filter((n) => !inp.postgres.includes(n))];
     for (const name of names) {
       const m = raw.find((x) => x.name === name);
@@ -253,7 +248,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
         else if (streaming) state = streaming.has(name) ? 'streaming' : 'running';
         else state = m.state;
       }
-      const lag = isLeaderRole(role) ? 0 : (liveLag.get(name) ?? (typeof m.lag === 'number' ? m.lag : null));
+      const lag = isLeaderRole(role) ? 0 : (lagOf(m, liveLag) ?? null);
       members.push({
         name,
         host: m.host ?? host?.address ?? null,
@@ -309,7 +304,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
   }
 
   // ---- HAProxy, as each HAProxy sees its servers
-  const streamingReplicas = members.filter((m) => m.state === 'streaming').map((m) => m.name);
+  const streamingNow = members.filter((m) => m.state === 'streaming').map((m) => m.name);
   const haproxy: StatusReport['haproxy'] = inp.haproxyHosts.map((name) => {
     const a = inp.haproxy[name];
     if (unreachable.has(name)) return { name, reachable: false, primary: [], replicas: [], servers: [], error: 'unreachable' };
@@ -323,7 +318,7 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
     if (leaderName && (primary.length !== 1 || primary[0] !== leaderName)) {
       reasons.push(`HAProxy on ${name} routes the primary port to [${primary.join(', ')}], the leader is ${leaderName}`);
     }
-    if (streamingReplicas.length > 0 && replicas.length === 0) reasons.push(`HAProxy on ${name} has no replica up in its replicas backend`);
+    if (streamingNow.length > 0 && replicas.length === 0) reasons.push(`HAProxy on ${name} has no replica up in its replicas backend`);
     return { name, reachable: true, primary, replicas, servers: a.ok };
   });
 
