@@ -94,6 +94,18 @@ export async function httpGetEach(from: Connection, urls: string[], opts: { time
 }
 
 /**
+ * Shell text that sets $psql to the newest installed psql. Debian's `psql` is pg_wrapper, a Perl
+ * script that costs about 30 ms of CPU per call before psql starts (most of what a status
+ * question costs a host); for a connection by port or address it runs the newest client anyway.
+ */
+export const NEWEST_PSQL = 'psql=psql; for p in /usr/lib/postgresql/*/bin/psql; do [ -x "$p" ] && psql=$p; done';
+
+/** argv running the newest installed psql with these arguments (see NEWEST_PSQL). */
+export function psqlArgv(args: string[]): string[] {
+  return ['sh', '-c', `${NEWEST_PSQL}; exec "$psql" "$@"`, 'psql', ...args];
+}
+
+/**
  * Runs SQL with psql on `from` (a database host) as the superuser, against host:port over TCP
  * (e.g. an HAProxy port). The password goes over stdin. Returns psql's unaligned output.
  */
@@ -123,12 +135,14 @@ export async function sqlVia(
  * `overStdin`: the SQL goes over stdin, never on the command line (it holds a password verifier).
  */
 export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number; database?: string; overStdin?: boolean } = {}) {
-  const psql = ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', opts.database ?? 'postgres'];
-  return conn.run(opts.overStdin ? [...psql, '-f', '-'] : [...psql, '-c', sql], {
+  const args = ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', opts.database ?? 'postgres'];
+  return conn.run(psqlArgv(opts.overStdin ? [...args, '-f', '-'] : [...args, '-c', sql]), {
     user: 'postgres',
     check: opts.check ?? true,
     timeoutMs: opts.timeoutMs ?? 15_000,
-    ...(opts.overStdin ? { stdin: sql, display: `psql -d ${opts.database ?? 'postgres'} (SQL on stdin)` } : {}),
+    ...(opts.overStdin
+      ? { stdin: sql, display: `psql -d ${opts.database ?? 'postgres'} (SQL on stdin)` }
+      : { display: ['psql', ...args, '-c', sql].map(shellQuote).join(' ') }),
   });
 }
 

@@ -241,6 +241,10 @@ async function handshake(target: HostTarget, methods: AuthMethod[], opts: Connec
   } finally {
     clearTimeout(timer);
   }
+  // No Nagle: a command's messages (closing one channel, opening the next, several at once) go
+  // out back to back, and with Nagle each waited for the host's delayed ACK, about 40 ms: a
+  // command's round trip took ~45 ms instead of ~3.
+  ssh.connection?.setNoDelay(true);
   return ssh;
 }
 

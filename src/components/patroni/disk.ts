@@ -3,7 +3,7 @@
 // disk keeps PostgreSQL running but refuses every write that needs space, and a slow one stretches
 // every commit; neither makes Patroni fail over, so status must say it.
 import type { Inventory } from '../../inventory/index.js';
-import { RemoteError } from '../../session/remote.js';
+import { NEWEST_PSQL, RemoteError } from '../../session/remote.js';
 
 /** The data directory's filesystem, in bytes. */
 export interface DataDisk {
@@ -25,7 +25,7 @@ export interface IoWait {
 export function dataDiskArgv(inv: Inventory): string[] {
   return [
     'sh', '-c',
-    'd=$(psql -XAtq -p "$1" -U "$2" -d postgres -c "show data_directory" 2>/dev/null) || d=/var/lib/postgresql; exec stat -f -c "%S %b %a" -- "$d"',
+    `${NEWEST_PSQL}; d=$("$psql" -XAtq -p "$1" -U "$2" -d postgres -c "show data_directory" 2>/dev/null) || d=/var/lib/postgresql; exec stat -f -c "%S %b %a" -- "$d"`,
     'pgha-data-disk', String(inv.patroni.postgres_port), inv.patroni.users.superuser,
   ];
 }
