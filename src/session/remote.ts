@@ -1,6 +1,7 @@
 // Asking a host: every question is asked FROM a host over SSH (the operator may reach the hosts
 // only by SSH): HTTP with curl (Patroni's REST API, HAProxy's stats), SQL with psql, each with a
 // deadline. Secrets (the REST API and superuser passwords) travel over stdin, never on a command line.
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/index.js';
 import { shellQuote, type Connection } from '../ssh/index.js';
@@ -64,33 +65,55 @@ export async function httpFrom(
   return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
 }
 
-/** Ends each answer of httpGetEach in curl's output: the HTTP status and curl's exit code of that URL. */
-const EACH_END = /\n@@pgha-http (\d{3}) (\d+)@@\n/g;
+/**
+ * httpGetEach's script: curl fetches every URL at once (-Z), each body into a file of its own
+ * (parallel transfers would interleave on one stream), in a directory on tmpfs where there is one
+ * (a full disk must not keep status from asking). Then curl's line per URL, then each body after
+ * a marker line ($1: a marker no answer can know in advance), then an end marker.
+ */
+const EACH_SCRIPT = `m=$1; shift
+d=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d) || exit 1
+trap 'rm -rf "$d"' EXIT
+cd "$d" || exit 1
+curl "$@" > w
+cat w
+for f in [0-9]*; do [ -f "$f" ] && { printf '\\n@@%s %s@@\\n' "$m" "$f"; cat "$f"; }; done
+printf '\\n@@%s end@@\\n' "$m"`;
 
 /**
- * GET of several URLs by ONE curl on `from` (a host's questions cost one process and one SSH
- * channel, not one each): each URL's answer, or a RemoteError for a URL curl could not fetch.
+ * GET of several URLs by ONE curl on `from`, all at once (a host's questions cost one process and
+ * one SSH channel, not one each; Patroni's REST API over TLS answers each request ~40 ms late, its
+ * reply waiting for curl's delayed ACK, so one after another they add up): each URL's answer, or a
+ * RemoteError for a URL curl could not fetch, in the order asked.
  */
 export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
   const timeoutSec = opts.timeoutSec ?? 3;
-  const args = ['curl', '-sS', '--max-time', String(timeoutSec), '-w', '\\n@@pgha-http %{http_code} %{exitcode}@@\\n'];
+  // Not starting with @: curl reads a -w format that does from a file.
+  const mark = `pgha-${randomBytes(6).toString('hex')}`;
+  const args = ['-sS', '--no-progress-meter', '-Z', '--parallel-immediate', '--max-time', String(timeoutSec), '-w', `${mark}-http %{urlnum} %{http_code} %{exitcode} %{errormsg}\\n`];
   // As httpFrom: the cluster's HTTPS endpoints present certificates of the cluster CA.
   if (urls.some((u) => u.startsWith('https://'))) args.push('--cacert', CA_BUNDLE);
-  args.push(...urls);
-  const r = await from.run(args, { sudo: false, check: false, timeoutMs: (timeoutSec * urls.length + 10) * 1000 });
-  const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('curl:'));
-  const answers: (HttpResult | RemoteError)[] = [];
-  let start = 0;
-  for (const m of r.stdout.matchAll(EACH_END)) {
-    const url = urls[answers.length];
-    const exit = Number(m[2]);
-    if (exit !== 0) answers.push(new RemoteError(`GET ${url} from ${from.target.name}: ${errors.shift() ?? `curl exit ${exit}`}`));
-    else answers.push({ status: Number(m[1]), body: r.stdout.slice(start, m.index) });
-    start = m.index + m[0].length;
+  urls.forEach((u, i) => args.push('-o', String(i), u));
+  const r = await from.run(['sh', '-c', EACH_SCRIPT, 'pgha-http', mark, ...args], { sudo: false, check: false, timeoutMs: (timeoutSec + 10) * 1000, display: `curl ${urls.join(' ')}` });
+  const out = r.stdout;
+  // Each URL's own line: its number, HTTP status, curl's exit code and error message.
+  const done = new Map<number, { status: number; exit: number; error: string }>();
+  for (const m of out.matchAll(new RegExp(`^${mark}-http (\\d+) (\\d{3}) (\\d+) ?(.*)$`, 'gm'))) {
+    done.set(Number(m[1]), { status: Number(m[2]), exit: Number(m[3]), error: m[4] });
   }
-  // curl itself failed before its first URL (not installed, bad option): every URL fails alike.
-  while (answers.length < urls.length) answers.push(new RemoteError(`GET ${urls[answers.length]} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`));
-  return answers;
+  const bodies = new Map<number, string>();
+  const marks = [...out.matchAll(new RegExp(`\\n@@${mark} (\\d+|end)@@\\n`, 'g'))];
+  marks.forEach((m, i) => {
+    if (m[1] !== 'end' && marks[i + 1]) bodies.set(Number(m[1]), out.slice(m.index! + m[0].length, marks[i + 1].index));
+  });
+  const complete = marks.at(-1)?.[1] === 'end';
+  return urls.map((url, i) => {
+    const d = done.get(i);
+    // No line of its own: curl itself failed (not installed, bad option, killed): every URL fails alike.
+    if (!d || !complete) return new RemoteError(`GET ${url} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`);
+    if (d.exit !== 0) return new RemoteError(`GET ${url} from ${from.target.name}: curl: (${d.exit}) ${d.error}`);
+    return { status: d.status, body: bodies.get(i) ?? '' };
+  });
 }
 
 /**

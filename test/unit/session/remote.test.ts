@@ -1,4 +1,4 @@
-// httpGetEach: several URLs asked by one curl (status's questions to a host), each answer
+// httpGetEach: several URLs asked at once by one curl (status's questions to a host), each answer
 // (status, body exactly as sent) or that URL's own error, in the order asked; real curl, a
 // real local HTTP server.
 import { test } from 'node:test';
@@ -43,4 +43,20 @@ test('URLs curl cannot fetch (refused, malformed) are each an error of their own
   const answers = await httpGetEach(new LocalConnection(), ['http://127.0.0.1:1/a', 'not a url at all://'], { timeoutSec: 1 });
   assert.equal(answers.length, 2);
   for (const a of answers) assert.ok(a instanceof RemoteError, String(a));
+});
+
+test('the URLs are asked at once, not one after another (each answer here takes 1 s)', async () => {
+  const server = createServer((req, res) => setTimeout(() => res.end(`answer of ${req.url}`), 1000));
+  const base = await listen(server);
+  const started = Date.now();
+  let answers;
+  try {
+    answers = await httpGetEach(new LocalConnection(), [`${base}/a`, `${base}/b`, `${base}/c`]);
+  } finally {
+    server.close();
+  }
+  const took = Date.now() - started;
+  assert.deepEqual(answers, ['/a', '/b', '/c'].map((u) => ({ status: 200, body: `answer of ${u}` })));
+  // One after another would take 3 s.
+  assert.ok(took < 2500, `took ${took} ms`);
 });
