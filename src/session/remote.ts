@@ -118,8 +118,8 @@ export async function httpGetEach(from: Connection, urls: string[], opts: { time
 
 /**
  * Shell text that sets $psql to the newest installed psql. Debian's `psql` is pg_wrapper, a Perl
- * script that costs about 30 ms of CPU per call before psql starts (most of what a status
- * question costs a host); for a connection by port or address it runs the newest client anyway.
+ * script that costs a host about 30 ms of CPU per call before psql starts (psql itself and its
+ * query cost less); for a connection by port or address it runs the newest client anyway.
  */
 export const NEWEST_PSQL = 'psql=psql; for p in /usr/lib/postgresql/*/bin/psql; do [ -x "$p" ] && psql=$p; done';
 
