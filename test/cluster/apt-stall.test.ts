@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
-import { ensureCluster, pgha, PGHA_FROM_SOURCE, REPO } from '../helpers.js';
+import { ensureCluster, pgha, PGHA_CLI, REPO } from '../helpers.js';
 import { Checker, problems } from '../faults/checker.js';
 import { faultContext, sh } from '../faults/suite.js';
 
@@ -56,7 +56,7 @@ function stallingProxy(listen: string, upstream: { host: string; port: number },
 /** `pgha apply`, each output line with the time it arrived (ms). */
 function applyTimed(inventory: string, onLine: (text: string) => void = () => {}): Promise<{ code: number | null; lines: { at: number; text: string }[]; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [...PGHA_FROM_SOURCE, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { PGHA_LOG_DIR: `${REPO}test-output/logs`, ...process.env } });
+  const child = spawn(process.execPath, [...PGHA_CLI, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { PGHA_LOG_DIR: `${REPO}test-output/logs`, ...process.env } });
   const lines: { at: number; text: string }[] = [];
   const partial = { out: '', err: '' };
   const take = (key: 'out' | 'err') => (d: Buffer) => {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as lab from '../lab/lab.js';
-import { PGHA_FROM_SOURCE, REPO, ensureCluster, pgha } from '../helpers.js';
+import { PGHA_CLI, REPO, ensureCluster, pgha } from '../helpers.js';
 
 let inventory: string;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -105,7 +105,7 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
   });
 
   test('--watch refreshes until Ctrl+C and shows a change as it happens', async (t) => {
-    const child = spawn(process.execPath, [...PGHA_FROM_SOURCE, 'status', '-i', inventory, '--watch', '--json'], {
+    const child = spawn(process.execPath, [...PGHA_CLI, 'status', '-i', inventory, '--watch', '--json'], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
-import { PGHA_FROM_SOURCE, REPO, ensureCluster, pgha } from '../helpers.js';
+import { PGHA_CLI, REPO, ensureCluster, pgha } from '../helpers.js';
 import { shellQuote } from '../../src/ssh/quote.js';
 
 let inventory: string;
@@ -65,7 +65,7 @@ function viaPrimaryPort(from: string, haproxyHost: string, sql: string): Promise
  */
 function inTerminal(args: string[], prompt: RegExp, answer: string): Promise<{ code: number | null; out: string }> {
   // A wide terminal: the prompt would otherwise be wrapped at 80 columns, mid-word.
-  const cmd = `stty cols 250 rows 50; exec ${[process.execPath, ...PGHA_FROM_SOURCE, ...args].map((a) => shellQuote(a)).join(' ')}`;
+  const cmd = `stty cols 250 rows 50; exec ${[process.execPath, ...PGHA_CLI, ...args].map((a) => shellQuote(a)).join(' ')}`;
   const child = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let answered = false;

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import * as lab from '../lab/lab.js';
-import { PGHA_FROM_SOURCE, pgha, REPO } from '../helpers.js';
+import { PGHA_CLI, pgha, REPO } from '../helpers.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { openSession } from '../../src/session/session.js';
 import { httpFrom } from '../../src/session/remote.js';
@@ -534,7 +534,7 @@ export interface KillPoint {
 export async function applyKilledAt(inventory: string, point: KillPoint): Promise<{ killed: boolean; out: string }> {
   const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...PGHA_FROM_SOURCE, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...PGHA_CLI, 'apply', '-i', inventory], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let armed = false;
     let killed = false;
