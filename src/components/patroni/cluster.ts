@@ -135,9 +135,9 @@ export const streamingReplicas = (rows: ReplicaState[]): Streaming =>
 
 /**
  * A replica's lag in bytes: the leader's pg_stat_replication measured now (`live`, e.g. a
- * Streaming) when it is known, else Patroni's figure. Patroni's is up to loop_wait old on both sides (the leader's position in the
- * DCS, the member's in its key): right after a WAL segment switch on a quiet leader it shows every
- * replica a segment (16 MiB) behind although they have it all.
+ * Streaming) when it is known, else Patroni's figure. Patroni's is up to loop_wait old on both
+ * sides (the leader's position in the DCS, the member's in its key): right after a WAL segment
+ * switch on a quiet leader it shows every replica a segment (16 MiB) behind although they have it all.
  */
 export function lagOf(m: PatroniMember, live?: ReadonlyMap<string, number | null>): number | undefined {
   const now = live?.get(m.name);
