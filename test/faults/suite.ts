@@ -275,7 +275,8 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
   const notes: string[] = [];
   let streamAgainS: number | null = null;
   let faultError: unknown;
-  if (!(await checker.waitForAcks(0, 50, 60_000))) notes.push('writes did not start within 60 s');
+  // Steady writes before the fault: 20 acknowledged (under a second at the writer's pace).
+  if (!(await checker.waitForAcks(0, 20, 60_000))) notes.push('writes did not start within 60 s');
   const t0 = Date.now();
   ctx.log(`${scenario}: leader ${leader}, fault at ${new Date(t0).toISOString()}`);
   try {
@@ -283,7 +284,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     await waitAllStreaming(ctx, 300_000);
     streamAgainS = Math.round((Date.now() - t0) / 100) / 10;
     const since = Date.now();
-    if (!(await checker.waitForAcks(since, 50, 60_000))) notes.push('writes did not resume within 60 s after recovery');
+    if (!(await checker.waitForAcks(since, 20, 60_000))) notes.push('writes did not resume within 60 s after recovery');
     await sleep((opts.settleS ?? 2) * 1000);
   } catch (err) {
     faultError = err;

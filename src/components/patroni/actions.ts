@@ -109,13 +109,20 @@ export function clusterKey(namespace: string, scope: string): string {
 /**
  * etcdctl removing every key of the cluster: the v2 store for Patroni's `etcd:` DCS, the v3
  * keyspace for `etcd3:` (with a trailing slash, so a cluster whose name merely starts the same stays).
+ * With `member`, only that member's key (SCOPE/members/NAME).
  */
-export function dcsRemoveCommand(setup: Pick<PatroniSetup, 'dcs' | 'namespace' | 'scope'>, endpoints: string[], tlsFlags: { v2: string[]; v3: string[] } = { v2: [], v3: [] }): string[] {
+export function dcsRemoveCommand(
+  setup: Pick<PatroniSetup, 'dcs' | 'namespace' | 'scope'>,
+  endpoints: string[],
+  tlsFlags: { v2: string[]; v3: string[] } = { v2: [], v3: [] },
+  member?: string,
+): string[] {
   const key = clusterKey(setup.namespace, setup.scope);
   const ep = `--endpoints=${endpoints.join(',')}`;
+  const one = member === undefined ? undefined : `${key}/members/${member}`;
   return setup.dcs === 'etcd'
-    ? ['env', 'ETCDCTL_API=2', 'etcdctl', ep, ...tlsFlags.v2, 'rm', '--recursive', key]
-    : ['env', 'ETCDCTL_API=3', 'etcdctl', ep, ...tlsFlags.v3, 'del', '--prefix', `${key}/`];
+    ? ['env', 'ETCDCTL_API=2', 'etcdctl', ep, ...tlsFlags.v2, 'rm', ...(one ? [one] : ['--recursive', key])]
+    : ['env', 'ETCDCTL_API=3', 'etcdctl', ep, ...tlsFlags.v3, 'del', ...(one ? [one] : ['--prefix', `${key}/`])];
 }
 
 /** etcdctl's answer when there was nothing to remove (v2 "Key not found"; v3 deletes 0 keys and exits 0). */
@@ -123,10 +130,22 @@ export const isKeyNotFound = (stderr: string) => /Key not found/i.test(stderr);
 
 /** Removes the cluster's keys from the DCS (asked on an etcd host); nothing there is fine. */
 export async function removeClusterFromDcs(inv: Inventory, etcdConn: Connection, setup: PatroniSetup): Promise<void> {
-  const tls = { v2: etcdctlTlsFlags(inv, { v2: true }), v3: etcdctlTlsFlags(inv) };
-  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), tls), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
+  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), dcsTlsFlags(inv)), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
   if (r.code !== 0 && !isKeyNotFound(r.stderr)) throw new PghaError(`${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim()}`);
 }
+
+/**
+ * Removes a member's key from the DCS (asked on an etcd host), for a member whose Patroni is
+ * stopped: Patroni leaves it behind when it stops, and it would only expire after ttl. Nothing
+ * there is fine; null when done, else what etcdctl said.
+ */
+export async function removeMemberFromDcs(inv: Inventory, etcdConn: Connection, dcs: PatroniSetup['dcs'], member: string): Promise<string | null> {
+  const setup = { dcs, namespace: inv.patroni.namespace, scope: inv.cluster.name };
+  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), dcsTlsFlags(inv), member), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
+  return r.code === 0 || isKeyNotFound(r.stderr) ? null : `${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim() || `exit ${r.code}`}`;
+}
+
+const dcsTlsFlags = (inv: Inventory) => ({ v2: etcdctlTlsFlags(inv, { v2: true }), v3: etcdctlTlsFlags(inv) });
 
 /**
  * `systemctl reload patroni` (SIGHUP): Patroni re-reads its config, loads a changed REST API

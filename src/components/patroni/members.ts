@@ -1,6 +1,6 @@
 // Day 2 for PostgreSQL members: a host that joins the running cluster (Patroni started there:
 // it clones from the pgBackRest repository, else pg_basebackup, and streams), a host that leaves
-// (Patroni stopped and disabled, its member key then leaves the DCS and the leader drops its
+// (Patroni stopped and disabled, its member key removed from the DCS and the leader drops its
 // replication slot; its data stays unless --purge), and a replica's data rebuilt (Patroni's
 // POST /reinitialize).
 import { service, type Operation } from '../../engine/index.js';
@@ -10,7 +10,7 @@ import type { Connection } from '../../ssh/index.js';
 import { httpFrom, sqlLocal, type HttpResult } from '../../session/remote.js';
 import type { Session } from '../../session/session.js';
 import type { ApplyContext, TopologyFacts, TopologyStep } from '../types.js';
-import { stopMember } from './actions.js';
+import { removeMemberFromDcs, stopMember } from './actions.js';
 import { candidateProblem } from './checks.js';
 import { anyPatroniCluster, isRunningState, lagOf, leaderOf, replicationState, type PatroniCluster, type PatroniMember, type Streaming } from './cluster.js';
 import { readPatroniSetup } from './config.js';
@@ -116,7 +116,7 @@ async function gone(ctx: ApplyContext, name: string): Promise<void> {
     const found = await anyPatroniCluster(session);
     if (!found) return 'no Patroni REST API answers';
     const m = found.cluster.members.find((x) => x.name === name);
-    if (m) return `${name} is still listed (${m.state}): its key expires within ttl (${inv.timing.patroni.ttl} s)`;
+    if (m) return `${name} is still listed (${m.state}): its key expires within ttl (${inv.timing.patroni.ttl} s) if it was not removed`;
     const l = leaderOf(found.cluster);
     if (!l) return 'no leader';
     leaderName = l.name;
@@ -147,6 +147,10 @@ async function leave(ctx: ApplyContext, host: Host, purge: boolean): Promise<voi
     removedOp(`${PATRONI_CONFIG} removed`, [PATRONI_CONFIG]),
     ...(purge ? [removedOp(`data directory ${dataDir(inv, ctx.platform.release)} removed (--purge)`, [dataDir(inv, ctx.platform.release)])] : []),
   ]);
+  // Patroni is stopped there (the stage checked it): its member key can go now rather than after ttl.
+  const etcdConn = session.withRole('etcd')[0];
+  const failed = etcdConn ? await removeMemberFromDcs(inv, etcdConn, ctx.dcs, host.name) : 'no etcd host answers';
+  if (failed) rollout.reporter.progress(host.name, `its member key stays until it expires: ${failed}`);
   await gone(ctx, host.name);
 }
 

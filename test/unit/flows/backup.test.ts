@@ -215,13 +215,20 @@ test('DCS: the rendered Patroni config names the DCS kind, scope, namespace and 
   assert.throws(() => readPatroniSetup(cfg('consul')), /neither an etcd: nor an etcd3:/);
 });
 
-test('DCS key removal: v2 rm --recursive for etcd:, v3 del --prefix (with a trailing slash) for etcd3:', () => {
+test('DCS key removal: v2 rm --recursive for etcd:, v3 del --prefix (with a trailing slash) for etcd3:; one member\'s key alone', () => {
   const eps = ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'];
   assert.deepEqual(dcsRemoveCommand({ dcs: 'etcd', namespace: '/service/', scope: 'lab' }, eps), [
     'env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints=http://10.0.0.1:2379,http://10.0.0.2:2379', 'rm', '--recursive', '/service/lab',
   ]);
   assert.deepEqual(dcsRemoveCommand({ dcs: 'etcd3', namespace: '/service/', scope: 'lab' }, eps), [
     'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints=http://10.0.0.1:2379,http://10.0.0.2:2379', 'del', '--prefix', '/service/lab/',
+  ]);
+  // A member that left: its key alone, never the prefix (node1 must not take node10 with it).
+  assert.deepEqual(dcsRemoveCommand({ dcs: 'etcd', namespace: '/service/', scope: 'lab' }, eps, undefined, 'node1'), [
+    'env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints=http://10.0.0.1:2379,http://10.0.0.2:2379', 'rm', '/service/lab/members/node1',
+  ]);
+  assert.deepEqual(dcsRemoveCommand({ dcs: 'etcd3', namespace: '/service/', scope: 'lab' }, eps, { v2: [], v3: ['--cacert=/ca'] }, 'node1'), [
+    'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints=http://10.0.0.1:2379,http://10.0.0.2:2379', '--cacert=/ca', 'del', '/service/lab/members/node1',
   ]);
   assert.equal(clusterKey('/pg/clusters/', 'x'), '/pg/clusters/x');
   assert.equal(clusterKey('/', 'x'), '/x');
