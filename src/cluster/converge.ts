@@ -87,6 +87,7 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
       files: (h) => files.get(typeof h === 'string' ? h : h.name) ?? [],
       notes,
       pendingRestart: [],
+      passed: new Map(),
       restartPending: opts.restartPending,
       inventoryFile: opts.inventoryFile,
       topology,
@@ -107,7 +108,8 @@ export async function converge(session: Session, reporter: Reporter, out: (text:
     }
     let checks: CheckResult[] | undefined;
     if (!opts.check) {
-      checks = await verifyCluster(session);
+      // After restarts (--restart-pending: a switchover, maybe) every check runs again.
+      checks = await verifyCluster(session, opts.restartPending ? undefined : actx.passed);
       out(`VERIFY\n${formatChecks(checks)}\n`);
       if (checks.some((c) => !c.ok)) code = EXIT.failed;
     }

@@ -104,8 +104,8 @@ const OPTIONAL = new Set<string>(['notifications', 'vip', 'databases', 'pgbounce
  * `pgha verify`: every component's checks, at once (verify costs the slowest, not the sum), the
  * optional components' in a second wave: sshd refuses more than 10 sessions on one connection.
  */
-export async function verifyCluster(session: Session): Promise<CheckResult[]> {
-  const wave = (optional: boolean) => Promise.all(COMPONENTS.filter((c) => OPTIONAL.has(c.name) === optional).flatMap((c) => c.verify?.(session) ?? []));
+export async function verifyCluster(session: Session, passed?: ReadonlyMap<string, number>): Promise<CheckResult[]> {
+  const wave = (optional: boolean) => Promise.all(COMPONENTS.filter((c) => OPTIONAL.has(c.name) === optional).flatMap((c) => c.verify?.(session, passed) ?? []));
   const core = await wave(false);
   const optional = await wave(true);
   // In registry order, as before.

@@ -109,6 +109,8 @@ export interface ApplyContext {
   notes: string[];
   /** PostgreSQL parameters this run changes (or would change) that take effect only after a restart. */
   pendingRestart: string[];
+  /** Checks this run's gates passed (name -> when): verify at its end need not pay for them again. */
+  passed: Map<string, number>;
   /** The run restarts pending members itself afterwards (apply --restart-pending): no note about them. */
   restartPending?: boolean;
   /** The inventory file as the operator named it (for commands a note suggests). */
@@ -150,8 +152,11 @@ export interface Component {
   start?(ctx: ApplyContext): Promise<void>;
   /** During Patroni's start: the leader runs, the replicas do not yet (e.g. the pgBackRest stanza, before a replica's base backup completes a WAL segment). */
   leaderUp?(ctx: ApplyContext): Promise<void>;
-  /** Read-only checks of the running cluster (`pgha verify`), run in parallel with the others'. */
-  verify?(session: Session): Promise<CheckResult>[];
+  /**
+   * Read-only checks of the running cluster (`pgha verify`), run in parallel with the others'.
+   * `passed`: what the same run's gates have just checked (apply), which a check may report instead of repeating.
+   */
+  verify?(session: Session, passed?: ReadonlyMap<string, number>): Promise<CheckResult>[];
   /**
    * Day 2: this component's changes to a live cluster's membership (hosts that join or leave its
    * role), from facts read before any host is touched. A change that cannot be made safely is

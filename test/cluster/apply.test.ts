@@ -69,8 +69,12 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     t.diagnostic(`apply waited ${waited}s for the apt lists lock on node2`);
     assert.match(r.stdout, /Patroni 3\.0\.2[^:]*: DCS etcd \(v2 API/);
     assertVerified(r.stdout);
+    // The apply's gate ran `pgbackrest check` moments before: its verify says so instead of running it again.
+    assert.match(r.stdout, /^pgBackRest check of stanza main \(WAL archiving works\): ready/m);
+    assert.match(r.stdout, /^ok +pgbackrest \(node4\): stanza main ok, .*; pgbackrest check passed \d+ s ago in this apply$/m);
     const v = await pgha(['verify', '-i', inventory]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /^ok +pgbackrest \(node4\): stanza main ok, [1-9]\d* backup\(s\), WAL archived up to [0-9A-F]{24}$/m);
     // pgBackRest's config and the stanza existed before PostgreSQL archived its first segment:
     // not one failed archive_command (it used to be 6 on every new cluster).
     const st = await pgha(['status', '-i', inventory, '--json']);
@@ -90,6 +94,8 @@ describe('pgha apply on the lab', { timeout: 40 * 60_000 }, () => {
     assert.deepEqual([...counts.keys()].sort(), ['node1', 'node2', 'node3', 'node4']);
     for (const [host, c] of counts) assert.equal(c.changed, 0, `${host} changed ${c.changed}:\n${r.stdout}`);
     assert.doesNotMatch(r.stdout, /ran handler/);
+    // No gate ran the check in this apply: verify ran it itself.
+    assert.match(r.stdout, /^ok +pgbackrest \(node4\): stanza main ok, [1-9]\d* backup\(s\), WAL archived up to [0-9A-F]{24}$/m);
     assert.deepEqual(await processIdentity(), before);
   });
 
