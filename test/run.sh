@@ -92,4 +92,17 @@ files=(
 # The lab tests run the CLI as installed (bin/pgha.js over dist/, which `npm ci` has just built
 # from this tree): from source, tsx would cost every one of their pgha calls about 0.4 s of CPU.
 export PGHA_TEST_BUILT=1
-node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}"
+
+# The lab's base images (Debian 12, and Debian 13 for trixie.test.ts) are built, when missing,
+# beside the unit tests, which come first, need no lab and keep about one core busy: debootstrap
+# spends its time on the mirror and on the other core. A lab test that boots machines before its
+# base image is ready waits for it (the image's lock, test/lab/lab.ts).
+base_log=$(mktemp)
+setsid bash -c 'npx tsx test/lab/cli.ts base && npx tsx test/lab/cli.ts base trixie-lab' >"$base_log" 2>&1 &
+base=$!
+trap 'kill -- "-$base" 2>/dev/null || true; rm -f "$base_log"' EXIT
+rc=0
+node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}" || rc=$?
+# Had the build beside the unit tests failed, the lab tests built what was missing themselves.
+wait "$base" || { echo "# the base images' build beside the unit tests failed:"; sed 's/^/# /' "$base_log"; }
+exit "$rc"

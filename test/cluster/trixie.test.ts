@@ -3,16 +3,15 @@
 // 2.55): from bare machines to a verified cluster, apply again (0 changed), hosts of two releases
 // refused, status, a switchover, the leader partitioned under a writer (0 acknowledged writes lost:
 // Patroni 4's etcd3 DCS, without 3.0.2's bug), a backup and a point-in-time restore (exact rows).
-// Its own lab (dir, bridge, subnet: PGHA_TRIXIE_LAB_DIR, _BRIDGE, _SUBNET, or the defaults below),
-// so the default Debian 12 lab stays as it is; taken down at the end.
+// Its own lab (test/lab/trixie-lab.ts), so the default Debian 12 lab stays as it is; taken down at
+// the end.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { useTrixieLab } from '../lab/trixie-lab.js';
+
 // The lab reads its settings from the environment at every call: set before anything runs.
-process.env.PGHA_LAB_RELEASE = 'trixie';
-process.env.PGHA_LAB_DIR = process.env.PGHA_TRIXIE_LAB_DIR || '/var/lib/pgha-lab-trixie';
-process.env.PGHA_LAB_BRIDGE = process.env.PGHA_TRIXIE_LAB_BRIDGE || 'pghabr13';
-process.env.PGHA_LAB_SUBNET = process.env.PGHA_TRIXIE_LAB_SUBNET || '10.88.113.0/24';
+useTrixieLab();
 
 const lab = await import('../lab/lab.js');
 const { pgha, recap } = await import('../helpers.js');

@@ -1,6 +1,7 @@
 // `npm run lab -- COMMAND`: the container lab's command line (see lab.ts and README.md).
 import { spawnSync } from 'node:child_process';
 import * as lab from './lab.js';
+import { useTrixieLab } from './trixie-lab.js';
 
 const HELP = `Usage: npm run lab -- COMMAND [ARGS]
 
@@ -11,6 +12,8 @@ repository host of inventories/lab.yml. Needs root.
 Commands:
   up [N]                 boot node1..nodeN (default 4; 5, 6, ... for growth tests) and wait until each answers ssh
   down                   stop everything, remove the machines' disks (base image, key, secrets stay)
+  base [trixie-lab]      build the base image now if it is missing (up builds it then too); with
+                         trixie-lab, the one of test/cluster/trixie.test.ts's Debian 13 lab
   status                 machines, addresses, links, apt proxy
   ssh NAME [CMD...]      ssh to a machine as admin (interactive without CMD)
   partition NAME         cut the machine's link (host side vb-NAME down)
@@ -67,6 +70,14 @@ async function main(argv: string[]): Promise<number> {
       await lab.up(n, (s) => process.stderr.write(`${s}\n`));
       process.stdout.write(`lab up (${lab.labConfig().release}): ${lab.machineNames(n).join(', ')} answer ssh (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
       process.stdout.write(`inventory: ${lab.labInventoryPath()}\n`);
+      return 0;
+    }
+    case 'base': {
+      if (args[0] === 'trixie-lab') useTrixieLab();
+      else if (args[0] !== undefined) throw new Error(`base takes no argument but trixie-lab, not ${args[0]}`);
+      const t0 = Date.now();
+      lab.prepareBase((s) => process.stderr.write(`${s}\n`));
+      process.stdout.write(`base image (${lab.labConfig().release}, ${lab.labConfig().dir}) ready (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
       return 0;
     }
     case 'down':

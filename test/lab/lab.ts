@@ -432,11 +432,51 @@ ExecStart=/bin/ip address replace \${ADDRESS} dev host0
 WantedBy=sysinit.target
 `;
 
-/** Builds the shared base image once (debootstrap), cached in the lab dir. */
+/** The host's packages and the release's base image, ready before any machine boots (`npm run lab -- base`). */
+export function prepareBase(log: (s: string) => void = () => {}): void {
+  assertRoot();
+  const cfg = labConfig();
+  ensureHostPackages();
+  ensureBase(cfg, log);
+}
+
+/**
+ * Builds the shared base image once (debootstrap), cached in the lab dir. One process builds it at
+ * a time (a lock directory beside it, holding the builder's pid): another waits, then finds it built.
+ */
 export function ensureBase(cfg: LabConfig = labConfig(), log: (s: string) => void = () => {}): void {
   const base = baseDir(cfg);
   const marker = path.join(base, 'etc/pgha-lab-base');
-  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === BASE_VERSION) return;
+  const built = () => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === BASE_VERSION;
+  if (built()) return;
+  fs.mkdirSync(cfg.dir, { recursive: true, mode: 0o700 });
+  const lock = `${base}.lock`;
+  let waiting = false;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = readPid(path.join(lock, 'pid'));
+    // A builder that died (killed) leaves its lock: taken over. One that has not written its pid yet is waited for.
+    if (owner !== null && !alive(owner)) fs.rmSync(lock, { recursive: true, force: true });
+    else {
+      if (!waiting) log(`waiting for the ${RELEASE_LABEL[cfg.release]} base image another process builds${owner ? ` (pid ${owner})` : ''} ...`);
+      waiting = true;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+    }
+  }
+  try {
+    fs.writeFileSync(path.join(lock, 'pid'), `${process.pid}\n`);
+    if (!built()) buildBase(cfg, base, log);
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function buildBase(cfg: LabConfig, base: string, log: (s: string) => void): void {
   const build = `${base}.build`;
   if (mountPoints().some((m) => m.startsWith(`${cfg.dir}/machines/`))) {
     throw new Error('the base image must be rebuilt but machines still use it: run `npm run lab -- down` first');
