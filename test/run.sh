@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 
 bash test/setup-host.sh
 npm ci --no-audit --no-fund
+
+# The lab's base images (debootstrap of Debian 12, and of Debian 13 for trixie.test.ts), when
+# missing, are built in the background from here on: beside the type-check, then beside the first
+# lab tests. A lab test that boots machines before its image is ready waits for it (the image's
+# lock, test/lab/lab.ts); one that failed to build is built again by the test that needs it.
+base_log=$(mktemp)
+setsid bash -c 'npx tsx test/lab/cli.ts base && npx tsx test/lab/cli.ts base trixie-lab' >"$base_log" 2>&1 &
+base=$!
+trap 'kill -- "-$base" 2>/dev/null || true; rm -f "$base_log"' EXIT
+
 npx tsc --noEmit
 
 # Listed explicitly (node 20 does not expand globs itself). Unit tests mirror the tree they test
@@ -93,16 +103,7 @@ files=(
 # from this tree): from source, tsx would cost every one of their pgha calls about 0.4 s of CPU.
 export PGHA_TEST_BUILT=1
 
-# The lab's base images (Debian 12, and Debian 13 for trixie.test.ts) are built, when missing,
-# beside the unit tests, which come first, need no lab and keep about one core busy: debootstrap
-# spends its time on the mirror and on the other core. A lab test that boots machines before its
-# base image is ready waits for it (the image's lock, test/lab/lab.ts).
-base_log=$(mktemp)
-setsid bash -c 'npx tsx test/lab/cli.ts base && npx tsx test/lab/cli.ts base trixie-lab' >"$base_log" 2>&1 &
-base=$!
-trap 'kill -- "-$base" 2>/dev/null || true; rm -f "$base_log"' EXIT
 rc=0
 node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}" || rc=$?
-# Had the build beside the unit tests failed, the lab tests built what was missing themselves.
-wait "$base" || { echo "# the base images' build beside the unit tests failed:"; sed 's/^/# /' "$base_log"; }
+wait "$base" || { echo "# the background build of the lab's base images failed (the tests built what they needed):"; sed 's/^/# /' "$base_log"; }
 exit "$rc"
