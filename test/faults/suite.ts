@@ -254,7 +254,7 @@ export interface FaultRun {
 export interface ScenarioOptions {
   /** Replaces the direct write probe (the etcd3 trap keeps the default). */
   probe?: MemberProbe;
-  /** Extra time with writes after every member streams again (s). */
+  /** Extra time with writes after every member streams again and writes resumed (s; default 1). */
   settleS?: number;
   /** The writer's and probe's credentials, from the context's (a cluster moving to TLS, a CA rotation). */
   cred?: (c: Credentials) => Credentials;
@@ -285,7 +285,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     streamAgainS = Math.round((Date.now() - t0) / 100) / 10;
     const since = Date.now();
     if (!(await checker.waitForAcks(since, 20, 60_000))) notes.push('writes did not resume within 60 s after recovery');
-    await sleep((opts.settleS ?? 2) * 1000);
+    await sleep((opts.settleS ?? 1) * 1000);
   } catch (err) {
     faultError = err;
     notes.push(`scenario error: ${err instanceof Error ? err.message : String(err)}`);

@@ -232,7 +232,8 @@ test('netem delays a machine\'s link (round trips measured), with jitter, and cl
 });
 
 test('netem loss drops packets at random in both directions; heal clears it', { timeout: 120_000 }, async () => {
-  const pings = `ping -q -c 40 -i 0.2 -W 1 ${lab.machineAddress('node1')} | sed -n 's/.* \\([0-9.]*\\)% packet loss.*/\\1/p'`;
+  // As root, ping may send every 50 ms (a user's least interval is 200 ms): 40 round trips in 2 s.
+  const pings = `sudo ping -q -c 40 -i 0.05 -W 1 ${lab.machineAddress('node1')} | sed -n 's/.* \\([0-9.]*\\)% packet loss.*/\\1/p'`;
   assert.equal((await ok('node2', pings)).trim(), '0');
   const set = cli(['netem', 'node1', 'loss', '50%']);
   assert.equal(set.status, 0, set.stderr);

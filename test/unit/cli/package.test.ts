@@ -15,7 +15,10 @@ const dir = mkdtempSync(join(tmpdir(), 'pgha-package-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the packed tarball, installed into a temp prefix, runs init, validate and render', { timeout: 600_000 }, () => {
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
+  // Under npm test, `npm ci` has just built dist/ from this tree (the prepare script): packing
+  // need not build it again. Run alone, npm pack builds it as it does for a release.
+  const scripts = process.env.PGHA_TEST_BUILT === '1' ? ['--ignore-scripts'] : [];
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', ...scripts, '--pack-destination', dir], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
     filename: string;
     files: { path: string }[];
   }[];
