@@ -130,8 +130,8 @@ export const isKeyNotFound = (stderr: string) => /Key not found/i.test(stderr);
 
 /** Removes the cluster's keys from the DCS (asked on an etcd host); nothing there is fine. */
 export async function removeClusterFromDcs(inv: Inventory, etcdConn: Connection, setup: PatroniSetup): Promise<void> {
-  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), dcsTlsFlags(inv)), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
-  if (r.code !== 0 && !isKeyNotFound(r.stderr)) throw new PghaError(`${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim()}`);
+  const failed = await dcsRemove(inv, etcdConn, setup);
+  if (failed) throw new PghaError(failed);
 }
 
 /**
@@ -139,13 +139,16 @@ export async function removeClusterFromDcs(inv: Inventory, etcdConn: Connection,
  * stopped: Patroni leaves it behind when it stops, and it would only expire after ttl. Nothing
  * there is fine; null when done, else what etcdctl said.
  */
-export async function removeMemberFromDcs(inv: Inventory, etcdConn: Connection, dcs: PatroniSetup['dcs'], member: string): Promise<string | null> {
-  const setup = { dcs, namespace: inv.patroni.namespace, scope: inv.cluster.name };
-  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), dcsTlsFlags(inv), member), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
-  return r.code === 0 || isKeyNotFound(r.stderr) ? null : `${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim() || `exit ${r.code}`}`;
+export function removeMemberFromDcs(inv: Inventory, etcdConn: Connection, dcs: PatroniSetup['dcs'], member: string): Promise<string | null> {
+  return dcsRemove(inv, etcdConn, { dcs, namespace: inv.patroni.namespace, scope: inv.cluster.name }, member);
 }
 
-const dcsTlsFlags = (inv: Inventory) => ({ v2: etcdctlTlsFlags(inv, { v2: true }), v3: etcdctlTlsFlags(inv) });
+/** dcsRemoveCommand run on an etcd host: null when done (or nothing was there), else what etcdctl said. */
+async function dcsRemove(inv: Inventory, etcdConn: Connection, setup: Pick<PatroniSetup, 'dcs' | 'namespace' | 'scope'>, member?: string): Promise<string | null> {
+  const tls = { v2: etcdctlTlsFlags(inv, { v2: true }), v3: etcdctlTlsFlags(inv) };
+  const r = await etcdConn.run(dcsRemoveCommand(setup, etcdEndpoints(inv), tls, member), { ...etcdctlAs(inv), check: false, timeoutMs: 30_000 });
+  return r.code === 0 || isKeyNotFound(r.stderr) ? null : `${etcdConn.target.name}: etcdctl failed: ${r.stderr.trim() || `exit ${r.code}`}`;
+}
 
 /**
  * `systemctl reload patroni` (SIGHUP): Patroni re-reads its config, loads a changed REST API
