@@ -20,3 +20,8 @@ export function packagePath(rel: string): string {
   root ??= findRoot();
   return join(root, rel);
 }
+
+/** pgha's own version: its package.json, never npm's environment. */
+export function pghaVersion(): string {
+  return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
+}

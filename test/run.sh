@@ -66,6 +66,7 @@ files=(
   test/unit/ssh/known-hosts.test.ts
   test/unit/ssh/connection.test.ts
   test/unit/ssh/auth.test.ts
+  test/unit/ssh/keeper.test.ts
   test/unit/session/session.test.ts
   test/unit/session/remote.test.ts
   test/unit/engine/engine.test.ts

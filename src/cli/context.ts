@@ -9,6 +9,8 @@ import { $ as colors } from 'kleur/colors';
 import { EXIT, InputError, PghaError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { Masker } from '../ssh/mask.js';
+import { keeperSocketPath } from '../ssh/keeper-protocol.js';
+import { pghaVersion } from '../package-files.js';
 import type { CommandContext, Confirmation } from '../flows/context.js';
 import type { PassphraseSource } from '../ssh/auth.js';
 import type { RunLog } from './runlog.js';
@@ -124,6 +126,11 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     tty,
     color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
     log,
+    keeper: () => {
+      const socketPath = keeperSocketPath(pghaVersion(), o.env ?? process.env);
+      // The running pgha again (with node's own flags, e.g. a TypeScript loader), told to keep.
+      return socketPath && process.argv[1] ? { socketPath, start: [process.execPath, ...process.execArgv, process.argv[1]] } : undefined;
+    },
     sessionOptions: () => {
       log?.begin();
       return { passphrase, log };

@@ -1,18 +1,13 @@
 // The CLI is thin: each command parses its flags and calls its flow's plain `command(ctx, opts)`
 // (commands.ts). This file holds the one error boundary that maps expected errors to exit codes:
 // a PghaError carries its own; anything else reaching it is a bug (exit 70, with its stack).
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, PghaError } from '../errors.js';
 import { escapeControls } from '../terminal.js';
-import { packagePath } from '../package-files.js';
+import { pghaVersion } from '../package-files.js';
 import { BAD_INPUT_EXIT, registerCommands } from './commands.js';
 import { takePassphraseFromEnv } from './context.js';
 
-/** pgha's own version: its package.json, never npm's environment. */
-export function pghaVersion(): string {
-  return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
-}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,6 +29,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // The connection keeper `pgha status` starts (src/ssh/keeper.ts): no CLI, no passphrase.
+  if (argv[2] === '__keeper' && argv[3]) {
+    const { runKeeper } = await import('../ssh/keeper.js');
+    return runKeeper(argv[3]);
+  }
   takePassphraseFromEnv();
   // A reader that went away (`pgha status | head -3`) ends the output, not with a crash's stack.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

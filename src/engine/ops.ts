@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import { stalledOn, watched, withStallReports } from './apt-watch.js';
 import type { Command, Connection, FileAttributes, RunResult } from '../ssh/index.js';
-import { CommandError, CommandTimedOut, commandText, Masker } from '../ssh/index.js';
+import { CommandError, CommandTimedOut } from '../ssh/connection.js';
+import { Masker } from '../ssh/mask.js';
+import { commandText } from '../ssh/quote.js';
 import { HostError, PghaError } from '../errors.js';
 import { unifiedDiff } from './diff.js';
 import type { FactRequest, Facts } from './facts.js';

@@ -4,6 +4,7 @@
 import type { Inventory } from '../inventory/index.js';
 import type { LogSink } from '../engine/reporter.js';
 import type { Reach, Session, SessionOptions } from '../session/session.js';
+import type { KeeperPlace } from '../ssh/keeper-protocol.js';
 
 export interface CommandContext {
   /** The inventory file: -i, else $PGHA_INVENTORY, else ./inventory.yml (said on stderr when not -i). */
@@ -17,6 +18,8 @@ export interface CommandContext {
   readonly color: boolean;
   /** What a command passes to sessions it opens itself (passphrases, the run log). */
   sessionOptions(): Pick<SessionOptions, 'passphrase' | 'log'>;
+  /** Where the connection keeper is and how to start it (status keeps its connections); undefined: connect afresh. */
+  keeper?(): KeeperPlace | undefined;
   /** The run log, when this command keeps one. */
   readonly log?: LogSink;
   /**

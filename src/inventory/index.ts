@@ -50,6 +50,8 @@ export interface Host {
     connectTimeout: number;
     /** Seconds. */
     commandTimeout: number;
+    /** Seconds status's connections stay open after it (0: closed at once). */
+    persist: number;
   };
   tags: { nofailover: boolean; noloadbalance: boolean; nosync: boolean };
   roles: Set<Role>;
@@ -260,6 +262,7 @@ function build(file: string, dir: string, c: InventoryConfig, secretsFile: strin
         hostKeyPolicy: c.ssh.host_key_policy,
         connectTimeout: c.ssh.connect_timeout,
         commandTimeout: c.ssh.command_timeout,
+        persist: c.ssh.persist,
       },
       tags: { ...h.tags },
       roles,

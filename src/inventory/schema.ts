@@ -381,6 +381,12 @@ export const InventorySchema = z
           .describe('strict: unknown or changed host keys are refused; accept-new: unknown keys are recorded'),
         connect_timeout: seconds(10, 'seconds to wait for an SSH connection'),
         command_timeout: seconds(600, 'seconds any single command on a host may take'),
+        persist: z
+          .int()
+          .min(0)
+          .max(3600)
+          .default(60)
+          .describe("seconds `pgha status` keeps its SSH connections open for the next call (ssh's ControlPersist); 0: none"),
       })
       .prefault({})
       .describe('how pgha reaches the hosts'),

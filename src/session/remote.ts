@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/index.js';
-import { shellQuote, type Connection } from '../ssh/index.js';
+import type { Connection } from '../ssh/index.js';
+import { shellQuote } from '../ssh/quote.js';
 import { PghaError } from '../errors.js';
 import { CA_BUNDLE } from '../components/tls/paths.js';
 

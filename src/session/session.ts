@@ -12,7 +12,9 @@ import type { PassphraseSource } from '../ssh/auth.js';
 import { HostError, InputError } from '../errors.js';
 import { sshConfigFor } from '../ssh/config.js';
 import { parseJump } from '../ssh/jump.js';
-import { connectAll, Masker, SshConnection, type Connection, type HostTarget } from '../ssh/index.js';
+import type { Connection, HostTarget } from '../ssh/index.js';
+import { Masker } from '../ssh/mask.js';
+import { KeeperClient, type KeeperPlace } from '../ssh/kept.js';
 import type { JumpHop } from '../ssh/target.js';
 
 export interface SessionOptions {
@@ -24,6 +26,8 @@ export interface SessionOptions {
   passphrase?: PassphraseSource;
   /** Only these hosts (default: every host of the inventory). */
   hosts?: Host[];
+  /** connectEach: connections through this keeper, kept for the hosts' ssh.persist after the command (status). */
+  keeper?: KeeperPlace;
 }
 
 export interface Session {
@@ -84,6 +88,7 @@ export function hostTarget(h: Host, env: NodeJS.ProcessEnv = process.env): HostT
     hostKeyPolicy: h.ssh.hostKeyPolicy,
     connectTimeoutMs: h.ssh.connectTimeout * 1000,
     commandTimeoutMs: h.ssh.commandTimeout * 1000,
+    persistMs: h.ssh.persist * 1000,
   };
 }
 
@@ -135,12 +140,20 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
   const connectTimeoutSec = opts.connectTimeoutSec ?? REACH_CONNECT_TIMEOUT_SEC;
   const unreachable = new Map<string, string>();
   const pending = new Map<string, Promise<Connection | undefined>>();
-  for (const h of opts.hosts ?? inv.hosts) {
+  const hosts = opts.hosts ?? inv.hosts;
+  const keeper = opts.keeper && hosts.some((h) => h.ssh.persist > 0) ? KeeperClient.open(opts.keeper) : undefined;
+  for (const h of hosts) {
     const target = hostTarget(h);
     target.connectTimeoutMs = Math.min(target.connectTimeoutMs, connectTimeoutSec * 1000);
+    const connOpts = { ...connectOptions(opts, reporter), masker };
+    // ssh2 is loaded only when a host is connected from here (not through the keeper): ~0.1 s.
+    const direct = async () => (await import('../ssh/ssh.js')).SshConnection.connect(target, connOpts);
+    // Through the keeper when there is one; by itself when the keeper cannot log in (a passphrase).
+    const connected: Promise<Connection> =
+      keeper && h.ssh.persist > 0 ? keeper.then(async (k) => (k ? ((await k.connect(target, connOpts)) as Connection | 'direct') : 'direct')).then((c) => (c === 'direct' ? direct() : c)) : direct();
     pending.set(
       h.name,
-      SshConnection.connect(target, { ...connectOptions(opts, reporter), masker }).catch((err: unknown) => {
+      connected.catch((err: unknown) => {
         unreachable.set(h.name, err instanceof HostError ? err.message.slice(h.name.length + 2) : String(err));
         return undefined;
       }),
@@ -168,6 +181,7 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
 export async function openSession(inv: Inventory, opts: SessionOptions = {}): Promise<Session> {
   const masker = secretMasker(inv);
   const reporter = opts.reporter ?? new Reporter({ masker, log: opts.log });
+  const { connectAll } = await import('../ssh/ssh.js');
   const conns: Map<string, Connection> = await connectAll((opts.hosts ?? inv.hosts).map((h) => hostTarget(h)), { ...connectOptions(opts, reporter), masker });
   return sessionOver(inv, conns, { reporter, masker });
 }

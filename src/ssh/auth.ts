@@ -75,6 +75,9 @@ export function agentKeys(socket: string): Promise<Buffer[]> {
   });
 }
 
+/** Said of an encrypted key file that no passphrase came for (a connection keeper reads it to let its client connect instead). */
+export const NO_PASSPHRASE = 'is encrypted and no passphrase was given';
+
 const isEncryptedError = (e: Error) => /encrypted .*no passphrase given/i.test(e.message);
 
 /** A key file parsed (decrypted with a passphrase from `source` when it is encrypted); a HostError says what is missing. */
@@ -103,7 +106,7 @@ async function decrypt(path: string, text: string, source: PassphraseSource | un
     if (passphrase === undefined && problem) throw new PghaError(problem);
     if (passphrase === undefined) {
       throw new PghaError(
-        `the private key ${path} is encrypted and no passphrase was given: load it into ssh-agent (ssh-add ${path}), ` +
+        `the private key ${path} ${NO_PASSPHRASE}: load it into ssh-agent (ssh-add ${path}), ` +
           'set PGHA_SSH_PASSPHRASE, or run pgha on a terminal to be asked for it',
       );
     }

@@ -57,7 +57,9 @@ export class SshConnection extends ShellConnection {
     private readonly ssh: NodeSSH,
     opts: ConnectOptions,
     /** The jump host connections this one runs through (closed with it). */
-    private readonly hops: NodeSSH[] = [],
+    private readonly hops: NodeSSH[],
+    /** The host keys verified on the way, jump hosts first: a kept connection checks them again before each use. */
+    readonly verifiedKeys: VerifiedKey[],
   ) {
     super(target, opts);
     // Without a listener, an error on an idle connection (ECONNRESET) crashes the process.
@@ -74,15 +76,16 @@ export class SshConnection extends ShellConnection {
   static async connect(target: HostTarget, opts: ConnectOptions = {}): Promise<SshConnection> {
     const methods = await authMethods(target, opts.passphrase);
     const hops: NodeSSH[] = [];
+    const keys: VerifiedKey[] = [];
     try {
       let via: NodeSSH | undefined;
       for (const hop of target.jump ?? []) {
         const hopTarget: HostTarget = { ...target, address: hop.address, port: hop.port, user: hop.user };
-        via = await handshake(hopTarget, methods, opts, via, `jump host ${hopText(hop)}: `);
+        via = await handshake(hopTarget, methods, opts, via, `jump host ${hopText(hop)}: `, keys);
         hops.push(via);
       }
-      const ssh = await handshake(target, methods, opts, via, via ? `through ${hopText(target.jump!.at(-1)!)}: ` : '');
-      return new SshConnection(target, ssh, opts, hops);
+      const ssh = await handshake(target, methods, opts, via, via ? `through ${hopText(target.jump!.at(-1)!)}: ` : '', keys);
+      return new SshConnection(target, ssh, opts, hops, keys);
     } catch (err) {
       for (const h of hops.reverse()) h.dispose();
       throw err;
@@ -155,6 +158,16 @@ export class SshConnection extends ShellConnection {
     }
   }
 
+  /** The connection is still up (as far as this end knows). */
+  get alive(): boolean {
+    return this.lost === undefined && this.ssh.isConnected();
+  }
+
+  /** Runs shell text as it is (no sudo, no echo): what a connection keeper (keeper.ts) runs for its client. */
+  execText(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
+    return this.exec(text, stdin, timeoutMs);
+  }
+
   async close(): Promise<void> {
     this.ssh.dispose();
     for (const h of [...this.hops].reverse()) h.dispose();
@@ -170,8 +183,15 @@ async function forwardFrom(via: NodeSSH, target: HostTarget, prefix: string) {
   }
 }
 
-/** One SSH handshake (directly, or over a channel of the jump host `via`), host key verified, logged in with `methods`. */
-async function handshake(target: HostTarget, methods: AuthMethod[], opts: ConnectOptions, via: NodeSSH | undefined, prefix: string): Promise<NodeSSH> {
+/** A host key as it was verified against known_hosts for `address:port`. */
+export interface VerifiedKey {
+  address: string;
+  port: number;
+  key: Buffer;
+}
+
+/** One SSH handshake (directly, or over a channel of the jump host `via`), host key verified (and added to `verified`), logged in with `methods`. */
+async function handshake(target: HostTarget, methods: AuthMethod[], opts: ConnectOptions, via: NodeSSH | undefined, prefix: string, verified: VerifiedKey[]): Promise<NodeSSH> {
   const where = `${target.address}:${target.port}`;
   let entries;
   try {
@@ -187,10 +207,12 @@ async function handshake(target: HostTarget, methods: AuthMethod[], opts: Connec
     const fp = `${keyTypeOf(key)} key ${fingerprint(key)}`;
     switch (verdict.status) {
       case 'match':
+        verified.push({ address: target.address, port: target.port, key });
         return true;
       case 'unknown':
         if (acceptNew) {
           appendKnownHost(target.knownHostsPath, target.address, target.port, key);
+          verified.push({ address: target.address, port: target.port, key });
           return true;
         }
         refusal =

@@ -23,6 +23,8 @@ export interface HostTarget {
   connectTimeoutMs: number;
   /** Default limit for each command; RunOptions.timeoutMs overrides it. */
   commandTimeoutMs: number;
+  /** How long a kept connection (keeper.ts) may stay idle; 0 or unset: connections are not kept. */
+  persistMs?: number;
 }
 
 /** One jump host: `user@address:port`. */

@@ -1,6 +1,10 @@
-// pgha status against the lab's real cluster: healthy (and in agreement with patronictl), a
-// replica whose Patroni is stopped, a partitioned machine. Leaves a verified cluster behind.
+// pgha status against the lab's real cluster: healthy (and in agreement with patronictl), its SSH
+// connections kept for the next call, a replica whose Patroni is stopped, a partitioned machine.
+// Leaves a verified cluster behind.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as lab from '../lab/lab.js';
@@ -85,6 +89,28 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
     assert.equal(text.code, 0, text.stdout + text.stderr);
     assert.match(text.stdout, new RegExp(`^cluster lab: HEALTHY +\\(leader ${doc.leader};`));
     assert.doesNotMatch(text.stdout, /\x1b\[/, 'no color codes without a terminal');
+  });
+
+  test('status keeps its SSH connections for the next call (ssh.persist); with ssh.persist: 0 it logs in every time', async (t) => {
+    // sshd's log of logins on a host; the look itself is one more (through the lab's own ssh).
+    const logins = async (host: string) => Number((await lab.ssh(host, "sudo journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey'", { timeoutMs: 60_000 })).stdout.trim());
+    assert.equal((await status()).code, 0);
+    const before = await logins('node2');
+    const runs = [await status(), await status()];
+    assert.deepEqual(runs.map((r) => r.code), [0, 0]);
+    t.diagnostic(`status through kept connections: ${runs.map((r) => `${r.ms} ms (gathering ${r.doc.elapsed_ms} ms)`).join(', ')}`);
+    assert.equal((await logins('node2')) - before, 1, 'two status calls logged in to node2 no more: only the look at its log did');
+
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-status-persist-'));
+    try {
+      const noKeep = join(dir, 'inventory.yml');
+      writeFileSync(noKeep, readFileSync(inventory, 'utf8').replace(/^ssh:\n/m, 'ssh:\n  persist: 0\n'));
+      const from = await logins('node2');
+      for (let i = 0; i < 2; i++) assert.equal((await pgha(['status', '-i', noKeep, '--json'], { timeoutMs: 60_000 })).code, 0);
+      assert.equal((await logins('node2')) - from, 3, 'ssh.persist: 0: each status logged in to node2 (and the look at its log)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('Patroni stopped on a replica: degraded, exit 1, the reason names it', async () => {

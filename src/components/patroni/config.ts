@@ -10,7 +10,8 @@ import { httpFrom, sqlLocal } from '../../session/remote.js';
 import { renderedFile, type ApplyContext, type Dcs } from '../types.js';
 import { PATRONI_CONFIG, restapiUrl } from './paths.js';
 import { isPatroniSecretKey } from './files.js';
-import { MASK, shellQuote } from '../../ssh/index.js';
+import { MASK } from '../../ssh/mask.js';
+import { shellQuote } from '../../ssh/quote.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

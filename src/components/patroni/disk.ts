@@ -3,7 +3,8 @@
 // disk keeps PostgreSQL running but refuses every write that needs space, and a slow one stretches
 // every commit; neither makes Patroni fail over, so status must say it.
 import type { Inventory } from '../../inventory/index.js';
-import { NEWEST_PSQL, RemoteError } from '../../session/remote.js';
+import { RemoteError } from '../../session/remote.js';
+import { POSTGRES_HOME } from './paths.js';
 
 /** The data directory's filesystem, in bytes. */
 export interface DataDisk {
@@ -18,16 +19,17 @@ export interface IoWait {
 }
 
 /**
- * statfs of the data directory (asked of the running PostgreSQL, so a data directory on a volume
- * of its own is measured), as postgres: the directory is not readable by others. When PostgreSQL
- * does not answer, the parent of every data directory Debian makes.
+ * statfs of the data directory pgha makes (paths.ts: POSTGRES_HOME/MAJOR/main; a volume mounted
+ * there or above is what is measured), of the inventory's major, else the newest one on the host;
+ * POSTGRES_HOME when there is none. As postgres (the major's directory is its own, mode 0700), and
+ * without asking PostgreSQL: no psql per call, and an answer when PostgreSQL is down.
  */
 export function dataDiskArgv(inv: Inventory): string[] {
-  return [
-    'sh', '-c',
-    `${NEWEST_PSQL}; d=$("$psql" -XAtq -p "$1" -U "$2" -d postgres -c "show data_directory" 2>/dev/null) || d=/var/lib/postgresql; exec stat -f -c "%S %b %a" -- "$d"`,
-    'pgha-data-disk', String(inv.patroni.postgres_port), inv.patroni.users.superuser,
-  ];
+  const major = inv.cluster.postgres_version;
+  const pick = major
+    ? `d=$1/${major}/main; [ -d "$d" ] || d=$1`
+    : `d=$1; v=0; for p in "$1"/*/main; do n=\${p#"$1"/}; n=\${n%/main}; case $n in ''|*[!0-9]*) continue ;; esac; [ -d "$p" ] && [ "$n" -gt "$v" ] && { v=$n; d=$p; }; done`;
+  return ['sh', '-c', `${pick}; exec stat -f -c "%S %b %a" -- "$d"`, 'pgha-data-disk', POSTGRES_HOME];
 }
 
 /** `stat -f -c "%S %b %a"`: block size, blocks, blocks free to unprivileged users. */

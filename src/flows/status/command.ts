@@ -35,7 +35,8 @@ export async function status(ctx: CommandContext, opts: StatusOptions): Promise<
   const once = async () => {
     const started = Date.now();
     // Connected afresh each time: a host that was unreachable may be back.
-    const reach = connectEach(inv, { ...ctx.sessionOptions(), reporter });
+    // Through the keeper: the next status (or the next --watch round) finds the hosts connected.
+    const reach = connectEach(inv, { ...ctx.sessionOptions(), reporter, keeper: ctx.keeper?.() });
     let inputs;
     try {
       inputs = await gatherStatus(inv, reach);

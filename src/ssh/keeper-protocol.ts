@@ -1,0 +1,52 @@
+// The connection keeper's address and messages (keeper.ts serves them, kept.ts asks), kept apart
+// from both: the CLI finds the keeper's socket on every command without loading SSH code.
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import envPaths from 'env-paths';
+import type { RawResult } from './connection.js';
+import type { HostTarget } from './target.js';
+
+/** Bumped on any change of the messages below: a client never talks to a keeper of another kind. */
+export const KEEPER_PROTOCOL = 1;
+
+/** What a client asks (the connection for a target; a command on it), and the same with its number. */
+export type KeeperAsk = { op: 'connect'; target: HostTarget } | { op: 'exec'; key: string; text: string; stdin?: string; timeoutMs: number };
+export type KeeperRequest = KeeperAsk & { id: number };
+
+export type KeeperReply =
+  | { id: number; key: string }
+  /** The connect failed: why, in the words a direct connect would use. passphrase: only a direct connect (which can ask for it) can log in. */
+  | { id: number; error: string; passphrase?: boolean }
+  | { id: number; result: RawResult }
+  | { id: number; timeout: true };
+
+/** The fields that make two targets the same connection (not the timeouts). */
+export function connectionKey(t: HostTarget): string {
+  const same = [t.name, t.address, t.port, t.user, t.privateKeyPath, t.defaultKeyPaths ?? [], t.agentSocket ?? '', t.jump ?? [], t.knownHostsPath, t.hostKeyPolicy];
+  return createHash('sha256').update(JSON.stringify(same)).digest('hex').slice(0, 32);
+}
+
+/** Where a keeper listens, and the command that starts one (the running pgha, with `__keeper SOCKET` added). */
+export interface KeeperPlace {
+  socketPath: string;
+  start: string[];
+}
+
+/**
+ * The keeper's socket for this pgha (its version and protocol in the name): in $XDG_RUNTIME_DIR/pgha,
+ * else the user's cache directory. undefined when that directory is not the user's alone.
+ */
+export function keeperSocketPath(version: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dir = env.PGHA_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'pgha') : envPaths('pgha', { suffix: '' }).cache);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    // Whoever can open the socket runs commands on the hosts: the directory must be this user's only.
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join(dir, `keeper-${KEEPER_PROTOCOL}-${version}.sock`);
+}
+

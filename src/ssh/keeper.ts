@@ -1,0 +1,205 @@
+// The connection keeper: a background pgha process that holds SSH connections open between
+// commands, as ssh's ControlPersist does, so a repeated `pgha status` skips the handshakes. It
+// listens on a Unix socket in a directory only its user can enter (the socket runs commands on the
+// hosts as that user's SSH login, like an OpenSSH control socket), connects a host when a client
+// first asks for it, and closes each connection after the host's `ssh.persist` seconds unused; it
+// ends when it holds none. It never holds a secret: no passphrase reaches it (a key that needs
+// one makes its client connect directly), and commands' input only passes through.
+// Before each reuse the host keys are checked against known_hosts again and the connection is
+// probed, so a removed key or a dead peer means a fresh connection (with its own verdict).
+import { unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { HostError } from '../errors.js';
+import { NO_PASSPHRASE } from './auth.js';
+import { CommandTimeout } from './connection.js';
+import { readKnownHosts, verifyHostKey } from './known-hosts.js';
+import { SshConnection } from './ssh.js';
+import type { HostTarget } from './target.js';
+import { connectionKey, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
+
+/** A kept connection is probed before reuse; an answer slower than this counts as a dead peer. */
+const PROBE_MS = 1500;
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+/** How often idle connections are looked for. */
+const SWEEP_MS = 1000;
+/** A keeper with nothing to keep and no client waits this long for one, then ends. */
+const EMPTY_GRACE_MS = 10_000;
+
+interface Kept {
+  target: HostTarget;
+  conn: SshConnection;
+  lastUsed: number;
+  /** Commands running on it now: a busy connection is never idle. */
+  busy: number;
+}
+
+/** Every host key the connection verified is still what known_hosts says. */
+function keysStillKnown(k: Kept): boolean {
+  try {
+    const entries = readKnownHosts(k.target.knownHostsPath);
+    return k.conn.verifiedKeys.every((v) => verifyHostKey(entries, v.address, v.port, v.key).status === 'match');
+  } catch {
+    return false;
+  }
+}
+
+export interface KeeperOptions {
+  /** Stops the keeper (as SIGTERM does). */
+  signal?: AbortSignal;
+  /** Default EMPTY_GRACE_MS. */
+  emptyGraceMs?: number;
+}
+
+/** Serves clients on `socketPath` until nothing is kept; resolves when it has stopped. */
+export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): Promise<number> {
+  const grace = opts.emptyGraceMs ?? EMPTY_GRACE_MS;
+  const kept = new Map<string, Kept>();
+  const connecting = new Map<string, Promise<Kept>>();
+  const clients = new Set<Socket>();
+  let emptySince = Date.now();
+
+  const drop = (key: string) => {
+    const k = kept.get(key);
+    kept.delete(key);
+    void k?.conn.close();
+  };
+
+  /** A live, verified connection for `target`: the kept one when it still passes, else a new one. */
+  const connection = async (target: HostTarget): Promise<Kept> => {
+    const key = connectionKey(target);
+    const pending = connecting.get(key);
+    if (pending) return pending;
+    const existing = kept.get(key);
+    if (existing && existing.conn.alive && keysStillKnown(existing)) {
+      try {
+        await existing.conn.execText('true', undefined, Math.min(PROBE_MS, target.connectTimeoutMs));
+        existing.lastUsed = Date.now();
+        existing.target = target; // the newest persist time and timeouts
+        return existing;
+      } catch {
+        // a dead or stuck peer: connect afresh below
+      }
+    }
+    if (kept.get(key) === existing) drop(key);
+    const p = SshConnection.connect(target, {}).then((conn) => {
+      const k: Kept = { target, conn, lastUsed: Date.now(), busy: 0 };
+      kept.set(key, k);
+      return k;
+    });
+    connecting.set(key, p);
+    try {
+      return await p;
+    } finally {
+      connecting.delete(key);
+    }
+  };
+
+  const answer = async (req: KeeperRequest): Promise<KeeperReply> => {
+    if (req.op === 'connect') {
+      try {
+        await connection(req.target);
+        return { id: req.id, key: connectionKey(req.target) };
+      } catch (err) {
+        const message = err instanceof HostError ? err.message.slice(req.target.name.length + 2) : String(err);
+        return { id: req.id, error: message, ...(message.includes(NO_PASSPHRASE) ? { passphrase: true } : {}) };
+      }
+    }
+    const k = kept.get(req.key);
+    if (!k) return { id: req.id, error: 'the kept connection was closed' };
+    k.busy++;
+    try {
+      const result = await k.conn.execText(req.text, req.stdin, req.timeoutMs);
+      return { id: req.id, result };
+    } catch (err) {
+      if (err instanceof CommandTimeout) return { id: req.id, timeout: true };
+      return { id: req.id, error: err instanceof HostError ? err.message.slice(k.target.name.length + 2) : String(err) };
+    } finally {
+      k.busy--;
+      k.lastUsed = Date.now();
+    }
+  };
+
+  const server = createServer((socket) => {
+    clients.add(socket);
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let req: KeeperRequest;
+        try {
+          req = JSON.parse(line) as KeeperRequest;
+        } catch {
+          socket.destroy();
+          return;
+        }
+        void answer(req).then((reply) => {
+          if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+        });
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clients.delete(socket);
+      emptySince = Date.now();
+    });
+  });
+
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    // Another keeper answers there: it serves. Nobody does: a stale socket, taken over.
+    const other = await new Promise<boolean>((resolve) => {
+      const s = createConnection(socketPath);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (other) return 0;
+    unlinkSync(socketPath);
+    await listen();
+  }
+  server.on('error', () => {});
+
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      clearInterval(sweep);
+      for (const s of SIGNALS) process.off(s, stop);
+      opts.signal?.removeEventListener('abort', stop);
+      for (const key of [...kept.keys()]) drop(key);
+      server.close();
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // already gone (another keeper took the path over)
+      }
+      for (const c of clients) c.destroy();
+      resolve(0);
+    };
+    const sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [key, k] of kept) {
+        const persist = k.target.persistMs ?? 0;
+        if (!k.conn.alive || (k.busy === 0 && now - k.lastUsed > persist)) drop(key);
+      }
+      if (kept.size > 0 || connecting.size > 0 || clients.size > 0) emptySince = now;
+      else if (now - emptySince > grace) stop();
+    }, Math.min(SWEEP_MS, grace));
+    for (const s of SIGNALS) process.once(s, stop);
+    opts.signal?.addEventListener('abort', stop);
+  });
+}
