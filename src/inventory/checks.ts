@@ -1,9 +1,8 @@
 // Rules that span several fields. They run on whatever sections parsed cleanly, so one
 // `pgha validate` reports schema problems and cross-field problems together.
-import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { PathSeg, Problem } from './locate.js';
-import { canonicalAddress, InventorySchema, MANAGED_PARAMETERS, TLS_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
+import { canonicalAddress, InventorySchema, ipVersion, MANAGED_PARAMETERS, TLS_PARAMETERS, TIMING_PROFILES, type HostConfig, type InventoryConfig } from './schema.js';
 
 // Hosts by name in a Map: names come from the file, and a name like "constructor" or "__proto__"
 // must never find something on a plain object's prototype.
@@ -187,7 +186,7 @@ export function crossFieldProblems(s: Sections): Problem[] {
   usersAndDatabases(s, add);
   if (s.vip && s.hosts) {
     for (const [name, h] of s.hosts) if (canonicalAddress(h.address) === canonicalAddress(s.vip.address)) add(['vip', 'address'], `${s.vip.address} is the address of ${name}, expected an unused address`);
-    if (isIP(s.vip.address) === 4 && s.vip.prefix > 32) add(['vip', 'prefix'], `${s.vip.prefix} is longer than an IPv4 address, expected 1-32`);
+    if (ipVersion(s.vip.address) === 4 && s.vip.prefix > 32) add(['vip', 'prefix'], `${s.vip.prefix} is longer than an IPv4 address, expected 1-32`);
   }
   const hooks = new Map<string, number>();
   (s.notifications?.webhooks ?? []).forEach((w, i) => {

@@ -22,7 +22,7 @@ import { InventorySchema, SecretsSchema, TIMING_PROFILES, type InventoryConfig, 
 
 export { InventorySchema, SecretsSchema, TIMING_PROFILES, inventoryJsonSchema, MANAGED_PARAMETERS, CLUSTER_NAME_RE, POSTGRES_VERSIONS } from './schema.js';
 export { SSH_DEFAULTS } from './schema.js';
-export { addressProblem, aptProxyProblem, canonicalAddress, cidrProblem, inCidr, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
+export { addressProblem, aptProxyProblem, canonicalAddress, ipVersion, cidrProblem, inCidr, isAddressSyntax, HOST_NAME_RE, REPOSITORY_PATH_RE, SSH_USER_RE } from './schema.js';
 export { etcdCountProblem } from './checks.js';
 export { secretValues, ROLE_OPTIONS, SQL_NAME_RE } from './schema.js';
 export type { InventoryConfig, Secrets, TimingProfile, TlsSettings } from './schema.js';

@@ -2,7 +2,7 @@
 // only by SSH): HTTP with curl (Patroni's REST API, HAProxy's stats), SQL with psql, each with a
 // deadline. Secrets (the REST API and superuser passwords) travel over stdin, never on a command line.
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
+import { ipVersion } from '../inventory/schema.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Connection } from '../ssh/index.js';
 import { shellQuote } from '../ssh/quote.js';
@@ -11,7 +11,7 @@ import { CA_BUNDLE } from '../components/tls/paths.js';
 
 /** An address where a host:port or URL needs it: IPv6 in brackets. */
 export function bracketed(addr: string): string {
-  return isIP(addr) === 6 ? `[${addr}]` : addr;
+  return ipVersion(addr) === 6 ? `[${addr}]` : addr;
 }
 
 /** host:port, with brackets around an IPv6 address (URLs, Patroni and HAProxy addresses). */

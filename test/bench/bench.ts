@@ -204,9 +204,17 @@ async function measure(first: boolean): Promise<void> {
   }
 
   if (wanted('status')) {
+    // The first call starts the keeper and connects; the timed ones find the hosts connected.
+    must(await pgha(['status', '-i', inventory, '--json'], { built: true }), 'status');
     const times: number[] = [];
     for (let i = 0; i < runs(10); i++) times.push(must(await pgha(['status', '-i', inventory, '--json'], { built: true }), 'status').ms / 1000);
-    record('pgha status (whole cluster)', times, 0.4);
+    record('pgha status (whole cluster, connections kept)', times, 0.4);
+    // Every call connecting by itself (ssh.persist: 0): the first status, or one after a minute.
+    const cold = join(mkdtempSync(join(tmpdir(), 'pgha-bench-')), 'inventory.yml');
+    writeFileSync(cold, readFileSync(inventory, 'utf8').replace(/^ssh:\n/m, 'ssh:\n  persist: 0\n'));
+    const coldTimes: number[] = [];
+    for (let i = 0; i < runs(5); i++) coldTimes.push(must(await pgha(['status', '-i', cold, '--json'], { built: true }), 'status').ms / 1000);
+    record('pgha status (whole cluster, every host connected afresh: ssh.persist 0)', coldTimes);
     const ref: number[] = [];
     for (let i = 0; i < runs(10); i++) {
       // Timed on the host itself: patronictl alone, without any SSH cost.

@@ -3,7 +3,7 @@
 // verifiers. A password is never sent to a host: pgha computes its SCRAM verifier (RFC 5802/7677,
 // as PostgreSQL stores it) and compares or sets that, so the password itself never leaves pgha.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import { ipVersion } from '../../inventory/schema.js';
 import type { Inventory } from '../../inventory/index.js';
 
 export type AppUser = Inventory['users'][number];
@@ -142,7 +142,7 @@ export function databasePlan(d: AppDatabase, have: DatabaseState | null, superus
 
 function cidr(addr: string): string {
   if (addr.includes('/')) return addr;
-  const v = isIP(addr);
+  const v = ipVersion(addr);
   return v === 4 ? `${addr}/32` : v === 6 ? `${addr}/128` : addr;
 }
 

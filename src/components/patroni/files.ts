@@ -1,6 +1,6 @@
 // The files of a database host's PostgreSQL and Patroni: Debian's "no default cluster" setting
 // (written before postgresql-NN is installed) and Patroni's config.yml, rendered whole.
-import { isIP } from 'node:net';
+import { ipVersion } from '../../inventory/schema.js';
 import { MANAGED_PARAMETERS, type Host, type Inventory } from '../../inventory/index.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import { bracketed, hostPort } from '../../session/remote.js';
@@ -26,7 +26,7 @@ export const isPatroniSecretKey = (key: string): boolean => /(password|conninfo)
 const PATRONI_MASK = yamlSecretMask(isPatroniSecretKey);
 
 function hbaAddress(addr: string): string {
-  const v = isIP(addr);
+  const v = ipVersion(addr);
   return v === 4 ? `${addr}/32` : v === 6 ? `${addr}/128` : addr;
 }
 

@@ -3,8 +3,7 @@
 // also lists every HAProxy host (HAProxy forwards TCP: a client connected to an HAProxy host runs
 // its TLS handshake with the member PostgreSQL behind it), the virtual IP, the inventory's tls.client_names, and
 // localhost (Patroni's own connections to its PostgreSQL go to localhost with sslmode=verify-full).
-import { isIP } from 'node:net';
-import { canonicalAddress, type Host, type Inventory } from '../../inventory/index.js';
+import { canonicalAddress, ipVersion, type Host, type Inventory } from '../../inventory/index.js';
 import type { TlsService } from './paths.js';
 
 export interface CertNames {
@@ -20,7 +19,7 @@ function names(cn: string, all: string[]): CertNames {
   const dns = new Set<string>();
   const ip = new Set<string>();
   for (const n of all) {
-    if (isIP(n)) ip.add(canonicalAddress(n));
+    if (ipVersion(n)) ip.add(canonicalAddress(n));
     else dns.add(n.toLowerCase().replace(/\.$/, ''));
   }
   return { cn, dns: [...dns].sort(), ip: [...ip].sort() };
