@@ -8,7 +8,6 @@ import { pghaVersion } from '../package-files.js';
 import { BAD_INPUT_EXIT, registerCommands } from './commands.js';
 import { takePassphraseFromEnv } from './context.js';
 
-
 export function buildProgram(): Command {
   const program = new Command();
   program

@@ -29,8 +29,9 @@ interface Kept {
   target: HostTarget;
   conn: SshConnection;
   lastUsed: number;
-  /** Commands running on it now: a busy connection is never idle. */
+  /** Commands running on it now, and clients holding it: a connection in use is never idle. */
   busy: number;
+  users: number;
 }
 
 /** Every host key the connection verified is still what known_hosts says. */
@@ -82,7 +83,7 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     }
     if (kept.get(key) === existing) drop(key);
     const p = SshConnection.connect(target, {}).then((conn) => {
-      const k: Kept = { target, conn, lastUsed: Date.now(), busy: 0 };
+      const k: Kept = { target, conn, lastUsed: Date.now(), busy: 0, users: 0 };
       kept.set(key, k);
       return k;
     });
@@ -94,10 +95,13 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     }
   };
 
-  const answer = async (req: KeeperRequest): Promise<KeeperReply> => {
+  /** One request of a client; `held`: the connections that client was given (in use until it leaves). */
+  const answer = async (req: KeeperRequest, held: Kept[]): Promise<KeeperReply> => {
     if (req.op === 'connect') {
       try {
-        await connection(req.target);
+        const k = await connection(req.target);
+        k.users++;
+        held.push(k);
         return { id: req.id, key: connectionKey(req.target) };
       } catch (err) {
         const message = err instanceof HostError ? err.message.slice(req.target.name.length + 2) : String(err);
@@ -121,6 +125,7 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
 
   const server = createServer((socket) => {
     clients.add(socket);
+    const held: Kept[] = [];
     let buffered = '';
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -136,7 +141,7 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
           socket.destroy();
           return;
         }
-        void answer(req).then((reply) => {
+        void answer(req, held).then((reply) => {
           if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
         });
       }
@@ -144,6 +149,10 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     socket.on('error', () => {});
     socket.on('close', () => {
       clients.delete(socket);
+      for (const k of held) {
+        k.users--;
+        k.lastUsed = Date.now();
+      }
       emptySince = Date.now();
     });
   });
@@ -194,7 +203,7 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
       const now = Date.now();
       for (const [key, k] of kept) {
         const persist = k.target.persistMs ?? 0;
-        if (!k.conn.alive || (k.busy === 0 && now - k.lastUsed > persist)) drop(key);
+        if (!k.conn.alive || (k.busy === 0 && k.users === 0 && now - k.lastUsed > persist)) drop(key);
       }
       if (kept.size > 0 || connecting.size > 0 || clients.size > 0) emptySince = now;
       else if (now - emptySince > grace) stop();

@@ -3,6 +3,7 @@
 // KeptConnection is a ShellConnection like any other: sudo, masking, the run log and the exit-code
 // check happen here, in the command's own process; the keeper only carries the shell text.
 import { spawn } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { HostError } from '../errors.js';
 import { CommandTimeout, ShellConnection, type RawResult, type ShellConnectionOptions } from './connection.js';
@@ -13,6 +14,8 @@ import type { KeeperPlace } from './keeper-protocol.js';
 
 /** How long a keeper just started may take to listen before the command connects by itself. */
 const START_MS = 2000;
+/** After a keeper failed to start, commands connect by themselves this long before one is tried again. */
+const START_FAILED_MS = 10 * 60_000;
 
 function dial(path: string): Promise<Socket | undefined> {
   return new Promise((resolve) => {
@@ -54,6 +57,9 @@ export class KeeperClient {
   /** The keeper at `place` (started when none answers), or undefined: the command connects by itself. */
   static async open(place: KeeperPlace): Promise<KeeperClient | undefined> {
     let socket = await dial(place.socketPath);
+    // A keeper that could not start lately is not waited for again on every call.
+    const failed = `${place.socketPath}.failed`;
+    if (!socket && Date.now() - (statSync(failed, { throwIfNoEntry: false })?.mtimeMs ?? 0) < START_FAILED_MS) return undefined;
     if (!socket) {
       const [cmd, ...args] = place.start;
       try {
@@ -66,6 +72,13 @@ export class KeeperClient {
       while (!socket && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 20));
         socket = await dial(place.socketPath);
+      }
+      if (!socket) {
+        try {
+          writeFileSync(failed, '', { mode: 0o600 });
+        } catch {
+          // nowhere to remember it: the next call tries again
+        }
       }
     }
     return socket && new KeeperClient(socket);

@@ -113,11 +113,26 @@ describe('the connection keeper', () => {
     const client = (await KeeperClient.open({ socketPath: own, start: ['/bin/false'] }))!;
     const c = await client.connect(sshd.target({ persistMs: 300 }), {});
     assert.ok(c instanceof KeptConnection);
-    assert.equal((await c.run(['true'], { sudo: false })).code, 0);
+    const pid = await sessionPid(c);
+    // Held by a client, a connection is not idle: it outlives persistMs.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await sessionPid(c), pid);
     await c.close();
     const ended = await Promise.race([short, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
     assert.equal(ended, 0);
     assert.equal(existsSync(own), false);
+  });
+});
+
+describe('a keeper that cannot start', () => {
+  test('the command connects by itself, and the next ones do not wait for a keeper again', async () => {
+    const place = { socketPath: join(dir, 'never.sock'), start: ['/bin/false'] };
+    let started = Date.now();
+    assert.equal(await KeeperClient.open(place), undefined);
+    assert.ok(Date.now() - started >= 1900, `gave up after ${Date.now() - started} ms`);
+    started = Date.now();
+    assert.equal(await KeeperClient.open(place), undefined);
+    assert.ok(Date.now() - started < 200, `waited ${Date.now() - started} ms again`);
   });
 });
 
