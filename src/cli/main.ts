@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<number> {
   // The connection keeper `pgha status` starts (src/ssh/keeper.ts): no CLI, no passphrase.
   if (argv[2] === '__keeper' && argv[3]) {
     const { runKeeper } = await import('../ssh/keeper.js');
-    return runKeeper(argv[3]);
+    // Exits at once: a connection to a host that went away would hold the process until TCP gives up.
+    process.exit(await runKeeper(argv[3]));
   }
   takePassphraseFromEnv();
   // A reader that went away (`pgha status | head -3`) ends the output, not with a crash's stack.
