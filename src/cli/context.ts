@@ -30,6 +30,23 @@ export function takePassphraseFromEnv(env: NodeJS.ProcessEnv = process.env): voi
   delete env[PASSPHRASE_ENV];
 }
 
+let keeperStart: string[] | undefined;
+
+/**
+ * How to start a connection keeper: the CLI's own entry (main.ts, or the bundle's main.js), set by
+ * main(). Without it (a flow run in-process, as tests do) commands connect by themselves.
+ */
+export function setKeeperStart(entry: string): void {
+  // Node's loader flags only (a TypeScript loader in development), never e.g. --test.
+  const loaders: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (/^--(import|require|loader|experimental-loader)=/.test(argv[i])) loaders.push(argv[i]);
+    else if (/^--(import|require|loader|experimental-loader)$/.test(argv[i]) && i + 1 < argv.length) loaders.push(argv[i], argv[++i]);
+  }
+  keeperStart = [process.execPath, ...loaders, entry];
+}
+
 /** Which inventory a command uses: -i, else $PGHA_INVENTORY, else ./inventory.yml if it exists; and why. */
 export function resolveInventory(given: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): { file: string; from?: string } {
   if (given) return { file: given };
@@ -127,9 +144,8 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
     log,
     keeper: () => {
-      const socketPath = keeperSocketPath(pghaVersion(), o.env ?? process.env);
-      // The running pgha again (with node's own flags, e.g. a TypeScript loader), told to keep.
-      return socketPath && process.argv[1] ? { socketPath, start: [process.execPath, ...process.execArgv, process.argv[1]] } : undefined;
+      const socketPath = keeperStart && keeperSocketPath(pghaVersion(), o.env ?? process.env);
+      return socketPath ? { socketPath, start: keeperStart! } : undefined;
     },
     sessionOptions: () => {
       log?.begin();

@@ -6,7 +6,8 @@ import { EXIT, PghaError } from '../errors.js';
 import { escapeControls } from '../terminal.js';
 import { pghaVersion } from '../package-files.js';
 import { BAD_INPUT_EXIT, registerCommands } from './commands.js';
-import { takePassphraseFromEnv } from './context.js';
+import { fileURLToPath } from 'node:url';
+import { setKeeperStart, takePassphraseFromEnv } from './context.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(await runKeeper(argv[3]));
   }
   takePassphraseFromEnv();
+  // A keeper is this module run again (its self-run check below), whoever called main().
+  setKeeperStart(fileURLToPath(import.meta.url));
   // A reader that went away (`pgha status | head -3`) ends the output, not with a crash's stack.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createContext, resolveInventory, takePassphraseFromEnv } from '../../../src/cli/context.js';
+import { createContext, resolveInventory, setKeeperStart, takePassphraseFromEnv } from '../../../src/cli/context.js';
 import { InputError } from '../../../src/errors.js';
 
 const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -116,4 +116,16 @@ test('on a terminal the passphrase is asked once per key file, masked, on stderr
     tmux('kill-server');
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a connection keeper only for the CLI: started as the CLI's own entry with node's loader flags, never as the calling file", () => {
+  // A flow run in-process (as tests do) has no keeper: it would start whatever file is running.
+  assert.equal(createContext({ env: { PGHA_RUNTIME_DIR: '/nonexistent-parent/pgha' } }).keeper?.(), undefined);
+  setKeeperStart('/opt/pgha/dist/bundle/main.js');
+  const place = createContext().keeper?.();
+  assert.ok(place, 'a keeper place once main() said how to start one');
+  assert.equal(place.start[0], process.execPath);
+  assert.equal(place.start.at(-1), '/opt/pgha/dist/bundle/main.js');
+  assert.ok(!place.start.some((a) => a.startsWith('--test')), place.start.join(' '));
+  assert.match(place.socketPath, /keeper-1-[\d.]+\.sock$/);
 });
