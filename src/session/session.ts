@@ -14,7 +14,8 @@ import { sshConfigFor } from '../ssh/config.js';
 import { parseJump } from '../ssh/jump.js';
 import type { Connection, HostTarget } from '../ssh/index.js';
 import { Masker } from '../ssh/mask.js';
-import { KeeperClient, type KeeperPlace } from '../ssh/kept.js';
+import { KeeperClient } from '../ssh/kept.js';
+import type { KeeperPlace } from '../ssh/keeper-protocol.js';
 import type { JumpHop } from '../ssh/target.js';
 
 export interface SessionOptions {

@@ -1,8 +1,9 @@
-// The connection keeper's address and messages (keeper.ts serves them, kept.ts asks), kept apart
+// The connection keeper's address, its messages and how they travel (keeper.ts serves, kept.ts asks), kept apart
 // from both: the CLI finds the keeper's socket on every command without loading SSH code.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createConnection, type Socket } from 'node:net';
 import envPaths from 'env-paths';
 import type { RawResult } from './connection.js';
 import type { HostTarget } from './target.js';
@@ -50,3 +51,37 @@ export function keeperSocketPath(version: string, env: NodeJS.ProcessEnv = proce
   return join(dir, `keeper-${KEEPER_PROTOCOL}-${version}.sock`);
 }
 
+
+/** A connection to the socket at `path`, or undefined when nobody listens there. */
+export function dial(path: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => resolve(s));
+    s.once('error', () => {
+      s.destroy();
+      resolve(undefined);
+    });
+  });
+}
+
+/** Calls `onMessage` with each JSON line the socket brings; a line that is no JSON ends the connection. */
+export function onMessages<T>(socket: Socket, onMessage: (message: T) => void): void {
+  let buffered = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      let message: T;
+      try {
+        message = JSON.parse(line) as T;
+      } catch {
+        socket.destroy();
+        return;
+      }
+      onMessage(message);
+    }
+  });
+}

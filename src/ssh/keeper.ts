@@ -8,14 +8,14 @@
 // Before each reuse the host keys are checked against known_hosts again and the connection is
 // probed, so a removed key or a dead peer means a fresh connection (with its own verdict).
 import { unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { HostError } from '../errors.js';
 import { NO_PASSPHRASE } from './auth.js';
 import { CommandTimeout } from './connection.js';
 import { readKnownHosts, verifyHostKey } from './known-hosts.js';
 import { SshConnection } from './ssh.js';
 import type { HostTarget } from './target.js';
-import { connectionKey, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
+import { connectionKey, dial, onMessages, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
 
 /** A kept connection is probed before reuse; an answer slower than this counts as a dead peer. */
 const PROBE_MS = 1500;
@@ -126,25 +126,10 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
   const server = createServer((socket) => {
     clients.add(socket);
     const held: Kept[] = [];
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let req: KeeperRequest;
-        try {
-          req = JSON.parse(line) as KeeperRequest;
-        } catch {
-          socket.destroy();
-          return;
-        }
-        void answer(req, held).then((reply) => {
-          if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
-        });
-      }
+    onMessages<KeeperRequest>(socket, (req) => {
+      void answer(req, held).then((reply) => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+      });
     });
     socket.on('error', () => {});
     socket.on('close', () => {
@@ -170,14 +155,8 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     // Another keeper answers there: it serves. Nobody does: a stale socket, taken over.
-    const other = await new Promise<boolean>((resolve) => {
-      const s = createConnection(socketPath);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
+    const other = await dial(socketPath);
+    other?.destroy();
     if (other) return 0;
     unlinkSync(socketPath);
     await listen();

@@ -4,29 +4,16 @@
 // check happen here, in the command's own process; the keeper only carries the shell text.
 import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { HostError } from '../errors.js';
 import { CommandTimeout, ShellConnection, type RawResult, type ShellConnectionOptions } from './connection.js';
-import type { KeeperAsk, KeeperReply } from './keeper-protocol.js';
+import { dial, onMessages, type KeeperAsk, type KeeperPlace, type KeeperReply } from './keeper-protocol.js';
 import type { HostTarget } from './target.js';
-export type { KeeperPlace } from './keeper-protocol.js';
-import type { KeeperPlace } from './keeper-protocol.js';
 
 /** How long a keeper just started may take to listen before the command connects by itself. */
 const START_MS = 2000;
 /** After a keeper failed to start, commands connect by themselves this long before one is tried again. */
 const START_FAILED_MS = 10 * 60_000;
-
-function dial(path: string): Promise<Socket | undefined> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once('connect', () => resolve(s));
-    s.once('error', () => {
-      s.destroy();
-      resolve(undefined);
-    });
-  });
-}
 
 export class KeeperClient {
   private next = 1;
@@ -35,18 +22,8 @@ export class KeeperClient {
   private gone: string | undefined;
 
   private constructor(private readonly socket: Socket) {
-    let buffered = '';
-    socket.setEncoding('utf8');
     socket.unref(); // only a question in flight keeps the process alive
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const reply = JSON.parse(buffered.slice(0, nl)) as KeeperReply;
-        buffered = buffered.slice(nl + 1);
-        this.settle(reply.id, reply);
-      }
-    });
+    onMessages<KeeperReply>(socket, (reply) => this.settle(reply.id, reply));
     socket.on('error', () => {});
     socket.on('close', () => {
       this.gone ??= 'the connection keeper ended';
