@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { ipVersion } from '../inventory/schema.js';
 import type { Inventory } from '../inventory/index.js';
-import type { Connection } from '../ssh/index.js';
+import type { Connection, EachCommand } from '../ssh/index.js';
 import { shellQuote } from '../ssh/quote.js';
 import { PghaError } from '../errors.js';
 import { CA_BUNDLE } from '../components/tls/paths.js';
@@ -159,15 +159,21 @@ export async function sqlVia(
  * `overStdin`: the SQL goes over stdin, never on the command line (it holds a password verifier).
  */
 export async function sqlLocal(inv: Inventory, conn: Connection, sql: string, opts: { check?: boolean; timeoutMs?: number; database?: string; overStdin?: boolean } = {}) {
-  const args = ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', opts.database ?? 'postgres'];
-  return conn.run(psqlArgv(opts.overStdin ? [...args, '-f', '-'] : [...args, '-c', sql]), {
-    user: 'postgres',
-    check: opts.check ?? true,
-    timeoutMs: opts.timeoutMs ?? 15_000,
-    ...(opts.overStdin
-      ? { stdin: sql, display: `psql -d ${opts.database ?? 'postgres'} (SQL on stdin)` }
-      : { display: ['psql', ...args, '-c', sql].map(shellQuote).join(' ') }),
-  });
+  const common = { user: 'postgres', check: opts.check ?? true, timeoutMs: opts.timeoutMs ?? 15_000 };
+  if (opts.overStdin) return conn.run(psqlArgv([...psqlLocalArgs(inv, opts.database), '-f', '-']), { ...common, stdin: sql, display: `psql -d ${opts.database ?? 'postgres'} (SQL on stdin)` });
+  const { cmd, display } = sqlLocalCommand(inv, sql, opts.database);
+  return conn.run(cmd, { ...common, display });
+}
+
+/** psql's arguments for the local PostgreSQL as its superuser, by peer authentication. */
+function psqlLocalArgs(inv: Inventory, database = 'postgres'): string[] {
+  return ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', database];
+}
+
+/** sqlLocal's command (the SQL on the command line: never one that holds a secret), for a runEach batch. */
+export function sqlLocalCommand(inv: Inventory, sql: string, database?: string): EachCommand {
+  const args = [...psqlLocalArgs(inv, database), '-c', sql];
+  return { cmd: psqlArgv(args), user: 'postgres', display: ['psql', ...args].map(shellQuote).join(' ') };
 }
 
 /** Rejects after `ms` with `what` timed out; the question itself is abandoned (its channel dies with the session). */

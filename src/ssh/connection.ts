@@ -3,6 +3,7 @@
 // The shared part, ShellConnection, turns a Command into shell text (sudo, other user),
 // echoes it masked, enforces the exit-code check and implements the file helpers on top
 // of run(), so every connector behaves the same.
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { HostError } from '../errors.js';
 import { Masker } from './mask.js';
@@ -24,6 +25,19 @@ export interface RunOptions {
   display?: string;
   /** The output is a file's content (it may hold secrets): never passed to onResult. */
   quietOutput?: boolean;
+}
+
+/** One command of a `runEach` batch. */
+export interface EachCommand {
+  cmd: Command;
+  /** Run as this user; default root (the batch runs escalated). */
+  user?: string;
+  /** As RunOptions.check: default true, a non-zero exit makes this command's result a CommandError. */
+  check?: boolean;
+  /** As RunOptions.display. */
+  display?: string;
+  /** This command's own limit (coreutils' timeout), so that one that hangs leaves the rest their answers. */
+  timeoutMs?: number;
 }
 
 /** What onResult gets about a command that ran (output as it came, unmasked: the receiver masks). */
@@ -56,6 +70,12 @@ export interface Connection {
   /** Masks secrets in everything this connection echoes or puts into an error. */
   readonly masker: Masker;
   run(cmd: Command, opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Several commands in one round trip (one channel, one sudo), run one after another; each gets its
+   * own result, or its CommandError (check) in its place. A transport failure or the batch's timeout
+   * throws, as run does.
+   */
+  runEach(cmds: EachCommand[], opts?: { timeoutMs?: number }): Promise<(RunResult | CommandError)[]>;
   /** A file's content, or null when it does not exist. Read with sudo when the target uses it. */
   readFile(path: string): Promise<string | null>;
   /** Replaces a file atomically: temp file in the same directory, chown/chmod, rename.
@@ -119,6 +139,26 @@ const WRITE_FILE = [
 
 const STDERR_TAIL_LINES = 20;
 
+// runEach's script: $1 the batch's mark, then one shell text per command, each run in a subshell
+// in turn. Its stdout and its stderr are each framed by marks on lines of their own.
+const EACH_SCRIPT = String.raw`m=$1; shift; i=0
+for t in "$@"; do
+  printf '\n%s %s\n' "$m" "$i"; printf '\n%s %s\n' "$m" "$i" >&2
+  (eval "$t") </dev/null
+  c=$?
+  printf '\n%s %s end %s\n' "$m" "$i" "$c"; printf '\n%s %s end %s\n' "$m" "$i" "$c" >&2
+  i=$((i+1))
+done`;
+
+/** runEach's output: each command's text (by its index) between its marks, and its exit code. */
+function eachParts(out: string, mark: string): Map<number, { text: string; code: number }> {
+  const parts = new Map<number, { text: string; code: number }>();
+  for (const m of out.matchAll(new RegExp(String.raw`\n${mark} (\d+)\n([\s\S]*?)\n${mark} \1 end (\d+)\n`, 'g'))) {
+    parts.set(Number(m[1]), { text: m[2], code: Number(m[3]) });
+  }
+  return parts;
+}
+
 export interface ShellConnectionOptions {
   masker?: Masker;
   /** Verbose mode: called with each command (already masked) before it runs. */
@@ -163,17 +203,81 @@ export abstract class ShellConnection implements Connection {
       if (err instanceof HostError) throw err;
       throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
     }
-    const code = raw.code ?? 128 + ((raw.signal && osConstants.signals[raw.signal as NodeJS.Signals]) || 0);
-    // stderr is only ever shown (errors, warnings): masked here, once, for every caller.
-    const result: RunResult = { code, stdout: raw.stdout, stderr: this.masker.mask(raw.stderr) };
-    if (code !== 0 && escalated) this.checkSudo(result);
-    if (code !== 0 && opts.check !== false) {
-      const why = raw.code === null ? `killed by signal ${raw.signal}` : `exit ${code}`;
-      const tail = this.masker.mask(result.stderr).trimEnd().split('\n').slice(-STDERR_TAIL_LINES);
-      const stderr = tail.join('') === '' ? '' : `\n${tail.map((l) => `    ${l}`).join('\n')}`;
-      throw new CommandError(this.target.name, masked, result, `command failed (${why}): ${masked}${stderr}`);
-    }
+    const result = this.result(raw);
+    if (result.code !== 0 && escalated) this.checkSudo(result);
+    const failed = opts.check !== false ? this.failure(masked, raw, result) : undefined;
+    if (failed) throw failed;
     return result;
+  }
+
+  /** A transport's answer as a RunResult: a signal as 128+N; stderr masked here, once (it is only ever shown). */
+  private result(raw: RawResult): RunResult {
+    const code = raw.code ?? 128 + ((raw.signal && osConstants.signals[raw.signal as NodeJS.Signals]) || 0);
+    return { code, stdout: raw.stdout, stderr: this.masker.mask(raw.stderr) };
+  }
+
+  /** The CommandError of a non-zero exit, with the tail of stderr; undefined for exit 0. */
+  private failure(masked: string, raw: RawResult, result: RunResult): CommandError | undefined {
+    if (result.code === 0) return undefined;
+    const why = raw.code === null ? `killed by signal ${raw.signal}` : `exit ${result.code}`;
+    const tail = result.stderr.trimEnd().split('\n').slice(-STDERR_TAIL_LINES);
+    const stderr = tail.join('') === '' ? '' : `\n${tail.map((l) => `    ${l}`).join('\n')}`;
+    return new CommandError(this.target.name, masked, result, `command failed (${why}): ${masked}${stderr}`);
+  }
+
+  async runEach(cmds: EachCommand[], opts: { timeoutMs?: number } = {}): Promise<(RunResult | CommandError)[]> {
+    const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
+    // Without sudo there is no root to switch users from: one run each.
+    if (cmds.length < 2 || (this.target.user !== 'root' && !this.target.sudo)) {
+      return Promise.all(
+        cmds.map((c) =>
+          this.run(c.cmd, { user: c.user, check: c.check, display: c.display, timeoutMs }).catch((err: unknown) => {
+            if (err instanceof CommandError) return err;
+            throw err;
+          }),
+        ),
+      );
+    }
+    const mark = `pgha-${randomBytes(6).toString('hex')}`;
+    // setpriv changes user without a PAM session (a fraction of sudo's cost): the user's primary
+    // group and groups, and (--reset-env) its HOME, USER and LOGNAME as sudo -u sets them, a plain PATH.
+    const texts = cmds.map((c) => {
+      const argv = (typeof c.cmd === 'string' ? ['sh', '-c', c.cmd] : c.cmd).map(shellQuote).join(' ');
+      const limit = c.timeoutMs ? `timeout -k 1 ${Math.ceil(c.timeoutMs / 1000)}s ` : '';
+      if (!c.user || c.user === 'root') return `${limit}${argv}`;
+      const u = shellQuote(c.user);
+      return `${limit}setpriv --reuid=${u} --regid="$(id -g -- ${u})" --init-groups --reset-env -- ${argv}`;
+    });
+    const shown = cmds.map((c) => this.masker.mask(c.display ?? `${c.user ? `[as ${c.user}] ` : '[sudo] '}${commandText(c.cmd)}`));
+    for (const s of shown) this.onCommand?.(this.target.name, s);
+    // The batch gets run()'s sudo and time limit; the log gets its commands, one by one.
+    const { text } = this.wrap(['sh', '-c', EACH_SCRIPT, 'pgha-each', mark, ...texts], { sudo: true }, timeoutMs);
+    const started = Date.now();
+    let raw: RawResult;
+    try {
+      raw = await this.exec(text, undefined, timeoutMs);
+    } catch (err) {
+      for (const s of shown) this.onResult?.(this.target.name, s, { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err), ms: Date.now() - started });
+      const what = shown.join('; ');
+      if (err instanceof CommandTimeout) throw new CommandTimedOut(this.target.name, `commands timed out after ${timeoutMs / 1000}s and were killed: ${what}`);
+      if (err instanceof HostError) throw err;
+      throw new HostError(this.target.name, `could not run ${what}: ${(err as Error).message}`);
+    }
+    const whole = this.result(raw);
+    if (whole.code !== 0) this.checkSudo(whole);
+    const outs = eachParts(raw.stdout, mark);
+    const errs = eachParts(raw.stderr, mark);
+    const ms = Date.now() - started;
+    return cmds.map((c, i) => {
+      const out = outs.get(i);
+      // No end mark: the batch ended before this command did (killed, or it could not start).
+      const part: RawResult = out
+        ? { code: out.code, signal: null, stdout: out.text, stderr: errs.get(i)?.text ?? '' }
+        : { code: raw.code === 0 ? -1 : raw.code, signal: raw.signal, stdout: '', stderr: `the batch ended before this command did: ${raw.stderr.trim() || `exit ${raw.code}`}` };
+      this.onResult?.(this.target.name, shown[i], { code: part.code ?? -1, stdout: part.stdout, stderr: part.stderr, ms });
+      const result = this.result(part);
+      return (c.check !== false ? this.failure(shown[i], part, result) : undefined) ?? result;
+    });
   }
 
   /** Builds the shell text (sudo when asked, a time limit) and the form shown to the operator. */

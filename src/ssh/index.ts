@@ -1,7 +1,7 @@
 // The transport: how pgha reaches a host. Start here:
 //   connectAll(targets, opts) -> Map<name, Connection>, then conn.run([...argv]) / conn.readFile / conn.writeFileAtomic.
 export type { HostTarget } from './target.js';
-export type { Connection, RunOptions, RunResult, FileAttributes } from './connection.js';
+export type { Connection, EachCommand, RunOptions, RunResult, FileAttributes } from './connection.js';
 export { CommandError, CommandTimedOut, ShellConnection } from './connection.js';
 export { SshConnection, connectAll, ConnectAllError, type ConnectOptions } from './ssh.js';
 export { LocalConnection, localTarget } from './local.js';

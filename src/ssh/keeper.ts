@@ -71,15 +71,11 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     const pending = connecting.get(key);
     if (pending) return pending;
     const existing = kept.get(key);
-    if (existing && existing.conn.alive && keysStillKnown(existing)) {
-      try {
-        await existing.conn.execText('true', undefined, Math.min(PROBE_MS, target.connectTimeoutMs));
-        existing.lastUsed = Date.now();
-        existing.target = target; // the newest persist time and timeouts
-        return existing;
-      } catch {
-        // a dead or stuck peer: connect afresh below
-      }
+    // A dead or stuck peer does not answer the probe: connect afresh below.
+    if (existing && existing.conn.alive && keysStillKnown(existing) && (await existing.conn.ping(Math.min(PROBE_MS, target.connectTimeoutMs)))) {
+      existing.lastUsed = Date.now();
+      existing.target = target; // the newest persist time and timeouts
+      return existing;
     }
     if (kept.get(key) === existing) drop(key);
     const p = SshConnection.connect(target, {}).then((conn) => {

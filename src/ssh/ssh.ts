@@ -163,6 +163,28 @@ export class SshConnection extends ShellConnection {
     return this.lost === undefined && this.ssh.isConnected();
   }
 
+  /**
+   * A round trip to the host's sshd that starts no process there: a global request it must answer
+   * (cancelling a port forward this connection never asked for; the "failure" reply is the answer).
+   * False when the connection is lost or no answer comes within timeoutMs.
+   */
+  ping(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const client = this.ssh.connection;
+      if (!client || !this.alive) return resolve(false);
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      try {
+        client.unforwardIn('127.0.0.1', 1, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve(false);
+      }
+    });
+  }
+
   /** Runs shell text as it is (no sudo, no echo): what a connection keeper (keeper.ts) runs for its client. */
   execText(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
     return this.exec(text, stdin, timeoutMs);

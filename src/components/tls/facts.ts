@@ -1,7 +1,7 @@
 // A host's TLS state (a fact: one script run on the host, plus a pure parser): per service its
 // key (owner, mode and public half: the private key itself is never read off the host) and its
 // certificate, and the CA bundle the host trusts.
-import type { Connection } from '../../ssh/index.js';
+import type { Connection, EachCommand } from '../../ssh/index.js';
 import { CA_BUNDLE, TLS_DIR, type TlsService } from './paths.js';
 
 export interface FileAttrs {
@@ -24,18 +24,20 @@ export interface HostTls {
 }
 
 // `openssl pkey -pubout` prints the public key only. Markers start with @@ (PEM lines never do).
+// stat runs without a subshell: status asks this of every host each time, and processes are most
+// of what it costs a host.
 const TLS_FACTS = `d=${TLS_DIR}
 for s in "$@"; do
   echo "@@service $s"
   k=$d/$s.key
   c=$d/$s.crt
   if [ -f "$k" ]; then
-    echo "@@key $(stat -c '%U %G %a' -- "$k")"
+    printf '@@key '; stat -c '%U %G %a' -- "$k"
     openssl pkey -in "$k" -pubout 2>/dev/null || echo "@@badkey"
   else
     echo "@@nokey"
   fi
-  if [ -f "$c" ]; then echo "@@cert $(stat -c '%U %G %a' -- "$c")"; cat -- "$c"; echo; else echo "@@nocert"; fi
+  if [ -f "$c" ]; then printf '@@cert '; stat -c '%U %G %a' -- "$c"; cat -- "$c"; echo; else echo "@@nocert"; fi
 done
 if [ -f ${CA_BUNDLE} ]; then echo "@@bundle"; cat ${CA_BUNDLE}; fi`;
 
@@ -82,8 +84,13 @@ export function parseTlsFacts(stdout: string): HostTls {
   return out;
 }
 
-/** Reads a host's TLS state for its services (as root: the keys are their services' own). */
+/** The command reading a host's TLS state for its services (as root: the keys are their services' own). */
+export function tlsFactsCommand(services: readonly TlsService[]): EachCommand {
+  return { cmd: ['sh', '-c', TLS_FACTS, 'sh', ...services], display: `TLS facts: ${services.join(' ') || 'CA bundle'}` };
+}
+
+/** Reads a host's TLS state for its services. */
 export async function readTlsFacts(conn: Connection, services: readonly TlsService[]): Promise<HostTls> {
-  const r = await conn.run(['sh', '-c', TLS_FACTS, 'sh', ...services], { display: `TLS facts: ${services.join(' ') || 'CA bundle'}`, timeoutMs: 30_000 });
-  return parseTlsFacts(r.stdout);
+  const { cmd, display } = tlsFactsCommand(services);
+  return parseTlsFacts((await conn.run(cmd, { display, timeoutMs: 30_000 })).stdout);
 }

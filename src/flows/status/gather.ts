@@ -1,9 +1,9 @@
 // `pgha status`'s questions, asked from the hosts themselves, all at once: each host is connected
 // on its own (an unreachable one is reported, not fatal) and every question has a deadline.
 import type { Inventory } from '../../inventory/index.js';
-import type { Connection } from '../../ssh/index.js';
+import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
-import { httpGetEach, sqlLocal, within, type HttpResult } from '../../session/remote.js';
+import { httpGetEach, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
 import { etcdState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
@@ -14,7 +14,7 @@ import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { readTlsFacts } from '../../components/tls/facts.js';
+import { parseTlsFacts, tlsFactsCommand } from '../../components/tls/facts.js';
 import { splitPems } from '../../components/tls/inspect.js';
 import { caPaths, servicesOf, tlsOn, usesTls } from '../../components/tls/paths.js';
 import { certificateRows } from '../../components/tls/report.js';
@@ -29,6 +29,8 @@ async function localCas(inv: Inventory): Promise<X509Certificate[]> {
 
 /** Per question: long enough for a loaded host, short enough that status never seems to hang. */
 const QUESTION_MS = 8_000;
+/** A batch's command that may hang (PostgreSQL, pgBackRest) stops here, so the others still answer. */
+const PART_MS = 6_000;
 
 const LOCAL_SQL = `select json_build_object(
   'in_recovery', pg_is_in_recovery(),
@@ -83,14 +85,41 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       return { error: message(err) };
     }
   };
+  // A host's other questions (root's and other users') in one round trip: its certificates, its data
+  // disk, pgBackRest's info and its PostgreSQL, that last as it is the one most likely to hang.
+  const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
+  const infoHosts = inv.repositoryHost ? [inv.repositoryHost] : pg;
+  const batches = new Map(
+    inv.hosts.map((h) => {
+      const cmds: Partial<Record<'tls' | 'disk' | 'info' | 'psql', EachCommand>> = {
+        ...(tlsHosts.includes(h) ? { tls: tlsFactsCommand(servicesOf(h)) } : {}),
+        ...(h.roles.has('postgres') ? { disk: { cmd: dataDiskArgv(inv), user: 'postgres', display: 'data disk' } } : {}),
+        // A shared repository path: pgBackRest runs on the database hosts.
+        ...(infoHosts.includes(h) ? { info: { cmd: pgbackrestArgv(inv, INFO_ARGS), user: inv.repositoryHost ? REPO_USER : 'postgres', timeoutMs: PART_MS } } : {}),
+        ...(h.roles.has('postgres') ? { psql: { ...sqlLocalCommand(inv, LOCAL_SQL), timeoutMs: PART_MS } } : {}),
+      };
+      const keys = Object.keys(cmds) as (keyof typeof cmds)[];
+      const asked = keys.length ? on(h.name, 'questions', (c) => c.runEach(keys.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS })) : undefined;
+      return [h.name, { keys, asked }] as const;
+    }),
+  );
+  // One command's answer, read by `parse`; the error of the batch or of that command otherwise.
+  const batchAnswer = async <T>(name: string, key: 'tls' | 'disk' | 'info' | 'psql', parse: (r: RunResult) => T): Promise<{ ok: T } | { error: string }> => {
+    const { keys, asked } = batches.get(name)!;
+    const all = await asked!;
+    if ('error' in all) return all;
+    const r = all.ok[keys.indexOf(key)];
+    if (r instanceof Error) return { error: message(r) };
+    try {
+      return { ok: parse(r) };
+    } catch (err) {
+      return { error: message(err) };
+    }
+  };
   const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
   const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
-  const local = Promise.all(
-    pg.map((h) => on(h.name, 'psql', async (c) => (JSON.parse((await sqlLocal(inv, c, LOCAL_SQL)).stdout) as LocalPostgres))),
-  );
-  const dataDisk = Promise.all(
-    pg.map((h) => on(h.name, 'data disk', async (c) => parseDataDisk((await c.run(dataDiskArgv(inv), { user: 'postgres', timeoutMs: QUESTION_MS })).stdout))),
-  );
+  const local = Promise.all(pg.map((h) => batchAnswer(h.name, 'psql', (r) => JSON.parse(r.stdout) as LocalPostgres)));
+  const dataDisk = Promise.all(pg.map((h) => batchAnswer(h.name, 'disk', (r) => parseDataDisk(r.stdout))));
   // etcd's view from the first etcd host that answers SSH.
   const etcd = (async () => {
     const hosts = inv.hostsWithRole('etcd');
@@ -105,18 +134,13 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   })();
   const haproxy = Promise.all(proxies.map((h) => httpAnswer(h.name, 'stats', (r) => parseHaproxyCsv(r.body))));
   const backups = (async () => {
-    const stanza = inv.pgbackrest.stanza;
-    const info = async (c: Connection, user: string) => parseInfo((await c.run(pgbackrestArgv(inv, INFO_ARGS), { user, timeoutMs: QUESTION_MS })).stdout, stanza);
-    if (inv.repositoryHost) return on(inv.repositoryHost.name, 'pgbackrest info', (c) => info(c, REPO_USER));
-    // A shared repository path: pgBackRest runs on the database hosts; the first that answers.
-    const answers = await Promise.all(pg.map((h) => on(h.name, 'pgbackrest info', (c) => info(c, 'postgres'))));
+    const answers = await Promise.all(infoHosts.map((h) => batchAnswer(h.name, 'info', (r) => parseInfo(r.stdout, inv.pgbackrest.stanza))));
+    // A shared repository: the first database host that answers.
     return answers.find((a) => 'ok' in a) ?? answers[0];
   })();
-
-  const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
   const tls = (async () => {
     const cas = await localCas(inv);
-    return Promise.all(tlsHosts.map((h) => on(h.name, 'certificates', async (c) => certificateRows(inv, h, await readTlsFacts(c, servicesOf(h)), cas, Date.now()))));
+    return Promise.all(tlsHosts.map((h) => batchAnswer(h.name, 'tls', (r) => certificateRows(inv, h, parseTlsFacts(r.stdout), cas, Date.now()))));
   })();
 
   const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers, diskAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls, dataDisk]);

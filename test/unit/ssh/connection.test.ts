@@ -163,6 +163,47 @@ describe('run', () => {
     assert.equal((await conn.run('id -un; echo "$0"', { user: 'nobody' })).stdout, 'nobody\nsh\n');
   });
 
+  test('runEach: one round trip, each command its own user, exit code, stdout and stderr', async () => {
+    const seen: string[] = [];
+    const logged: { command: string; code: number }[] = [];
+    const c = await SshConnection.connect(sshd.target(), {
+      masker: new Masker(['s3cret-pass']),
+      onCommand: (_h, cmd) => seen.push(cmd),
+      onResult: (_h, command, o) => logged.push({ command, code: o.code }),
+    });
+    try {
+      // Counts round trips: the transport's exec is called once per channel.
+      const raw = c as unknown as { exec: (...a: unknown[]) => Promise<unknown> };
+      const exec = raw.exec.bind(c);
+      let trips = 0;
+      raw.exec = (...a) => (trips++, exec(...a));
+      const [a, b, d, e, f] = await c.runEach([
+        { cmd: ['sh', '-c', 'echo out; printf "err s3cret-pass" >&2; exit 3'], check: false, display: 'first' },
+        { cmd: 'id -un; echo "$HOME"', user: 'nobody' },
+        { cmd: ['printf', '%s', 'no newline\n\nx'] },
+        { cmd: ['false'], display: 'the failing one' },
+        { cmd: ['id', '-u'] },
+      ]);
+      assert.deepEqual(a, { code: 3, stdout: 'out\n', stderr: 'err ********' });
+      assert.deepEqual(b, { code: 0, stdout: 'nobody\n/nonexistent\n', stderr: '' });
+      assert.deepEqual(d, { code: 0, stdout: 'no newline\n\nx', stderr: '' });
+      assert.ok(e instanceof CommandError, String(e));
+      assert.equal((e as CommandError).message, 'db-test: command failed (exit 1): the failing one');
+      assert.deepEqual(f, { code: 0, stdout: '0\n', stderr: '' });
+      assert.deepEqual(seen, ['first', '[as nobody] id -un; echo "$HOME"', "[sudo] printf %s 'no newline\n\nx'", 'the failing one', '[sudo] id -u']);
+      assert.deepEqual(logged.map((l) => l.code), [3, 0, 0, 1, 0]);
+      assert.equal(trips, 1);
+      // A command over its own limit is killed, and the others still answer.
+      const [slow, quick] = await c.runEach([{ cmd: ['sleep', '30'], timeoutMs: 1000, check: false }, { cmd: ['echo', 'after'] }]);
+      assert.equal((slow as { code: number }).code, 124);
+      assert.deepEqual(quick, { code: 0, stdout: 'after\n', stderr: '' });
+      // The whole batch is killed at its time limit, and says so.
+      await assert.rejects(c.runEach([{ cmd: ['true'] }, { cmd: ['sleep', '30'] }], { timeoutMs: 500 }), /db-test: commands timed out after 0\.5s and were killed: \[sudo\] true; \[sudo\] sleep 30/);
+    } finally {
+      await c.close();
+    }
+  });
+
   test('sudo that wants a password fails with the fix', async () => {
     const c = await SshConnection.connect(sshd.target({ user: NOPW_USER }));
     try {
@@ -173,6 +214,7 @@ describe('run', () => {
       });
       // even when the caller reads exit codes itself
       await assert.rejects(c.run(['true'], { check: false }), /password/);
+      await assert.rejects(c.runEach([{ cmd: ['true'] }, { cmd: ['true'], check: false }]), /db-test: sudo asks user pgha-nopw for a password/);
     } finally {
       await c.close();
     }

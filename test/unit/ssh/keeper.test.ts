@@ -64,6 +64,27 @@ describe('the connection keeper', () => {
     await second.close();
   });
 
+  test('a kept connection whose peer stops answering is replaced by a fresh one', async () => {
+    const first = await kept();
+    // The sshd process that serves this connection's channels.
+    const server = Number(await sessionPid(first));
+    await first.close();
+    // A healthy peer: the probe answers.
+    const again = await kept();
+    assert.equal(Number(await sessionPid(again)), server, 'the same connection');
+    await again.close();
+    process.kill(server, 'SIGSTOP');
+    try {
+      const t0 = Date.now();
+      const fresh = await kept();
+      assert.ok(Date.now() - t0 >= 1400, 'the probe waited its 1.5 s');
+      assert.notEqual(Number(await sessionPid(fresh)), server, 'a new connection');
+      await fresh.close();
+    } finally {
+      process.kill(server, 'SIGCONT');
+    }
+  });
+
   test('a command past its time limit is killed and reported as such; the connection still serves', async () => {
     const c = await kept();
     const started = Date.now();
