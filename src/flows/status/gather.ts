@@ -48,6 +48,19 @@ async function answer<T>(what: string, fn: () => Promise<T>): Promise<{ ok: T } 
   }
 }
 
+/** One part of a host's combined question (`asked`: the parts' results in `keys` order), read by `parse`; the error of the whole question or of that part otherwise. */
+async function partAnswer<K extends string, R, T>(q: { keys: K[]; asked?: Promise<{ ok: (R | Error)[] } | { error: string }> }, key: K, parse: (r: R) => T): Promise<{ ok: T } | { error: string }> {
+  const all = await q.asked!;
+  if ('error' in all) return all;
+  const r = all.ok[q.keys.indexOf(key)];
+  if (r instanceof Error) return { error: message(r) };
+  try {
+    return { ok: parse(r) };
+  } catch (err) {
+    return { error: message(err) };
+  }
+}
+
 /** Every question, asked over `reach`'s connections as they come up. */
 export async function gatherStatus(inv: Inventory, reach: Reach): Promise<StatusInputs> {
   const conn = (name: string) => reach.pending.get(name)!;
@@ -72,19 +85,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       return [h.name, { keys, asked }] as const;
     }),
   );
-  // One URL's answer, read by `parse`; the error of the whole question or of that URL otherwise.
-  const httpAnswer = async <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T): Promise<{ ok: T } | { error: string }> => {
-    const { keys, asked } = http.get(name)!;
-    const all = await asked!;
-    if ('error' in all) return all;
-    const r = all.ok[keys.indexOf(key)];
-    if (r instanceof Error) return { error: message(r) };
-    try {
-      return { ok: parse(r) };
-    } catch (err) {
-      return { error: message(err) };
-    }
-  };
+  const httpAnswer = <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T) => partAnswer(http.get(name)!, key, parse);
   // A host's other questions (root's and other users') in one round trip: its certificates, its data
   // disk, pgBackRest's info and its PostgreSQL, that last as it is the one most likely to hang.
   const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
@@ -103,19 +104,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       return [h.name, { keys, asked }] as const;
     }),
   );
-  // One command's answer, read by `parse`; the error of the batch or of that command otherwise.
-  const batchAnswer = async <T>(name: string, key: 'tls' | 'disk' | 'info' | 'psql', parse: (r: RunResult) => T): Promise<{ ok: T } | { error: string }> => {
-    const { keys, asked } = batches.get(name)!;
-    const all = await asked!;
-    if ('error' in all) return all;
-    const r = all.ok[keys.indexOf(key)];
-    if (r instanceof Error) return { error: message(r) };
-    try {
-      return { ok: parse(r) };
-    } catch (err) {
-      return { error: message(err) };
-    }
-  };
+  const batchAnswer = <T>(name: string, key: 'tls' | 'disk' | 'info' | 'psql', parse: (r: RunResult) => T) => partAnswer(batches.get(name)!, key, parse);
   const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
   const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
   const local = Promise.all(pg.map((h) => batchAnswer(h.name, 'psql', (r) => JSON.parse(r.stdout) as LocalPostgres)));
