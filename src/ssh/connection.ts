@@ -196,18 +196,25 @@ export abstract class ShellConnection implements Connection {
       raw = await this.exec(text, opts.stdin, timeoutMs);
       this.onResult?.(this.target.name, masked, { code: raw.code ?? -1, stdout: raw.stdout, stderr: raw.stderr, ms: Date.now() - started, quiet: opts.quietOutput });
     } catch (err) {
-      this.onResult?.(this.target.name, masked, { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err), ms: Date.now() - started });
-      if (err instanceof CommandTimeout) {
-        throw new CommandTimedOut(this.target.name, `command timed out after ${timeoutMs / 1000}s and was killed: ${masked}`);
-      }
-      if (err instanceof HostError) throw err;
-      throw new HostError(this.target.name, `could not run ${masked}: ${(err as Error).message}`);
+      throw this.notRun(err, [masked], timeoutMs, started);
     }
     const result = this.result(raw);
     if (result.code !== 0 && escalated) this.checkSudo(result);
     const failed = opts.check !== false ? this.failure(masked, raw, result) : undefined;
     if (failed) throw failed;
     return result;
+  }
+
+  /** The error to throw when the transport gave no answer (a timeout, a lost connection), each command logged as such. */
+  private notRun(err: unknown, shown: string[], timeoutMs: number, started: number): HostError {
+    for (const s of shown) this.onResult?.(this.target.name, s, { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err), ms: Date.now() - started });
+    const what = shown.join('; ');
+    if (err instanceof CommandTimeout) {
+      const [they, were] = shown.length === 1 ? ['command', 'was'] : ['commands', 'were'];
+      return new CommandTimedOut(this.target.name, `${they} timed out after ${timeoutMs / 1000}s and ${were} killed: ${what}`);
+    }
+    if (err instanceof HostError) return err;
+    return new HostError(this.target.name, `could not run ${what}: ${(err as Error).message}`);
   }
 
   /** A transport's answer as a RunResult: a signal as 128+N; stderr masked here, once (it is only ever shown). */
@@ -257,11 +264,7 @@ export abstract class ShellConnection implements Connection {
     try {
       raw = await this.exec(text, undefined, timeoutMs);
     } catch (err) {
-      for (const s of shown) this.onResult?.(this.target.name, s, { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err), ms: Date.now() - started });
-      const what = shown.join('; ');
-      if (err instanceof CommandTimeout) throw new CommandTimedOut(this.target.name, `commands timed out after ${timeoutMs / 1000}s and were killed: ${what}`);
-      if (err instanceof HostError) throw err;
-      throw new HostError(this.target.name, `could not run ${what}: ${(err as Error).message}`);
+      throw this.notRun(err, shown, timeoutMs, started);
     }
     const whole = this.result(raw);
     if (whole.code !== 0) this.checkSudo(whole);
