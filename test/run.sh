@@ -44,6 +44,7 @@ files=(
   test/unit/components/pgbackrest/record.test.ts
   test/unit/components/etcd/index.test.ts
   test/unit/components/etcd/membership.test.ts
+  test/unit/components/etcd/state.test.ts
   test/unit/components/patroni/members.test.ts
   test/unit/cluster/topology.test.ts
   test/unit/components/base/apt.test.ts
@@ -51,6 +52,7 @@ files=(
   test/unit/cluster/roll.test.ts
   test/unit/cluster/upgrade-plan.test.ts
   test/unit/components/tls/ca.test.ts
+  test/unit/components/tls/facts.test.ts
   test/unit/cluster/tls-conversion.test.ts
   test/unit/components/databases/sql.test.ts
   test/unit/components/notifications/notify.test.ts

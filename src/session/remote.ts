@@ -83,13 +83,20 @@ for f in [0-9]*; do [ -f "$f" ] && { printf '\\n@@%s %s@@\\n' "$m" "$f" > "m$f";
 printf '\\n@@%s end@@\\n' "$m" > end
 cat "$@" end`;
 
+/** The command asking several URLs at once (httpGetEach's), with what reads its answer. */
+export interface HttpEachCommand extends EachCommand {
+  cmd: string[];
+  /** Each URL's answer, or a RemoteError for a URL curl could not fetch, in the order asked. */
+  read(host: string, r: { code: number; stdout: string; stderr: string }): (HttpResult | RemoteError)[];
+}
+
 /**
- * GET of several URLs by ONE curl on `from`, all at once (a host's questions cost one process and
- * one SSH channel, not one each; Patroni's REST API over TLS answers each request ~40 ms late, its
- * reply waiting for curl's delayed ACK, so one after another they add up): each URL's answer, or a
- * RemoteError for a URL curl could not fetch, in the order asked.
+ * GET of several URLs by ONE curl, all at once (a host's questions cost one process, not one
+ * each; Patroni's REST API over TLS answers each request ~40 ms late, its reply waiting for curl's
+ * delayed ACK, so one after another they add up). Runs as any user; part of a runEach batch or
+ * on its own (httpGetEach).
  */
-export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
+export function httpEachCommand(urls: string[], opts: { timeoutSec?: number } = {}): HttpEachCommand {
   const timeoutSec = opts.timeoutSec ?? 3;
   // Not starting with @: curl reads a -w format that does from a file.
   const mark = `pgha-${randomBytes(6).toString('hex')}`;
@@ -97,26 +104,36 @@ export async function httpGetEach(from: Connection, urls: string[], opts: { time
   // As httpFrom: the cluster's HTTPS endpoints present certificates of the cluster CA.
   if (urls.some((u) => u.startsWith('https://'))) args.push('--cacert', CA_BUNDLE);
   urls.forEach((u, i) => args.push('-o', String(i), u));
-  const r = await from.run(['sh', '-c', EACH_SCRIPT, 'pgha-http', mark, ...args], { sudo: false, check: false, timeoutMs: (timeoutSec + 10) * 1000, display: `curl ${urls.join(' ')}` });
-  const out = r.stdout;
-  // Each URL's own line: its number, HTTP status, curl's exit code and error message.
-  const done = new Map<number, { status: number; exit: number; error: string }>();
-  for (const m of out.matchAll(new RegExp(`^${mark}-http (\\d+) (\\d{3}) (\\d+) ?(.*)$`, 'gm'))) {
-    done.set(Number(m[1]), { status: Number(m[2]), exit: Number(m[3]), error: m[4] });
-  }
-  const bodies = new Map<number, string>();
-  const marks = [...out.matchAll(new RegExp(`\\n@@${mark} (\\d+|end)@@\\n`, 'g'))];
-  marks.forEach((m, i) => {
-    if (m[1] !== 'end' && marks[i + 1]) bodies.set(Number(m[1]), out.slice(m.index! + m[0].length, marks[i + 1].index));
-  });
-  const complete = marks.at(-1)?.[1] === 'end';
-  return urls.map((url, i) => {
-    const d = done.get(i);
-    // No line of its own: curl itself failed (not installed, bad option, killed): every URL fails alike.
-    if (!d || !complete) return new RemoteError(`GET ${url} from ${from.target.name}: ${r.stderr.trim() || `curl exit ${r.code}`}`);
-    if (d.exit !== 0) return new RemoteError(`GET ${url} from ${from.target.name}: curl: (${d.exit}) ${d.error}`);
-    return { status: d.status, body: bodies.get(i) ?? '' };
-  });
+  const read = (host: string, r: { code: number; stdout: string; stderr: string }) => {
+    const out = r.stdout;
+    // Each URL's own line: its number, HTTP status, curl's exit code and error message.
+    const done = new Map<number, { status: number; exit: number; error: string }>();
+    for (const m of out.matchAll(new RegExp(`^${mark}-http (\\d+) (\\d{3}) (\\d+) ?(.*)$`, 'gm'))) {
+      done.set(Number(m[1]), { status: Number(m[2]), exit: Number(m[3]), error: m[4] });
+    }
+    const bodies = new Map<number, string>();
+    const marks = [...out.matchAll(new RegExp(`\\n@@${mark} (\\d+|end)@@\\n`, 'g'))];
+    marks.forEach((m, i) => {
+      if (m[1] !== 'end' && marks[i + 1]) bodies.set(Number(m[1]), out.slice(m.index! + m[0].length, marks[i + 1].index));
+    });
+    const complete = marks.at(-1)?.[1] === 'end';
+    return urls.map((url, i) => {
+      const d = done.get(i);
+      // No line of its own: curl itself failed (not installed, bad option, killed): every URL fails alike.
+      if (!d || !complete) return new RemoteError(`GET ${url} from ${host}: ${r.stderr.trim() || `curl exit ${r.code}`}`);
+      if (d.exit !== 0) return new RemoteError(`GET ${url} from ${host}: curl: (${d.exit}) ${d.error}`);
+      return { status: d.status, body: bodies.get(i) ?? '' };
+    });
+  };
+  // No limit of its own in a batch: curl's --max-time bounds it.
+  return { cmd: ['sh', '-c', EACH_SCRIPT, 'pgha-http', mark, ...args], display: `curl ${urls.join(' ')}`, check: false, read };
+}
+
+/** GET of several URLs by ONE curl on `from` (httpEachCommand): each URL's answer, or a RemoteError, in the order asked. */
+export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
+  const q = httpEachCommand(urls, opts);
+  const r = await from.run(q.cmd, { sudo: false, check: false, timeoutMs: ((opts.timeoutSec ?? 3) + 10) * 1000, display: q.display });
+  return q.read(from.target.name, r);
 }
 
 /**

@@ -35,22 +35,27 @@ export interface KeeperPlace {
 }
 
 /**
- * The keeper's socket for this pgha (its version and protocol in the name): in $XDG_RUNTIME_DIR/pgha,
- * else the user's cache directory. undefined when that directory is not the user's alone.
+ * The user's private runtime directory for pgha (made when missing): $PGHA_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/pgha, else the user's cache directory. undefined when it is not the user's alone.
  */
-export function keeperSocketPath(version: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function privateRuntimeDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const dir = env.PGHA_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'pgha') : envPaths('pgha', { suffix: '' }).cache);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);
-    // Whoever can open the socket runs commands on the hosts: the directory must be this user's only.
+    // Whoever can open the keeper's socket runs commands on the hosts: the directory must be this user's only.
     if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) return undefined;
   } catch {
     return undefined;
   }
-  return join(dir, `keeper-${KEEPER_PROTOCOL}-${version}.sock`);
+  return dir;
 }
 
+/** The keeper's socket for this pgha (its version and protocol in the name), in privateRuntimeDir. */
+export function keeperSocketPath(version: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dir = privateRuntimeDir(env);
+  return dir && join(dir, `keeper-${KEEPER_PROTOCOL}-${version}.sock`);
+}
 
 /** A connection to the socket at `path`, or undefined when nobody listens there. */
 export function dial(path: string): Promise<Socket | undefined> {

@@ -325,7 +325,8 @@ export const ETCD_RELEASES: Record<ReleaseName, { etcd: string; v2: 'available' 
 
 export const etcd: Component = {
   name: 'etcd',
-  packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client'] : []),
+  // curl: etcd's state is asked over its JSON gateway (state.ts).
+  packages: (_inv, h) => (h.roles.has('etcd') ? ['etcd-server', 'etcd-client', 'curl'] : []),
   platformProblem(_inv, platform, dcs) {
     const e = ETCD_RELEASES[platform.release.name];
     if (dcs !== 'etcd' || e.v2 === 'available') return null;

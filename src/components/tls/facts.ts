@@ -25,9 +25,18 @@ export interface HostTls {
 
 // `openssl pkey -pubout` prints the public key only. Markers start with @@ (PEM lines never do).
 // stat runs without a subshell: status asks this of every host each time, and processes are most
-// of what it costs a host.
-const TLS_FACTS = `d=${TLS_DIR}
-for s in "$@"; do
+// of what it costs a host. First, one stat of every file it reads (device and inode, change time
+// to the nanosecond, size, owner and mode): when that is what the caller last saw ($1), the files
+// are the ones it read then, and the answer is only "@@same" (no openssl, no cat).
+const TLS_FACTS = `known=$1; shift
+d=${TLS_DIR}
+services=$*
+set --
+for s in $services; do set -- "$@" "$d/$s.key" "$d/$s.crt"; done
+id=$(stat -c '%n %d:%i %z %s %U %G %a' -- "$@" ${CA_BUNDLE} 2>&1)
+if [ -n "$known" ] && [ "$id" = "$known" ]; then echo "@@same"; exit 0; fi
+echo "@@id"; printf '%s\\n' "$id"; echo "@@endid"
+for s in $services; do
   echo "@@service $s"
   k=$d/$s.key
   c=$d/$s.crt
@@ -84,9 +93,22 @@ export function parseTlsFacts(stdout: string): HostTls {
   return out;
 }
 
-/** The command reading a host's TLS state for its services (as root: the keys are their services' own). */
-export function tlsFactsCommand(services: readonly TlsService[]): EachCommand {
-  return { cmd: ['sh', '-c', TLS_FACTS, 'sh', ...services], display: `TLS facts: ${services.join(' ') || 'CA bundle'}` };
+/**
+ * The command reading a host's TLS state for its services (as root: the keys are their services'
+ * own). `known`: the files' identity from an earlier answer (tlsFactsIdentity): when they have
+ * not changed since, the answer is "same" (tlsFactsSame) and that earlier answer holds.
+ */
+export function tlsFactsCommand(services: readonly TlsService[], known = ''): EachCommand {
+  return { cmd: ['sh', '-c', TLS_FACTS, 'sh', known, ...services], display: `TLS facts: ${services.join(' ') || 'CA bundle'}` };
+}
+
+/** Whether the answer says the files are the ones of the identity the command was given. */
+export const tlsFactsSame = (stdout: string) => stdout.trim() === '@@same';
+
+/** The files' identity in a full answer ('' when there is none). */
+export function tlsFactsIdentity(stdout: string): string {
+  const m = /^@@id\n([\s\S]*?)\n?@@endid$/m.exec(stdout);
+  return m ? m[1] : '';
 }
 
 /** Reads a host's TLS state for its services. */

@@ -3,8 +3,8 @@
 import type { Inventory } from '../../inventory/index.js';
 import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
-import { httpGetEach, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
-import { etcdState } from '../../components/etcd/state.js';
+import { httpEachCommand, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
+import { etcdStateCommand, readEtcdState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
 import { dataDiskArgv, IO_WAIT_SQL, parseDataDisk } from '../../components/patroni/disk.js';
@@ -14,11 +14,12 @@ import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseTlsFacts, tlsFactsCommand } from '../../components/tls/facts.js';
+import { parseTlsFacts, tlsFactsCommand, tlsFactsIdentity, tlsFactsSame } from '../../components/tls/facts.js';
 import { splitPems } from '../../components/tls/inspect.js';
 import { caPaths, servicesOf, tlsOn, usesTls } from '../../components/tls/paths.js';
 import { certificateRows } from '../../components/tls/report.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
+import { TlsFactsCache } from './tls-cache.js';
 
 /** The cluster CA's certificates from the operator's machine (only the certificates: no key is read); none: the hosts' bundles decide. */
 async function localCas(inv: Inventory): Promise<X509Certificate[]> {
@@ -48,11 +49,15 @@ async function answer<T>(what: string, fn: () => Promise<T>): Promise<{ ok: T } 
   }
 }
 
-/** One part of a host's combined question (`asked`: the parts' results in `keys` order), read by `parse`; the error of the whole question or of that part otherwise. */
-async function partAnswer<K extends string, R, T>(q: { keys: K[]; asked?: Promise<{ ok: (R | Error)[] } | { error: string }> }, key: K, parse: (r: R) => T): Promise<{ ok: T } | { error: string }> {
-  const all = await q.asked!;
+type Part = 'http' | 'tls' | 'disk' | 'info' | 'etcd' | 'psql';
+type Batch = Promise<{ ok: Map<Part, RunResult | Error> } | { error: string }> | undefined;
+
+/** One part of a host's combined question, read by `parse`; the error of the whole question or of that part otherwise. */
+async function partAnswer<T>(asked: Batch, key: Part, parse: (r: RunResult) => T): Promise<{ ok: T } | { error: string }> {
+  const all = await asked!;
   if ('error' in all) return all;
-  const r = all.ok[q.keys.indexOf(key)];
+  const r = all.ok.get(key);
+  if (r === undefined) return { error: `${key} was not asked` };
   if (r instanceof Error) return { error: message(r) };
   try {
     return { ok: parse(r) };
@@ -72,7 +77,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   };
   const pg = inv.hostsWithRole('postgres');
   const proxies = inv.hostsWithRole('haproxy');
-  // A host's HTTP questions (Patroni's cluster view and its own state, HAProxy's stats) in one curl.
+  // A host's HTTP questions (Patroni's cluster view and its own state, HAProxy's stats): one curl.
   const http = new Map(
     inv.hosts.map((h) => {
       // HAProxy's local stats first: a hung Patroni (3 s per URL) does not hold them back.
@@ -81,45 +86,74 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
         ...(h.roles.has('postgres') ? { cluster: restapiUrl(inv, h, '/cluster'), self: restapiUrl(inv, h, '/patroni') } : {}),
       };
       const keys = Object.keys(urls) as (keyof typeof urls)[];
-      const asked = keys.length ? on(h.name, 'HTTP', (c) => httpGetEach(c, keys.map((k) => urls[k]!))) : undefined;
-      return [h.name, { keys, asked }] as const;
+      return [h.name, { keys, command: keys.length ? httpEachCommand(keys.map((k) => urls[k]!)) : undefined }] as const;
     }),
   );
-  const httpAnswer = <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T) => partAnswer(http.get(name)!, key, parse);
-  // A host's other questions (root's and other users') in one round trip: its certificates, its data
-  // disk, pgBackRest's info and its PostgreSQL, that last as it is the one most likely to hang.
+  // Each host's questions in one round trip (one SSH channel, one sudo): its HTTP questions, its
+  // certificates, its data disk, pgBackRest's info and its PostgreSQL, that last as it is the one
+  // most likely to hang; each as root or as its own user.
   const tlsHosts = tlsOn(inv) ? inv.hosts.filter(usesTls) : [];
+  // Each host's certificates as it last gave them: a host whose files have not changed only says so.
+  const tlsCache = TlsFactsCache.open(inv.cluster.name, inv.hosts);
+  const tlsKnown = new Map(tlsHosts.map((h) => [h.name, tlsCache.get(h.name, servicesOf(h))]));
   const infoHosts = inv.repositoryHost ? [inv.repositoryHost] : pg;
-  const batches = new Map(
+  // etcd's view from the first etcd host whose connection comes up, asked in that host's batch.
+  let etcdFrom: string | undefined;
+  const etcdHosts = inv.hostsWithRole('etcd');
+  // Registered before the batches wait for their connections, so the host is chosen before its batch is sent.
+  const etcdChosen = new Promise<string | undefined>((resolve) => {
+    let left = etcdHosts.length;
+    if (!left) resolve(undefined);
+    for (const h of etcdHosts) {
+      void conn(h.name).then((c) => {
+        left--;
+        if (c && etcdFrom === undefined) etcdFrom = h.name;
+        if (etcdFrom !== undefined || left === 0) resolve(etcdFrom);
+      });
+    }
+  });
+  const etcdCommand = etcdStateCommand(inv);
+  const batches = new Map<string, Batch>(
     inv.hosts.map((h) => {
-      const cmds: Partial<Record<'tls' | 'disk' | 'info' | 'psql', EachCommand>> = {
-        ...(tlsHosts.includes(h) ? { tls: tlsFactsCommand(servicesOf(h)) } : {}),
+      const httpCommand = http.get(h.name)!.command;
+      const cmds: Partial<Record<Part, EachCommand>> = {
+        ...(httpCommand ? { http: httpCommand } : {}),
+        ...(tlsHosts.includes(h) ? { tls: tlsFactsCommand(servicesOf(h), tlsKnown.get(h.name)?.id) } : {}),
         ...(h.roles.has('postgres') ? { disk: { cmd: dataDiskArgv(inv), user: 'postgres', display: 'data disk' } } : {}),
         // A shared repository path: pgBackRest runs on the database hosts.
         ...(infoHosts.includes(h) ? { info: { cmd: pgbackrestArgv(inv, INFO_ARGS), user: inv.repositoryHost ? REPO_USER : 'postgres', timeoutMs: PART_MS } } : {}),
+        // Only on the etcd host chosen (etcdFrom), known once the connections are up.
+        ...(h.roles.has('etcd') ? { etcd: { cmd: etcdCommand.cmd, display: etcdCommand.display, user: etcdCommand.user, check: false } } : {}),
         ...(h.roles.has('postgres') ? { psql: { ...sqlLocalCommand(inv, LOCAL_SQL), timeoutMs: PART_MS } } : {}),
       };
-      const keys = Object.keys(cmds) as (keyof typeof cmds)[];
-      const asked = keys.length ? on(h.name, 'questions', (c) => c.runEach(keys.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS })) : undefined;
-      return [h.name, { keys, asked }] as const;
+      const keys = Object.keys(cmds) as Part[];
+      if (!keys.length) return [h.name, undefined];
+      const asked = on(h.name, 'questions', async (c) => {
+        const parts = keys.filter((k) => k !== 'etcd' || etcdFrom === h.name);
+        const results = await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS });
+        return new Map(parts.map((k, i) => [k, results[i]]));
+      });
+      return [h.name, asked];
     }),
   );
-  const batchAnswer = <T>(name: string, key: 'tls' | 'disk' | 'info' | 'psql', parse: (r: RunResult) => T) => partAnswer(batches.get(name)!, key, parse);
+  const batchAnswer = <T>(name: string, key: Part, parse: (r: RunResult) => T) => partAnswer(batches.get(name), key, parse);
+  // One URL's answer from the host's curl (its failure, a RemoteError, is this answer's error).
+  const httpAnswer = <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T) =>
+    batchAnswer(name, 'http', (r) => {
+      const q = http.get(name)!;
+      const answer = q.command!.read(name, r)[q.keys.indexOf(key)];
+      if (answer instanceof Error) throw answer;
+      return parse(answer);
+    });
   const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
   const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
   const local = Promise.all(pg.map((h) => batchAnswer(h.name, 'psql', (r) => JSON.parse(r.stdout) as LocalPostgres)));
   const dataDisk = Promise.all(pg.map((h) => batchAnswer(h.name, 'disk', (r) => parseDataDisk(r.stdout))));
-  // etcd's view from the first etcd host that answers SSH.
   const etcd = (async () => {
-    const hosts = inv.hostsWithRole('etcd');
-    // The first etcd host whose connection comes up.
-    const from = await new Promise<string | undefined>((resolve) => {
-      let left = hosts.length;
-      if (!left) resolve(undefined);
-      for (const h of hosts) void conn(h.name).then((c) => (c ? resolve(h.name) : --left === 0 && resolve(undefined)));
-    });
+    const from = await etcdChosen;
     if (!from) return { error: 'no etcd host is reachable' };
-    return answer(`etcdctl on ${from}`, async () => ({ from, members: await etcdState(inv, (await conn(from))!) }));
+    const a = await batchAnswer(from, 'etcd', (r) => readEtcdState(inv, r));
+    return 'ok' in a ? { ok: { from, members: a.ok } } : a;
   })();
   const haproxy = Promise.all(proxies.map((h) => httpAnswer(h.name, 'stats', (r) => parseHaproxyCsv(r.body))));
   const backups = (async () => {
@@ -129,7 +163,18 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
   })();
   const tls = (async () => {
     const cas = await localCas(inv);
-    return Promise.all(tlsHosts.map((h) => batchAnswer(h.name, 'tls', (r) => certificateRows(inv, h, parseTlsFacts(r.stdout), cas, Date.now()))));
+    const rows = await Promise.all(
+      tlsHosts.map((h) =>
+        batchAnswer(h.name, 'tls', (r) => {
+          let facts = r.stdout;
+          if (tlsFactsSame(facts)) facts = tlsKnown.get(h.name)?.stdout ?? '';
+          else if (tlsFactsIdentity(facts)) tlsCache.set(h.name, servicesOf(h), { id: tlsFactsIdentity(facts), stdout: facts });
+          return certificateRows(inv, h, parseTlsFacts(facts), cas, Date.now());
+        }),
+      ),
+    );
+    tlsCache.save();
+    return rows;
   })();
 
   const [patroniAnswers, selfAnswers, localAnswers, etcdAnswer, haproxyAnswers, backupsAnswer, tlsAnswers, diskAnswers] = await Promise.all([patroni, self, local, etcd, haproxy, backups, tls, dataDisk]);
