@@ -139,9 +139,9 @@ const WRITE_FILE = [
 
 const STDERR_TAIL_LINES = 20;
 
-// runEach's script: $1 the batch's mark, then one shell text per command, each run in a subshell
+// runEach's script: $1 the batch's mark, $2 the users' groups looked up once, then one shell text per command, each run in a subshell
 // in turn. Its stdout and its stderr are each framed by marks on lines of their own.
-const EACH_SCRIPT = String.raw`m=$1; shift; i=0
+const EACH_SCRIPT = String.raw`m=$1; eval "$2"; shift 2; i=0
 for t in "$@"; do
   printf '\n%s %s\n' "$m" "$i"; printf '\n%s %s\n' "$m" "$i" >&2
   (eval "$t") </dev/null
@@ -248,17 +248,24 @@ export abstract class ShellConnection implements Connection {
     const mark = `pgha-${randomBytes(6).toString('hex')}`;
     // setpriv changes user without a PAM session (a fraction of sudo's cost): the user's primary
     // group and groups, and (--reset-env) its HOME, USER and LOGNAME as sudo -u sets them, a plain PATH.
+    const users = [...new Set(cmds.map((c) => c.user).filter((u): u is string => !!u && u !== 'root'))];
     const texts = cmds.map((c) => {
       const argv = (typeof c.cmd === 'string' ? ['sh', '-c', c.cmd] : c.cmd).map(shellQuote).join(' ');
       const limit = c.timeoutMs ? `timeout -k 1 ${Math.ceil(c.timeoutMs / 1000)}s ` : '';
-      if (!c.user || c.user === 'root') return `${limit}${argv}`;
-      const u = shellQuote(c.user);
-      return `${limit}setpriv --reuid=${u} --regid="$(id -g -- ${u})" --init-groups --reset-env -- ${argv}`;
+      if (!c.user || c.user === 'root') {
+        // A shell script as root without a limit of its own runs in the part's own subshell, not in a
+        // new sh (a process costs a host more than the bytes); the batch's variables unset first.
+        const script = typeof c.cmd === 'string' ? { text: c.cmd, args: [] } : c.cmd[0] === 'sh' && c.cmd[1] === '-c' && c.cmd.length >= 3 ? { text: c.cmd[2], args: c.cmd.slice(4) } : undefined;
+        return script && !limit ? `unset m i t c; set -- ${script.args.map(shellQuote).join(' ')}\n${script.text}` : `${limit}${argv}`;
+      }
+      return `${limit}setpriv --reuid=${shellQuote(c.user)} --regid="\${pgha_g${users.indexOf(c.user)}:?unknown user}" --init-groups --reset-env -- ${argv}`;
     });
+    // Each user's primary group, once a batch (not once a command).
+    const groups = users.map((u, i) => `pgha_g${i}=$(id -g -- ${shellQuote(u)})`).join('; ');
     const shown = cmds.map((c) => this.masker.mask(c.display ?? `${c.user ? `[as ${c.user}] ` : '[sudo] '}${commandText(c.cmd)}`));
     for (const s of shown) this.onCommand?.(this.target.name, s);
     // The batch gets run()'s sudo and time limit; the log gets its commands, one by one.
-    const { text } = this.wrap(['sh', '-c', EACH_SCRIPT, 'pgha-each', mark, ...texts], { sudo: true }, timeoutMs);
+    const { text } = this.wrap(['sh', '-c', EACH_SCRIPT, 'pgha-each', mark, groups, ...texts], { sudo: true }, timeoutMs);
     const started = Date.now();
     let raw: RawResult;
     try {

@@ -193,6 +193,14 @@ describe('run', () => {
       assert.deepEqual(seen, ['first', '[as nobody] id -un; echo "$HOME"', "[sudo] printf %s 'no newline\n\nx'", 'the failing one', '[sudo] id -u']);
       assert.deepEqual(logged.map((l) => l.code), [3, 0, 0, 1, 0]);
       assert.equal(trips, 1);
+      // Root's shell scripts run in the part's own subshell: their own arguments, none of the batch's variables.
+      const [g, h] = await c.runEach([{ cmd: ['sh', '-c', 'echo "$1|$2|${m-unset}${i-}${t-}${c-}"', 'name', 'a b', "c'd"] }, { cmd: 'echo "$#"; exit 4', check: false }]);
+      assert.deepEqual(g, { code: 0, stdout: "a b|c'd|unset\n", stderr: '' });
+      assert.deepEqual(h, { code: 4, stdout: '0\n', stderr: '' });
+      // Each user's group is looked up once a batch; a user the host does not know fails that part only.
+      const [n1, unknown, n2] = await c.runEach([{ cmd: ['id', '-gn'], user: 'nobody' }, { cmd: ['true'], user: 'pgha-no-such-user', check: false }, { cmd: ['id', '-un'], user: 'nobody' }]);
+      assert.deepEqual([n1, n2], [{ code: 0, stdout: 'nogroup\n', stderr: '' }, { code: 0, stdout: 'nobody\n', stderr: '' }]);
+      assert.ok(!(unknown instanceof Error) && unknown.code !== 0 && /unknown user/.test(unknown.stderr), JSON.stringify(unknown));
       // A command over its own limit is killed, and the others still answer.
       const [slow, quick] = await c.runEach([{ cmd: ['sleep', '30'], timeoutMs: 1000, check: false }, { cmd: ['echo', 'after'] }]);
       assert.equal((slow as { code: number }).code, 124);

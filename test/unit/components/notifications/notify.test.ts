@@ -92,7 +92,8 @@ test('the notifier returns at once and delivers one event in the background, wit
     const r = spawnSync('python3', [n.script, 'on_role_change', 'master', 't'], { env: n.env, encoding: 'utf8', timeout: 10_000 });
     const took = Date.now() - t0;
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(took < 1500, `the callback took ${took} ms`);
+    // Python's start and imports alone take up to 0.8 s on a slow 2-core machine; the delivery is the detached child's.
+    assert.ok(took < 3000, `the callback took ${took} ms`);
     for (let i = 0; i < 50 && got.length === 0; i++) await sleep(100);
     await sleep(500);
     assert.equal(got.length, 1);
@@ -120,7 +121,8 @@ test('a hanging receiver: the callback still returns at once; the test mode give
     const t0 = Date.now();
     const r = spawnSync('python3', [n.script, 'on_role_change', 'replica', 't'], { env: n.env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(Date.now() - t0 < 1500, `the callback took ${Date.now() - t0} ms`);
+    // Delivering in the foreground would take 3 tries of 1 s and 3 s of backoff.
+    assert.ok(Date.now() - t0 < 3000, `the callback took ${Date.now() - t0} ms`);
     // Test mode: one try, bounded by the 1 s timeout; exit 1 and the reason.
     const t1 = Date.now();
     const test = spawnSync('python3', [n.script, 'test'], { env: n.env, encoding: 'utf8', timeout: 20_000 });
