@@ -67,7 +67,7 @@ export async function httpFrom(
 }
 
 /**
- * httpGetEach's script: curl fetches every URL at once (-Z), each body into a file of its own
+ * httpEachCommand's script: curl fetches every URL at once (-Z), each body into a file of its own
  * (parallel transfers would interleave on one stream), in a directory on tmpfs where there is one
  * (a full disk must not keep status from asking). Then curl's line per URL, then each body after
  * a marker line ($1: a marker no answer can know in advance), then an end marker.
@@ -83,7 +83,7 @@ for f in [0-9]*; do [ -f "$f" ] && { printf '\\n@@%s %s@@\\n' "$m" "$f" > "m$f";
 printf '\\n@@%s end@@\\n' "$m" > end
 cat "$@" end`;
 
-/** The command asking several URLs at once (httpGetEach's), with what reads its answer. */
+/** The command asking several URLs at once, with what reads its answer. */
 export interface HttpEachCommand extends EachCommand {
   cmd: string[];
   /** Each URL's answer, or a RemoteError for a URL curl could not fetch, in the order asked. */
@@ -93,8 +93,8 @@ export interface HttpEachCommand extends EachCommand {
 /**
  * GET of several URLs by ONE curl, all at once (a host's questions cost one process, not one
  * each; Patroni's REST API over TLS answers each request ~40 ms late, its reply waiting for curl's
- * delayed ACK, so one after another they add up). Runs as any user; part of a runEach batch or
- * on its own (httpGetEach).
+ * delayed ACK, so one after another they add up). Runs as any user (status: a part of a host's
+ * runEach batch).
  */
 export function httpEachCommand(urls: string[], opts: { timeoutSec?: number } = {}): HttpEachCommand {
   const timeoutSec = opts.timeoutSec ?? 3;
@@ -127,13 +127,6 @@ export function httpEachCommand(urls: string[], opts: { timeoutSec?: number } = 
   };
   // No limit of its own in a batch: curl's --max-time bounds it.
   return { cmd: ['sh', '-c', EACH_SCRIPT, 'pgha-http', mark, ...args], display: `curl ${urls.join(' ')}`, check: false, read };
-}
-
-/** GET of several URLs by ONE curl on `from` (httpEachCommand): each URL's answer, or a RemoteError, in the order asked. */
-export async function httpGetEach(from: Connection, urls: string[], opts: { timeoutSec?: number } = {}): Promise<(HttpResult | RemoteError)[]> {
-  const q = httpEachCommand(urls, opts);
-  const r = await from.run(q.cmd, { sudo: false, check: false, timeoutMs: ((opts.timeoutSec ?? 3) + 10) * 1000, display: q.display });
-  return q.read(from.target.name, r);
 }
 
 /**

@@ -24,8 +24,8 @@ export interface HostTls {
 }
 
 // `openssl pkey -pubout` prints the public key only. Markers start with @@ (PEM lines never do).
-// stat runs without a subshell: status asks this of every host each time, and processes are most
-// of what it costs a host. First, one stat of every file it reads (device and inode, change time
+// Each file's stat runs without a subshell: status asks this of every host each time, and processes
+// are most of what it costs a host. First, one stat of every file it reads (device and inode, change time
 // to the nanosecond, size, owner and mode): when that is what the caller last saw ($1), the files
 // are the ones it read then, and the answer is only "@@same" (no openssl, no cat).
 const TLS_FACTS = `known=$1; shift

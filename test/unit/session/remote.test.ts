@@ -1,4 +1,4 @@
-// httpGetEach: several URLs asked at once by one curl (status's questions to a host), each answer
+// httpEachCommand: several URLs asked at once by one curl (status's questions to a host), each answer
 // (status, body exactly as sent) or that URL's own error, in the order asked; real curl, a
 // real local HTTP server.
 import { test } from 'node:test';
@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalConnection } from '../../../src/ssh/local.js';
-import { httpGetEach, RemoteError } from '../../../src/session/remote.js';
+import { httpEachCommand, RemoteError } from '../../../src/session/remote.js';
+
+/** The command run on this machine as status runs it on a host, and its answer read. */
+async function httpGetEach(conn: LocalConnection, urls: string[], opts: { timeoutSec?: number } = {}) {
+  const q = httpEachCommand(urls, opts);
+  return q.read(conn.target.name, await conn.run(q.cmd, { sudo: false, check: false, timeoutMs: 20_000 }));
+}
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
