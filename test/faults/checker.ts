@@ -201,8 +201,12 @@ export function directWriteProbe(cred: Credentials): { probe: MemberProbe; close
       }
       await c.query(`insert into ${PROBE_TABLE} (member) values ($1)`, [m.name]);
       return true;
-    } catch {
-      // Refused (read-only, down, unreachable): drop the connection, reconnect next round.
+    } catch (err) {
+      // Read-only (a standby): the session stays, and its next insert succeeds once the member
+      // is promoted (a transaction is read-only only while recovery runs). A new connection every
+      // round cost each replica a backend and a TLS handshake 4 times a second. Down or
+      // unreachable: drop it, reconnect next round.
+      if (isReadOnlyError(err)) return false;
       clients.delete(m.name);
       c?.end().catch(() => {});
       return false;
