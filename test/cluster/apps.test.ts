@@ -187,6 +187,14 @@ function watchLeader(old: string, until: () => boolean): Promise<number | null> 
   })();
 }
 
+/**
+ * An event is due within 5 s of the role change it reports (its time: Patroni's callback, once
+ * PostgreSQL is promoted). Patroni's REST API names the new leader before that, as soon as it
+ * holds the leader key: from that moment the bound leaves room for PostgreSQL's promotion too,
+ * which took up to 3 s on a loaded 2-core machine.
+ */
+const SEEN_SLACK_MS = 8000;
+
 /** A fault under the checker, with the time the new leader was first seen. */
 async function roleChange(name: string, fault: (c: FaultContext) => (r: FaultRun) => Promise<void>): Promise<{ result: ScenarioResult; from: number; seen: number | null; leaderBefore: string }> {
   let from = 0;
@@ -256,7 +264,7 @@ describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(events.map((e) => `${e.body.member}:${e.body.new_role}`).sort(), [`${leaderBefore}:replica`, `${result.leaderAfter}:leader`].sort(), summary.join('; '));
     for (const e of events) assert.ok(e.at - Date.parse(e.body.time) <= 5000, `slow: ${summary.join('; ')}`);
     const promoted = events.find((e) => e.body.new_role === 'leader')!;
-    assert.ok(seen !== null && Math.abs(promoted.at - seen) <= 5000, `the promotion event came ${(promoted.at - (seen ?? 0)) / 1000}s from the leader change`);
+    assert.ok(seen !== null && Math.abs(promoted.at - seen) <= SEEN_SLACK_MS, `the promotion event came ${(promoted.at - (seen ?? 0)) / 1000}s from the leader change`);
     assert.equal(promoted.body.old_role, 'replica');
     assert.ok((promoted.body.timeline ?? 0) >= 2, `timeline ${promoted.body.timeline}`);
     console.log(`# switchover events: ${summary.join('; ')}`);
@@ -272,7 +280,7 @@ describe('failover notifications (webhooks)', { timeout: 20 * 60_000 }, () => {
     assert.equal(promoted.length, 1, summary.join('; '));
     assert.equal(promoted[0].body.member, result.leaderAfter);
     assert.notEqual(promoted[0].body.member, leaderBefore);
-    assert.ok(promoted[0].at - Date.parse(promoted[0].body.time) <= 5000 && seen !== null && Math.abs(promoted[0].at - seen) <= 5000, summary.join('; '));
+    assert.ok(promoted[0].at - Date.parse(promoted[0].body.time) <= 5000 && seen !== null && Math.abs(promoted[0].at - seen) <= SEEN_SLACK_MS, summary.join('; '));
     assert.equal(new Set(events.map((e) => `${e.body.member}:${e.body.new_role}`)).size, events.length, `a duplicate event: ${summary.join('; ')}`);
     console.log(`# power-off events: ${summary.join('; ')}; write unavailability ${result.unavailabilityS}s`);
   });

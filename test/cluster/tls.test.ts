@@ -1,4 +1,5 @@
-// TLS on the lab's real cluster: a cluster deployed in clear text (tls: false) moved to TLS by
+// TLS on the lab's real cluster: a cluster deployed in clear text (tls: false; its apply killed at
+// six points on the way, the fault suite's scenario 7, then run again) moved to TLS by
 // pgha apply under a writer; then clear text refused on every link and verify-full accepted
 // with `pgha tls ca`'s certificate; private keys private; a certificate from another CA named
 // by verify and status and replaced by apply; `pgha tls renew` and `pgha tls renew --ca` under a
@@ -13,7 +14,7 @@ import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap } from '../helpers.js';
 import { connect, type Credentials } from '../faults/checker.js';
-import { assertNothingLost, faultContext, runScenario, type FaultContext, type ScenarioResult } from '../faults/suite.js';
+import { applyKilledAt, assertNothingLost, faultContext, runScenario, type FaultContext, type KillPoint, type ScenarioResult } from '../faults/suite.js';
 import { loadInventory, type Inventory } from '../../src/inventory/index.js';
 import { caPaths } from '../../src/components/tls/paths.js';
 
@@ -80,10 +81,32 @@ describe('TLS on every link', { timeout: 60 * 60_000 }, () => {
     writeFileSync(plainInventory, doc.toString());
   });
 
-  test('tls: false deploys a clear-text cluster, with a warning in apply and status', async () => {
+  // The deploy from fresh machines is also the fault suite's scenario 7: apply killed (SIGKILL,
+  // like a crash or a lost terminal) at six points, each run getting further, then run again.
+  test('tls: false from fresh machines, apply killed at six points then run again: converges, verifies, warns in apply and status', async () => {
+    const points: KillPoint[] = [
+      { name: 'during packages', when: /== stage packages:/, delayMs: 8000 },
+      // Every component's files come before any service starts, HAProxy's among them.
+      { name: 'during haproxy', when: /== stage haproxy:/, delayMs: 0 },
+      { name: 'after etcd', when: /stage etcd ok/, delayMs: 0 },
+      // The stanza is created once the leader runs, before the replicas start.
+      { name: 'during pgbackrest stanza', when: /== stage pgbackrest stanza/, delayMs: 1000 },
+      { name: 'during patroni start', when: /== stage patroni start \(replicas\)/, delayMs: 2000 },
+      { name: 'during the first backup', when: /== stage pgbackrest first backup/, delayMs: 1500 },
+    ];
+    const t = Date.now();
+    for (const p of points) {
+      const k = await applyKilledAt(plainInventory, p);
+      log(`apply killed ${p.name}: ${k.killed ? 'killed' : 'NOT killed (the run ended first)'}`);
+      // Each run gets further than the one before: the kill point must be reached.
+      assert.ok(k.killed || /VERIFY/.test(k.out), `${p.name}: the run neither reached the kill point nor finished:\n${k.out}`);
+    }
     const r = await pgha(['apply', '-i', plainInventory]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    log(`deploy without TLS: ${(r.ms / 1000).toFixed(1)} s`);
+    const verified = r.stdout.slice(r.stdout.indexOf('VERIFY'));
+    assert.match(verified, /^ok +patroni: leader node\d; 2 replica\(s\) streaming/m, r.stdout);
+    assert.doesNotMatch(verified, /FAILED/, r.stdout);
+    log(`deploy without TLS, killed at ${points.length} points and run again: ${((Date.now() - t) / 1000).toFixed(1)} s in all`);
     assert.match(r.stdout, /^note: WARNING: tls is false: etcd, Patroni's REST API and PostgreSQL speak clear text/m);
     const st = await pgha(['status', '-i', plainInventory]);
     assert.equal(st.code, 0, st.stdout + st.stderr);
