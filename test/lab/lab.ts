@@ -4,7 +4,7 @@
 //
 // API for other tests (stable; everything else in this file is internal):
 //   labConfig()             paths, bridge, addresses, release (from PGHA_LAB_DIR, PGHA_LAB_BRIDGE,
-//                           PGHA_LAB_SUBNET, PGHA_LAB_RELEASE, PGHA_LAB_BASE_DIR)
+//                           PGHA_LAB_SUBNET, PGHA_LAB_RELEASE)
 //   up(n = 4)               boots node1..nodeN (idempotent) and waits until each answers ssh
 //   down()                  stops everything and removes the machines' disks (base, keys, secrets stay)
 //   isUp(n = 4)             true when node1..nodeN are running
@@ -66,8 +66,6 @@ export interface LabConfig {
   keyPath: string;
   knownHostsPath: string;
   secretsPath: string;
-  /** Where the base images are (PGHA_LAB_BASE_DIR, else the lab dir): labs of one host can share them. */
-  baseRoot: string;
   /** Dir, bridge and subnet are the defaults (the release may differ). */
   isDefault: boolean;
   /** The machines' Debian release (PGHA_LAB_RELEASE; each has its own cached base image). */
@@ -130,7 +128,6 @@ export function labConfig(env: NodeJS.ProcessEnv = process.env): LabConfig {
     keyPath: path.join(dir, 'id_ed25519'),
     knownHostsPath: path.join(dir, 'known_hosts'),
     secretsPath: path.join(dir, 'lab.secrets.yml'),
-    baseRoot: path.resolve(env.PGHA_LAB_BASE_DIR || dir),
     isDefault: dir === DEFAULTS.dir && bridge === DEFAULTS.bridge && `${intToIp(network)}/${prefixLength}` === DEFAULTS.subnet,
     release,
   };
@@ -164,7 +161,7 @@ function paths(cfg: LabConfig, name: string) {
   };
 }
 /** The cached base image of the lab's release (bookworm keeps the name it always had). */
-const baseDir = (cfg: LabConfig) => path.join(cfg.baseRoot, cfg.release === 'bookworm' ? 'base' : `base-${cfg.release}`);
+const baseDir = (cfg: LabConfig) => path.join(cfg.dir, cfg.release === 'bookworm' ? 'base' : `base-${cfg.release}`);
 const acngPidFile = (cfg: LabConfig) => path.join(cfg.dir, 'apt-cacher-ng.pid');
 /**
  * The machine's name for systemd-nspawn. nspawn names the host side of its link `vb-` + this
@@ -452,7 +449,7 @@ export function ensureBase(cfg: LabConfig = labConfig(), log: (s: string) => voi
   const marker = path.join(base, 'etc/pgha-lab-base');
   const built = () => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === BASE_VERSION;
   if (built()) return;
-  fs.mkdirSync(cfg.baseRoot, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(cfg.dir, { recursive: true, mode: 0o700 });
   const lock = `${base}.lock`;
   let waiting = false;
   for (;;) {
