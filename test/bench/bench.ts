@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { pgha, recap, REPO, type CliResult } from '../helpers.js';
-import { faultContext, partitionLeader, poweroffLeader, runScenario, type FaultContext, type FaultRun } from '../faults/suite.js';
+import { faultContext, partitionLeader, poweroffLeader, runScenario, switchover, type FaultContext, type FaultRun } from '../faults/suite.js';
 import { CONDITIONS, degradedTable, runCondition, type DegradedResult } from '../faults/degraded.js';
 import type { TimingProfile } from '../../src/inventory/index.js';
 
@@ -254,6 +254,20 @@ async function measure(first: boolean): Promise<void> {
       must(v, 'verify after patronictl switchover');
     }
     record('reference: patronictl switchover on the leader host', ref);
+    // Patroni's own switchover (POST /switchover, no drain in HAProxy first) under the same writer:
+    // what pgha's drain saves clients of the primary port (writes refused as read-only).
+    const direct: number[] = [];
+    const readOnly: number[] = [];
+    for (let i = 0; i < runs(3); i++) {
+      const { result } = await runScenario(ctx, 'Patroni POST /switchover', switchover(ctx));
+      if (result.lost) {
+        console.error(`Patroni POST /switchover run ${i + 1}: ${result.problems.join('; ')}`);
+        process.exit(1);
+      }
+      direct.push(result.unavailabilityS);
+      readOnly.push(result.readOnlyErrors);
+    }
+    record('reference: Patroni POST /switchover (no drain): write unavailability through HAProxy', direct, undefined, `writes refused as read-only per run: ${readOnly.join(', ')}`);
   }
 
   if (wanted('failover')) {

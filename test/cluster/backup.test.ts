@@ -1,14 +1,15 @@
 // Backups and restores on the lab's real cluster: pgha backup / backups, a restore target that
 // is refused without touching anything, a point-in-time restore drill (rows written before the
 // target come back, rows after it do not, on every member), and backups plus WAL archiving
-// after a switchover. Leaves a verified cluster behind.
+// after a switchover; the archive_command wrapper's question to etcd (who holds the leader key).
+// Leaves a verified cluster behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha } from '../helpers.js';
-import { archiveNow, DB, leader, members, psql, sh, sleep, verified as verifiedOn } from './lab-cluster.js';
+import { archiveCommandOn, archiveNow, DB, leader, members, psql, sh, sleep, verified as verifiedOn } from './lab-cluster.js';
 import { formatBytes } from '../../src/flows/backup/format.js';
 
 let inventory: string;
@@ -180,5 +181,21 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     assert.ok(afterWal > before && afterWal >= seg, `${before} -> ${afterWal}`);
     await sh('node4', 'sudo -u pgbackrest pgbackrest --stanza=main check');
     await verified();
+  });
+
+  test('archive_command asks etcd who holds the leader key: a whole segment goes from the leader; from a replica it is "not archived yet"', async () => {
+    const now = await leader();
+    const replica = DB.find((h) => h !== now)!;
+    // A segment both have (archived already: pushing it again is a no-op for pgBackRest).
+    const seg = await archiveNow(now);
+    const push = (host: string) => archiveCommandOn(host, seg);
+    const fromReplica = await push(replica);
+    assert.equal(fromReplica.code, 1, fromReplica.err);
+    assert.equal(
+      fromReplica.err,
+      `pgha archive-push: ${seg}: this member (${replica}) does not hold the leader key (${now} does) and no newer timeline is in the archive yet; not archived yet`,
+    );
+    const fromLeader = await push(now);
+    assert.equal(fromLeader.code, 0, fromLeader.err);
   });
 });

@@ -64,6 +64,20 @@ export async function leader(): Promise<string> {
   return ls[0].name;
 }
 
+/**
+ * pgha's archive_command wrapper run on `host` as PostgreSQL's archiver runs it (as postgres), on a
+ * copy of the host's WAL segment `seg`: its exit code and what it said.
+ */
+export async function archiveCommandOn(host: string, seg: string, major = 15): Promise<{ code: number; err: string }> {
+  const r = await lab.ssh(
+    host,
+    `d=$(mktemp -d) && chmod 755 "$d" && sudo cp /var/lib/postgresql/${major}/main/pg_wal/${seg} "$d/" && sudo chown postgres "$d/${seg}" && ` +
+      `cd /tmp && sudo -u postgres /usr/local/lib/pgha/pgbackrest-archive-push "$d/${seg}"; rc=$?; sudo rm -rf "$d"; exit $rc`,
+    { timeoutMs: 60_000 },
+  );
+  return { code: r.code, err: r.stderr.trim() };
+}
+
 /** Completes the current WAL segment on the leader and waits until pgBackRest has archived it; its name. */
 export async function archiveNow(host: string): Promise<string> {
   const seg = await psql(host, 'select pg_walfile_name(pg_switch_wal())');

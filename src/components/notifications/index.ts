@@ -8,6 +8,7 @@ import { directory } from '../../engine/index.js';
 import type { Inventory } from '../../inventory/index.js';
 import { fileOp } from '../../render/op.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
+import { dataDir } from '../patroni/paths.js';
 import { renderedFile, type Component, type RenderInput } from '../types.js';
 
 export const NOTIFY_SCRIPT = '/usr/local/lib/pgha/notify';
@@ -25,13 +26,14 @@ export function webhookOrigin(url: string): string {
 }
 
 /** The notifier's settings for a member (secret: the headers from the secrets file). */
-export function notifyConfig(inv: Inventory, memberName: string): string {
+export function notifyConfig(inv: Inventory, memberName: string, dataDirectory: string): string {
   const secretHeaders = inv.secrets?.webhook_headers ?? {};
   return `${JSON.stringify(
     {
       cluster: inv.cluster.name,
       member: memberName,
       postgres_port: inv.patroni.postgres_port,
+      data_dir: dataDirectory,
       superuser: inv.patroni.users.superuser,
       retries: inv.notifications.retries,
       webhooks: inv.notifications.webhooks.map((w) => ({ name: w.name, url: w.url, timeout: w.timeout, headers: { ...w.headers, ...(secretHeaders[w.name] ?? {}) } })),
@@ -41,11 +43,11 @@ export function notifyConfig(inv: Inventory, memberName: string): string {
   )}\n`;
 }
 
-function notificationFiles({ inv, host }: RenderInput): RenderedFile[] {
+function notificationFiles({ inv, host, platform }: RenderInput): RenderedFile[] {
   if (!host.roles.has('postgres') || !patroniCallbacks(inv)) return [];
   return [
     renderFile('notifications', NOTIFY_SCRIPT, 'notify.py.hbs', {}, { mode: 0o755 }),
-    { path: NOTIFY_CONFIG, content: notifyConfig(inv, host.name), owner: 'postgres', group: 'postgres', mode: 0o600, component: 'notifications', secret: true },
+    { path: NOTIFY_CONFIG, content: notifyConfig(inv, host.name, dataDir(inv, platform.release)), owner: 'postgres', group: 'postgres', mode: 0o600, component: 'notifications', secret: true },
   ];
 }
 

@@ -13,6 +13,9 @@ export const POSTGRES_HOME = '/var/lib/postgresql';
 /** The PostgreSQL major: the inventory's, else the default of the hosts' Debian release. */
 export const postgresMajor = (inv: Inventory, release: Release): number => inv.cluster.postgres_version ?? PATRONI_RELEASES[release.name].postgres;
 
+/** Patroni's leader key in etcd (its value: the leader's member name). */
+export const leaderKey = (inv: Inventory) => `${inv.patroni.namespace}${inv.cluster.name}/leader`;
+
 export const dataDir = (inv: Inventory, release: Release) => `/var/lib/postgresql/${postgresMajor(inv, release)}/main`;
 export const binDir = (inv: Inventory, release: Release) => `/usr/lib/postgresql/${postgresMajor(inv, release)}/bin`;
 

@@ -4,8 +4,8 @@
 import type { Inventory } from '../../inventory/index.js';
 import { renderFile, type RenderedFile } from '../../render/template.js';
 import { hostPort } from '../../session/remote.js';
-import { dataDir } from '../patroni/paths.js';
-import type { RenderInput } from '../types.js';
+import { dataDir, leaderKey } from '../patroni/paths.js';
+import type { Dcs, RenderInput } from '../types.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
 import { ARCHIVE_PUSH, PGBACKREST_CONF, PGBACKREST_SSH_CONFIG, RECORD_BACKUPS, recordKey, REPO_USER } from './paths.js';
 import { CA_BUNDLE, certFile, keyFile, tlsOn } from '../tls/paths.js';
@@ -25,11 +25,27 @@ function context(inv: Inventory, host: RenderInput['host'], platform: RenderInpu
   };
 }
 
-export function pgbackrestFiles({ inv, host, platform }: RenderInput): RenderedFile[] {
+/**
+ * What the archive_command wrapper asks etcd: who holds the leader key (Patroni's DCS: the v2 API
+ * for `etcd`, the v3 JSON gateway for `etcd3`), as postgres with the host's PostgreSQL certificate.
+ */
+function leaderKeyContext(inv: Inventory, host: RenderInput['host'], dcs: Dcs) {
+  const key = leaderKey(inv);
+  return {
+    member: host.name,
+    etcd3: dcs === 'etcd3',
+    etcdEndpoints: etcdEndpoints(inv),
+    leaderKey: key,
+    leaderKeyBase64: Buffer.from(key).toString('base64'),
+    tls: tlsOn(inv) ? { ca: CA_BUNDLE, cert: certFile('postgres'), key: keyFile('postgres') } : false,
+  };
+}
+
+export function pgbackrestFiles({ inv, host, platform, dcs }: RenderInput): RenderedFile[] {
   const ctx = context(inv, host, platform);
   const files: RenderedFile[] = [];
   if (host.roles.has('postgres')) {
-    files.push(renderFile('pgbackrest', ARCHIVE_PUSH, 'archive-push.sh.hbs', ctx, { mode: 0o755 }));
+    files.push(renderFile('pgbackrest', ARCHIVE_PUSH, 'archive-push.sh.hbs', { ...ctx, ...leaderKeyContext(inv, host, dcs) }, { mode: 0o755 }));
     files.push(renderFile('pgbackrest', PGBACKREST_CONF, 'db.conf.hbs', ctx, { owner: 'postgres', group: 'postgres', mode: 0o640 }));
     if (inv.repositoryHost) files.push(renderFile('pgbackrest', PGBACKREST_SSH_CONFIG, 'ssh-client.conf.hbs', ctx, { owner: 'postgres', group: 'postgres', mode: 0o600 }));
   }

@@ -22,6 +22,7 @@ import type { Session } from '../../session/session.js';
 import { etcdEndpoints } from '../etcd/endpoints.js';
 import { CA_BUNDLE, certFile, keyFile, tlsOn } from '../tls/paths.js';
 import { currentLeader } from '../patroni/cluster.js';
+import { leaderKey } from '../patroni/paths.js';
 import { check, renderedFile, type Component, type RenderInput } from '../types.js';
 
 const VIP_DEFAULT = '/etc/default/vip-manager';
@@ -53,7 +54,7 @@ function vipFiles({ inv, host }: RenderInput): RenderedFile[] {
   if (!inv.vip || !host.roles.has('postgres')) return [];
   const ctx = {
     vip: inv.vip,
-    key: `${inv.patroni.namespace}${inv.cluster.name}/leader`,
+    key: leaderKey(inv),
     member: host.name,
     endpoints: etcdEndpoints(inv).join(','),
     interval: VIP_INTERVAL_MS,

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,14 +23,14 @@ const HOOKS = (url: string) => `notifications:\n  webhooks:\n    - name: oncall\
 const load = (extra: string, secrets = `${TEST_SECRETS}webhook_headers:\n  oncall: {Authorization: Bearer s3cr3t-t0ken}\n`) => loadWith(extra, secrets);
 
 /** The notifier and its settings for pg1, written where python3 can run them. */
-function installNotifier(inv: Inventory): { script: string; env: NodeJS.ProcessEnv } {
+function installNotifier(inv: Inventory, dataDirectory?: string): { script: string; env: NodeJS.ProcessEnv } {
   const files = renderHost(inv, 'pg1', { dcs: 'etcd' });
   const dir = mkdtempSync(join(tmpdir(), 'pgha-notifier-'));
   const script = join(dir, 'notify');
   writeFileSync(script, files.find((f) => f.path === NOTIFY_SCRIPT)!.content, { mode: 0o755 });
   // No PostgreSQL here: the timeline is null (psql fails fast against a port nobody listens on).
   const cfg = JSON.parse(files.find((f) => f.path === NOTIFY_CONFIG)!.content);
-  writeFileSync(join(dir, 'notify.json'), JSON.stringify({ ...cfg, postgres_port: 1 }));
+  writeFileSync(join(dir, 'notify.json'), JSON.stringify({ ...cfg, postgres_port: 1, ...(dataDirectory ? { data_dir: dataDirectory } : {}) }));
   return { script, env: { ...process.env, PGHA_NOTIFY_CONFIG: join(dir, 'notify.json'), PGHOST: '127.0.0.1' } };
 }
 
@@ -106,6 +106,40 @@ test('the notifier returns at once and delivers one event in the background, wit
     assert.equal(headers.authorization, 'Bearer s3cr3t-t0ken');
     assert.equal(headers['x-team'], 'dba');
     assert.equal(headers['content-type'], 'application/json');
+  } finally {
+    server.close();
+  }
+});
+
+test("a promotion that SQL does not show within 3 s (a loaded host): the event names the newest timeline of the member's pg_wal", async () => {
+  const got: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      got.push(JSON.parse(data));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const { inv } = await load(HOOKS(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`));
+    const data = mkdtempSync(join(tmpdir(), 'pgha-notifier-data-'));
+    mkdirSync(join(data, 'pg_wal'));
+    // The promotion writes its new timeline's history file first; older ones and segments beside it.
+    for (const f of ['00000002.history', '0000000E.history', '0000000F.history', '0000000E0000000000000041', '0000000F0000000000000041.partial']) writeFileSync(join(data, 'pg_wal', f), '');
+    const n = installNotifier(inv!, data);
+    assert.equal(spawnSync('python3', [n.script, 'on_role_change', 'master', 't'], { env: n.env, encoding: 'utf8', timeout: 10_000 }).status, 0);
+    for (let i = 0; i < 80 && got.length === 0; i++) await sleep(100);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].new_role, 'leader');
+    assert.equal(got[0].timeline, 15);
+    // A demotion is not guessed from files: without an answer from PostgreSQL it stays null.
+    assert.equal(spawnSync('python3', [n.script, 'on_role_change', 'replica', 't'], { env: n.env, encoding: 'utf8', timeout: 10_000 }).status, 0);
+    for (let i = 0; i < 80 && got.length === 1; i++) await sleep(100);
+    assert.equal(got.length, 2);
+    assert.equal(got[1].new_role, 'replica');
+    assert.equal(got[1].timeline, null);
   } finally {
     server.close();
   }
