@@ -85,7 +85,9 @@ export async function archiveNow(host: string): Promise<string> {
     if ((await psql(host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return seg;
     await sleep(1000);
   }
-  throw new Error(`${host}: ${seg} not archived after 60 s`);
+  // Why not: what PostgreSQL's archiver and pgha's wrapper said last.
+  const why = await lab.ssh(host, "sudo journalctl -u patroni --since '-90s' --no-pager | grep -E 'pgha archive-push|archive command|archiv' | tail -6", { timeoutMs: 30_000 });
+  throw new Error(`${host}: ${seg} not archived after 60 s; the journal:\n${why.stdout.trim()}`);
 }
 
 /** `pgha verify` until it passes (HAProxy may need a few checks to see new roles), at most about a minute. */
