@@ -80,13 +80,22 @@ export async function archiveCommandOn(host: string, seg: string, major = 15): P
 
 /** Completes the current WAL segment on the leader and waits until pgBackRest has archived it; its name. */
 export async function archiveNow(host: string): Promise<string> {
+  // A commit first: with no WAL written since the last switch, pg_switch_wal does nothing and
+  // names the segment in use, which then waits for the next switch (seen on an idle cluster).
+  await psql(host, 'select txid_current()');
   const seg = await psql(host, 'select pg_walfile_name(pg_switch_wal())');
   for (let i = 0; i < 60; i++) {
     if ((await psql(host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return seg;
     await sleep(1000);
   }
   // Why not: what PostgreSQL's archiver and pgha's wrapper said last.
-  const why = await lab.ssh(host, "sudo journalctl -u patroni --since '-90s' --no-pager | grep -E 'pgha archive-push|archive command|archiv' | tail -6", { timeoutMs: 30_000 });
+  const why = await lab.ssh(
+    host,
+    "sudo journalctl -u patroni --since '-90s' --no-pager | grep -E 'pgha archive-push|archive command|archiv' | tail -6; " +
+      "echo '--- the archiver now:'; ps -eo pid,ppid,etimes,args --forest | grep -A4 '[a]rchiver'; " +
+      "echo '--- ready:'; sudo sh -c 'ls $(sudo -u postgres psql -XAtc \"show data_directory\")/pg_wal/archive_status | grep ready'",
+    { timeoutMs: 30_000 },
+  );
   throw new Error(`${host}: ${seg} not archived after 60 s; the journal:\n${why.stdout.trim()}`);
 }
 
