@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import * as lab from '../lab/lab.js';
 import { ensureCluster, pgha } from '../helpers.js';
-import { archiveCommandOn, archiveNow, DB, leader, members, psql, sh, sleep, verified as verifiedOn } from './lab-cluster.js';
+import { assertArchiveCommandAsksLeaderKey, archiveNow, DB, leader, members, psql, sh, sleep, verified as verifiedOn } from './lab-cluster.js';
 import { formatBytes } from '../../src/flows/backup/format.js';
 
 let inventory: string;
@@ -184,18 +184,6 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
   });
 
   test('archive_command asks etcd who holds the leader key: a whole segment goes from the leader; from a replica it is "not archived yet"', async () => {
-    const now = await leader();
-    const replica = DB.find((h) => h !== now)!;
-    // A segment both have (archived already: pushing it again is a no-op for pgBackRest).
-    const seg = await archiveNow(now);
-    const push = (host: string) => archiveCommandOn(host, seg);
-    const fromReplica = await push(replica);
-    assert.equal(fromReplica.code, 1, fromReplica.err);
-    assert.equal(
-      fromReplica.err,
-      `pgha archive-push: ${seg}: this member (${replica}) does not hold the leader key (${now} does) and no newer timeline is in the archive yet; not archived yet`,
-    );
-    const fromLeader = await push(now);
-    assert.equal(fromLeader.code, 0, fromLeader.err);
+    await assertArchiveCommandAsksLeaderKey();
   });
 });

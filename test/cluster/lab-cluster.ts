@@ -65,17 +65,33 @@ export async function leader(): Promise<string> {
 }
 
 /**
- * pgha's archive_command wrapper run on `host` as PostgreSQL's archiver runs it (as postgres), on a
- * copy of the host's WAL segment `seg`: its exit code and what it said.
+ * pgha's archive_command wrapper run as PostgreSQL's archiver runs it (as postgres) on the leader
+ * and on a replica, on a copy of a segment both have (archived already: pushing it again is a no-op
+ * for pgBackRest). The wrapper asks etcd who holds the leader key: the leader pushes; the replica
+ * is told "not archived yet" (exit 1), naming the leader.
  */
-export async function archiveCommandOn(host: string, seg: string, major = 15): Promise<{ code: number; err: string }> {
-  const r = await lab.ssh(
-    host,
-    `d=$(mktemp -d) && chmod 755 "$d" && sudo cp /var/lib/postgresql/${major}/main/pg_wal/${seg} "$d/" && sudo chown postgres "$d/${seg}" && ` +
-      `cd /tmp && sudo -u postgres /usr/local/lib/pgha/pgbackrest-archive-push "$d/${seg}"; rc=$?; sudo rm -rf "$d"; exit $rc`,
-    { timeoutMs: 60_000 },
+export async function assertArchiveCommandAsksLeaderKey(): Promise<void> {
+  const now = await leader();
+  const replica = DB.find((h) => h !== now)!;
+  const seg = await archiveNow(now);
+  const push = async (host: string) => {
+    const r = await lab.ssh(
+      host,
+      `pgdata=$(sudo -u postgres psql -XAtc 'show data_directory') && d=$(mktemp -d) && chmod 755 "$d" && ` +
+        `sudo cp "$pgdata/pg_wal/${seg}" "$d/" && sudo chown postgres "$d/${seg}" && ` +
+        `cd /tmp && sudo -u postgres /usr/local/lib/pgha/pgbackrest-archive-push "$d/${seg}"; rc=$?; sudo rm -rf "$d"; exit $rc`,
+      { timeoutMs: 60_000 },
+    );
+    return { code: r.code, err: r.stderr.trim() };
+  };
+  const fromReplica = await push(replica);
+  assert.equal(fromReplica.code, 1, fromReplica.err);
+  assert.equal(
+    fromReplica.err,
+    `pgha archive-push: ${seg}: this member (${replica}) does not hold the leader key (${now} does) and no newer timeline is in the archive yet; not archived yet`,
   );
-  return { code: r.code, err: r.stderr.trim() };
+  const fromLeader = await push(now);
+  assert.equal(fromLeader.code, 0, fromLeader.err);
 }
 
 /** Completes the current WAL segment on the leader and waits until pgBackRest has archived it; its name. */
