@@ -64,6 +64,7 @@ files=(
   test/unit/flows/init/hostkeys.test.ts
   test/unit/flows/backup.test.ts
   test/unit/flows/status.test.ts
+  test/unit/flows/status-gather.test.ts
   test/unit/ssh/ssh.test.ts
   test/unit/ssh/known-hosts.test.ts
   test/unit/ssh/connection.test.ts

@@ -233,6 +233,10 @@ describe('TLS on every link', { timeout: 60 * 60_000 }, () => {
     const st = await pgha(['status', '-i', inventory]);
     assert.equal(st.code, 1, st.stdout + st.stderr);
     assert.match(st.stdout, /^ {2}- certificate node3: \/etc\/pgha\/tls\/etcd\.crt: not signed by the cluster CA \(issuer: CN=rogue\)/m);
+    // Whichever etcd host status asks first, etcd is shown as the healthy hosts see it: node3's own
+    // view (its client certificate refused everywhere) would call the whole cluster down.
+    for (const h of ['node1', 'node2']) assert.match(st.stdout, new RegExp(`^${h} +healthy`, 'm'), st.stdout);
+    assert.match(st.stdout, /^node3 +unhealthy \(SSL certificate problem/m, st.stdout);
     const a = await pgha(['apply', '-i', inventory]);
     assert.equal(a.code, 0, a.stdout + a.stderr);
     assert.match(a.stdout, /^node3: changed certificate etcd: issue \(not signed by the cluster CA \(issuer: CN=rogue\)\)/m);

@@ -4,7 +4,8 @@ import type { Inventory } from '../../inventory/index.js';
 import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
 import { httpEachCommand, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
-import { etcdStateCommand, readEtcdState } from '../../components/etcd/state.js';
+import { etcdStateCommand, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
+import { etcdctlAs } from '../../components/etcd/endpoints.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
 import { dataDiskArgv, IO_WAIT_SQL, parseDataDisk } from '../../components/patroni/disk.js';
@@ -153,7 +154,22 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     const from = await etcdChosen;
     if (!from) return { error: 'no etcd host is reachable' };
     const a = await batchAnswer(from, 'etcd', (r) => readEtcdState(inv, r));
-    return 'ok' in a ? { ok: { from, members: a.ok } } : a;
+    const healthy = (members: EtcdMemberState[]) => members.filter((m) => m.healthy).length;
+    const quorum = Math.floor(etcdHosts.length / 2) + 1;
+    if ('ok' in a && healthy(a.ok) >= quorum) return { ok: { from, members: a.ok } };
+    // Before etcd is called down, the other etcd hosts are asked: the asker's own link or client
+    // certificate (one from another CA) makes every member look unhealthy from there alone.
+    const others = await Promise.all(
+      etcdHosts
+        .filter((h) => h.name !== from)
+        .map(async (h) => {
+          const b = await on(h.name, 'etcd state', (c) => c.run(etcdCommand.cmd, { ...etcdctlAs(inv), display: etcdCommand.display, check: false, timeoutMs: QUESTION_MS }));
+          return 'ok' in b ? { from: h.name, members: readEtcdState(inv, b.ok) } : undefined;
+        }),
+    );
+    const views = [...('ok' in a ? [{ from, members: a.ok }] : []), ...others.filter((v) => v !== undefined)];
+    const best = views.reduce<(typeof views)[number] | undefined>((x, v) => (!x || healthy(v.members) > healthy(x.members) ? v : x), undefined);
+    return best ? { ok: best } : { error: 'error' in a ? a.error : 'no answer' };
   })();
   const haproxy = Promise.all(proxies.map((h) => httpAnswer(h.name, 'stats', (r) => parseHaproxyCsv(r.body))));
   const backups = (async () => {
