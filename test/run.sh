@@ -41,6 +41,7 @@ files=(
   test/unit/components/base/release.test.ts
   test/unit/components/patroni/timing.test.ts
   test/unit/components/pgbackrest/archive-push.test.ts
+  test/unit/components/pgbackrest/check-args.test.ts
   test/unit/components/pgbackrest/record.test.ts
   test/unit/components/etcd/index.test.ts
   test/unit/components/etcd/membership.test.ts

@@ -183,6 +183,24 @@ describe('backups and restores on the lab', { timeout: 60 * 60_000 }, () => {
     await verified();
   });
 
+  test("verify: pgBackRest checks the leader alone, the repository host's link to each replica is tried too; one broken fails verify naming it", async () => {
+    const l = await leader();
+    const other = DB.find((h) => h !== l)!;
+    const keys = '/var/lib/postgresql/.ssh/authorized_keys';
+    await sh(other, `sudo mv ${keys} ${keys}.away`);
+    try {
+      const v = await pgha(['verify', '-i', inventory]);
+      assert.equal(v.code, 1, v.stdout + v.stderr);
+      const addr = lab.machineAddress(other).replace(/\./g, '\\.');
+      assert.match(v.stdout, new RegExp(`^FAILED pgbackrest \\(node4\\): check failed: node4 cannot reach ${other} as pgBackRest does \\(ssh postgres@${addr}\\): .*Permission denied`, 'm'), v.stdout);
+    } finally {
+      await sh(other, `sudo mv ${keys}.away ${keys}`);
+    }
+    const ok = await pgha(['verify', '-i', inventory]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^ok +pgbackrest \(node4\): stanza main ok/m);
+  });
+
   test('archive_command asks etcd who holds the leader key: a whole segment goes from the leader; from a replica it is "not archived yet"', async () => {
     await assertArchiveCommandAsksLeaderKey();
   });

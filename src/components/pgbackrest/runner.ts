@@ -43,10 +43,48 @@ export async function stanzaInfo(session: Session, runner?: Runner): Promise<Sta
   return parseInfo(r.stdout, session.inv.pgbackrest.stanza);
 }
 
-/** `pgbackrest check`: WAL archiving works (a WAL switch archived to the repository). true or the reason. */
+/** The options of one database host in the repository host's pgbackrest.conf (templates/pgbackrest/repo.conf.hbs writes pgN-these). */
+export const PG_HOST_OPTIONS = ['host', 'host-user', 'path', 'port', 'socket-path', 'user'] as const;
+
+/**
+ * On the repository host: the leader as pgBackRest's only database host (pg1; every other pgN reset
+ * to nothing). pgBackRest opens its pgN hosts one after another, each an SSH session and queries at
+ * about 0.1 s each (its wait loop), so three cost 2.5-4 s; the archive check needs the leader only.
+ */
+export function leaderOnlyArgs(inv: Inventory, leader: string): string[] {
+  const pg = inv.hostsWithRole('postgres');
+  const host = pg.find((h) => h.name === leader);
+  if (!host) throw new PghaError(`the leader ${leader} is not a postgres host of the inventory`);
+  return [`--pg1-host=${host.address}`, ...pg.slice(1).flatMap((_, i) => PG_HOST_OPTIONS.map((o) => `--reset-pg${i + 2}-${o}`))];
+}
+
+/**
+ * The link pgBackRest takes from the repository host to a database host (SSH as postgres, with
+ * the repository user's key and known_hosts; pgBackRest installed there), without its queries.
+ */
+export const remoteLinkArgv = (address: string) => ['ssh', '-o', 'BatchMode=yes', '-o', 'LogLevel=error', '-o', 'ConnectTimeout=10', `postgres@${address}`, 'pgbackrest', 'version'];
+
+/**
+ * `pgbackrest check`: WAL archiving works (a WAL switch archived to the repository). true or the reason.
+ * With a repository host and a leader: pgBackRest checks the leader alone while the repository
+ * host's link to every other member is tried at the same time (a backup after a failover takes it).
+ */
 export async function stanzaCheck(session: Session, runner?: Runner): Promise<true | string> {
-  const r = await pgbackrest(session, runner ?? (await pgbackrestRunner(session)), ['check'], { check: false, timeoutMs: 120_000 });
-  return r.code === 0 ? true : lastLines(r, 2);
+  runner ??= await pgbackrestRunner(session);
+  const { inv } = session;
+  const leader = inv.repositoryHost?.name === runner.conn.target.name ? await currentLeader(session) : undefined;
+  if (!leader || !inv.hostsWithRole('postgres').some((h) => h.name === leader.name)) {
+    const r = await pgbackrest(session, runner, ['check'], { check: false, timeoutMs: 120_000 });
+    return r.code === 0 ? true : lastLines(r, 2);
+  }
+  const others = inv.hostsWithRole('postgres').filter((h) => h.name !== leader.name);
+  const [r, ...links] = await Promise.all([
+    pgbackrest(session, runner, [...leaderOnlyArgs(inv, leader.name), 'check'], { check: false, timeoutMs: 120_000 }),
+    ...others.map((h) => runner.conn.run(remoteLinkArgv(h.address), { user: runner.user, check: false, timeoutMs: 30_000 })),
+  ]);
+  if (r.code !== 0) return lastLines(r, 2);
+  const broken = others.flatMap((h, i) => (links[i].code === 0 ? [] : [`${runner.conn.target.name} cannot reach ${h.name} as pgBackRest does (ssh postgres@${h.address}): ${lastLines(links[i]) || `exit ${links[i].code}`}`]));
+  return broken.length ? broken.join('; ') : true;
 }
 
 /**
