@@ -5,7 +5,6 @@ import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
 import { httpEachCommand, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
 import { etcdStateCommand, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
-import { etcdctlAs } from '../../components/etcd/endpoints.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
 import { dataDiskArgv, IO_WAIT_SQL, parseDataDisk } from '../../components/patroni/disk.js';
@@ -163,7 +162,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       etcdHosts
         .filter((h) => h.name !== from)
         .map(async (h) => {
-          const b = await on(h.name, 'etcd state', (c) => c.run(etcdCommand.cmd, { ...etcdctlAs(inv), display: etcdCommand.display, check: false, timeoutMs: QUESTION_MS }));
+          const b = await on(h.name, 'etcd state', (c) => c.run(etcdCommand.cmd, { user: etcdCommand.user, sudo: etcdCommand.sudo, display: etcdCommand.display, check: false, timeoutMs: QUESTION_MS }));
           return 'ok' in b ? { from: h.name, members: readEtcdState(inv, b.ok) } : undefined;
         }),
     );
