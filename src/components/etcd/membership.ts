@@ -7,6 +7,7 @@ import { InputError, PghaError } from '../../errors.js';
 import type { Operation } from '../../engine/index.js';
 import type { Connection } from '../../ssh/index.js';
 import { etcdctlAsAt, etcdctlAsFor, etcdctlAt } from './endpoints.js';
+import { quorum } from './state.js';
 
 export interface LiveMember {
   /** Hexadecimal, as etcdctl takes it. */
@@ -153,7 +154,6 @@ export interface MembershipPlan {
   changes: MembershipChange[];
 }
 
-const quorum = (voters: number) => Math.floor(voters / 2) + 1;
 const names = (xs: string[]) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
 
 /**

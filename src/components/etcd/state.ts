@@ -98,6 +98,9 @@ export async function etcdState(inv: Inventory, from: Connection): Promise<EtcdM
   return readEtcdState(inv, await from.run(cmd, { ...as, display, check: false, timeoutMs: 25_000 }));
 }
 
+/** Members that make a majority of `voters`. */
+export const quorum = (voters: number) => Math.floor(voters / 2) + 1;
+
 /** The verdict on a state: true, or what is wrong. */
 export function etcdProblem(members: EtcdMemberState[]): true | string {
   const sick = members.filter((m) => !m.healthy);

@@ -72,12 +72,13 @@ export const remoteLinkArgv = (address: string) => ['ssh', '-o', 'BatchMode=yes'
 export async function stanzaCheck(session: Session, runner?: Runner): Promise<true | string> {
   runner ??= await pgbackrestRunner(session);
   const { inv } = session;
+  const pg = inv.hostsWithRole('postgres');
   const leader = inv.repositoryHost?.name === runner.conn.target.name ? await currentLeader(session) : undefined;
-  if (!leader || !inv.hostsWithRole('postgres').some((h) => h.name === leader.name)) {
+  if (!leader || !pg.some((h) => h.name === leader.name)) {
     const r = await pgbackrest(session, runner, ['check'], { check: false, timeoutMs: 120_000 });
     return r.code === 0 ? true : lastLines(r, 2);
   }
-  const others = inv.hostsWithRole('postgres').filter((h) => h.name !== leader.name);
+  const others = pg.filter((h) => h.name !== leader.name);
   const [r, ...links] = await Promise.all([
     pgbackrest(session, runner, [...leaderOnlyArgs(inv, leader.name), 'check'], { check: false, timeoutMs: 120_000 }),
     ...others.map((h) => runner.conn.run(remoteLinkArgv(h.address), { user: runner.user, check: false, timeoutMs: 30_000 })),

@@ -4,7 +4,7 @@ import type { Inventory } from '../../inventory/index.js';
 import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
 import { httpEachCommand, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
-import { etcdStateCommand, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
+import { etcdStateCommand, quorum, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
 import { dataDiskArgv, IO_WAIT_SQL, parseDataDisk } from '../../components/patroni/disk.js';
@@ -154,8 +154,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     if (!from) return { error: 'no etcd host is reachable' };
     const a = await batchAnswer(from, 'etcd', (r) => readEtcdState(inv, r));
     const healthy = (members: EtcdMemberState[]) => members.filter((m) => m.healthy).length;
-    const quorum = Math.floor(etcdHosts.length / 2) + 1;
-    if ('ok' in a && healthy(a.ok) >= quorum) return { ok: { from, members: a.ok } };
+    if ('ok' in a && healthy(a.ok) >= quorum(etcdHosts.length)) return { ok: { from, members: a.ok } };
     // Before etcd is called down, the other etcd hosts are asked: the asker's own link or client
     // certificate (one from another CA) makes every member look unhealthy from there alone.
     const others = await Promise.all(

@@ -1,7 +1,7 @@
 // `pgha status`'s pure part: the raw answers gathered from the hosts -> one report with a
 // verdict and its reasons. No I/O here, so it is tested from captured real outputs.
 export type { PatroniSelf } from '../../components/patroni/cluster.js';
-import type { EtcdMemberState } from '../../components/etcd/state.js';
+import { quorum, type EtcdMemberState } from '../../components/etcd/state.js';
 import { upServers, type HaproxyServer } from '../../components/haproxy/state.js';
 import { isLeaderRole, isRunningState as isUp, lagOf, leaderOf, normalizeRole, streamingReplicas, type PatroniCluster, type PatroniRole, type PatroniSelf, type ReplicaState } from '../../components/patroni/cluster.js';
 import { archivingFails, type StanzaInfo } from '../../components/pgbackrest/info.js';
@@ -289,10 +289,10 @@ export function assembleStatus(inp: StatusInputs): StatusReport {
   if ('ok' in inp.etcd) {
     etcd = inp.etcd.ok.members.map((m) => ({ name: m.name, healthy: m.healthy, leader: m.leader, ...(m.error ? { error: m.error } : {}) }));
     const healthy = etcd.filter((m) => m.healthy).length;
-    const quorum = Math.floor(inp.etcdHosts.length / 2) + 1;
-    if (healthy < quorum) {
+    const needs = quorum(inp.etcdHosts.length);
+    if (healthy < needs) {
       down = true;
-      reasons.unshift(`etcd has no quorum: ${healthy} of ${inp.etcdHosts.length} members healthy (needs ${quorum})`);
+      reasons.unshift(`etcd has no quorum: ${healthy} of ${inp.etcdHosts.length} members healthy (needs ${needs})`);
     } else {
       for (const m of etcd.filter((x) => !x.healthy)) reasons.push(`etcd member ${m.name} is not healthy${m.error ? `: ${m.error}` : ''}`);
       const leaders = etcd.filter((m) => m.leader).length;
