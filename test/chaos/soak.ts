@@ -6,7 +6,7 @@
 // the double-primary check, no diverged WAL in the archive, and `pgha verify`. Used by
 // `npm run chaos` (test/chaos/chaos.ts) and test/cluster/chaos.test.ts.
 import pg from 'pg';
-import { Checker, connect, longestGapS, problems, WRITES_TABLE, type Credentials, type Endpoint } from '../faults/checker.js';
+import { Checker, connect, longestGapS, lostTiming, problems, WRITES_TABLE, type Credentials, type Endpoint } from '../faults/checker.js';
 import {
   clusterView,
   divergedInArchive,
@@ -308,6 +308,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const allProblems = [
     ...notes,
     ...problems(report),
+    // Each lost write against the fault that came next (the one that could have cut it off).
+    ...report.lost.slice(0, 10).map((seq) => {
+      const at = ackAt.get(seq) ?? 0;
+      const next = windows.find((w) => w.from >= at);
+      return next ? `fault #${next.f.n} (${next.f.kind}): ${lostTiming(checker.writer.acks, [seq], next.from)}` : `after the last fault: ${lostTiming(checker.writer.acks, [seq], windows.at(-1)?.from ?? started)}`;
+    }),
     ...faults.filter((f) => f.error).map((f) => `fault #${f.n} (${f.kind}) failed: ${f.error}`),
     ...(faults.length ? [] : ['no fault was injected']),
     ...(diverged.length ? [`WAL written after a timeline fork reached the archive: ${diverged.join(', ')}`] : []),

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { compareRows, isReadOnlyError, longestGapS, PrimaryProbe, problems, Writer, type Ack, type CheckReport, type Member } from '../faults/checker.js';
+import { compareRows, isReadOnlyError, longestGapS, lostTiming, PrimaryProbe, problems, Writer, type Ack, type CheckReport, type Member } from '../faults/checker.js';
 
 const acks = (seqs: number[], step = 100): Ack[] => seqs.map((seq, i) => ({ seq, at: 1000 + i * step }));
 
@@ -34,6 +34,19 @@ test('write unavailability is the longest gap, including from the start and to t
   assert.equal(longestGapS(a, -10_000, 9400), 11.1);
   assert.equal(longestGapS(a, 1000, 30_000), 20.7);
   assert.equal(longestGapS([], 1000, 4000), 3);
+});
+
+test('a lost write is placed against the fault: how long before or after it was acknowledged, and whether it was the last one before', () => {
+  const a: Ack[] = [
+    { seq: 20, at: 9900 },
+    { seq: 21, at: 9950 },
+    { seq: 22, at: 9980 },
+    { seq: 30, at: 25_000 },
+  ];
+  assert.equal(
+    lostTiming(a, [22, 21, 30], 10_000),
+    'lost writes: 22 acknowledged 0.020 s before the fault (the last acknowledgement before it), 21 acknowledged 0.050 s before the fault, 30 acknowledged 15.000 s after the fault',
+  );
 });
 
 const members: Member[] = ['node1', 'node2', 'node3'].map((name, i) => ({ name, host: '127.0.0.1', port: 1 + i }));

@@ -269,6 +269,22 @@ export function longestGapS(acks: Ack[], from: number, to: number): number {
   return Math.round(gap / 100) / 10;
 }
 
+/**
+ * When each lost write was acknowledged, from the fault (negative: before it), and whether it was
+ * the last acknowledgement before the fault: a loss right at the fault is the asynchronous
+ * replication window (a commit the leader acknowledged before any replica received it); one
+ * long before it, or after recovery, is something else.
+ */
+export function lostTiming(acks: Ack[], lost: number[], t0: number): string {
+  const at = new Map(acks.map((a) => [a.seq, a.at]));
+  const lastBefore = acks.filter((a) => a.at <= t0).at(-1)?.seq;
+  const each = lost.slice(0, 10).map((seq) => {
+    const s = ((at.get(seq) ?? NaN) - t0) / 1000;
+    return `${seq} acknowledged ${Math.abs(s).toFixed(3)} s ${s <= 0 ? 'before' : 'after'} the fault${seq === lastBefore ? ' (the last acknowledgement before it)' : ''}`;
+  });
+  return `lost writes: ${each.join(', ')}`;
+}
+
 /** Compares the acknowledged numbers with the rows found: lost = acknowledged but absent; duplicated = present more than once. */
 export function compareRows(acks: Ack[], found: Map<number, number>): { lost: number[]; duplicated: number[] } {
   const lost = acks.filter((a) => !found.has(a.seq)).map((a) => a.seq);

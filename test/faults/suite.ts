@@ -13,7 +13,7 @@ import { openSession } from '../../src/session/session.js';
 import { httpFrom } from '../../src/session/remote.js';
 import { restapiUrl } from '../../src/components/patroni/paths.js';
 import { CA_BUNDLE, caPaths, certFile, keyFile } from '../../src/components/tls/paths.js';
-import { Checker, connect, problems, type CheckReport, type Credentials, type Endpoint, type Member, type MemberProbe } from './checker.js';
+import { Checker, connect, lostTiming, problems, type CheckReport, type Credentials, type Endpoint, type Member, type MemberProbe } from './checker.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -291,6 +291,7 @@ export async function runScenario(ctx: FaultContext, scenario: string, fault: (r
     notes.push(`scenario error: ${err instanceof Error ? err.message : String(err)}`);
   }
   const report = await checker.finish();
+  if (report.lost.length) notes.push(lostTiming(checker.writer.acks, report.lost, t0));
   const diverged = (await divergedInArchive(ctx)).filter((s) => !divergedBefore.has(s));
   // Evidence for the report: which member pushed it, and what Patroni and the wrapper logged around it.
   for (const seg of diverged) {
