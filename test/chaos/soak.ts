@@ -305,15 +305,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   const kinds = new Map<string, number>();
   for (const e of reader.errors) kinds.set(e.text, (kinds.get(e.text) ?? 0) + 1);
+  // The lost writes, grouped by the fault that came next after each (the one that could have cut them off).
+  const nextFault = new Map<(typeof windows)[number] | undefined, number[]>();
+  for (const seq of report.lost) {
+    const next = windows.find((w) => w.from >= (ackAt.get(seq) ?? 0));
+    nextFault.set(next, [...(nextFault.get(next) ?? []), seq]);
+  }
+  const lostByFault = [...nextFault].map(([next, seqs]) =>
+    next ? `fault #${next.f.n} (${next.f.kind}): ${lostTiming(checker.writer.acks, seqs, next.from)}` : `after the last fault: ${lostTiming(checker.writer.acks, seqs, windows.at(-1)?.from ?? started)}`,
+  );
   const allProblems = [
     ...notes,
     ...problems(report),
-    // Each lost write against the fault that came next (the one that could have cut it off).
-    ...report.lost.slice(0, 10).map((seq) => {
-      const at = ackAt.get(seq) ?? 0;
-      const next = windows.find((w) => w.from >= at);
-      return next ? `fault #${next.f.n} (${next.f.kind}): ${lostTiming(checker.writer.acks, [seq], next.from)}` : `after the last fault: ${lostTiming(checker.writer.acks, [seq], windows.at(-1)?.from ?? started)}`;
-    }),
+    ...lostByFault,
     ...faults.filter((f) => f.error).map((f) => `fault #${f.n} (${f.kind}) failed: ${f.error}`),
     ...(faults.length ? [] : ['no fault was injected']),
     ...(diverged.length ? [`WAL written after a timeline fork reached the archive: ${diverged.join(', ')}`] : []),

@@ -37,15 +37,10 @@ test('write unavailability is the longest gap, including from the start and to t
 });
 
 test('a lost write is placed against the fault: how long before or after it was acknowledged, and whether it was the last one before', () => {
-  const a: Ack[] = [
-    { seq: 20, at: 9900 },
-    { seq: 21, at: 9950 },
-    { seq: 22, at: 9980 },
-    { seq: 30, at: 25_000 },
-  ];
+  // Acknowledged at 1.000, 6.000, 11.000 and 16.000 s; the fault at 11.020 s.
   assert.equal(
-    lostTiming(a, [22, 21, 30], 10_000),
-    'lost writes: 22 acknowledged 0.020 s before the fault (the last acknowledgement before it), 21 acknowledged 0.050 s before the fault, 30 acknowledged 15.000 s after the fault',
+    lostTiming(acks([20, 21, 22, 30], 5000), [22, 21, 30], 11_020),
+    'lost writes: 22 acknowledged 0.020 s before the fault (the last acknowledgement before it), 21 acknowledged 5.020 s before the fault, 30 acknowledged 4.980 s after the fault',
   );
 });
 
