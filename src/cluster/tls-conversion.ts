@@ -61,6 +61,8 @@ interface Member {
   conn: Connection;
   running: boolean;
   text: string | null;
+  /** Asked only when wanted: the conversion's pause marker is there. */
+  paused?: boolean;
 }
 
 /**
@@ -68,27 +70,35 @@ interface Member {
  * wrote counts (on a fresh host Debian's etcd runs with Debian's own file, a single-member
  * etcd that is not the cluster's: nothing to move).
  */
-async function members(ctx: ApplyContext, role: 'etcd' | 'postgres', service: string, path: string): Promise<Member[]> {
+async function members(ctx: ApplyContext, role: 'etcd' | 'postgres', service: string, path: string, marker = false): Promise<Member[]> {
   return Promise.all(
     ctx.session.withRole(role).map(async (conn) => {
-      const text = await conn.readFile(path);
+      // Asked at once: every apply asks them (twice) before its certificates are taken up.
+      const [text, active, paused] = await Promise.all([
+        conn.readFile(path),
+        conn.run(['systemctl', 'is-active', '--quiet', service], { check: false }),
+        marker ? conn.run(['test', '-e', PAUSE_MARKER], { sudo: false, check: false }) : undefined,
+      ]);
       return {
         host: ctx.session.inv.host(conn.target.name),
         conn,
-        running: (await conn.run(['systemctl', 'is-active', '--quiet', service], { check: false })).code === 0,
+        running: active.code === 0,
         text: text !== null && text.includes(HEADER) ? text : null,
+        ...(paused ? { paused: paused.code === 0 } : {}),
       };
     }),
   );
 }
+
+/** etcd's and Patroni's members, asked at once (`marker`: whether each Patroni host has the pause marker too). */
+const bothMembers = (ctx: ApplyContext, marker = false) => Promise.all([members(ctx, 'etcd', 'etcd', ETCD_CONFIG), members(ctx, 'postgres', 'patroni', PATRONI_CONFIG, marker)]);
 
 /**
  * `tls: false` on a cluster that runs with TLS: refused, nothing changed. Taking a cluster back
  * to clear text is not something apply does on the side.
  */
 export async function refuseTlsOff(ctx: ApplyContext): Promise<void> {
-  const etcd = await members(ctx, 'etcd', 'etcd', ETCD_CONFIG);
-  const patroni = await members(ctx, 'postgres', 'patroni', PATRONI_CONFIG);
+  const [etcd, patroni] = await bothMembers(ctx);
   const running = [
     ...etcd.filter((m) => m.running && m.text && etcdConfigState(m.text) !== 'plain').map((m) => `etcd on ${m.host.name}`),
     ...patroni.filter((m) => m.running && m.text && patroniConfigState(m.text) === 'tls').map((m) => `Patroni on ${m.host.name}`),
@@ -107,8 +117,7 @@ export async function refuseTlsOff(ctx: ApplyContext): Promise<void> {
  * certificates, and nothing may ask them over TLS before.
  */
 export async function runningInClearText(ctx: ApplyContext): Promise<boolean> {
-  const etcd = await members(ctx, 'etcd', 'etcd', ETCD_CONFIG);
-  const patroni = await members(ctx, 'postgres', 'patroni', PATRONI_CONFIG);
+  const [etcd, patroni] = await bothMembers(ctx);
   return etcd.some((m) => m.running && m.text !== null && etcdConfigState(m.text) !== 'tls') || patroni.some((m) => m.running && m.text !== null && patroniConfigState(m.text) !== 'tls');
 }
 
@@ -118,9 +127,8 @@ export async function convertToTls(ctx: ApplyContext): Promise<void> {
   const inv = session.inv;
   if (!tlsOn(inv)) return;
   const say = (s: string) => rollout.reporter.progress('tls', s);
-  const etcd = (await members(ctx, 'etcd', 'etcd', ETCD_CONFIG)).filter((m) => m.running && m.text !== null);
-  const patroni = (await members(ctx, 'postgres', 'patroni', PATRONI_CONFIG)).filter((m) => m.running && m.text !== null);
-  const paused = (await Promise.all(patroni.map((m) => m.conn.run(['test', '-e', PAUSE_MARKER], { sudo: false, check: false })))).some((r) => r.code === 0);
+  const [etcd, patroni] = (await bothMembers(ctx, true)).map((ms) => ms.filter((m) => m.running && m.text !== null));
+  const paused = patroni.some((m) => m.paused);
   const etcdState = (m: Member) => etcdConfigState(m.text!);
   const patroniState = (m: Member) => patroniConfigState(m.text!);
   const etcdTodo = etcd.filter((m) => etcdState(m) !== 'tls');

@@ -17,7 +17,7 @@ import { pgbackrestRunner, stanzaInfo } from '../components/pgbackrest/runner.js
 import type { Release } from '../components/base/release.js';
 import { dataDir, PATRONI_CONFIG } from '../components/patroni/paths.js';
 import type { ApplyContext, HostRoleFacts, Topology, TopologyFacts, TopologyPhase, TopologyStep } from '../components/types.js';
-import { formatSeconds, Steps, type Reporter } from '../engine/index.js';
+import { formatSeconds, parseServiceShow, SERVICE_SHOW, Steps, type Reporter } from '../engine/index.js';
 import { InputError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { HEADER } from '../render/template.js';
@@ -25,8 +25,10 @@ import type { Session } from '../session/session.js';
 import type { Connection } from '../ssh/index.js';
 import { planSwitchover, switchoverNow } from './leader-change.js';
 
-// What a host runs of pgha's roles, in one round trip: "NAME ACTIVE ENABLED" per service, then flags.
-const HOST_FACTS = `for s in patroni etcd haproxy; do echo "service $s $(systemctl is-active "$s" 2>/dev/null | head -n1) $(systemctl is-enabled "$s" 2>/dev/null | head -n1)"; done
+// What a host runs of pgha's roles, in one round trip: its services' state (SERVICE_SHOW), then flags.
+const ROLE_SERVICES = ['patroni', 'etcd', 'haproxy'] as const;
+const HOST_FACTS = `(set -- ${ROLE_SERVICES.join(' ')}; ${SERVICE_SHOW})
+echo @@flags
 [ -f "$1/PG_VERSION" ] && echo pgdata
 [ -d "$2/member" ] && echo etcddata
 [ -f "$3" ] && echo patroniconfig
@@ -36,10 +38,12 @@ true`;
 
 /** The HOST_FACTS script's output, read (pure). */
 export function parseHostFacts(stdout: string): HostRoleFacts & { etcdctl: boolean } {
-  const lines = stdout.split('\n').map((l) => l.trim());
-  const svc = (name: string) => {
-    const f = lines.find((l) => l.startsWith(`service ${name} `))?.split(' ') ?? [];
-    return { active: f[2] === 'active' || f[2] === 'activating' || f[2] === 'reloading', enabled: f[3] === 'enabled' };
+  const at = stdout.indexOf('@@flags\n');
+  const services = parseServiceShow(at < 0 ? '' : stdout.slice(0, at), ROLE_SERVICES);
+  const lines = (at < 0 ? stdout : stdout.slice(at)).split('\n').map((l) => l.trim());
+  const svc = (name: (typeof ROLE_SERVICES)[number]) => {
+    const f = services.get(name)!;
+    return { active: f.active === 'active' || f.active === 'activating' || f.active === 'reloading', enabled: f.enabled === 'enabled' };
   };
   const has = (flag: string) => lines.includes(flag);
   return {

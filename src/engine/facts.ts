@@ -1,8 +1,9 @@
-// Facts are read from the host, never assumed. Each kind is read for many names in one
-// round trip and cached per host for the stage; an op that changes something invalidates
-// what it touched. Ops declare what they need (Operation.needs) so the engine can read a
-// host's facts up front in a few round trips instead of one per op.
-import type { Connection } from '../ssh/index.js';
+// Facts are read from the host, never assumed. Each kind is a command plus a pure parser; every
+// kind asked is read for many names in one round trip (one batch) and cached per host for the
+// stage; an op that changes something invalidates what it touched. Ops declare what they need
+// (Operation.needs) so the engine can read a host's facts up front in one round trip instead of
+// one per op.
+import type { Connection, EachCommand } from '../ssh/index.js';
 
 export type FileFact =
   | { exists: false }
@@ -39,16 +40,29 @@ for p in "$@"; do
   echo "$i $k $(stat -c '%U %G %a' -- "$p") $h"
 done`;
 
-const SERVICE_FACTS = `for s in "$@"; do
-  echo "$(systemctl is-active -- "$s" 2>/dev/null | head -n1) $(systemctl is-enabled -- "$s" 2>/dev/null | head -n1)"
-done`;
+/**
+ * Every service's state from one `systemctl show` (a systemctl process costs a host about 15 ms of
+ * CPU: two per service added up). Its ActiveState is what `is-active` prints, its UnitFileState
+ * what `is-enabled` prints; a unit with no unit file has an empty UnitFileState (`is-enabled`:
+ * nothing on stdout), read as not-found.
+ */
+export const SERVICE_SHOW = 'systemctl show -p ActiveState -p UnitFileState -- "$@" 2>/dev/null';
 
-/** Reads file state for many paths in one round trip. */
-export async function readFileFacts(conn: Connection, paths: string[]): Promise<Map<string, FileFact>> {
+/** Pure: SERVICE_SHOW's output for `names` -> each one's state (one block per unit, in order, blank lines between). */
+export function parseServiceShow(stdout: string, names: readonly string[]): Map<string, ServiceFact> {
+  const blocks = stdout.split(/\n[ \t]*\n/).filter((b) => b.trim() !== '');
+  return new Map(
+    names.map((n, i) => {
+      const props = new Map((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const));
+      return [n, { active: props.get('ActiveState') || 'unknown', enabled: props.get('UnitFileState') || 'not-found' }];
+    }),
+  );
+}
+
+/** Pure: FILE_FACTS's output for `paths` -> each path's state. */
+export function parseFileFacts(stdout: string, paths: readonly string[]): Map<string, FileFact> {
   const facts = new Map<string, FileFact>();
-  if (paths.length === 0) return facts;
-  const r = await conn.run(['sh', '-c', FILE_FACTS, 'sh', ...paths], { display: `file facts: ${paths.join(' ')}` });
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const [idx, kind, owner, group, mode, sha] = line.split(' ');
     const path = paths[Number(idx) - 1];
     if (path === undefined) continue;
@@ -58,13 +72,10 @@ export async function readFileFacts(conn: Connection, paths: string[]): Promise<
   return facts;
 }
 
-/** Installed version of each package, or null when not installed. */
-export async function readPackageFacts(conn: Connection, names: string[]): Promise<Map<string, string | null>> {
+/** Pure: dpkg-query's lines -> the installed version of each name asked, or null when not installed. */
+export function parsePackageFacts(stdout: string, names: readonly string[]): Map<string, string | null> {
   const facts = new Map<string, string | null>(names.map((n) => [n, null]));
-  if (names.length === 0) return facts;
-  // Exit 1 just means some package is unknown to dpkg: it is then not installed.
-  const r = await conn.run(['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...names], { check: false, sudo: false });
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const [name, version, status] = line.split('\t');
     // "ii " = wanted install, installed; names may carry an arch suffix in the query
     if (name && status?.startsWith('ii')) {
@@ -74,32 +85,30 @@ export async function readPackageFacts(conn: Connection, names: string[]): Promi
   return facts;
 }
 
-export async function readServiceFacts(conn: Connection, names: string[]): Promise<Map<string, ServiceFact>> {
-  const facts = new Map<string, ServiceFact>();
-  if (names.length === 0) return facts;
-  const r = await conn.run(['sh', '-c', SERVICE_FACTS, 'sh', ...names], { display: `service facts: ${names.join(' ')}` });
-  const lines = r.stdout.split('\n');
-  names.forEach((n, i) => {
-    const [active, enabled] = (lines[i] ?? '').split(' ');
-    facts.set(n, { active: active || 'unknown', enabled: enabled || 'not-found' });
-  });
-  return facts;
-}
-
-/** getent passwd/group entries (null: no such user or group). */
-export async function readUserFacts(conn: Connection, users: string[], groups: string[] = []): Promise<{ users: Map<string, UserFact | null>; groups: Map<string, number | null> }> {
-  const out = { users: new Map<string, UserFact | null>(users.map((u) => [u, null])), groups: new Map<string, number | null>(groups.map((g) => [g, null])) };
-  const read = async (db: string, names: string[]) =>
-    names.length === 0 ? [] : (await conn.run(['getent', db, ...names], { check: false, sudo: false })).stdout.split('\n').filter(Boolean);
-  for (const line of await read('passwd', users)) {
+/** Pure: `getent passwd` lines -> each user asked (null: no such user). */
+export function parseUserFacts(stdout: string, users: readonly string[]): Map<string, UserFact | null> {
+  const out = new Map<string, UserFact | null>(users.map((u) => [u, null]));
+  for (const line of stdout.split('\n').filter(Boolean)) {
     const [name, , uid, gid, , home, shell] = line.split(':');
-    out.users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
-  }
-  for (const line of await read('group', groups)) {
-    const [name, , gid] = line.split(':');
-    out.groups.set(name, Number(gid));
+    out.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
   }
   return out;
+}
+
+/** Pure: `getent group` lines -> each group's id (null: no such group). */
+export function parseGroupFacts(stdout: string, groups: readonly string[]): Map<string, number | null> {
+  const out = new Map<string, number | null>(groups.map((g) => [g, null]));
+  for (const line of stdout.split('\n').filter(Boolean)) {
+    const [name, , gid] = line.split(':');
+    out.set(name, Number(gid));
+  }
+  return out;
+}
+
+/** One kind of fact for many names: its command (a part of the host's batch) and what reads its answer. */
+interface FactQuery {
+  command: EachCommand;
+  read: (stdout: string) => void;
 }
 
 /** A host's operating system, from /etc/os-release (os-release(5)). */
@@ -151,24 +160,33 @@ export class Facts {
 
   constructor(readonly conn: Connection) {}
 
-  /** Reads everything requested that is not cached yet (one round trip per kind, in parallel). */
+  /** Reads everything requested that is not cached yet: every kind in one round trip (one batch). */
   async prefetch(req: FactRequest): Promise<void> {
     const missing = <T>(names: string[] | undefined, cache: Map<string, T>) => [...new Set(names ?? [])].filter((n) => !cache.has(n));
+    const into =
+      <T>(cache: Map<string, T>) =>
+      (m: Map<string, T>) =>
+        m.forEach((v, k) => cache.set(k, v));
     const files = missing(req.files, this.files);
     const packages = missing(req.packages, this.packages);
     const services = missing(req.services, this.services);
     const users = missing(req.users, this.users);
     const groups = missing(req.groups, this.groups);
-    await Promise.all([
-      files.length && readFileFacts(this.conn, files).then((m) => m.forEach((v, k) => this.files.set(k, v))),
-      packages.length && readPackageFacts(this.conn, packages).then((m) => m.forEach((v, k) => this.packages.set(k, v))),
-      services.length && readServiceFacts(this.conn, services).then((m) => m.forEach((v, k) => this.services.set(k, v))),
-      (users.length || groups.length) &&
-        readUserFacts(this.conn, users, groups).then((r) => {
-          r.users.forEach((v, k) => this.users.set(k, v));
-          r.groups.forEach((v, k) => this.groups.set(k, v));
-        }),
-    ]);
+    const queries: FactQuery[] = [
+      ...(files.length ? [{ command: { cmd: ['sh', '-c', FILE_FACTS, 'sh', ...files], display: `file facts: ${files.join(' ')}` }, read: (out: string) => into(this.files)(parseFileFacts(out, files)) }] : []),
+      // Exit 1 just means some package is unknown to dpkg: it is then not installed.
+      ...(packages.length ? [{ command: { cmd: ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages], check: false }, read: (out: string) => into(this.packages)(parsePackageFacts(out, packages)) }] : []),
+      ...(services.length ? [{ command: { cmd: ['sh', '-c', SERVICE_SHOW, 'sh', ...services], display: `service facts: ${services.join(' ')}`, check: false }, read: (out: string) => into(this.services)(parseServiceShow(out, services)) }] : []),
+      // getent exits 2 when a name is unknown: that name is then null.
+      ...(users.length ? [{ command: { cmd: ['getent', 'passwd', ...users], check: false }, read: (out: string) => into(this.users)(parseUserFacts(out, users)) }] : []),
+      ...(groups.length ? [{ command: { cmd: ['getent', 'group', ...groups], check: false }, read: (out: string) => into(this.groups)(parseGroupFacts(out, groups)) }] : []),
+    ];
+    if (!queries.length) return;
+    const results = await this.conn.runEach(queries.map((q) => q.command));
+    results.forEach((r, i) => {
+      if (r instanceof Error) throw r;
+      queries[i].read(r.stdout);
+    });
   }
 
   /** Forgets cached facts (after an op changed them). */

@@ -26,7 +26,7 @@ export {
   type Handler,
   type Change,
 } from './ops.js';
-export { Facts, readFileFacts, readPackageFacts, readServiceFacts, readUserFacts, readOsRelease, parseOsRelease, type FileFact, type FactRequest, type OsRelease } from './facts.js';
+export { Facts, readOsRelease, parseOsRelease, parseServiceShow, SERVICE_SHOW, type FileFact, type FactRequest, type OsRelease } from './facts.js';
 export { Reporter, createReporter, type ReporterOptions, type Counts, type OpStatus } from './reporter.js';
 export { waitFor, GiveUp, type Probe, type WaitOptions } from './wait.js';
 export { Steps, stepFailure, formatSeconds, type StepTiming } from './steps.js';

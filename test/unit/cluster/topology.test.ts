@@ -51,8 +51,9 @@ function facts(more: Record<string, HostRoleFacts> = {}, o: Partial<TopologyFact
 const three = ['pg1', 'pg2', 'pg3'];
 
 test('host facts: services, data directories and whether HAProxy runs pgha config, from one script', () => {
+  // systemctl show's blocks in the order asked (patroni, etcd, haproxy), then the flags.
   const f = parseHostFacts(
-    'service patroni active enabled\nservice etcd inactive disabled\nservice haproxy active enabled\npgdata\npatroniconfig\netcdctl\n',
+    'ActiveState=active\nUnitFileState=enabled\n\nActiveState=inactive\nUnitFileState=disabled\n\nActiveState=reloading\nUnitFileState=enabled\n@@flags\npgdata\npatroniconfig\netcdctl\n',
   );
   assert.deepEqual(f, {
     patroni: { active: true, enabled: true, config: true },
@@ -61,6 +62,11 @@ test('host facts: services, data directories and whether HAProxy runs pgha confi
     pgData: true,
     etcdctl: true,
   });
+});
+
+test('host facts: a host where systemctl answers nothing (no systemd) runs none of the services; its flags still count', () => {
+  const f = parseHostFacts('@@flags\npgdata\n');
+  assert.deepEqual([f.patroni.active, f.etcd.active, f.haproxy.active, f.patroni.enabled, f.pgData, f.etcdctl], [false, false, false, false, true, false]);
 });
 
 test('nothing changes: no step (and no plan printed)', async () => {

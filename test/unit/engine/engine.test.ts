@@ -112,6 +112,35 @@ describe('op planning', () => {
     assert.equal(commands.length, 1);
   });
 
+  test('every kind of fact asked at once (files, packages, services, users, groups): one round trip, each read right', async () => {
+    // Round trips, not commands: a batch's commands are each shown (onCommand), but sent once.
+    let trips = 0;
+    class Counting extends LocalConnection {
+      protected override exec(text: string, stdin: string | undefined, timeoutMs: number) {
+        trips++;
+        return super.exec(text, stdin, timeoutMs);
+      }
+    }
+    const facts = new Facts(new Counting(localTarget()));
+    await facts.prefetch({
+      files: [join(dir, 'nope'), dir],
+      packages: ['coreutils', 'pgha-no-such-package'],
+      services: ['pgha-no-such-service'],
+      users: ['root', 'pgha-no-such-user'],
+      groups: ['root', 'pgha-no-such-group'],
+    });
+    assert.equal(trips, 1);
+    assert.deepEqual(await facts.file(join(dir, 'nope')), { exists: false });
+    assert.equal(((await facts.file(dir)) as { kind: string }).kind, 'dir');
+    assert.match((await facts.package('coreutils')) ?? '', /^\d/);
+    assert.equal(await facts.package('pgha-no-such-package'), null);
+    // No systemd here or no such unit: either way not running and no unit file.
+    assert.equal((await facts.service('pgha-no-such-service')).enabled, 'not-found');
+    assert.deepEqual([(await facts.user('root'))?.uid, await facts.user('pgha-no-such-user')], [0, null]);
+    assert.deepEqual([await facts.group('root'), await facts.group('pgha-no-such-group')], [0, null]);
+    assert.equal(trips, 1);
+  });
+
   test('command: unless/onlyIf make it idempotent', async () => {
     const marker = join(dir, 'marker');
     const op = command('make marker', ['touch', marker], { unless: ['test', '-e', marker] });

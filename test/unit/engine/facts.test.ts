@@ -2,7 +2,7 @@
 // machines), and the shapes os-release(5) allows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseOsRelease } from '../../../src/engine/facts.js';
+import { parseOsRelease, parseServiceShow } from '../../../src/engine/facts.js';
 
 const BOOKWORM = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -38,4 +38,25 @@ test("os-release: single quotes, escapes inside double quotes, comments and blan
   // A testing image has no codename yet; no PRETTY_NAME falls back to NAME, nothing at all to a phrase.
   assert.deepEqual(parseOsRelease('ID=debian\nNAME="Debian GNU/Linux"\n'), { id: 'debian', codename: '', versionId: '', prettyName: 'Debian GNU/Linux' });
   assert.equal(parseOsRelease('').prettyName, 'an unknown system');
+});
+
+// `systemctl show -p ActiveState -p UnitFileState -- patroni etcd haproxy ssh` on the lab's backup host
+// (no PostgreSQL, etcd or HAProxy there: their units do not exist).
+const SHOW = 'ActiveState=inactive\nUnitFileState=\n\nActiveState=inactive\nUnitFileState=\n\nActiveState=inactive\nUnitFileState=\n\nActiveState=active\nUnitFileState=enabled\n';
+
+test('services from one systemctl show: is-active and is-enabled words, in the order asked; no unit file is not-found', () => {
+  const m = parseServiceShow(SHOW, ['patroni', 'etcd', 'haproxy', 'ssh']);
+  assert.deepEqual([...m.entries()], [
+    ['patroni', { active: 'inactive', enabled: 'not-found' }],
+    ['etcd', { active: 'inactive', enabled: 'not-found' }],
+    ['haproxy', { active: 'inactive', enabled: 'not-found' }],
+    ['ssh', { active: 'active', enabled: 'enabled' }],
+  ]);
+  // Masked, static and failed units keep systemctl's own words; no answer at all reads as unknown.
+  const other = parseServiceShow('ActiveState=failed\nUnitFileState=masked\n\nActiveState=activating\nUnitFileState=static\n', ['a', 'b', 'c']);
+  assert.deepEqual([...other.values()], [
+    { active: 'failed', enabled: 'masked' },
+    { active: 'activating', enabled: 'static' },
+    { active: 'unknown', enabled: 'not-found' },
+  ]);
 });
