@@ -53,7 +53,7 @@ export function parseServiceShow(stdout: string, names: readonly string[]): Map<
   const blocks = stdout.split(/\n[ \t]*\n/).filter((b) => b.trim() !== '');
   return new Map(
     names.map((n, i) => {
-      const props = new Map((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const));
+      const props = new Map([...(blocks[i] ?? '').matchAll(/^(\w+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()] as const));
       return [n, { active: props.get('ActiveState') || 'unknown', enabled: props.get('UnitFileState') || 'not-found' }];
     }),
   );
@@ -103,6 +103,11 @@ export function parseGroupFacts(stdout: string, groups: readonly string[]): Map<
     out.set(name, Number(gid));
   }
   return out;
+}
+
+/** Adds what was read to a cache. */
+function merge<T>(cache: Map<string, T>, read: Map<string, T>): void {
+  read.forEach((v, k) => cache.set(k, v));
 }
 
 /** One kind of fact for many names: its command (a part of the host's batch) and what reads its answer. */
@@ -163,23 +168,19 @@ export class Facts {
   /** Reads everything requested that is not cached yet: every kind in one round trip (one batch). */
   async prefetch(req: FactRequest): Promise<void> {
     const missing = <T>(names: string[] | undefined, cache: Map<string, T>) => [...new Set(names ?? [])].filter((n) => !cache.has(n));
-    const into =
-      <T>(cache: Map<string, T>) =>
-      (m: Map<string, T>) =>
-        m.forEach((v, k) => cache.set(k, v));
     const files = missing(req.files, this.files);
     const packages = missing(req.packages, this.packages);
     const services = missing(req.services, this.services);
     const users = missing(req.users, this.users);
     const groups = missing(req.groups, this.groups);
     const queries: FactQuery[] = [
-      ...(files.length ? [{ command: { cmd: ['sh', '-c', FILE_FACTS, 'sh', ...files], display: `file facts: ${files.join(' ')}` }, read: (out: string) => into(this.files)(parseFileFacts(out, files)) }] : []),
+      ...(files.length ? [{ command: { cmd: ['sh', '-c', FILE_FACTS, 'sh', ...files], display: `file facts: ${files.join(' ')}` }, read: (out: string) => merge(this.files, parseFileFacts(out, files)) }] : []),
       // Exit 1 just means some package is unknown to dpkg: it is then not installed.
-      ...(packages.length ? [{ command: { cmd: ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages], check: false }, read: (out: string) => into(this.packages)(parsePackageFacts(out, packages)) }] : []),
-      ...(services.length ? [{ command: { cmd: ['sh', '-c', SERVICE_SHOW, 'sh', ...services], display: `service facts: ${services.join(' ')}`, check: false }, read: (out: string) => into(this.services)(parseServiceShow(out, services)) }] : []),
+      ...(packages.length ? [{ command: { cmd: ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages], check: false }, read: (out: string) => merge(this.packages, parsePackageFacts(out, packages)) }] : []),
+      ...(services.length ? [{ command: { cmd: ['sh', '-c', SERVICE_SHOW, 'sh', ...services], display: `service facts: ${services.join(' ')}`, check: false }, read: (out: string) => merge(this.services, parseServiceShow(out, services)) }] : []),
       // getent exits 2 when a name is unknown: that name is then null.
-      ...(users.length ? [{ command: { cmd: ['getent', 'passwd', ...users], check: false }, read: (out: string) => into(this.users)(parseUserFacts(out, users)) }] : []),
-      ...(groups.length ? [{ command: { cmd: ['getent', 'group', ...groups], check: false }, read: (out: string) => into(this.groups)(parseGroupFacts(out, groups)) }] : []),
+      ...(users.length ? [{ command: { cmd: ['getent', 'passwd', ...users], check: false }, read: (out: string) => merge(this.users, parseUserFacts(out, users)) }] : []),
+      ...(groups.length ? [{ command: { cmd: ['getent', 'group', ...groups], check: false }, read: (out: string) => merge(this.groups, parseGroupFacts(out, groups)) }] : []),
     ];
     if (!queries.length) return;
     const results = await this.conn.runEach(queries.map((q) => q.command));
