@@ -71,6 +71,9 @@ files=(
   test/unit/ssh/connection.test.ts
   test/unit/ssh/auth.test.ts
   test/unit/ssh/keeper.test.ts
+  test/unit/ssh/root-shell.test.ts
+  test/unit/ssh/kept-psql.test.ts
+  test/unit/ssh/forwarded-http.test.ts
   test/unit/session/session.test.ts
   test/unit/session/remote.test.ts
   test/unit/engine/engine.test.ts

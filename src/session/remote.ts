@@ -188,6 +188,15 @@ export function sqlLocalCommand(inv: Inventory, sql: string, database?: string):
   return { cmd: psqlArgv(args), user: 'postgres', display: ['psql', ...args].map(shellQuote).join(' ') };
 }
 
+/**
+ * A psql that reads SQL on stdin as the superuser, to be kept open (Connection.sqlKept): no
+ * ON_ERROR_STOP (an error must not end it), named in pg_stat_activity as pgha's.
+ */
+export function sqlSessionCommand(inv: Inventory, database = 'postgres'): EachCommand {
+  const args = ['-XAtq', '-p', String(inv.patroni.postgres_port), '-U', inv.patroni.users.superuser, '-d', `dbname=${database} application_name=pgha`];
+  return { cmd: psqlArgv(args), user: 'postgres', display: ['psql', ...args].map(shellQuote).join(' ') };
+}
+
 /** Rejects after `ms` with `what` timed out; the question itself is abandoned (its channel dies with the session). */
 export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -76,6 +76,17 @@ export interface Connection {
    * throws, as run does.
    */
   runEach(cmds: EachCommand[], opts?: { timeoutMs?: number }): Promise<(RunResult | CommandError)[]>;
+  /**
+   * Read-only SQL on a psql that `psql` starts (it reads SQL on stdin), kept open between calls
+   * where the connector can (a kept connection, kept.ts); undefined where it cannot (run psql afresh).
+   * Checked as run() checks: an error psql reports throws its CommandError.
+   */
+  sqlKept?(psql: EachCommand, sql: string, opts?: { timeoutMs?: number; display?: string }): Promise<RunResult> | undefined;
+  /**
+   * GETs of URLs as the host itself would reach them, without a process there (an SSH channel to
+   * each address, kept.ts); HTTPS verified against `ca`. undefined where the connector cannot.
+   */
+  httpKept?(urls: string[], opts: { ca?: string[]; timeoutMs: number }): Promise<({ status: number; body: string } | { error: string })[]> | undefined;
   /** A file's content, or null when it does not exist. Read with sudo when the target uses it. */
   readFile(path: string): Promise<string | null>;
   /** Replaces a file atomically: temp file in the same directory, chown/chmod, rename.
@@ -169,8 +180,8 @@ export interface ShellConnectionOptions {
 
 export abstract class ShellConnection implements Connection {
   readonly masker: Masker;
-  private readonly onCommand?: (host: string, command: string) => void;
-  private readonly onResult?: (host: string, command: string, outcome: CommandOutcome) => void;
+  protected readonly onCommand?: (host: string, command: string) => void;
+  protected readonly onResult?: (host: string, command: string, outcome: CommandOutcome) => void;
 
   constructor(
     readonly target: HostTarget,
@@ -184,6 +195,40 @@ export abstract class ShellConnection implements Connection {
   /** Runs shell text on the host; throws CommandTimeout when timeoutMs (0: none) runs out. */
   protected abstract exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult>;
   abstract close(): Promise<void>;
+
+  /**
+   * Runs `text` (already wrapped in sudo and a time limit); `rootText` is the same command as root
+   * has it run, for a connector that holds a root shell already (a kept connection, kept.ts).
+   */
+  protected execAsRoot(text: string, _rootText: string, timeoutMs: number): Promise<RawResult> {
+    return this.exec(text, undefined, timeoutMs);
+  }
+
+  /** SQL on the kept psql that `start` (already wrapped) runs; only a connector that keeps one has it. */
+  protected execKeptSql?(start: string, sql: string, timeoutMs: number): Promise<RawResult>;
+
+  sqlKept(psql: EachCommand, sql: string, opts: { timeoutMs?: number; display?: string } = {}): Promise<RunResult> | undefined {
+    const keptSql = this.execKeptSql?.bind(this);
+    if (!keptSql) return undefined;
+    const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
+    const { text, shown } = this.wrap(psql.cmd, { user: psql.user }, 0);
+    const masked = this.masker.mask(opts.display ?? `${shown} (kept open) <<< ${sql}`);
+    return (async () => {
+      this.onCommand?.(this.target.name, masked);
+      const started = Date.now();
+      let raw: RawResult;
+      try {
+        raw = await keptSql(text, sql, timeoutMs);
+        this.onResult?.(this.target.name, masked, { code: raw.code ?? -1, stdout: raw.stdout, stderr: raw.stderr, ms: Date.now() - started });
+      } catch (err) {
+        throw this.notRun(err, [masked], timeoutMs, started);
+      }
+      const result = this.result(raw);
+      const failed = this.failure(masked, raw, result);
+      if (failed) throw failed;
+      return result;
+    })();
+  }
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? this.target.commandTimeoutMs;
@@ -265,11 +310,12 @@ export abstract class ShellConnection implements Connection {
     const shown = cmds.map((c) => this.masker.mask(c.display ?? `${c.user ? `[as ${c.user}] ` : '[sudo] '}${commandText(c.cmd)}`));
     for (const s of shown) this.onCommand?.(this.target.name, s);
     // The batch gets run()'s sudo and time limit; the log gets its commands, one by one.
-    const { text } = this.wrap(['sh', '-c', EACH_SCRIPT, 'pgha-each', mark, groups, ...texts], { sudo: true }, timeoutMs);
+    const batch = ['sh', '-c', EACH_SCRIPT, 'pgha-each', mark, groups, ...texts];
+    const { text } = this.wrap(batch, { sudo: true }, timeoutMs);
     const started = Date.now();
     let raw: RawResult;
     try {
-      raw = await this.exec(text, undefined, timeoutMs);
+      raw = await this.execAsRoot(text, commandText(batch), timeoutMs);
     } catch (err) {
       throw this.notRun(err, shown, timeoutMs, started);
     }

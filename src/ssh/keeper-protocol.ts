@@ -9,10 +9,17 @@ import type { RawResult } from './connection.js';
 import type { HostTarget } from './target.js';
 
 /** Bumped on any change of the messages below: a client never talks to a keeper of another kind. */
-export const KEEPER_PROTOCOL = 1;
+export const KEEPER_PROTOCOL = 2;
 
 /** What a client asks (the connection for a target; a command on it), and the same with its number. */
-export type KeeperAsk = { op: 'connect'; target: HostTarget } | { op: 'exec'; key: string; text: string; stdin?: string; timeoutMs: number };
+/** An exec with `rootText` (the same command unwrapped, no stdin) may run in the host's kept root shell (root-shell.ts). */
+/** A sql asks the host's kept psql (kept-psql.ts) that `start` runs (started when there is none). */
+export type KeeperAsk =
+  | { op: 'connect'; target: HostTarget }
+  | { op: 'exec'; key: string; text: string; stdin?: string; rootText?: string; timeoutMs: number }
+  | { op: 'sql'; key: string; start: string; sql: string; timeoutMs: number }
+  /** GETs over channels of the connection (forwarded-http.ts), HTTPS verified against `ca`. */
+  | { op: 'http'; key: string; urls: string[]; ca?: string[]; timeoutMs: number };
 export type KeeperRequest = KeeperAsk & { id: number };
 
 export type KeeperReply =
@@ -20,6 +27,7 @@ export type KeeperReply =
   /** The connect failed: why, in the words a direct connect would use. passphrase: only a direct connect (which can ask for it) can log in. */
   | { id: number; error: string; passphrase?: boolean }
   | { id: number; result: RawResult }
+  | { id: number; answers: ({ status: number; body: string } | { error: string })[] }
   | { id: number; timeout: true };
 
 /** The fields that make two targets the same connection (not the timeouts). */

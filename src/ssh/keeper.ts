@@ -7,12 +7,18 @@
 // one makes its client connect directly), and commands' input only passes through.
 // Before each reuse the host keys are checked against known_hosts again and the connection is
 // probed, so a removed key or a dead peer means a fresh connection (with its own verdict).
+// A root command a client sends in both forms (a batch of status's questions) runs in the host's
+// kept root shell (root-shell.ts) when that is free: no new session, login shell or sudo each time.
 import { unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { HostError } from '../errors.js';
+import { HostError, PghaError } from '../errors.js';
 import { NO_PASSPHRASE } from './auth.js';
 import { CommandTimeout } from './connection.js';
 import { readKnownHosts, verifyHostKey } from './known-hosts.js';
+import type { RawResult } from './connection.js';
+import { forwardedGet } from './forwarded-http.js';
+import type { KeptPsql } from './kept-psql.js';
+import type { RootShell } from './root-shell.js';
 import { SshConnection } from './ssh.js';
 import type { HostTarget } from './target.js';
 import { connectionKey, dial, onMessages, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
@@ -20,6 +26,8 @@ import { connectionKey, dial, onMessages, type KeeperReply, type KeeperRequest }
 /** A kept connection is probed before reuse; an answer slower than this counts as a dead peer. */
 const PROBE_MS = 1500;
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+/** A host that refused a kept root shell (sudo asks for a password) is not asked again for this long. */
+const SHELL_RETRY_MS = 60_000;
 /** How often idle connections are looked for. */
 const SWEEP_MS = 1000;
 /** A keeper with nothing to keep and no client waits this long for one, then ends. */
@@ -32,6 +40,52 @@ interface Kept {
   /** Commands running on it now, and clients holding it: a connection in use is never idle. */
   busy: number;
   users: number;
+  /** The host's kept root shell: started on the first root command, given up with the connection. */
+  shell?: RootShell;
+  shellStarting?: boolean;
+  shellRefusedAt?: number;
+  /** Its kept psql sessions, by the command that starts them. */
+  psql: Map<string, KeptPsql>;
+}
+
+/** The SQL's answer from the host's kept psql for `start`; one whose server went away since its last answer is replaced, and asked again. */
+async function keptQuery(k: Kept, start: string, sql: string, timeoutMs: number): Promise<RawResult> {
+  for (let attempt = 1; ; attempt++) {
+    let psql = k.psql.get(start);
+    if (!psql?.alive) {
+      psql = await k.conn.openPsql(start);
+      if (!psql) throw new HostError(k.target.name, 'the host refused a channel for psql');
+      k.psql.set(start, psql);
+    }
+    try {
+      return await psql.query(sql, timeoutMs);
+    } catch (err) {
+      // Only read-only SQL is asked this way (status): asking again is safe.
+      if (err instanceof CommandTimeout || attempt > 1 || !psql.answered) throw err;
+    }
+  }
+}
+
+/**
+ * The host's root shell, claimed (busy) for one command; undefined: run the command on a channel of
+ * its own (no sudo, the shell busy or starting for another command, or refused lately).
+ */
+async function claimShell(k: Kept): Promise<RootShell | undefined> {
+  if ((k.target.user !== 'root' && !k.target.sudo) || k.shellStarting) return undefined;
+  if (!k.shell?.alive) {
+    if (Date.now() - (k.shellRefusedAt ?? 0) < SHELL_RETRY_MS) return undefined;
+    k.shellStarting = true;
+    try {
+      k.shell = await k.conn.openRootShell();
+    } finally {
+      k.shellStarting = false;
+    }
+    if (!k.shell) k.shellRefusedAt = Date.now();
+  }
+  const shell = k.shell;
+  if (!shell?.alive || shell.busy) return undefined;
+  shell.busy = true; // claimed before anything else can look
+  return shell;
 }
 
 /** Every host key the connection verified is still what known_hosts says. */
@@ -79,7 +133,7 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     }
     if (kept.get(key) === existing) drop(key);
     const p = SshConnection.connect(target, {}).then((conn) => {
-      const k: Kept = { target, conn, lastUsed: Date.now(), busy: 0, users: 0 };
+      const k: Kept = { target, conn, lastUsed: Date.now(), busy: 0, users: 0, psql: new Map() };
       kept.set(key, k);
       return k;
     });
@@ -108,11 +162,18 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     if (!k) return { id: req.id, error: 'the kept connection was closed' };
     k.busy++;
     try {
-      const result = await k.conn.execText(req.text, req.stdin, req.timeoutMs);
+      if (req.op === 'http') {
+        // Each URL's own answer or failure.
+        const get = (url: string) => forwardedGet((host, port) => k.conn.forward(host, port), url, { ca: req.ca, timeoutMs: req.timeoutMs }).catch((err: Error) => ({ error: err.message }));
+        return { id: req.id, answers: await Promise.all(req.urls.map(get)) };
+      }
+      if (req.op === 'sql') return { id: req.id, result: await keptQuery(k, req.start, req.sql, req.timeoutMs) };
+      const shell = req.rootText !== undefined && req.stdin === undefined ? await claimShell(k) : undefined;
+      const result = shell ? await shell.run(req.rootText!, req.timeoutMs) : await k.conn.execText(req.text, req.stdin, req.timeoutMs);
       return { id: req.id, result };
     } catch (err) {
       if (err instanceof CommandTimeout) return { id: req.id, timeout: true };
-      return { id: req.id, error: err instanceof HostError ? err.message.slice(k.target.name.length + 2) : String(err) };
+      return { id: req.id, error: err instanceof HostError ? err.message.slice(k.target.name.length + 2) : err instanceof PghaError ? err.message : String(err) };
     } finally {
       k.busy--;
       k.lastUsed = Date.now();

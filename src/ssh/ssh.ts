@@ -17,6 +17,9 @@ import {
   verifyHostKey,
 } from './known-hosts.js';
 import { CommandTimeout, RawResult, ShellConnection, ShellConnectionOptions } from './connection.js';
+import { shellQuote } from './quote.js';
+import { KeptPsql } from './kept-psql.js';
+import { RootShell, rootShellCommand } from './root-shell.js';
 import type { HostTarget, JumpHop } from './target.js';
 
 export interface ConnectOptions extends ShellConnectionOptions {
@@ -188,6 +191,62 @@ export class SshConnection extends ShellConnection {
   /** Runs shell text as it is (no sudo, no echo): what a connection keeper (keeper.ts) runs for its client. */
   execText(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
     return this.exec(text, stdin, timeoutMs);
+  }
+
+  /** A channel of its own running `text` (already wrapped), to stay open; undefined when the host refuses it. */
+  private async openChannel(text: string): Promise<import('ssh2').ClientChannel | undefined> {
+    const client = this.ssh.connection;
+    if (!client || !this.alive) return undefined;
+    const channel = await new Promise<import('ssh2').ClientChannel | undefined>((resolve) => {
+      try {
+        client.exec(text, (err, ch) => resolve(err ? undefined : ch));
+      } catch {
+        resolve(undefined);
+      }
+    });
+    channel?.on('error', () => {});
+    return channel;
+  }
+
+  /** A stream to host:port opened by the host's sshd (ssh -L's way): that address as the host itself reaches it. */
+  async forward(host: string, port: number): Promise<import('node:stream').Duplex> {
+    if (!this.alive) throw new PghaError(`the SSH connection was lost (${this.lost ?? 'closed'})`);
+    return this.ssh.forwardOut('127.0.0.1', 0, host, port);
+  }
+
+  /** A kept psql (kept-psql.ts) started by `text` (already wrapped in sudo); undefined when no channel opens. */
+  async openPsql(text: string): Promise<KeptPsql | undefined> {
+    const channel = await this.openChannel(text);
+    return (
+      channel &&
+      new KeptPsql({
+        write: (t) => channel.write(t),
+        onStdout: (l) => channel.on('data', l),
+        onStderr: (l) => channel.stderr.on('data', l),
+        onClose: (l) => channel.on('close', l),
+        close: () => channel.close(),
+      })
+    );
+  }
+
+  /**
+   * A long-lived root shell on a channel of its own (root-shell.ts), behind sudo unless the login
+   * is root; undefined when the host refuses it (sudo asks for a password, no channel, no bash).
+   */
+  async openRootShell(): Promise<RootShell | undefined> {
+    const { argv, ready } = rootShellCommand();
+    const channel = await this.openChannel((this.target.user === 'root' ? argv : ['sudo', '-n', '--', ...argv]).map(shellQuote).join(' '));
+    if (!channel) return undefined;
+    channel.stderr.resume(); // sudo's or bash's complaints, if any: the start fails on its own
+    return RootShell.start(
+      {
+        write: (t) => channel.write(t),
+        onStdout: (l) => channel.on('data', l),
+        onClose: (l) => channel.on('close', l),
+        close: () => channel.close(),
+      },
+      ready,
+    );
   }
 
   async close(): Promise<void> {

@@ -94,12 +94,19 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
   test('status keeps its SSH connections for the next call (ssh.persist); with ssh.persist: 0 it logs in every time', async (t) => {
     // sshd's log of logins on a host; the look itself is one more (through the lab's own ssh).
     const logins = async (host: string) => Number((await lab.ssh(host, "sudo journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey'", { timeoutMs: 60_000 })).stdout.trim());
+    // The backends of psql sessions pgha keeps open on a host, and its kept root shells there.
+    const keptPsql = async (host: string) => (await lab.ssh(host, `sudo -u postgres psql -XAtc "select pid from pg_stat_activity where application_name = 'pgha'"`, { timeoutMs: 60_000 })).stdout.trim();
+    const keptShells = async (host: string) => (await lab.ssh(host, 'pgrep -c -f \'^bash -c d=[$][(]mktemp -d -p /dev/shm\' || true', { timeoutMs: 60_000 })).stdout.trim();
     assert.equal((await status()).code, 0);
+    const backend = await keptPsql('node2');
+    assert.match(backend, /^\d+$/, 'one psql kept open on node2');
     const before = await logins('node2');
     const runs = [await status(), await status()];
     assert.deepEqual(runs.map((r) => r.code), [0, 0]);
     t.diagnostic(`status through kept connections: ${runs.map((r) => `${r.ms} ms (gathering ${r.doc.elapsed_ms} ms)`).join(', ')}`);
     assert.equal((await logins('node2')) - before, 1, 'two status calls logged in to node2 no more: only the look at its log did');
+    assert.equal(await keptPsql('node2'), backend, 'the same PostgreSQL backend answered both calls');
+    assert.equal(await keptShells('node2'), '1', 'one kept root shell on node2 ran both batches');
 
     const dir = mkdtempSync(join(tmpdir(), 'pgha-status-persist-'));
     try {

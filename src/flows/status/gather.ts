@@ -3,7 +3,7 @@
 import type { Inventory } from '../../inventory/index.js';
 import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
-import { httpEachCommand, sqlLocalCommand, within, type HttpResult } from '../../session/remote.js';
+import { httpEachCommand, RemoteError, sqlLocalCommand, sqlSessionCommand, within, type HttpResult } from '../../session/remote.js';
 import { etcdStateCommand, quorum, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
 import { parseHaproxyCsv, statsCsvUrl } from '../../components/haproxy/state.js';
 import { clusterAnswer, REPLICATION_SQL, selfAnswer } from '../../components/patroni/cluster.js';
@@ -21,15 +21,17 @@ import { certificateRows } from '../../components/tls/report.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
 import { TlsFactsCache } from './tls-cache.js';
 
-/** The cluster CA's certificates from the operator's machine (only the certificates: no key is read); none: the hosts' bundles decide. */
-async function localCas(inv: Inventory): Promise<X509Certificate[]> {
+/** The cluster CA's certificates from the operator's machine, as PEM (only the certificates: no key is read); none: the hosts' bundles decide. */
+async function localCaPems(inv: Inventory): Promise<string[]> {
   const p = caPaths(inv);
   const texts = await Promise.all([p.cert, p.nextCert].map((f) => readFile(f, 'utf8').catch(() => '')));
-  return texts.flatMap((t) => splitPems(t)).map((pem) => new X509Certificate(pem));
+  return texts.flatMap((t) => splitPems(t));
 }
 
 /** Per question: long enough for a loaded host, short enough that status never seems to hang. */
 const QUESTION_MS = 8_000;
+/** Per URL over a kept connection, as curl's --max-time on a host. */
+const HTTP_MS = 3_000;
 /** A batch's command that may hang (PostgreSQL, pgBackRest) stops here, so the others still answer. */
 const PART_MS = 6_000;
 
@@ -50,7 +52,8 @@ async function answer<T>(what: string, fn: () => Promise<T>): Promise<{ ok: T } 
 }
 
 type Part = 'http' | 'tls' | 'disk' | 'info' | 'etcd' | 'psql';
-type Batch = Promise<{ ok: Map<Part, RunResult | Error> } | { error: string }> | undefined;
+/** A host's answers: each part's, and its URLs' when they were asked over its kept connection instead of by curl. */
+type Batch = Promise<{ ok: Map<Part, RunResult | Error>; http?: (HttpResult | RemoteError)[] } | { error: string }> | undefined;
 
 /** One part of a host's combined question, read by `parse`; the error of the whole question or of that part otherwise. */
 async function partAnswer<T>(asked: Batch, key: Part, parse: (r: RunResult) => T): Promise<{ ok: T } | { error: string }> {
@@ -86,9 +89,12 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
         ...(h.roles.has('postgres') ? { cluster: restapiUrl(inv, h, '/cluster'), self: restapiUrl(inv, h, '/patroni') } : {}),
       };
       const keys = Object.keys(urls) as (keyof typeof urls)[];
-      return [h.name, { keys, command: keys.length ? httpEachCommand(keys.map((k) => urls[k]!)) : undefined }] as const;
+      const list = keys.map((k) => urls[k]!);
+      return [h.name, { keys, urls: list, command: keys.length ? httpEachCommand(list) : undefined }] as const;
     }),
   );
+  // HTTPS over a kept connection is verified against the CA this machine holds (none: curl on the host, with the host's bundle).
+  const caPems = localCaPems(inv);
   // Each host's questions in one round trip (one SSH channel, one sudo): its HTTP questions, its
   // certificates, its data disk, pgBackRest's info and its PostgreSQL, that last as it is the one
   // most likely to hang; each as root or as its own user.
@@ -129,22 +135,41 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       const keys = Object.keys(cmds) as Part[];
       if (!keys.length) return [h.name, undefined];
       const asked = on(h.name, 'questions', async (c) => {
-        const parts = keys.filter((k) => k !== 'etcd' || etcdFrom === h.name);
-        const results = await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS });
-        return new Map(parts.map((k, i) => [k, results[i]]));
+        // PostgreSQL on a psql kept open between calls where the connection can (a kept one), beside the batch.
+        const sql = cmds.psql ? c.sqlKept?.(sqlSessionCommand(inv), LOCAL_SQL, { timeoutMs: PART_MS })?.catch((err: Error) => err) : undefined;
+        // Its URLs over the kept connection itself, where it can (no curl on the host).
+        const q = http.get(h.name)!;
+        const ca = q.urls.some((u) => u.startsWith('https://')) ? await caPems : undefined;
+        const web = q.urls.length > 0 && (!ca || ca.length > 0) ? c.httpKept?.(q.urls, { ca, timeoutMs: HTTP_MS }) : undefined;
+        const parts = keys.filter((k) => (k !== 'etcd' || etcdFrom === h.name) && (k !== 'psql' || !sql) && (k !== 'http' || !web));
+        const results = parts.length ? await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS }) : [];
+        const answers = new Map<Part, RunResult | Error>(parts.map((k, i) => [k, results[i]]));
+        if (sql) answers.set('psql', await sql);
+        const got = web && (await web).map((a, i) => ('error' in a ? new RemoteError(`GET ${q.urls[i]} from ${h.name}: ${a.error}`) : a));
+        return { answers, http: got };
       });
-      return [h.name, asked];
+      return [h.name, asked.then((a) => ('ok' in a ? { ok: a.ok.answers, http: a.ok.http } : a))];
     }),
   );
   const batchAnswer = <T>(name: string, key: Part, parse: (r: RunResult) => T) => partAnswer(batches.get(name), key, parse);
-  // One URL's answer from the host's curl (its failure, a RemoteError, is this answer's error).
-  const httpAnswer = <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T) =>
-    batchAnswer(name, 'http', (r) => {
-      const q = http.get(name)!;
-      const answer = q.command!.read(name, r)[q.keys.indexOf(key)];
+  // One URL's answer, over the kept connection or from the host's curl (its failure, a RemoteError, is this answer's error).
+  const httpAnswer = async <T>(name: string, key: 'cluster' | 'self' | 'stats', parse: (r: HttpResult) => T) => {
+    const q = http.get(name)!;
+    const pick = (answers: (HttpResult | RemoteError)[]) => {
+      const answer = answers[q.keys.indexOf(key)];
       if (answer instanceof Error) throw answer;
       return parse(answer);
-    });
+    };
+    const all = await batches.get(name)!;
+    if ('ok' in all && all.http) {
+      try {
+        return { ok: pick(all.http) };
+      } catch (err) {
+        return { error: message(err) };
+      }
+    }
+    return batchAnswer(name, 'http', (r) => pick(q.command!.read(name, r)));
+  };
   const patroni = Promise.all(pg.map((h) => httpAnswer(h.name, 'cluster', (r) => clusterAnswer(h, r))));
   const self = Promise.all(pg.map((h) => httpAnswer(h.name, 'self', selfAnswer)));
   const local = Promise.all(pg.map((h) => batchAnswer(h.name, 'psql', (r) => JSON.parse(r.stdout) as LocalPostgres)));
@@ -176,7 +201,7 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     return answers.find((a) => 'ok' in a) ?? answers[0];
   })();
   const tls = (async () => {
-    const cas = await localCas(inv);
+    const cas = (await caPems).map((pem) => new X509Certificate(pem));
     const rows = await Promise.all(
       tlsHosts.map((h) =>
         batchAnswer(h.name, 'tls', (r) => {

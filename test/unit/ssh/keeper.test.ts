@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HostError } from '../../../src/errors.js';
@@ -94,6 +96,48 @@ describe('the connection keeper', () => {
     await c.close();
   });
 
+  test("a batch as root runs in the host's kept root shell: the same shell for the next client, answers as on a channel of its own, a timeout gives it up", async () => {
+    // The first part says which process its batch runs under: its batch shell's parent is timeout, whose parent that is.
+    const batch = [
+      { cmd: ['sh', '-c', 'p=$(cut -d " " -f 4 /proc/$PPID/stat); p=$(cut -d " " -f 4 /proc/$p/stat); echo "$p $(tr "\\0\\n" "  " < /proc/$p/cmdline | cut -c 1-10)"'] },
+      { cmd: ['sh', '-c', 'printf "out"; echo err >&2; exit 3'], check: false },
+      { cmd: ['id', '-un'], user: 'nobody' },
+    ];
+    const first = await kept();
+    const a = await first.runEach(batch);
+    await first.close();
+    const second = await kept();
+    const b = await second.runEach(batch);
+    const [shellA, shellB] = [a[0], b[0]].map((r) => ('stdout' in r ? r.stdout : String(r)));
+    assert.match(shellA, /^\d+ bash -c d=/, 'the batch ran under the kept root shell');
+    assert.equal(shellB, shellA, 'the next client used the same shell');
+    assert.deepEqual(b.slice(1), [
+      { code: 3, stdout: 'out', stderr: 'err\n' },
+      { code: 0, stdout: 'nobody\n', stderr: '' },
+    ]);
+    const t0 = Date.now();
+    await assert.rejects(second.runEach([{ cmd: ['sleep', '30'] }, { cmd: ['true'] }], { timeoutMs: 500 }), (e: unknown) => e instanceof CommandTimedOut && /timed out after 0.5s/.test(e.message));
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+    const c = await second.runEach(batch);
+    assert.ok('stdout' in c[0] && /^\d+ bash -c d=/.test(c[0].stdout) && c[0].stdout !== shellA, `a new shell after the timeout: ${JSON.stringify(c[0])}`);
+    await second.close();
+  });
+
+  test('GETs over the kept connection reach the address as the host sees it; a refused one is that URL own error', async () => {
+    const server = createServer((req, res) => res.end(`seen ${req.url}`));
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const c = await kept();
+      const answers = await c.httpKept([`http://127.0.0.1:${port}/cluster`, 'http://127.0.0.1:1/none'], { timeoutMs: 3000 });
+      assert.deepEqual(answers[0], { status: 200, body: 'seen /cluster' });
+      assert.ok('error' in answers[1] && /refused|failure/i.test(answers[1].error), JSON.stringify(answers[1]));
+      await c.close();
+    } finally {
+      server.close();
+    }
+  });
+
   test('a host key that known_hosts no longer holds: the kept connection is not used, the connect is refused', async () => {
     const knownHosts = join(dir, 'known_hosts_strict');
     const line = (pub: string) => `[127.0.0.1]:${sshd.port} ${readFileSync(pub, 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
@@ -162,12 +206,12 @@ describe('the keeper socket', () => {
     const base = mkdtempSync(join(tmpdir(), 'pgha-unit-keeper-dir-'));
     try {
       const path = keeperSocketPath('1.2.3', { PGHA_RUNTIME_DIR: join(base, 'run') });
-      assert.equal(path, join(base, 'run', 'keeper-1-1.2.3.sock'));
+      assert.equal(path, join(base, 'run', 'keeper-2-1.2.3.sock'));
       assert.equal(statSync(join(base, 'run')).mode & 0o777, 0o700);
       mkdirSync(join(base, 'open'), { mode: 0o755 });
       chmodSync(join(base, 'open'), 0o755);
       assert.equal(keeperSocketPath('1.2.3', { PGHA_RUNTIME_DIR: join(base, 'open') }), undefined);
-      assert.equal(keeperSocketPath('1.2.3', { XDG_RUNTIME_DIR: base }), join(base, 'pgha', 'keeper-1-1.2.3.sock'));
+      assert.equal(keeperSocketPath('1.2.3', { XDG_RUNTIME_DIR: base }), join(base, 'pgha', 'keeper-2-1.2.3.sock'));
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
