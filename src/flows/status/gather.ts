@@ -145,7 +145,12 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
         const results = parts.length ? await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS }) : [];
         const answers = new Map<Part, RunResult | Error>(parts.map((k, i) => [k, results[i]]));
         if (sql) answers.set('psql', await sql);
-        const got = web && (await web).map((a, i) => ('error' in a ? new RemoteError(`GET ${q.urls[i]} from ${h.name}: ${a.error}`) : a));
+        let got = web && (await web).map((a, i) => ('error' in a ? new RemoteError(`GET ${q.urls[i]} from ${h.name}: ${a.error}`) : a));
+        // The host's sshd forwards nothing (AllowTcpForwarding no): curl on the host asks, as without a kept connection.
+        if (got?.some((a) => a instanceof RemoteError && /administratively prohibited/i.test(a.message))) {
+          got = undefined;
+          answers.set('http', (await c.runEach([cmds.http!], { timeoutMs: QUESTION_MS }))[0]);
+        }
         return { answers, http: got };
       });
       return [h.name, asked.then((a) => ('ok' in a ? { ok: a.ok.answers, http: a.ok.http } : a))];

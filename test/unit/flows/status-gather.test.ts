@@ -1,15 +1,19 @@
 // pgha status's gathering over stand-in connections: which host's view of etcd is shown when the
-// first one to answer sees no quorum (its own client certificate or link can be the cause).
+// first one to answer sees no quorum (its own client certificate or link can be the cause); the
+// URLs asked over a kept connection, and by curl on the host where its sshd forwards nothing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gatherStatus } from '../../../src/flows/status/gather.js';
 import type { Reach } from '../../../src/session/session.js';
 import type { Connection, EachCommand, RunResult } from '../../../src/ssh/index.js';
 import type { Inventory } from '../../../src/inventory/index.js';
 import { fixtureInventory } from '../inventory-fixture.js';
+import { restapiUrl } from '../../../src/components/patroni/paths.js';
+import { createCa } from '../../../src/components/tls/ca.js';
+import { caPaths } from '../../../src/components/tls/paths.js';
 
 type View = ('ok' | string)[];
 
@@ -97,4 +101,40 @@ test('status: no etcd host sees a quorum: the first view stays, etcd is down', a
   assert.equal(s.etcd.ok.from, 'pg1');
   assert.deepEqual(healthyNames(s), []);
   assert.equal(asked.size, 3);
+});
+
+/** A kept connection's stand-in: its URLs answered by `web` (or refused by sshd), everything else failing; it records what it was asked. */
+function keptStandIn(name: string, web: (url: string) => { status: number; body: string } | { error: string }, log: string[]): Connection {
+  const c = standIn(name, [], new Map());
+  return {
+    ...c,
+    runEach: async (cmds: EachCommand[]) => {
+      log.push(...cmds.map((x) => `${name} ${x.display?.split(' ')[0]}`));
+      return cmds.map(() => ({ code: 1, stdout: '', stderr: 'curl: (7) Failed to connect' }));
+    },
+    httpKept: async (urls: string[]) => {
+      log.push(...urls.map((u) => `${name} kept ${u}`));
+      return urls.map(web);
+    },
+  };
+}
+
+test('status: over a kept connection the URLs are asked without curl; where sshd forwards nothing, curl on the host asks', async () => {
+  // HTTPS over a kept connection needs the cluster CA on this machine (without it curl on the host asks).
+  const ca = caPaths(inv);
+  mkdirSync(dirname(ca.cert), { recursive: true });
+  if (!existsSync(ca.cert)) await createCa(inv, ca.cert, ca.key);
+  const cluster = { members: [{ name: 'pg1', role: 'leader', state: 'running' }] };
+  for (const [web, curl] of [
+    [() => ({ status: 200, body: JSON.stringify(cluster) }), false],
+    [() => ({ error: '(SSH) Channel open failure: administratively prohibited: open failed' }), true],
+  ] as const) {
+    const log: string[] = [];
+    const pending = new Map(inv.hosts.map((h) => [h.name, Promise.resolve<Connection | undefined>(keptStandIn(h.name, web, log))] as const));
+    const s = await gatherStatus(inv, { pending, unreachable: new Map(), session: async () => { throw new Error('unused'); }, close: async () => undefined });
+    assert.ok(log.includes(`pg1 kept ${restapiUrl(inv, inv.host('pg1'), '/cluster')}`), log.join('\n'));
+    assert.equal(log.includes('pg1 curl'), curl, log.join('\n'));
+    if (curl) assert.deepEqual(s.patroni.pg1, { error: `GET ${restapiUrl(inv, inv.host('pg1'), '/cluster')} from pg1: curl: (7) Failed to connect` });
+    else assert.deepEqual(s.patroni.pg1, { ok: cluster });
+  }
 });
