@@ -211,7 +211,13 @@ export class SshConnection extends ShellConnection {
   /** A stream to host:port opened by the host's sshd (ssh -L's way): that address as the host itself reaches it. */
   async forward(host: string, port: number): Promise<import('node:stream').Duplex> {
     if (!this.alive) throw new PghaError(`the SSH connection was lost (${this.lost ?? 'closed'})`);
-    return this.ssh.forwardOut('127.0.0.1', 0, host, port);
+    try {
+      return await this.ssh.forwardOut('127.0.0.1', 0, host, port);
+    } catch (err) {
+      // SSH's reason code 1: sshd forwards nothing for this login (AllowTcpForwarding no), whatever words it sends with it.
+      if ((err as { reason?: unknown }).reason === 1) throw new PghaError(`the host's sshd refused to forward (administratively prohibited: AllowTcpForwarding)`);
+      throw err;
+    }
   }
 
   /** A kept psql (kept-psql.ts) started by `text` (already wrapped in sudo); undefined when no channel opens. */

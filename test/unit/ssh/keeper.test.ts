@@ -15,7 +15,7 @@ import { CommandTimedOut } from '../../../src/ssh/connection.js';
 import { runKeeper } from '../../../src/ssh/keeper.js';
 import { connectionKey, keeperSocketPath } from '../../../src/ssh/keeper-protocol.js';
 import { KeeperClient, KeptConnection } from '../../../src/ssh/kept.js';
-import { Sshd, startSshd } from './sshd-fixture.js';
+import { NOPW_USER, Sshd, startSshd } from './sshd-fixture.js';
 
 let sshd: Sshd;
 const dir = mkdtempSync(join(tmpdir(), 'pgha-unit-keeper-'));
@@ -123,7 +123,7 @@ describe('the connection keeper', () => {
     await second.close();
   });
 
-  test('GETs over the kept connection reach the address as the host sees it; a refused one is that URL own error', async () => {
+  test('GETs over the kept connection reach the address as the host sees it; a refused one is that URL own error, a login that may not forward says so', async () => {
     const server = createServer((req, res) => res.end(`seen ${req.url}`));
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
     try {
@@ -133,6 +133,11 @@ describe('the connection keeper', () => {
       assert.deepEqual(answers[0], { status: 200, body: 'seen /cluster' });
       assert.ok('error' in answers[1] && /refused|failure/i.test(answers[1].error), JSON.stringify(answers[1]));
       await c.close();
+      // A login whose sshd forwards nothing (AllowTcpForwarding no): said in words status acts on.
+      const noForward = await kept(sshd.target({ persistMs: 60_000, user: NOPW_USER }));
+      const refused = await noForward.httpKept([`http://127.0.0.1:${port}/cluster`], { timeoutMs: 3000 });
+      assert.deepEqual(refused, [{ error: "the host's sshd refused to forward (administratively prohibited: AllowTcpForwarding)" }]);
+      await noForward.close();
     } finally {
       server.close();
     }

@@ -94,6 +94,9 @@ export async function startSshd(): Promise<Sshd> {
       'PermitRootLogin no',
       `AllowUsers ${SUDO_USER} ${NOPW_USER}`,
       'LogLevel ERROR',
+      // The user without passwordless sudo also gets no port forwarding (a host that forbids it).
+      `Match User ${NOPW_USER}`,
+      '  AllowTcpForwarding no',
       '',
     ].join('\n'),
   );
