@@ -120,6 +120,30 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
     }
   });
 
+  test("a host whose sshd forwards nothing: its URLs are asked by curl there, the others' over the kept connection, and all is healthy", async () => {
+    const host = 'node3';
+    const conf = '/etc/ssh/sshd_config.d/pgha-test-no-forwarding.conf';
+    // A keeper of its own (its own runtime directory): connections made after sshd took the setting.
+    // ssh.persist: 1, so that keeper ends by itself seconds after the call.
+    const dir = mkdtempSync(join(tmpdir(), 'pgha-status-noforward-'));
+    const inv = join(dir, 'inventory.yml');
+    writeFileSync(inv, readFileSync(inventory, 'utf8').replace(/^ssh:\n/m, 'ssh:\n  persist: 1\n'));
+    try {
+      const set = await lab.ssh(host, `echo 'AllowTcpForwarding no' | sudo tee ${conf} >/dev/null && sudo systemctl reload ssh`, { timeoutMs: 60_000 });
+      assert.equal(set.code, 0, set.stderr);
+      const r = await pgha(['status', '-i', inv, '--json', '--verbose'], { env: { PGHA_RUNTIME_DIR: join(dir, 'run') }, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `healthy (its members and HAProxy answered): ${r.stdout}\n${r.stderr}`);
+      const doc = JSON.parse(r.stdout) as StatusDoc;
+      assert.deepEqual(doc.haproxy.find((h) => h.name === host)?.primary, [doc.leader], JSON.stringify(doc.haproxy));
+      assert.match(r.stderr, new RegExp(`^${host}: \\$ curl \\S*http`, 'm'), 'curl asked on the host that forwards nothing');
+      assert.match(r.stderr, /^node2: \$ GET \S+ \(over the SSH connection\)$/m, 'the others over their kept connection');
+      assert.doesNotMatch(r.stderr, /^node2: \$ curl /m);
+    } finally {
+      await lab.ssh(host, `sudo rm -f ${conf} && sudo systemctl reload ssh`, { timeoutMs: 60_000 });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('Patroni stopped on a replica: degraded, exit 1, the reason names it', async () => {
     const { doc } = await status();
     const replica = doc.members.find((m) => m.name !== doc.leader)!.name;
