@@ -337,7 +337,7 @@ export abstract class ShellConnection implements Connection {
   }
 
   /** Builds the shell text (sudo when asked, a time limit) and the form shown to the operator. */
-  private wrap(cmd: Command, opts: RunOptions, timeoutMs: number): { text: string; shown: string; escalated: boolean } {
+  protected wrap(cmd: Command, opts: RunOptions, timeoutMs: number): { text: string; shown: string; escalated: boolean } {
     const root = this.target.user === 'root';
     const asUser = opts.user !== undefined && opts.user !== this.target.user ? opts.user : undefined;
     const escalate = asUser !== undefined || (!root && (opts.sudo ?? this.target.sudo));

@@ -103,6 +103,9 @@ export class KeeperClient {
   }
 }
 
+/** How long a client waits for the keeper past a command's own limit (0: none): a keeper that died with the command. */
+const backstop = (timeoutMs: number) => (timeoutMs > 0 ? timeoutMs + 10_000 : 0);
+
 /** A host's connection held by the keeper. */
 export class KeptConnection extends ShellConnection {
   private closed = false;
@@ -117,24 +120,24 @@ export class KeptConnection extends ShellConnection {
   }
 
   protected async exec(text: string, stdin: string | undefined, timeoutMs: number): Promise<RawResult> {
-    // The keeper enforces timeoutMs; the backstop covers a keeper that died with the command.
-    return this.reply(await this.client.request({ op: 'exec', key: this.key, text, stdin, timeoutMs }, timeoutMs > 0 ? timeoutMs + 10_000 : 0));
+    // The keeper enforces timeoutMs.
+    return this.reply(await this.client.request({ op: 'exec', key: this.key, text, stdin, timeoutMs }, backstop(timeoutMs)));
   }
 
   /** As root, the keeper runs `rootText` in the host's kept root shell when it has one free, `text` on a channel of its own otherwise. */
   protected async execAsRoot(text: string, rootText: string, timeoutMs: number): Promise<RawResult> {
-    return this.reply(await this.client.request({ op: 'exec', key: this.key, text, rootText, timeoutMs }, timeoutMs > 0 ? timeoutMs + 10_000 : 0));
+    return this.reply(await this.client.request({ op: 'exec', key: this.key, text, rootText, timeoutMs }, backstop(timeoutMs)));
   }
 
   protected execKeptSql(start: string, sql: string, timeoutMs: number): Promise<RawResult> {
-    return this.client.request({ op: 'sql', key: this.key, start, sql, timeoutMs }, timeoutMs > 0 ? timeoutMs + 10_000 : 0).then((r) => this.reply(r));
+    return this.client.request({ op: 'sql', key: this.key, start, sql, timeoutMs }, backstop(timeoutMs)).then((r) => this.reply(r));
   }
 
   httpKept(urls: string[], opts: { ca?: string[]; timeoutMs: number }): Promise<({ status: number; body: string } | { error: string })[]> {
     const shown = urls.map((u) => `GET ${u} (over the SSH connection)`);
     for (const s of shown) this.onCommand?.(this.target.name, s);
     const started = Date.now();
-    return this.client.request({ op: 'http', key: this.key, urls, ca: opts.ca, timeoutMs: opts.timeoutMs }, opts.timeoutMs + 10_000).then((reply) => {
+    return this.client.request({ op: 'http', key: this.key, urls, ca: opts.ca, timeoutMs: opts.timeoutMs }, backstop(opts.timeoutMs)).then((reply) => {
       const answers = 'answers' in reply ? reply.answers : urls.map(() => ({ error: 'error' in reply ? reply.error : 'the connection keeper gave no answer' }));
       answers.forEach((a, i) =>
         this.onResult?.(this.target.name, shown[i], 'error' in a ? { code: -1, stdout: '', stderr: a.error, ms: Date.now() - started } : { code: 0, stdout: `HTTP ${a.status}\n${a.body}`, stderr: '', ms: Date.now() - started, quiet: true }),

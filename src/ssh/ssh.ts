@@ -17,7 +17,7 @@ import {
   verifyHostKey,
 } from './known-hosts.js';
 import { CommandTimeout, RawResult, ShellConnection, ShellConnectionOptions } from './connection.js';
-import { shellQuote } from './quote.js';
+import type { ProcessPipe } from './kept-process.js';
 import { KeptPsql } from './kept-psql.js';
 import { RootShell, rootShellCommand } from './root-shell.js';
 import type { HostTarget, JumpHop } from './target.js';
@@ -193,8 +193,8 @@ export class SshConnection extends ShellConnection {
     return this.exec(text, stdin, timeoutMs);
   }
 
-  /** A channel of its own running `text` (already wrapped), to stay open; undefined when the host refuses it. */
-  private async openChannel(text: string): Promise<import('ssh2').ClientChannel | undefined> {
+  /** A channel of its own running `text` (already wrapped), to stay open, as a process pipe; undefined when the host refuses it. */
+  private async openPipe(text: string): Promise<ProcessPipe | undefined> {
     const client = this.ssh.connection;
     if (!client || !this.alive) return undefined;
     const channel = await new Promise<import('ssh2').ClientChannel | undefined>((resolve) => {
@@ -204,8 +204,15 @@ export class SshConnection extends ShellConnection {
         resolve(undefined);
       }
     });
-    channel?.on('error', () => {});
-    return channel;
+    if (!channel) return undefined;
+    channel.on('error', () => {});
+    return {
+      write: (t) => channel.write(t),
+      onStdout: (l) => channel.on('data', l),
+      onStderr: (l) => channel.stderr.on('data', l),
+      onClose: (l) => channel.on('close', l),
+      close: () => channel.close(),
+    };
   }
 
   /** A stream to host:port opened by the host's sshd (ssh -L's way): that address as the host itself reaches it. */
@@ -222,17 +229,8 @@ export class SshConnection extends ShellConnection {
 
   /** A kept psql (kept-psql.ts) started by `text` (already wrapped in sudo); undefined when no channel opens. */
   async openPsql(text: string): Promise<KeptPsql | undefined> {
-    const channel = await this.openChannel(text);
-    return (
-      channel &&
-      new KeptPsql({
-        write: (t) => channel.write(t),
-        onStdout: (l) => channel.on('data', l),
-        onStderr: (l) => channel.stderr.on('data', l),
-        onClose: (l) => channel.on('close', l),
-        close: () => channel.close(),
-      })
-    );
+    const pipe = await this.openPipe(text);
+    return pipe && new KeptPsql(pipe);
   }
 
   /**
@@ -241,18 +239,8 @@ export class SshConnection extends ShellConnection {
    */
   async openRootShell(): Promise<RootShell | undefined> {
     const { argv, ready } = rootShellCommand();
-    const channel = await this.openChannel((this.target.user === 'root' ? argv : ['sudo', '-n', '--', ...argv]).map(shellQuote).join(' '));
-    if (!channel) return undefined;
-    channel.stderr.resume(); // sudo's or bash's complaints, if any: the start fails on its own
-    return RootShell.start(
-      {
-        write: (t) => channel.write(t),
-        onStdout: (l) => channel.on('data', l),
-        onClose: (l) => channel.on('close', l),
-        close: () => channel.close(),
-      },
-      ready,
-    );
+    const pipe = await this.openPipe(this.wrap(argv, { sudo: true }, 0).text);
+    return pipe && RootShell.start(pipe, ready);
   }
 
   async close(): Promise<void> {
