@@ -28,6 +28,7 @@ npx tsc --noEmit
 files=(
   test/unit/cli/cli.test.ts
   test/unit/cli/context.test.ts
+  test/unit/cli/quick-status.test.ts
   test/unit/cli/runlog.test.ts
   test/unit/cli/completion.test.ts
   test/unit/cli/package.test.ts
@@ -66,6 +67,7 @@ files=(
   test/unit/flows/backup.test.ts
   test/unit/flows/status.test.ts
   test/unit/flows/status-gather.test.ts
+  test/unit/flows/status-asker.test.ts
   test/unit/ssh/ssh.test.ts
   test/unit/ssh/known-hosts.test.ts
   test/unit/ssh/connection.test.ts

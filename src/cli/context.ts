@@ -9,16 +9,14 @@ import { $ as colors } from 'kleur/colors';
 import { EXIT, InputError, PghaError } from '../errors.js';
 import type { Inventory } from '../inventory/index.js';
 import { Masker } from '../ssh/mask.js';
-import { keeperSocketPath } from '../ssh/keeper-protocol.js';
+import { keeperSocketPath, type KeeperPlace } from '../ssh/keeper-protocol.js';
 import { pghaVersion } from '../package-files.js';
 import type { CommandContext, Confirmation } from '../flows/context.js';
 import type { PassphraseSource } from '../ssh/auth.js';
 import type { RunLog } from './runlog.js';
+import { DEFAULT_INVENTORY, INVENTORY_ENV, inventoryNote, locateInventory } from './inventory-path.js';
 
-/** The environment variable that names the inventory when -i is not given. */
-export const INVENTORY_ENV = 'PGHA_INVENTORY';
-/** The inventory used when neither -i nor $PGHA_INVENTORY names one. */
-export const DEFAULT_INVENTORY = 'inventory.yml';
+export { DEFAULT_INVENTORY, INVENTORY_ENV } from './inventory-path.js';
 /** A passphrase for encrypted SSH keys, read once at startup and removed from the environment. */
 export const PASSPHRASE_ENV = 'PGHA_SSH_PASSPHRASE';
 
@@ -49,10 +47,9 @@ export function setKeeperStart(entry: string): void {
 
 /** Which inventory a command uses: -i, else $PGHA_INVENTORY, else ./inventory.yml if it exists; and why. */
 export function resolveInventory(given: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): { file: string; from?: string } {
-  if (given) return { file: given };
-  if (env[INVENTORY_ENV]) return { file: env[INVENTORY_ENV]!, from: `$${INVENTORY_ENV}` };
-  if (exists(DEFAULT_INVENTORY)) return { file: DEFAULT_INVENTORY, from: 'the current directory' };
-  throw new InputError(`no inventory: give -i FILE, set ${INVENTORY_ENV}, or run pgha where ./${DEFAULT_INVENTORY} is`);
+  const r = locateInventory(given, env, exists);
+  if (!r) throw new InputError(`no inventory: give -i FILE, set ${INVENTORY_ENV}, or run pgha where ./${DEFAULT_INVENTORY} is`);
+  return r;
 }
 
 export type { CommandContext, Confirmation } from '../flows/context.js';
@@ -67,6 +64,10 @@ export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
   /** Default: PGHA_SSH_PASSPHRASE as taken at startup. */
   passphrase?: string;
+  /** Where a relative inventory path is (default: this process's directory). */
+  cwd?: string;
+  /** The connection keeper to use (default: the one this CLI starts, see setKeeperStart). */
+  keeper?: KeeperPlace;
 }
 
 /** Passphrases for encrypted keys: the one given in the environment, else asked on the terminal (once per key file). */
@@ -118,7 +119,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
   const file = () => {
     if (resolved === undefined) {
       const r = resolveInventory(o.inventoryFile, o.env ?? process.env);
-      if (r.from) err(`pgha: inventory ${r.file} (from ${r.from})\n`);
+      if (r.from) err(inventoryNote(r));
       resolved = r.file;
     }
     return resolved;
@@ -144,6 +145,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     color: o.color ?? Boolean(colors.enabled), // undefined when stdout is no terminal
     log,
     keeper: () => {
+      if (o.keeper) return o.keeper;
       const socketPath = keeperStart && keeperSocketPath(pghaVersion(), o.env ?? process.env);
       return socketPath ? { socketPath, start: keeperStart! } : undefined;
     },
@@ -153,7 +155,7 @@ export function createContext(o: ContextOptions = {}): CommandContext & { close(
     },
     inventory(opts = {}) {
       inv ??= import('../inventory/index.js').then(async (m) => {
-        const loaded = await m.loadInventory(file(), { secrets: opts.secretsOptional ? 'optional' : true });
+        const loaded = await m.loadInventory(file(), { secrets: opts.secretsOptional ? 'optional' : true, cwd: o.cwd });
         const secrets = m.secretValues(loaded.secrets);
         masker = new Masker([...secrets, ...(given !== undefined ? [given] : [])]);
         log?.addSecrets(secrets);

@@ -117,8 +117,9 @@ function expandPath(p: string, dir: string): string {
 }
 
 /** Reads and validates an inventory file; see the module comment. */
-export async function loadInventory(file: string, opts: { secrets?: boolean | 'optional' } = {}): Promise<Inventory> {
-  const abs = resolve(file);
+export async function loadInventory(file: string, opts: { secrets?: boolean | 'optional'; cwd?: string } = {}): Promise<Inventory> {
+  // `cwd`: where a relative `file` is, when that is not this process's directory (the keeper serving a status).
+  const abs = resolve(opts.cwd ?? '.', file);
   let text: string;
   try {
     text = await readFile(abs, 'utf8');

@@ -150,12 +150,14 @@ export function connectEach(inv: Inventory, opts: SessionOptions & { connectTime
     // ssh2 is loaded only when a host is connected from here (not through the keeper): ~0.1 s.
     const direct = async () => (await import('../ssh/ssh.js')).SshConnection.connect(target, connOpts);
     // Through the keeper when there is one; by itself when the keeper cannot log in (a passphrase).
+    const notKept = opts.keeper?.withoutDirect;
     const viaKeeper = async (): Promise<Connection> => {
       const k = await keeper;
       const c = k ? await k.connect(target, connOpts) : 'direct';
+      if (c === 'direct' && notKept) throw notKept();
       return c === 'direct' ? direct() : c;
     };
-    const connected = keeper && h.ssh.persist > 0 ? viaKeeper() : direct();
+    const connected = keeper && h.ssh.persist > 0 ? viaKeeper() : notKept ? Promise.reject(notKept()) : direct();
     pending.set(
       h.name,
       connected.catch((err: unknown) => {

@@ -6,13 +6,33 @@
 import { request } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { PghaError } from '../errors.js';
 
 export interface ForwardedAnswer {
   status: number;
   body: string;
 }
+
+/** One TLS context per CA set: building one (parsing the PEMs) cost more than the request. */
+const contexts = new Map<string, SecureContext>();
+function contextFor(ca: string[]): SecureContext {
+  const key = ca.join('\n');
+  let c = contexts.get(key);
+  if (!c) {
+    if (contexts.size >= 8) contexts.clear(); // CA sets change only on a rotation
+    c = createSecureContext({ ca });
+    contexts.set(key, c);
+  }
+  return c;
+}
+
+/**
+ * The last TLS session of each server (host:port and CA set): the next request resumes it, which
+ * spares both sides the certificate work of a full handshake. The certificate is still checked
+ * against the address on every request.
+ */
+const sessions = new Map<string, Buffer>();
 
 /** A GET of `url` over the stream `open` gives for its host and port; rejects with what went wrong (no answer within timeoutMs too). */
 export async function forwardedGet(
@@ -33,7 +53,16 @@ export async function forwardedGet(
       timer = setTimeout(() => reject(new PghaError(`no answer within ${opts.timeoutMs / 1000} s`)), opts.timeoutMs);
       open(host, port).then((raw) => {
         stream = raw;
-        const socket = https ? tlsConnect({ socket: raw, ca: opts.ca, host, ...(isIP(host) ? {} : { servername: host }) }) : raw;
+        let socket: Duplex = raw;
+        if (https) {
+          const key = `${host} ${port} ${opts.ca!.join('')}`;
+          const tls = tlsConnect({ socket: raw, secureContext: contextFor(opts.ca!), host, session: sessions.get(key), ...(isIP(host) ? {} : { servername: host }) });
+          tls.on('session', (session: Buffer) => {
+            if (sessions.size >= 256) sessions.clear();
+            sessions.set(key, session);
+          });
+          socket = tls;
+        }
         socket.on('error', reject);
         const req = request({ method: 'GET', host, port, path: `${u.pathname}${u.search}`, headers: { host: u.host, connection: 'close' }, createConnection: () => socket as never }, (res) => {
           const chunks: Buffer[] = [];

@@ -1,6 +1,6 @@
-// The connection keeper's address, its messages and how they travel (keeper.ts serves, kept.ts asks), kept apart
-// from both: the CLI finds the keeper's socket on every command without loading SSH code.
-import { createHash } from 'node:crypto';
+// The connection keeper's address, its messages and how they travel (keeper.ts serves, kept.ts and
+// the quick status client ask), kept apart from both: the CLI finds the keeper's socket on every
+// command without loading SSH code (or node:crypto, which costs a quick `pgha status` its start).
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection, type Socket } from 'node:net';
@@ -9,7 +9,7 @@ import type { RawResult } from './connection.js';
 import type { HostTarget } from './target.js';
 
 /** Bumped on any change of the messages below: a client never talks to a keeper of another kind. */
-export const KEEPER_PROTOCOL = 2;
+export const KEEPER_PROTOCOL = 3;
 
 /** What a client asks (the connection for a target; a command on it), and the same with its number. */
 /** An exec with `rootText` (the same command unwrapped, no stdin) may run in the host's kept root shell (root-shell.ts). */
@@ -19,7 +19,9 @@ export type KeeperAsk =
   | { op: 'exec'; key: string; text: string; stdin?: string; rootText?: string; timeoutMs: number }
   | { op: 'sql'; key: string; start: string; sql: string; timeoutMs: number }
   /** GETs over channels of the connection (forwarded-http.ts), HTTPS verified against `ca`. */
-  | { op: 'http'; key: string; urls: string[]; ca?: string[]; timeoutMs: number };
+  | { op: 'http'; key: string; urls: string[]; ca?: string[]; timeoutMs: number }
+  /** A whole `pgha status` (quick-status.ts asks, flows/status/served.ts answers). */
+  | { op: 'status'; request: ServedStatusRequest };
 export type KeeperRequest = KeeperAsk & { id: number };
 
 export type KeeperReply =
@@ -28,18 +30,35 @@ export type KeeperReply =
   | { id: number; error: string; passphrase?: boolean }
   | { id: number; result: RawResult }
   | { id: number; answers: ({ status: number; body: string } | { error: string })[] }
-  | { id: number; timeout: true };
+  | { id: number; timeout: true }
+  /** A status answered: what the command prints and its exit code; or why the client must run it itself. */
+  | { id: number; status: { out: string; err: string; code: number } | { fallback: string } };
 
-/** The fields that make two targets the same connection (not the timeouts). */
-export function connectionKey(t: HostTarget): string {
-  const same = [t.name, t.address, t.port, t.user, t.privateKeyPath, t.defaultKeyPaths ?? [], t.agentSocket ?? '', t.jump ?? [], t.knownHostsPath, t.hostKeyPolicy];
-  return createHash('sha256').update(JSON.stringify(same)).digest('hex').slice(0, 32);
+/**
+ * What a `pgha status` the keeper answers needs from its client: the inventory as the client named it
+ * and the directory it is relative to, its options, whether its output takes colours, and the environment variables that decide
+ * how hosts are reached (compared with the keeper's own: any difference, and the client runs it itself).
+ */
+export interface ServedStatusRequest {
+  inventory: string;
+  cwd: string;
+  json: boolean;
+  color: boolean;
+  env: Record<string, string | undefined>;
 }
+
+/** The environment a status depends on (ssh's agent and files, the runtime and cache directories). */
+export const SERVED_ENV = ['HOME', 'SSH_AUTH_SOCK', 'PGHA_RUNTIME_DIR', 'XDG_RUNTIME_DIR', 'XDG_CACHE_HOME'] as const;
 
 /** Where a keeper listens, and the command that starts one (the running pgha, with `__keeper SOCKET` added). */
 export interface KeeperPlace {
   socketPath: string;
   start: string[];
+  /**
+   * Set in the keeper itself (a status it answers): a host it cannot keep (a key's passphrase, or no
+   * ssh.persist) fails with this error instead of being connected directly.
+   */
+  withoutDirect?: () => Error;
 }
 
 /**

@@ -3,12 +3,15 @@
 // listens on a Unix socket in a directory only its user can enter (the socket runs commands on the
 // hosts as that user's SSH login, like an OpenSSH control socket), connects a host when a client
 // first asks for it, and closes each connection after the host's `ssh.persist` seconds unused; it
-// ends when it holds none. It never holds a secret: no passphrase reaches it (a key that needs
-// one makes its client connect directly), and commands' input only passes through.
+// ends when it holds none. No passphrase reaches it (a key that needs one makes its client connect
+// directly), and commands' input only passes through.
 // Before each reuse the host keys are checked against known_hosts again and the connection is
 // probed, so a removed key or a dead peer means a fresh connection (with its own verdict).
 // A root command a client sends in both forms (a batch of status's questions) runs in the host's
 // kept root shell (root-shell.ts) when that is free: no new session, login shell or sudo each time.
+// It also answers a whole `pgha status` for the quick client (flows/status/served.ts): then it
+// reads the inventory and its secrets, as the command would, for that answer only.
+import { createHash } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { HostError, PghaError } from '../errors.js';
@@ -21,7 +24,7 @@ import type { KeptPsql } from './kept-psql.js';
 import type { RootShell } from './root-shell.js';
 import { SshConnection } from './ssh.js';
 import type { HostTarget } from './target.js';
-import { connectionKey, dial, onMessages, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
+import { dial, onMessages, type KeeperReply, type KeeperRequest } from './keeper-protocol.js';
 
 /** A kept connection is probed before reuse; an answer slower than this counts as a dead peer. */
 const PROBE_MS = 1500;
@@ -32,6 +35,12 @@ const SHELL_RETRY_MS = 60_000;
 const SWEEP_MS = 1000;
 /** A keeper with nothing to keep and no client waits this long for one, then ends. */
 const EMPTY_GRACE_MS = 10_000;
+
+/** The fields that make two targets the same connection (not the timeouts). */
+export function connectionKey(t: HostTarget): string {
+  const same = [t.name, t.address, t.port, t.user, t.privateKeyPath, t.defaultKeyPaths ?? [], t.agentSocket ?? '', t.jump ?? [], t.knownHostsPath, t.hostKeyPolicy];
+  return createHash('sha256').update(JSON.stringify(same)).digest('hex').slice(0, 32);
+}
 
 interface Kept {
   target: HostTarget;
@@ -158,6 +167,14 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
         return { id: req.id, error: message, ...(message.includes(NO_PASSPHRASE) ? { passphrase: true } : {}) };
       }
     }
+    if (req.op === 'status') {
+      try {
+        const { serveStatus } = await import('../flows/status/served.js');
+        return { id: req.id, status: await serveStatus(req.request, socketPath) };
+      } catch (err) {
+        return { id: req.id, status: { fallback: String(err) } };
+      }
+    }
     const k = kept.get(req.key);
     if (!k) return { id: req.id, error: 'the kept connection was closed' };
     k.busy++;
@@ -219,6 +236,8 @@ export async function runKeeper(socketPath: string, opts: KeeperOptions = {}): P
     await listen();
   }
   server.on('error', () => {});
+  // The status a quick client asks for (served.ts) loads its modules now, not on the first request.
+  setTimeout(() => void import('../flows/status/served.js').catch(() => {}), 0).unref();
 
   return new Promise<number>((resolve) => {
     const stop = () => {

@@ -107,6 +107,14 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
     assert.equal((await logins('node2')) - before, 1, 'two status calls logged in to node2 no more: only the look at its log did');
     assert.equal(await keptPsql('node2'), backend, 'the same PostgreSQL backend answered both calls');
     assert.equal(await keptShells('node2'), '1', 'one kept root shell on node2 ran both batches');
+    // The kept asker answered node2's TLS files and data disk: nothing for them in its batch.
+    const askers = (await lab.ssh('node2', "pgrep -c -f '^python3 -c import concurrent' || true", { timeoutMs: 60_000 })).stdout.trim();
+    assert.equal(askers, '1', 'one kept asker (python3, as root) on node2');
+    const verbose = await pgha(['status', '-i', inventory, '--json', '--verbose'], { timeoutMs: 60_000 });
+    assert.equal(verbose.code, 0, verbose.stderr);
+    assert.match(verbose.stderr, /^node2: \$ status asker: python3 \(etcd, TLS files, data disk\) <<< \{"tls":/m);
+    assert.doesNotMatch(verbose.stderr, /^node2: \$ (TLS facts|data disk)/m, 'unchanged TLS files and the data disk came from the asker');
+    assert.match(verbose.stderr, /^node4: \$ TLS facts: pgbackrest$/m, 'the repository host (no Python asker) runs its batch');
 
     const dir = mkdtempSync(join(tmpdir(), 'pgha-status-persist-'));
     try {

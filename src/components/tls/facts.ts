@@ -98,6 +98,9 @@ export function parseTlsFacts(stdout: string): HostTls {
  * own). `known`: the files' identity from an earlier answer (tlsFactsIdentity): when they have
  * not changed since, the answer is "same" (tlsFactsSame) and that earlier answer holds.
  */
+/** The files whose identity (the first line of TLS_FACTS's answer) says a host's TLS files are unchanged, in its order. */
+export const tlsIdentityFiles = (services: readonly TlsService[]): string[] => [...services.flatMap((s) => [`${TLS_DIR}/${s}.key`, `${TLS_DIR}/${s}.crt`]), CA_BUNDLE];
+
 export function tlsFactsCommand(services: readonly TlsService[], known = ''): EachCommand {
   return { cmd: ['sh', '-c', TLS_FACTS, 'sh', known, ...services], display: `TLS facts: ${services.join(' ') || 'CA bundle'}` };
 }

@@ -1,7 +1,7 @@
 // `pgha status`'s questions, asked from the hosts themselves, all at once: each host is connected
 // on its own (an unreachable one is reported, not fatal) and every question has a deadline.
 import type { Inventory } from '../../inventory/index.js';
-import type { Connection, EachCommand, RunResult } from '../../ssh/index.js';
+import { CommandTimedOut, type Connection, type EachCommand, type RunResult } from '../../ssh/index.js';
 import type { Reach } from '../../session/session.js';
 import { httpEachCommand, RemoteError, sqlLocalCommand, sqlSessionCommand, within, type HttpResult } from '../../session/remote.js';
 import { etcdStateCommand, quorum, readEtcdState, type EtcdMemberState } from '../../components/etcd/state.js';
@@ -14,12 +14,13 @@ import { REPO_USER } from '../../components/pgbackrest/paths.js';
 import { INFO_ARGS, pgbackrestArgv } from '../../components/pgbackrest/runner.js';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseTlsFacts, tlsFactsCommand, tlsFactsIdentity, tlsFactsSame } from '../../components/tls/facts.js';
+import { parseTlsFacts, tlsFactsCommand, tlsFactsIdentity, tlsFactsSame, tlsIdentityFiles } from '../../components/tls/facts.js';
 import { splitPems } from '../../components/tls/inspect.js';
 import { caPaths, servicesOf, tlsOn, usesTls } from '../../components/tls/paths.js';
 import { certificateRows } from '../../components/tls/report.js';
 import type { LocalPostgres, StatusInputs } from './model.js';
 import { TlsFactsCache } from './tls-cache.js';
+import { diskQuestion, readAskerAnswer, statusAskerCommand, type AskerQuestion } from './asker.js';
 
 /** The cluster CA's certificates from the operator's machine, as PEM (only the certificates: no key is read); none: the hosts' bundles decide. */
 async function localCaPems(inv: Inventory): Promise<string[]> {
@@ -119,13 +120,15 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
     }
   });
   const etcdCommand = etcdStateCommand(inv);
+  const asker = { cmd: statusAskerCommand(inv), display: 'status asker: python3 (etcd, TLS files, data disk)' };
   const batches = new Map<string, Batch>(
     inv.hosts.map((h) => {
       const httpCommand = http.get(h.name)!.command;
       const cmds: Partial<Record<Part, EachCommand>> = {
         ...(httpCommand ? { http: httpCommand } : {}),
         ...(tlsHosts.includes(h) ? { tls: tlsFactsCommand(servicesOf(h), tlsKnown.get(h.name)?.id) } : {}),
-        ...(h.roles.has('postgres') ? { disk: { cmd: dataDiskArgv(inv), user: 'postgres', display: 'data disk' } } : {}),
+        // As root, in the batch's own shell: a statfs needs no user of its own (a user switch cost more than the stat).
+        ...(h.roles.has('postgres') ? { disk: { cmd: dataDiskArgv(inv), display: 'data disk' } } : {}),
         // A shared repository path: pgBackRest runs on the database hosts.
         ...(infoHosts.includes(h) ? { info: { cmd: pgbackrestArgv(inv, INFO_ARGS), user: inv.repositoryHost ? REPO_USER : 'postgres', timeoutMs: PART_MS } } : {}),
         // Only on the etcd host chosen (etcdFrom), known once the connections are up.
@@ -137,14 +140,32 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
       const asked = on(h.name, 'questions', async (c) => {
         // PostgreSQL on a psql kept open between calls where the connection can (a kept one), beside the batch.
         const sql = cmds.psql ? c.sqlKept?.(sqlSessionCommand(inv), LOCAL_SQL, { timeoutMs: PART_MS })?.catch((err: Error) => err) : undefined;
+        // A database host's etcd, TLS files and data disk from its kept asker (asker.ts), where the connection keeps one.
+        const known = tlsKnown.get(h.name);
+        const question: AskerQuestion = {
+          ...(cmds.etcd && etcdFrom === h.name ? { etcd: true } : {}),
+          ...(cmds.tls && known ? { tls: { files: tlsIdentityFiles(servicesOf(h)), known: known.id } } : {}),
+          ...(cmds.disk ? { disk: diskQuestion(inv) } : {}),
+        };
+        const byAsker = (Object.keys(question) as Part[]).filter((k) => k !== 'tls' || question.tls);
+        const asked = h.roles.has('postgres') ? c.sqlKept?.({ cmd: asker.cmd, user: 'root' }, JSON.stringify(question), { timeoutMs: QUESTION_MS, display: `${asker.display} <<< ${JSON.stringify(question)}` })?.catch((err: Error) => err) : undefined;
         // Its URLs over the kept connection itself, where it can (no curl on the host).
         const q = http.get(h.name)!;
         const ca = q.urls.some((u) => u.startsWith('https://')) ? await caPems : undefined;
         const web = q.urls.length > 0 && (!ca || ca.length > 0) ? c.httpKept?.(q.urls, { ca, timeoutMs: HTTP_MS }) : undefined;
-        const parts = keys.filter((k) => (k !== 'etcd' || etcdFrom === h.name) && (k !== 'psql' || !sql) && (k !== 'http' || !web));
+        const parts = keys.filter((k) => (k !== 'etcd' || etcdFrom === h.name) && (k !== 'psql' || !sql) && (k !== 'http' || !web) && !(asked && byAsker.includes(k)));
         const results = parts.length ? await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS }) : [];
         const answers = new Map<Part, RunResult | Error>(parts.map((k, i) => [k, results[i]]));
         if (sql) answers.set('psql', await sql);
+        if (asked) {
+          const got = await asked;
+          // A timeout is the answer (something there hangs); anything else the asker did not answer (no
+          // Python, a TLS file changed) the batch asks, as without a kept connection.
+          const told = got instanceof Error ? {} : readAskerAnswer(got.stdout);
+          const again = byAsker.filter((k) => !told[k as keyof typeof told] && !(got instanceof CommandTimedOut));
+          for (const k of byAsker) answers.set(k, told[k as keyof typeof told] ?? (got instanceof Error ? got : new RemoteError(`${k}: no answer`)));
+          if (again.length) (await c.runEach(again.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS })).forEach((r, i) => answers.set(again[i], r));
+        }
         let got = web && (await web).map((a, i) => ('error' in a ? new RemoteError(`GET ${q.urls[i]} from ${h.name}: ${a.error}`) : a));
         // The host's sshd forwards nothing (AllowTcpForwarding no): curl on the host asks, as without a kept connection.
         if (got?.some((a) => a instanceof RemoteError && /administratively prohibited/i.test(a.message))) {

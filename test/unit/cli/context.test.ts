@@ -127,5 +127,5 @@ test("a connection keeper only for the CLI: started as the CLI's own entry with 
   assert.equal(place.start[0], process.execPath);
   assert.equal(place.start.at(-1), '/opt/pgha/dist/bundle/main.js');
   assert.ok(!place.start.some((a) => a.startsWith('--test')), place.start.join(' '));
-  assert.match(place.socketPath, /keeper-2-[\d.]+\.sock$/);
+  assert.match(place.socketPath, /keeper-3-[\d.]+\.sock$/);
 });

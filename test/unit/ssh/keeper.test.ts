@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HostError } from '../../../src/errors.js';
 import { CommandTimedOut } from '../../../src/ssh/connection.js';
-import { runKeeper } from '../../../src/ssh/keeper.js';
-import { connectionKey, keeperSocketPath } from '../../../src/ssh/keeper-protocol.js';
+import { connectionKey, runKeeper } from '../../../src/ssh/keeper.js';
+import { dial, keeperSocketPath, onMessages, SERVED_ENV, type KeeperReply, type ServedStatusRequest } from '../../../src/ssh/keeper-protocol.js';
 import { KeeperClient, KeptConnection } from '../../../src/ssh/kept.js';
 import { NOPW_USER, Sshd, startSshd } from './sshd-fixture.js';
 
@@ -194,6 +194,34 @@ describe('the connection keeper', () => {
   });
 });
 
+describe('a status the keeper is asked to answer (quick-status.ts)', () => {
+  const askStatus = async (request: ServedStatusRequest): Promise<KeeperReply> => {
+    const socket = await dial(socketPath);
+    assert.ok(socket, 'the keeper answers');
+    try {
+      return await new Promise<KeeperReply>((resolve) => {
+        onMessages<KeeperReply>(socket, resolve);
+        socket.write(`${JSON.stringify({ op: 'status', id: 9, request })}\n`);
+      });
+    } finally {
+      socket.destroy();
+    }
+  };
+  const own = Object.fromEntries(SERVED_ENV.map((k) => [k, process.env[k]]));
+  const base = { inventory: 'inventory.yml', cwd: dir, json: false, color: false, env: own };
+
+  test('another environment (how hosts are reached) is handed back to the client, as is bad input: the CLI says it in its own words', async () => {
+    assert.deepEqual(await askStatus({ ...base, env: { ...own, HOME: '/somewhere/else' } }), { id: 9, status: { fallback: "$HOME differs from the keeper's" } });
+    assert.deepEqual(await askStatus({ ...base, env: { ...own, SSH_AUTH_SOCK: '/tmp/another-agent' } }), { id: 9, status: { fallback: "$SSH_AUTH_SOCK differs from the keeper's" } });
+    const missing = await askStatus(base);
+    assert.ok('status' in missing && 'fallback' in missing.status, JSON.stringify(missing));
+    assert.match(missing.status.fallback, /^cannot read inventory inventory\.yml: ENOENT/);
+    writeFileSync(join(dir, 'bad.yml'), 'cluster: [\n');
+    const bad = await askStatus({ ...base, inventory: 'bad.yml' });
+    assert.ok('status' in bad && 'fallback' in bad.status && /^bad\.yml: 1 problem/.test(bad.status.fallback), JSON.stringify(bad));
+  });
+});
+
 describe('a keeper that cannot start', () => {
   test('the command connects by itself, and the next ones do not wait for a keeper again', async () => {
     const place = { socketPath: join(dir, 'never.sock'), start: ['/bin/false'] };
@@ -211,12 +239,12 @@ describe('the keeper socket', () => {
     const base = mkdtempSync(join(tmpdir(), 'pgha-unit-keeper-dir-'));
     try {
       const path = keeperSocketPath('1.2.3', { PGHA_RUNTIME_DIR: join(base, 'run') });
-      assert.equal(path, join(base, 'run', 'keeper-2-1.2.3.sock'));
+      assert.equal(path, join(base, 'run', 'keeper-3-1.2.3.sock'));
       assert.equal(statSync(join(base, 'run')).mode & 0o777, 0o700);
       mkdirSync(join(base, 'open'), { mode: 0o755 });
       chmodSync(join(base, 'open'), 0o755);
       assert.equal(keeperSocketPath('1.2.3', { PGHA_RUNTIME_DIR: join(base, 'open') }), undefined);
-      assert.equal(keeperSocketPath('1.2.3', { XDG_RUNTIME_DIR: base }), join(base, 'pgha', 'keeper-2-1.2.3.sock'));
+      assert.equal(keeperSocketPath('1.2.3', { XDG_RUNTIME_DIR: base }), join(base, 'pgha', 'keeper-3-1.2.3.sock'));
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
