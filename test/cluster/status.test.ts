@@ -106,10 +106,11 @@ describe('pgha status on the lab', { timeout: 15 * 60_000 }, () => {
     t.diagnostic(`status through kept connections: ${runs.map((r) => `${r.ms} ms (gathering ${r.doc.elapsed_ms} ms)`).join(', ')}`);
     assert.equal((await logins('node2')) - before, 1, 'two status calls logged in to node2 no more: only the look at its log did');
     assert.equal(await keptPsql('node2'), backend, 'the same PostgreSQL backend answered both calls');
-    assert.equal(await keptShells('node2'), '1', 'one kept root shell on node2 ran both batches');
-    // The kept asker answered node2's TLS files and data disk: nothing for them in its batch.
+    assert.equal(await keptShells('node4'), '1', "one kept root shell on node4 (the repository host) ran both of its batches");
+    // node2's TLS files and data disk came from its kept asker: it had no batch, and so no root shell.
     const askers = (await lab.ssh('node2', "pgrep -c -f '^python3 -c import concurrent' || true", { timeoutMs: 60_000 })).stdout.trim();
     assert.equal(askers, '1', 'one kept asker (python3, as root) on node2');
+    assert.equal(await keptShells('node2'), '0', 'no batch on node2, so no root shell there');
     const verbose = await pgha(['status', '-i', inventory, '--json', '--verbose'], { timeoutMs: 60_000 });
     assert.equal(verbose.code, 0, verbose.stderr);
     assert.match(verbose.stderr, /^node2: \$ status asker: python3 \(etcd, TLS files, data disk\) <<< \{"tls":/m);
