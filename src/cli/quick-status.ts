@@ -30,7 +30,8 @@ export interface QuickIo {
   env: NodeJS.ProcessEnv;
   cwd: string;
   color: boolean;
-  out: (text: string) => void;
+  /** The command's output; `code` its exit code (also when the reader goes away early). */
+  out: (text: string, code: number) => void;
   err: (text: string) => void;
 }
 
@@ -38,7 +39,11 @@ const processIo = (): QuickIo => ({
   env: process.env,
   cwd: process.cwd(),
   color: Boolean(colors.enabled),
-  out: (t) => void process.stdout.write(t),
+  out: (t, code) => {
+    // A reader that went away (`pgha status | head -3`) ends the output, as in the CLI (main.ts).
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? code : 1));
+    process.stdout.write(t);
+  },
   err: (t) => void process.stderr.write(t),
 });
 
@@ -77,7 +82,7 @@ export async function quickStatus(argv: string[], io: QuickIo = processIo()): Pr
   socket.destroy();
   if (!reply || !('status' in reply) || 'fallback' in reply.status) return undefined;
   io.err(inventoryNote(inventory) + reply.status.err);
-  io.out(reply.status.out);
+  io.out(reply.status.out, reply.status.code);
   return reply.status.code;
 }
 
