@@ -3,7 +3,7 @@
 // host only says "same"), its data disk the one `stat -f` prints, and etcd's members are asked over
 // connections it keeps, in the output format etcdStateCommand's parser reads (failures as curl words them).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -12,19 +12,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ASKER, readAskerAnswer, type AskerQuestion } from '../../../src/flows/status/asker.js';
 import { KeptPsql } from '../../../src/ssh/kept-psql.js';
+import { childPipe } from '../ssh/child-pipe.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgha-unit-asker-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function asker(endpoints: string[] = []): KeptPsql {
-  const child = spawn('python3', ['-c', ASKER, '', '', '', ...endpoints], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new KeptPsql({
-    write: (t) => child.stdin.write(t),
-    onStdout: (l) => child.stdout.on('data', l),
-    onStderr: (l) => child.stderr.on('data', l),
-    onClose: (l) => child.on('close', l),
-    close: () => child.kill('SIGKILL'),
-  });
+  return new KeptPsql(childPipe('python3', ['-c', ASKER, '', '', '', ...endpoints]));
 }
 const ask = async (a: KeptPsql, q: AskerQuestion) => {
   const r = await a.query(JSON.stringify(q), 10_000);

@@ -3,10 +3,10 @@
 // another, an error psql reports (exit 1, its stderr), a psql that ends (its stderr says why), a
 // time limit. The lab's status test runs it against PostgreSQL itself.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { CommandTimeout } from '../../../src/ssh/connection.js';
 import { KeptPsql } from '../../../src/ssh/kept-psql.js';
+import { childPipe } from './child-pipe.js';
 
 const PSQL_LIKE = [
   'while IFS= read -r l; do',
@@ -24,14 +24,7 @@ const PSQL_LIKE = [
 ].join('\n');
 
 function psqlLike(): KeptPsql {
-  const child = spawn('sh', ['-c', PSQL_LIKE], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new KeptPsql({
-    write: (t) => child.stdin.write(t),
-    onStdout: (l) => child.stdout.on('data', l),
-    onStderr: (l) => child.stderr.on('data', l),
-    onClose: (l) => child.on('close', l),
-    close: () => child.kill('SIGKILL'),
-  });
+  return new KeptPsql(childPipe('sh', ['-c', PSQL_LIKE]));
 }
 
 describe('the kept psql', () => {
