@@ -66,7 +66,8 @@ def member(ep):
                 if c is not None:
                     c.close()
                 c = None
-                if not (reused and attempt == 1):
+                # Only a kept connection the member closed is tried again; one that timed out is the answer.
+                if not (reused and attempt == 1 and not isinstance(e, TimeoutError)):
                     out.append((0, '', 28 if isinstance(e, TimeoutError) else 7, why(u, e)))
                     break
     if c is not None:
