@@ -147,18 +147,18 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
           ...(cmds.tls && known ? { tls: { files: tlsIdentityFiles(servicesOf(h)), known: known.id } } : {}),
           ...(cmds.disk ? { disk: diskQuestion(inv) } : {}),
         };
-        const byAsker = (Object.keys(question) as Part[]).filter((k) => k !== 'tls' || question.tls);
-        const asked = h.roles.has('postgres') ? c.sqlKept?.({ cmd: asker.cmd, user: 'root' }, JSON.stringify(question), { timeoutMs: QUESTION_MS, display: `${asker.display} <<< ${JSON.stringify(question)}` })?.catch((err: Error) => err) : undefined;
+        const byAsker = Object.keys(question) as Part[];
+        const fromAsker = h.roles.has('postgres') ? c.sqlKept?.({ cmd: asker.cmd, user: 'root' }, JSON.stringify(question), { timeoutMs: QUESTION_MS, display: `${asker.display} <<< ${JSON.stringify(question)}` })?.catch((err: Error) => err) : undefined;
         // Its URLs over the kept connection itself, where it can (no curl on the host).
         const q = http.get(h.name)!;
         const ca = q.urls.some((u) => u.startsWith('https://')) ? await caPems : undefined;
         const web = q.urls.length > 0 && (!ca || ca.length > 0) ? c.httpKept?.(q.urls, { ca, timeoutMs: HTTP_MS }) : undefined;
-        const parts = keys.filter((k) => (k !== 'etcd' || etcdFrom === h.name) && (k !== 'psql' || !sql) && (k !== 'http' || !web) && !(asked && byAsker.includes(k)));
+        const parts = keys.filter((k) => (k !== 'etcd' || etcdFrom === h.name) && (k !== 'psql' || !sql) && (k !== 'http' || !web) && !(fromAsker && byAsker.includes(k)));
         const results = parts.length ? await c.runEach(parts.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS }) : [];
         const answers = new Map<Part, RunResult | Error>(parts.map((k, i) => [k, results[i]]));
         if (sql) answers.set('psql', await sql);
-        if (asked) {
-          const got = await asked;
+        if (fromAsker) {
+          const got = await fromAsker;
           // A timeout is the answer (something there hangs); anything else the asker did not answer (no
           // Python, a TLS file changed) the batch asks, as without a kept connection.
           const told = got instanceof Error ? {} : readAskerAnswer(got.stdout);
