@@ -1,10 +1,9 @@
 // status's kept asker: one Python process on a database host (Patroni's Python), run as root and
 // held open by the connection keeper between status calls, that answers the questions status would
-// otherwise ask with new processes each time: etcd's health and status (curl, and a TLS handshake
-// with every member), whether the host's TLS files are still the ones status last read (stat), and
-// its data disk (stat -f). Process starts are most of what a status costs a host (about 5 ms each
-// on the lab's machines; the batch of them, in the kept root shell, about 40 ms a host). The asker
-// keeps its HTTP connections to the etcd members and starts nothing.
+// otherwise ask with new processes each time: etcd's health and status (curl), whether the host's
+// TLS files are still the ones status last read (stat), and its data disk (stat -f). Process starts
+// are most of what a status costs a host (about 5 ms each on the lab's machines; the batch of them,
+// in the kept root shell, about 40 ms a host). The asker starts nothing.
 //
 // Each answer is the one the shell command gives (etcdStateCommand's format; TLS_FACTS's "@@same";
 // dataDiskArgv's "SIZE BLOCKS AVAILABLE"), so the same parsers read it. What it cannot answer as the
@@ -13,8 +12,9 @@
 //
 // It speaks psql's framing, so the keeper's kept psql carries it: the question is one line of JSON;
 // after `\echo MARK` it writes its answer (one line of JSON) and MARK on stdout, after `\warn MARK`
-// MARK on stderr. The etcd members are asked in parallel, each question with curl's limits (2 s); a
-// kept connection a member closed is replaced once.
+// MARK on stderr. The etcd members are asked in parallel, each question with curl's limits (2 s),
+// as curl asked them: the TLS files read again and a new connection to each member every time, so
+// a certificate changed on either side (a renewal, a CA rotation, a forged one) shows at once.
 import type { Inventory } from '../../inventory/index.js';
 import type { RunResult } from '../../ssh/index.js';
 import { etcdEndpoints } from '../../components/etcd/endpoints.js';
@@ -25,58 +25,53 @@ export const ASKER = String.raw`import concurrent.futures, grp, http.client, jso
 from urllib.parse import urlsplit
 ca, cert, key = sys.argv[1:4]
 eps = sys.argv[4:]
-ctx = None
-kept = {}
 pool = concurrent.futures.ThreadPoolExecutor(max(1, len(eps)))
 
-def connect(u):
-    global ctx
+def connect(u, ctx):
     if u.scheme != 'https':
         return http.client.HTTPConnection(u.hostname, u.port, timeout=2)
-    if ctx is None:
-        ctx = ssl.create_default_context(cafile=ca)
-        ctx.load_cert_chain(cert, key)
     return http.client.HTTPSConnection(u.hostname, u.port, timeout=2, context=ctx)
 
 def why(u, e):
+    # in curl's words, as status showed them when curl asked
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return 'SSL certificate problem: %s' % (e.verify_message or e.reason)
+    if isinstance(e, ssl.SSLError):
+        return 'SSL error: %s' % (e.reason or e)
     if isinstance(e, TimeoutError):
         return 'Failed to connect to %s port %s: Timeout was reached' % (u.hostname, u.port)
     if isinstance(e, OSError) and e.strerror:
         return 'Failed to connect to %s port %s: %s' % (u.hostname, u.port, e.strerror)
     return str(e) or type(e).__name__
 
-def member(ep):
+def member(ep, ctx):
     u = urlsplit(ep)
-    c = kept.pop(ep, None)
     out = []
-    for path, post in (('/health', False), ('/v3/maintenance/status', True)):
-        if out and out[-1][2]:
-            out.append(out[-1])
-            continue
-        for attempt in (1, 2):
-            reused = c is not None
-            try:
-                if c is None:
-                    c = connect(u)
-                c.request('POST' if post else 'GET', path, body='{}' if post else None)
-                r = c.getresponse()
-                out.append((r.status, r.read().decode('utf-8', 'replace'), 0, ''))
-                break
-            except Exception as e:
-                if c is not None:
-                    c.close()
-                c = None
-                # Only a kept connection the member closed is tried again; one that timed out is the answer.
-                if not (reused and attempt == 1 and not isinstance(e, TimeoutError)):
-                    out.append((0, '', 28 if isinstance(e, TimeoutError) else 7, why(u, e)))
-                    break
-    if c is not None:
-        kept[ep] = c
+    c = None
+    try:
+        c = connect(u, ctx)
+        for path, post in (('/health', False), ('/v3/maintenance/status', True)):
+            c.request('POST' if post else 'GET', path, body='{}' if post else None)
+            r = c.getresponse()
+            out.append((r.status, r.read().decode('utf-8', 'replace'), 0, ''))
+    except Exception as e:
+        failed = (0, '', 28 if isinstance(e, TimeoutError) else 7, why(u, e))
+        out += [failed] * (2 - len(out))
+    finally:
+        if c is not None:
+            c.close()
     return out
 
 def etcd():
+    ctx = None
+    if ca:
+        try:
+            ctx = ssl.create_default_context(cafile=ca)
+            ctx.load_cert_chain(cert, key)
+        except (OSError, ValueError) as e:
+            return ''.join('\n@@etcd %d 000 58 could not load the client certificate: %s\n' % (i, e) for i in range(2 * len(eps)))
     text = []
-    for i, answers in enumerate(pool.map(member, eps)):
+    for i, answers in enumerate(pool.map(lambda ep: member(ep, ctx), eps)):
         for j, (code, body, exit, error) in enumerate(answers):
             text.append('%s\n@@etcd %d %03d %d %s\n' % (body, 2 * i + j, code, exit, error))
     return ''.join(text)
