@@ -29,8 +29,10 @@ function contextFor(ca: string[]): SecureContext {
 
 /**
  * The last TLS session of each server (host:port and CA set): the next request resumes it, which
- * spares both sides the certificate work of a full handshake. The certificate is still checked
- * against the address on every request.
+ * spares both sides the certificate work of a full handshake. A resumed session carries the
+ * certificate verified when it began (checked against the address again on every request); the
+ * chain is verified anew once the server declines to resume (a restart, a new certificate
+ * context) or the CA set changes. Status reads the certificate files themselves as well.
  */
 const sessions = new Map<string, Buffer>();
 

@@ -161,9 +161,12 @@ export async function gatherStatus(inv: Inventory, reach: Reach): Promise<Status
           const got = await fromAsker;
           // A timeout is the answer (something there hangs); anything else the asker did not answer (no
           // Python, a TLS file changed) the batch asks, as without a kept connection.
-          const told = got instanceof Error ? {} : readAskerAnswer(got.stdout);
-          const again = byAsker.filter((k) => !told[k as keyof typeof told] && !(got instanceof CommandTimedOut));
-          for (const k of byAsker) answers.set(k, told[k as keyof typeof told] ?? (got instanceof Error ? got : new RemoteError(`${k}: no answer`)));
+          const told: Partial<Record<Part, RunResult>> = got instanceof Error ? {} : readAskerAnswer(got.stdout);
+          for (const k of byAsker) {
+            const answer = told[k] ?? (got instanceof CommandTimedOut ? got : undefined);
+            if (answer) answers.set(k, answer);
+          }
+          const again = byAsker.filter((k) => !answers.has(k));
           if (again.length) (await c.runEach(again.map((k) => cmds[k]!), { timeoutMs: QUESTION_MS })).forEach((r, i) => answers.set(again[i], r));
         }
         let got = web && (await web).map((a, i) => ('error' in a ? new RemoteError(`GET ${q.urls[i]} from ${h.name}: ${a.error}`) : a));
